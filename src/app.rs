@@ -1,0 +1,77 @@
+//! The HTML shell and the page routes.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+
+use crate::auth::ui::LoginPage;
+use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
+use crate::ui::{ComingSoon, Layout};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body class="bg-slate-50 text-slate-900 antialiased">
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// Every page renders with `SsrMode::Async`: the server waits for the data, so pages and their
+/// forms are complete HTML before any JavaScript runs (and with JavaScript off).
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/nofx.css"/>
+        <Title text="NOFX Control Plane"/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
+                    <Route path=path!("") view=|| view! { <Redirect path="/backlog"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("backlog") view=BacklogPage ssr=SsrMode::Async/>
+                    <Route path=path!("backlog/new") view=NewItemPage ssr=SsrMode::Async/>
+                    <Route path=path!("backlog/:id") view=ItemPage ssr=SsrMode::Async/>
+                    <Route path=path!("backlog/:id/edit") view=EditItemPage ssr=SsrMode::Async/>
+                    <Route path=path!("packs") view=PacksPage ssr=SsrMode::Async/>
+                    <Route path=path!("tools") view=ToolsPage ssr=SsrMode::Async/>
+                    <Route path=path!("plans") view=|| view! {
+                        <ComingSoon title="Plans" what="Plan graphs with waves, gate verdicts and remediation arrive with the auto planner."/>
+                    } ssr=SsrMode::Async/>
+                    <Route path=path!("approvals") view=|| view! {
+                        <ComingSoon title="Approvals" what="The reviewers' inbox for sensitive tool calls arrives with human approvals."/>
+                    } ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=|| view! {
+                        <ComingSoon title="Audit" what="The audit trail of plans, approvals and overrides arrives with the planner APIs."/>
+                    } ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <div class="min-h-screen flex flex-col items-center justify-center gap-3 text-center">
+            <p class="text-5xl font-bold text-slate-300">"404"</p>
+            <p class="text-slate-600">"There is no page here."</p>
+            <A href="/backlog" attr:class="text-indigo-600 hover:underline">"Back to the backlog"</A>
+        </div>
+    }
+}

@@ -1,0 +1,175 @@
+//! The browser's door: session cookie login/logout and the current session, as server functions.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+use crate::flags::FeatureFlags;
+#[cfg(feature = "ssr")]
+use super::model::{Permission, Principal};
+use super::model::Role;
+
+/// What the UI knows about the signed-in user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub username: String,
+    pub role: Role,
+    /// Echoed back in every form as a hidden field; checked on every mutation.
+    pub csrf: String,
+    pub flags: FeatureFlags,
+}
+
+/// The signed-in user, or `None` (the layout then sends the browser to the login page).
+#[server(prefix = "/_fn", endpoint = "get_session")]
+pub async fn get_session() -> Result<Option<SessionInfo>, AppError> {
+    let state = ssr::state()?;
+    Ok(ssr::current_session().await?.map(|s| SessionInfo {
+        username: s.principal.name,
+        role: s.principal.role,
+        csrf: s.csrf_token,
+        flags: state.config.flags,
+    }))
+}
+
+/// Signs in with username and password, sets the HttpOnly session cookie and goes to `next`.
+#[server(prefix = "/_fn", endpoint = "login")]
+pub async fn login(username: String, password: String, #[server(default)] next: String) -> Result<(), AppError> {
+    ssr::form_result(async move {
+        let state = ssr::state()?;
+        ssr::check_origin()?;
+        if username.len() > 100 || password.len() > 1000 {
+            return Err(AppError::unauthorized("That username and password do not match. Check both and try again."));
+        }
+        let (token, _session) =
+            super::service::login(&state.db, username.trim(), &password, state.config.session_ttl_ms).await?;
+        ssr::set_cookie(&ssr::session_cookie(&token, state.config.session_ttl_ms / 1000, state.config.secure_cookies));
+        // Only local paths, so a crafted link cannot bounce a fresh session to another site.
+        let target = if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/backlog".into() };
+        leptos_axum::redirect(&target);
+        Ok(())
+    })
+    .await
+}
+
+/// Ends the session and clears the cookie.
+#[server(prefix = "/_fn", endpoint = "logout")]
+pub async fn logout(csrf: String) -> Result<(), AppError> {
+    ssr::form_result(async move {
+        let state = ssr::state()?;
+        ssr::require_session(Permission::Read, &csrf).await?;
+        if let Some(token) = ssr::session_token().await {
+            super::service::logout(&state.db, &token).await?;
+        }
+        ssr::set_cookie(&ssr::session_cookie("", 0, state.config.secure_cookies));
+        leptos_axum::redirect("/login");
+        Ok(())
+    })
+    .await
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Helpers every server function uses: state, session, CSRF and origin checks, form errors.
+
+    use super::*;
+    use crate::auth::service::{self, Session, SESSION_COOKIE};
+    use crate::state::AppState;
+    use axum_extra::extract::CookieJar;
+    use http::{header, request::Parts, HeaderValue, StatusCode};
+    use leptos_axum::ResponseOptions;
+
+    pub fn state() -> Result<AppState, AppError> {
+        use_context::<AppState>().ok_or_else(AppError::internal)
+    }
+
+    pub async fn session_token() -> Option<String> {
+        let jar = leptos_axum::extract::<CookieJar>().await.ok()?;
+        jar.get(SESSION_COOKIE).map(|c| c.value().to_string()).filter(|v| !v.is_empty() && v.len() < 200)
+    }
+
+    pub async fn current_session() -> Result<Option<Session>, AppError> {
+        let Some(token) = session_token().await else { return Ok(None) };
+        service::session_by_token(&state()?.db, &token).await
+    }
+
+    /// The signed-in principal for a read; 401 when signed out, 403 when the role lacks it.
+    pub async fn require_reader(permission: Permission) -> Result<Principal, AppError> {
+        let session = current_session()
+            .await?
+            .ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?;
+        crate::auth::http::require(session.principal, permission)
+    }
+
+    /// The signed-in principal for a mutation: also checks the CSRF token and the Origin.
+    pub async fn require_session(permission: Permission, csrf: &str) -> Result<Principal, AppError> {
+        check_origin()?;
+        let session = current_session()
+            .await?
+            .ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?;
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(session.csrf_token.as_bytes(), csrf.as_bytes())) {
+            return Err(AppError::forbidden(
+                "csrf_failed",
+                "This form is out of date or was not sent by this site. Reload the page and submit it again.",
+            ));
+        }
+        crate::auth::http::require(session.principal, permission)
+    }
+
+    /// Rejects cross-site form posts: when the browser names an Origin, it must be this host.
+    pub fn check_origin() -> Result<(), AppError> {
+        let Some(parts) = use_context::<Parts>() else { return Ok(()) };
+        let Some(origin) = parts.headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return Ok(()) };
+        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        let origin_host = origin.split("://").nth(1).unwrap_or("");
+        if origin == "null" || origin_host != host {
+            return Err(AppError::forbidden("cross_origin", "Forms may only be submitted from this site."));
+        }
+        Ok(())
+    }
+
+    pub fn session_cookie(token: &str, max_age_s: i64, secure: bool) -> String {
+        format!(
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{}",
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    pub fn set_cookie(cookie: &str) {
+        if let (Some(opts), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(cookie)) {
+            opts.append_header(header::SET_COOKIE, value);
+        }
+    }
+
+    /// Gives a server-function error its HTTP status, and for plain HTML form posts (JavaScript
+    /// off) sends the browser back to the form with the message in `?form_error=` so the page can
+    /// show it in place instead of a blank error body.
+    pub async fn form_result<T>(fut: impl std::future::Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
+        let result = fut.await;
+        if let Err(err) = &result {
+            if let Some(opts) = use_context::<ResponseOptions>() {
+                opts.set_status(StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            }
+            if let Some(parts) = use_context::<Parts>() {
+                let accepts_html = parts
+                    .headers
+                    .get(header::ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("text/html"));
+                let referer = parts.headers.get(header::REFERER).and_then(|v| v.to_str().ok());
+                if let (true, Some(referer)) = (accepts_html, referer) {
+                    if let Ok(mut url) = url::Url::parse(referer) {
+                        let kept: Vec<(String, String)> =
+                            url.query_pairs().filter(|(k, _)| k != "form_error").map(|(k, v)| (k.into(), v.into())).collect();
+                        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("form_error", &err.message);
+                        let path = match url.query() {
+                            Some(q) => format!("{}?{q}", url.path()),
+                            None => url.path().to_string(),
+                        };
+                        leptos_axum::redirect(&path);
+                    }
+                }
+            }
+        }
+        result
+    }
+}

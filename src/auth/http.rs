@@ -1,0 +1,58 @@
+//! The JSON API's door: `Authorization: Bearer <api key>` → [`Principal`], and role checks.
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+
+use super::model::{Permission, Principal};
+use super::service;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The caller of a JSON endpoint, authenticated by API key.
+pub struct ApiCaller(pub Principal);
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
+            return Err(AppError::unauthorized(
+                "This endpoint needs an API key: send `Authorization: Bearer <key>` (create one with `nofx api-key create`).",
+            ));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 200)
+            .ok_or_else(|| AppError::unauthorized("The Authorization header must be `Bearer <api key>`."))?;
+        match service::principal_by_api_key(&state.db, key).await? {
+            Some(p) => Ok(ApiCaller(p)),
+            None => Err(AppError::unauthorized("This API key is unknown or has been revoked.")),
+        }
+    }
+}
+
+impl ApiCaller {
+    /// The principal, if its role holds `permission`; 403 naming the roles that do otherwise.
+    pub fn require(self, permission: Permission) -> Result<Principal, AppError> {
+        require(self.0, permission)
+    }
+}
+
+pub fn require(principal: Principal, permission: Permission) -> Result<Principal, AppError> {
+    if principal.can(permission) {
+        return Ok(principal);
+    }
+    let roles = permission.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+    Err(AppError::forbidden(
+        "forbidden",
+        format!(
+            "Your role `{}` cannot {}; this needs one of: {roles}.",
+            principal.role,
+            permission.describe()
+        ),
+    )
+    .with("required_roles", roles.split(", ").collect::<Vec<_>>()))
+}

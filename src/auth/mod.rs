@@ -1,0 +1,9 @@
+//! Authentication and authorisation: users with sessions (browser) and API keys (automation).
+
+pub mod fns;
+pub mod model;
+pub mod ui;
+#[cfg(feature = "ssr")]
+pub mod http;
+#[cfg(feature = "ssr")]
+pub mod service;

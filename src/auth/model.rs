@@ -1,0 +1,165 @@
+//! Roles, permissions and the authenticated principal: pure rules shared by every door.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a user or API key may do. Roles are not a ladder: a reviewer decides approvals but does
+/// not edit the backlog; automation edits and plans but never decides approvals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Planner,
+    Reviewer,
+    Automation,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Viewer, Role::Planner, Role::Reviewer, Role::Automation, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Planner => "planner",
+            Role::Reviewer => "reviewer",
+            Role::Automation => "automation",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The permission matrix; one arm per role so a change is a one-line, reviewable diff.
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::Viewer => matches!(permission, Read),
+            Role::Planner => matches!(permission, Read | EditBacklog | CreatePlan),
+            Role::Reviewer => matches!(permission, Read | DecideApproval),
+            Role::Automation => matches!(
+                permission,
+                Read | EditBacklog | RecordMetrics | CreatePlan | ExecutePlan | RequestApproval
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything an endpoint can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    Read,
+    EditBacklog,
+    /// The tool registry decides what needs a human, so only admins change it.
+    ManageTools,
+    RecordMetrics,
+    CreatePlan,
+    ExecutePlan,
+    RequestApproval,
+    DecideApproval,
+    Override,
+    ManageUsers,
+}
+
+impl Permission {
+    /// A sentence fragment for error messages: "... needs permission to {describe}".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::EditBacklog => "edit the backlog",
+            Permission::ManageTools => "manage the tool registry",
+            Permission::RecordMetrics => "record tool metrics",
+            Permission::CreatePlan => "create plans",
+            Permission::ExecutePlan => "execute plans",
+            Permission::RequestApproval => "request approvals",
+            Permission::DecideApproval => "decide approvals",
+            Permission::Override => "override gate verdicts",
+            Permission::ManageUsers => "manage users and API keys",
+        }
+    }
+
+    /// Roles that hold this permission, for "ask someone with role X" hints.
+    pub fn roles(self) -> Vec<Role> {
+        Role::ALL.into_iter().filter(|r| r.allows(self)).collect()
+    }
+}
+
+/// Who is calling: a signed-in user (browser) or an API key (automation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Principal {
+    pub kind: PrincipalKind,
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    User,
+    ApiKey,
+}
+
+impl Principal {
+    /// A stable identity string for audit records and requester fields: `user:alice`, `key:zig-todo`.
+    pub fn identity(&self) -> String {
+        match self.kind {
+            PrincipalKind::User => format!("user:{}", self.name),
+            PrincipalKind::ApiKey => format!("key:{}", self.name),
+        }
+    }
+
+    pub fn can(&self, permission: Permission) -> bool {
+        self.role.allows(permission)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
+        assert_eq!(Role::parse("Admin"), None, "role names are case-sensitive");
+    }
+
+    #[test]
+    fn permission_matrix() {
+        use Permission::*;
+        assert!(Role::Viewer.allows(Read));
+        assert!(!Role::Viewer.allows(EditBacklog));
+        assert!(Role::Planner.allows(EditBacklog) && Role::Planner.allows(CreatePlan));
+        assert!(!Role::Planner.allows(DecideApproval) && !Role::Planner.allows(ManageTools));
+        assert!(Role::Reviewer.allows(DecideApproval));
+        assert!(!Role::Reviewer.allows(EditBacklog));
+        assert!(Role::Automation.allows(RecordMetrics) && Role::Automation.allows(RequestApproval));
+        assert!(!Role::Automation.allows(DecideApproval) && !Role::Automation.allows(ManageUsers));
+        for p in [Read, EditBacklog, ManageTools, RecordMetrics, CreatePlan, ExecutePlan, RequestApproval, DecideApproval, Override, ManageUsers] {
+            assert!(Role::Admin.allows(p));
+            assert!(p.roles().contains(&Role::Admin));
+        }
+        assert_eq!(ManageTools.roles(), vec![Role::Admin]);
+    }
+
+    #[test]
+    fn identity_names_the_kind() {
+        let p = Principal { kind: PrincipalKind::ApiKey, id: 3, name: "zig-todo".into(), role: Role::Automation };
+        assert_eq!(p.identity(), "key:zig-todo");
+        let u = Principal { kind: PrincipalKind::User, id: 1, name: "alice".into(), role: Role::Planner };
+        assert_eq!(u.identity(), "user:alice");
+    }
+}

@@ -1,0 +1,208 @@
+//! Users, sessions and API keys: password hashing, token issue and lookup.
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::{distributions::Alphanumeric, Rng};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::model::{Principal, PrincipalKind, Role};
+use crate::error::{AppError, AppResult};
+use crate::storage::{now_ms, Db};
+
+pub const SESSION_COOKIE: &str = "nofx_session";
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// A random URL-safe token with a recognisable prefix (`nofx_...` keys are easy to spot in leaks).
+pub fn generate_token(prefix: &str, len: usize) -> String {
+    let body: String = rand::thread_rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect();
+    format!("{prefix}{body}")
+}
+
+/// Keys and session tokens are high-entropy, so a fast hash is enough (as crates.io does); only
+/// the hash is stored, so a database leak does not leak credentials.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Argon2id in a blocking thread: hashing costs tens of milliseconds by design.
+pub async fn hash_password(password: String) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
+    })
+    .await
+    .map_err(|_| AppError::internal())?
+    .map_err(|_| AppError::internal())
+}
+
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash).map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok()).unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A valid hash of a password nobody knows, verified when the user does not exist so that
+/// response time does not reveal which usernames are taken.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$FQVvyhAAX6dzWmdzwq8sh7sc6tE5FIT/7l3HGgMzF7o";
+
+pub fn validate_username(username: &str) -> AppResult<()> {
+    let ok = (2..=40).contains(&username.len())
+        && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::unprocessable("invalid_username", "Usernames are 2–40 characters of letters, digits, '_', '-' or '.'."))
+    }
+}
+
+pub async fn create_user(db: &Db, username: &str, password: &str, role: Role) -> AppResult<i64> {
+    validate_username(username)?;
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(AppError::unprocessable(
+            "weak_password",
+            format!("Passwords need at least {MIN_PASSWORD_LEN} characters."),
+        ));
+    }
+    let hash = hash_password(password.to_string()).await?;
+    let row = sqlx::query(
+        "insert into users (username, password_hash, role, created_at) values ($1, $2, $3, $4)
+         on conflict (username) do nothing returning id",
+    )
+    .bind(username)
+    .bind(hash)
+    .bind(role.as_str())
+    .bind(now_ms())
+    .fetch_optional(&db.pool)
+    .await?;
+    match row {
+        Some(row) => Ok(row.try_get::<i64, _>("id")?),
+        None => Err(AppError::conflict("username_taken", format!("The username `{username}` is already taken."))),
+    }
+}
+
+/// A signed-in browser session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub principal: Principal,
+    pub csrf_token: String,
+}
+
+/// Checks the password and opens a session; returns the cookie token (shown once) and the session.
+pub async fn login(db: &Db, username: &str, password: &str, ttl_ms: i64) -> AppResult<(String, Session)> {
+    let row = sqlx::query("select id, password_hash, role from users where username = $1")
+        .bind(username)
+        .fetch_optional(&db.pool)
+        .await?;
+    let (id, hash, role) = match row {
+        Some(r) => (r.try_get::<i64, _>("id")?, r.try_get::<String, _>("password_hash")?, r.try_get::<String, _>("role")?),
+        None => {
+            verify_password(password.to_string(), DUMMY_HASH.to_string()).await;
+            return Err(invalid_login());
+        }
+    };
+    if !verify_password(password.to_string(), hash).await {
+        return Err(invalid_login());
+    }
+    let role = Role::parse(&role).ok_or_else(AppError::internal)?;
+    let token = generate_token("", 43);
+    let csrf_token = generate_token("", 32);
+    let now = now_ms();
+    sqlx::query("insert into sessions (token_hash, user_id, csrf_token, created_at, expires_at) values ($1, $2, $3, $4, $5)")
+        .bind(hash_token(&token))
+        .bind(id)
+        .bind(&csrf_token)
+        .bind(now)
+        .bind(now + ttl_ms)
+        .execute(&db.pool)
+        .await?;
+    // Expired sessions are swept on login, the moment a new one is written anyway.
+    sqlx::query("delete from sessions where expires_at < $1").bind(now).execute(&db.pool).await?;
+    let principal = Principal { kind: PrincipalKind::User, id, name: username.to_string(), role };
+    Ok((token, Session { principal, csrf_token }))
+}
+
+fn invalid_login() -> AppError {
+    AppError::unauthorized("That username and password do not match. Check both and try again.")
+}
+
+pub async fn session_by_token(db: &Db, token: &str) -> AppResult<Option<Session>> {
+    let row = sqlx::query(
+        "select u.id, u.username, u.role, s.csrf_token from sessions s join users u on u.id = s.user_id
+         where s.token_hash = $1 and s.expires_at > $2",
+    )
+    .bind(hash_token(token))
+    .bind(now_ms())
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let role = Role::parse(&r.try_get::<String, _>("role")?).ok_or_else(AppError::internal)?;
+    Ok(Some(Session {
+        principal: Principal { kind: PrincipalKind::User, id: r.try_get("id")?, name: r.try_get("username")?, role },
+        csrf_token: r.try_get("csrf_token")?,
+    }))
+}
+
+pub async fn logout(db: &Db, token: &str) -> AppResult<()> {
+    sqlx::query("delete from sessions where token_hash = $1").bind(hash_token(token)).execute(&db.pool).await?;
+    Ok(())
+}
+
+/// Creates an API key and returns `(id, key)`; the key is shown once and only its hash is kept.
+pub async fn create_api_key(db: &Db, name: &str, role: Role) -> AppResult<(i64, String)> {
+    validate_username(name).map_err(|_| {
+        AppError::unprocessable("invalid_key_name", "Key names are 2–40 characters of letters, digits, '_', '-' or '.'.")
+    })?;
+    let key = generate_token("nofx_", 40);
+    let row = sqlx::query(
+        "insert into api_keys (name, key_prefix, key_hash, role, created_at) values ($1, $2, $3, $4, $5)
+         on conflict (name) do nothing returning id",
+    )
+    .bind(name)
+    .bind(&key[..12])
+    .bind(hash_token(&key))
+    .bind(role.as_str())
+    .bind(now_ms())
+    .fetch_optional(&db.pool)
+    .await?;
+    match row {
+        Some(r) => Ok((r.try_get("id")?, key)),
+        None => Err(AppError::conflict("key_name_taken", format!("An API key named `{name}` already exists."))),
+    }
+}
+
+pub async fn principal_by_api_key(db: &Db, key: &str) -> AppResult<Option<Principal>> {
+    let row = sqlx::query("select id, name, role from api_keys where key_hash = $1 and revoked_at is null")
+        .bind(hash_token(key))
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let role = Role::parse(&r.try_get::<String, _>("role")?).ok_or_else(AppError::internal)?;
+    Ok(Some(Principal { kind: PrincipalKind::ApiKey, id: r.try_get("id")?, name: r.try_get("name")?, role }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_prefixed() {
+        let a = generate_token("nofx_", 40);
+        let b = generate_token("nofx_", 40);
+        assert!(a.starts_with("nofx_") && a.len() == 45);
+        assert_ne!(a, b);
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_ne!(hash_token(&a), hash_token(&b));
+    }
+
+    #[tokio::test]
+    async fn dummy_hash_is_a_valid_argon2_hash() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(!verify_password("guess".into(), DUMMY_HASH.into()).await);
+        let h = hash_password("correct horse".into()).await.unwrap();
+        assert!(verify_password("correct horse".into(), h.clone()).await);
+        assert!(!verify_password("wrong horse".into(), h).await);
+    }
+}

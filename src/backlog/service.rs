@@ -1,0 +1,202 @@
+//! Backlog use cases: validate, check references against the database, then write in one go.
+//! Both doors (JSON handlers and server functions) call these, so behaviour is identical.
+
+use super::model::*;
+use super::store;
+use crate::auth::http::require;
+use crate::auth::model::{Permission, Principal};
+use crate::error::{AppError, AppResult};
+use crate::storage::{now_ms, Db};
+
+pub async fn list_packs(db: &Db, who: &Principal) -> AppResult<Vec<Pack>> {
+    require(who.clone(), Permission::Read)?;
+    store::list_packs(db).await
+}
+
+pub async fn get_pack(db: &Db, who: &Principal, id: i64) -> AppResult<Pack> {
+    require(who.clone(), Permission::Read)?;
+    store::get_pack(db, id).await?.ok_or_else(|| AppError::not_found(&format!("Pack {id}")))
+}
+
+pub async fn create_pack(db: &Db, who: &Principal, input: &PackInput) -> AppResult<Pack> {
+    require(who.clone(), Permission::EditBacklog)?;
+    let draft = validate_pack(input, None)?;
+    let id = store::insert_pack(db, &draft, now_ms()).await?.ok_or_else(|| slug_taken(&draft.slug))?;
+    get_pack(db, who, id).await
+}
+
+pub async fn update_pack(db: &Db, who: &Principal, id: i64, input: &PackInput) -> AppResult<Pack> {
+    require(who.clone(), Permission::EditBacklog)?;
+    let current = get_pack(db, who, id).await?;
+    let draft = validate_pack(input, Some(&current))?;
+    if !store::update_pack(db, id, &draft, now_ms()).await? {
+        return Err(slug_taken(&draft.slug));
+    }
+    get_pack(db, who, id).await
+}
+
+pub async fn delete_pack(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
+    require(who.clone(), Permission::EditBacklog)?;
+    let pack = get_pack(db, who, id).await?;
+    if pack.item_count > 0 {
+        return Err(AppError::conflict(
+            "pack_not_empty",
+            format!("Pack `{}` still holds {} items; move or delete them first.", pack.name, pack.item_count),
+        ));
+    }
+    store::delete_pack(db, id).await?;
+    Ok(())
+}
+
+fn slug_taken(slug: &str) -> AppError {
+    AppError::conflict("slug_taken", format!("A pack with the slug `{slug}` already exists; choose another slug."))
+}
+
+pub async fn list_items(db: &Db, who: &Principal, filter: &ItemFilter) -> AppResult<Vec<BacklogItem>> {
+    require(who.clone(), Permission::Read)?;
+    store::list_items(db, filter).await
+}
+
+pub async fn get_item(db: &Db, who: &Principal, id: i64) -> AppResult<BacklogItem> {
+    require(who.clone(), Permission::Read)?;
+    store::get_item(db, id).await?.ok_or_else(|| AppError::not_found(&format!("Backlog item {id}")))
+}
+
+/// An item with the items it depends on and the items that depend on it, for the detail page.
+pub async fn item_detail(db: &Db, who: &Principal, id: i64) -> AppResult<ItemDetailView> {
+    let item = get_item(db, who, id).await?;
+    let mut dependencies = vec![];
+    for dep in &item.depends_on {
+        if let Some(d) = store::get_item(db, *dep).await? {
+            dependencies.push(d);
+        }
+    }
+    let mut dependents = vec![];
+    for dep in store::dependents(db, id).await? {
+        if let Some(d) = store::get_item(db, dep).await? {
+            dependents.push(d);
+        }
+    }
+    Ok(ItemDetailView { item, dependencies, dependents })
+}
+
+/// Unknown packs, dependencies and tools are named in one 422 so the caller fixes all at once.
+async fn check_references(db: &Db, d: &ItemDraft) -> AppResult<()> {
+    let mut missing = vec![];
+    let mut err = AppError::unprocessable("unknown_references", "");
+    if store::get_pack(db, d.pack_id).await?.is_none() {
+        missing.push(format!("pack {} does not exist", d.pack_id));
+        err = err.with("unknown_pack_id", d.pack_id);
+    }
+    let found = store::existing_item_ids(db, &d.depends_on).await?;
+    let unknown_items: Vec<i64> = d.depends_on.iter().copied().filter(|id| !found.contains(id)).collect();
+    if !unknown_items.is_empty() {
+        let list = unknown_items.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+        missing.push(format!("`depends_on` names items that do not exist: {list}"));
+        err = err.with("unknown_item_ids", unknown_items);
+    }
+    let found = store::existing_tool_ids(db, &d.tools).await?;
+    let unknown_tools: Vec<&String> = d.tools.iter().filter(|t| !found.contains(t)).collect();
+    if !unknown_tools.is_empty() {
+        missing.push(format!("`tools` names tools that are not registered: {}", quoted(&unknown_tools)));
+        err = err.with("unknown_tool_ids", unknown_tools.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    err.message = format!("{}. Fix or remove them and try again.", missing.join("; "));
+    Err(err)
+}
+
+pub async fn create_item(db: &Db, who: &Principal, input: &ItemInput) -> AppResult<BacklogItem> {
+    require(who.clone(), Permission::EditBacklog)?;
+    let draft = validate_item(input, None)?;
+    check_references(db, &draft).await?;
+    let id = store::save_item(db, None, &draft, now_ms()).await?;
+    get_item(db, who, id).await
+}
+
+pub async fn update_item(db: &Db, who: &Principal, id: i64, input: &ItemInput) -> AppResult<BacklogItem> {
+    require(who.clone(), Permission::EditBacklog)?;
+    let current = get_item(db, who, id).await?;
+    let draft = validate_item(input, Some(&current))?;
+    check_references(db, &draft).await?;
+    store::save_item(db, Some(id), &draft, now_ms()).await?;
+    get_item(db, who, id).await
+}
+
+pub async fn delete_item(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
+    require(who.clone(), Permission::EditBacklog)?;
+    let item = get_item(db, who, id).await?;
+    let dependents = store::dependents(db, id).await?;
+    if !dependents.is_empty() {
+        let list = dependents.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+        return Err(AppError::conflict(
+            "item_has_dependents",
+            format!("“{}” is a dependency of items {list}; remove it from their `depends_on` first.", item.title),
+        )
+        .with("dependent_item_ids", dependents));
+    }
+    store::delete_item(db, id).await?;
+    Ok(())
+}
+
+pub async fn list_tools(db: &Db, who: &Principal) -> AppResult<Vec<Tool>> {
+    require(who.clone(), Permission::Read)?;
+    store::list_tools(db).await
+}
+
+pub async fn get_tool(db: &Db, who: &Principal, id: &str) -> AppResult<Tool> {
+    require(who.clone(), Permission::Read)?;
+    store::get_tool(db, id).await?.ok_or_else(|| AppError::not_found(&format!("Tool `{id}`")))
+}
+
+pub async fn create_tool(db: &Db, who: &Principal, input: &ToolInput) -> AppResult<Tool> {
+    require(who.clone(), Permission::ManageTools)?;
+    let draft = validate_tool(input, None)?;
+    if !store::upsert_tool(db, &draft, now_ms(), false).await? {
+        return Err(AppError::conflict("tool_exists", format!("A tool with id `{}` is already registered.", draft.id)));
+    }
+    get_tool(db, who, &draft.id).await
+}
+
+pub async fn update_tool(db: &Db, who: &Principal, id: &str, input: &ToolInput) -> AppResult<Tool> {
+    require(who.clone(), Permission::ManageTools)?;
+    let current = get_tool(db, who, id).await?;
+    let draft = validate_tool(input, Some(&current))?;
+    store::upsert_tool(db, &draft, now_ms(), true).await?;
+    get_tool(db, who, id).await
+}
+
+pub async fn delete_tool(db: &Db, who: &Principal, id: &str) -> AppResult<()> {
+    require(who.clone(), Permission::ManageTools)?;
+    get_tool(db, who, id).await?;
+    let users = store::items_using_tool(db, id).await?;
+    if !users.is_empty() {
+        let list = users.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+        return Err(AppError::conflict("tool_in_use", format!("Tool `{id}` is used by items {list}; remove it from them first."))
+            .with("item_ids", users));
+    }
+    store::delete_tool(db, id).await?;
+    Ok(())
+}
+
+pub async fn record_metric(db: &Db, who: &Principal, input: &MetricInput) -> AppResult<ToolMetric> {
+    require(who.clone(), Permission::RecordMetrics)?;
+    let now = now_ms();
+    let values = validate_metric(input, now)?;
+    if store::get_tool(db, &input.tool_id).await?.is_none() {
+        return Err(AppError::unprocessable(
+            "unknown_references",
+            format!("Tool `{}` is not registered; register it before recording runs.", input.tool_id),
+        )
+        .with("unknown_tool_ids", vec![input.tool_id.clone()]));
+    }
+    let id = store::insert_metric(db, &input.tool_id, values).await?;
+    Ok(ToolMetric { id, tool_id: input.tool_id.clone(), duration_ms: values.0, cost_usd: values.1, tokens: values.2, recorded_at: values.3 })
+}
+
+pub async fn list_metrics(db: &Db, who: &Principal, tool_id: Option<&str>, limit: i64) -> AppResult<Vec<ToolMetric>> {
+    require(who.clone(), Permission::Read)?;
+    store::list_metrics(db, tool_id, limit.clamp(1, 1000)).await
+}

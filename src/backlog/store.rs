@@ -1,0 +1,415 @@
+//! Backlog persistence: portable SQL over the shared `AnyPool` (runs on SQLite and PostgreSQL).
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use std::collections::HashMap;
+
+use super::model::*;
+use crate::error::{AppError, AppResult};
+use crate::storage::{placeholders, Db};
+
+type Tx<'a> = Transaction<'a, Any>;
+
+// ---- packs -----------------------------------------------------------------------------------
+
+const PACK_COLUMNS: &str = "p.id, p.slug, p.name, p.description, p.created_at, p.updated_at,
+    (select count(*) from backlog_items i where i.pack_id = p.id) as item_count";
+
+fn pack_from_row(r: &AnyRow) -> sqlx::Result<Pack> {
+    Ok(Pack {
+        id: r.try_get("id")?,
+        slug: r.try_get("slug")?,
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        item_count: r.try_get("item_count")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+pub async fn list_packs(db: &Db) -> AppResult<Vec<Pack>> {
+    let rows = sqlx::query(&format!("select {PACK_COLUMNS} from packs p order by p.name, p.id")).fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(pack_from_row).collect::<sqlx::Result<_>>()?)
+}
+
+pub async fn get_pack(db: &Db, id: i64) -> AppResult<Option<Pack>> {
+    let row = sqlx::query(&format!("select {PACK_COLUMNS} from packs p where p.id = $1")).bind(id).fetch_optional(&db.pool).await?;
+    Ok(row.as_ref().map(pack_from_row).transpose()?)
+}
+
+pub async fn insert_pack(db: &Db, d: &PackDraft, now: i64) -> AppResult<Option<i64>> {
+    let row = sqlx::query(
+        "insert into packs (slug, name, description, created_at, updated_at) values ($1, $2, $3, $4, $4)
+         on conflict (slug) do nothing returning id",
+    )
+    .bind(&d.slug)
+    .bind(&d.name)
+    .bind(&d.description)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|r| r.try_get("id")).transpose()?)
+}
+
+/// Returns false when the new slug is taken by another pack.
+pub async fn update_pack(db: &Db, id: i64, d: &PackDraft, now: i64) -> AppResult<bool> {
+    let taken = sqlx::query("select id from packs where slug = $1 and id <> $2").bind(&d.slug).bind(id).fetch_optional(&db.pool).await?;
+    if taken.is_some() {
+        return Ok(false);
+    }
+    sqlx::query("update packs set slug = $1, name = $2, description = $3, updated_at = $4 where id = $5")
+        .bind(&d.slug)
+        .bind(&d.name)
+        .bind(&d.description)
+        .bind(now)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(true)
+}
+
+pub async fn delete_pack(db: &Db, id: i64) -> AppResult<u64> {
+    Ok(sqlx::query("delete from packs where id = $1").bind(id).execute(&db.pool).await?.rows_affected())
+}
+
+// ---- tools -----------------------------------------------------------------------------------
+
+const TOOL_COLUMNS: &str = "t.id, t.description, t.sensitive, t.required_approvals, t.mutating, t.rollback, t.risk_weight,
+    t.created_at, t.updated_at, (select count(*) from tool_metrics m where m.tool_id = t.id) as run_count";
+
+fn tool_from_row(r: &AnyRow) -> sqlx::Result<Tool> {
+    Ok(Tool {
+        id: r.try_get("id")?,
+        description: r.try_get("description")?,
+        sensitive: r.try_get::<i64, _>("sensitive")? != 0,
+        required_approvals: r.try_get("required_approvals")?,
+        mutating: r.try_get::<i64, _>("mutating")? != 0,
+        rollback: r.try_get("rollback")?,
+        risk_weight: r.try_get("risk_weight")?,
+        run_count: r.try_get("run_count")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+pub async fn list_tools(db: &Db) -> AppResult<Vec<Tool>> {
+    let rows = sqlx::query(&format!("select {TOOL_COLUMNS} from tools t order by t.id")).fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(tool_from_row).collect::<sqlx::Result<_>>()?)
+}
+
+pub async fn get_tool(db: &Db, id: &str) -> AppResult<Option<Tool>> {
+    let row = sqlx::query(&format!("select {TOOL_COLUMNS} from tools t where t.id = $1")).bind(id).fetch_optional(&db.pool).await?;
+    Ok(row.as_ref().map(tool_from_row).transpose()?)
+}
+
+/// Inserts or (with `replace`) updates a tool; returns false when inserting an id that exists.
+pub async fn upsert_tool(db: &Db, d: &ToolDraft, now: i64, replace: bool) -> AppResult<bool> {
+    let sql = if replace {
+        "update tools set description = $2, sensitive = $3, required_approvals = $4, mutating = $5, rollback = $6,
+         risk_weight = $7, updated_at = $8 where id = $1"
+    } else {
+        "insert into tools (id, description, sensitive, required_approvals, mutating, rollback, risk_weight, created_at, updated_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (id) do nothing"
+    };
+    let done = sqlx::query(sql)
+        .bind(&d.id)
+        .bind(&d.description)
+        .bind(d.sensitive as i64)
+        .bind(d.required_approvals)
+        .bind(d.mutating as i64)
+        .bind(d.rollback.clone())
+        .bind(d.risk_weight)
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn delete_tool(db: &Db, id: &str) -> AppResult<u64> {
+    Ok(sqlx::query("delete from tools where id = $1").bind(id).execute(&db.pool).await?.rows_affected())
+}
+
+/// Items that use `tool_id`, to refuse deleting a tool still in use.
+pub async fn items_using_tool(db: &Db, tool_id: &str) -> AppResult<Vec<i64>> {
+    let rows = sqlx::query("select distinct item_id from item_tools where tool_id = $1 order by item_id").bind(tool_id).fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(|r| r.try_get("item_id")).collect::<sqlx::Result<_>>()?)
+}
+
+pub async fn existing_tool_ids(db: &Db, ids: &[String]) -> AppResult<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!("select id from tools where id in ({})", placeholders(1, ids.len()));
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(|r| r.try_get("id")).collect::<sqlx::Result<_>>()?)
+}
+
+// ---- metrics ---------------------------------------------------------------------------------
+
+pub async fn insert_metric(db: &Db, tool_id: &str, m: (i64, f64, i64, i64)) -> AppResult<i64> {
+    let row = sqlx::query(
+        "insert into tool_metrics (tool_id, duration_ms, cost_usd, tokens, recorded_at) values ($1, $2, $3, $4, $5) returning id",
+    )
+    .bind(tool_id)
+    .bind(m.0)
+    .bind(m.1)
+    .bind(m.2)
+    .bind(m.3)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+pub async fn list_metrics(db: &Db, tool_id: Option<&str>, limit: i64) -> AppResult<Vec<ToolMetric>> {
+    let rows = sqlx::query(
+        "select id, tool_id, duration_ms, cost_usd, tokens, recorded_at from tool_metrics
+         where ($1 = '' or tool_id = $1) order by recorded_at desc, id desc limit $2",
+    )
+    .bind(tool_id.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ToolMetric {
+                id: r.try_get("id")?,
+                tool_id: r.try_get("tool_id")?,
+                duration_ms: r.try_get("duration_ms")?,
+                cost_usd: r.try_get("cost_usd")?,
+                tokens: r.try_get("tokens")?,
+                recorded_at: r.try_get("recorded_at")?,
+            })
+        })
+        .collect::<sqlx::Result<_>>()
+        .map_err(AppError::from)
+}
+
+// ---- items -----------------------------------------------------------------------------------
+
+/// Builds `where ...` for a filter, with binds starting at `$1`.
+fn item_where(f: &ItemFilter) -> (String, Vec<FilterBind>) {
+    let mut clauses = vec![];
+    let mut binds = vec![];
+    if let Some(pack) = f.pack_id {
+        binds.push(FilterBind::Int(pack));
+        clauses.push(format!("i.pack_id = ${}", binds.len()));
+    }
+    if let Some(status) = f.status {
+        binds.push(FilterBind::Text(status.as_str().into()));
+        clauses.push(format!("i.status = ${}", binds.len()));
+    }
+    if let Some(label) = f.label.as_ref().filter(|l| !l.is_empty()) {
+        binds.push(FilterBind::Text(label.to_lowercase()));
+        clauses.push(format!("exists (select 1 from item_labels l where l.item_id = i.id and l.label = ${})", binds.len()));
+    }
+    if let Some(q) = f.q.as_ref().map(|q| q.trim()).filter(|q| !q.is_empty()) {
+        // Escape LIKE wildcards so a search for "100%" means the text "100%".
+        let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        binds.push(FilterBind::Text(format!("%{escaped}%")));
+        clauses.push(format!("lower(i.title) like ${} escape '\\'", binds.len()));
+    }
+    let sql = if clauses.is_empty() { String::new() } else { format!("where {}", clauses.join(" and ")) };
+    (sql, binds)
+}
+
+enum FilterBind {
+    Int(i64),
+    Text(String),
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    binds: &'q [FilterBind],
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for b in binds {
+        q = match b {
+            FilterBind::Int(v) => q.bind(*v),
+            FilterBind::Text(v) => q.bind(v.as_str()),
+        };
+    }
+    q
+}
+
+/// Lists items matching the filter, with their dependencies, tools and labels: four queries
+/// regardless of the number of items (no N+1).
+pub async fn list_items(db: &Db, filter: &ItemFilter) -> AppResult<Vec<BacklogItem>> {
+    let (where_sql, binds) = item_where(filter);
+    let sql = format!(
+        "select i.id, i.pack_id, p.name as pack_name, i.title, i.description, i.risk, i.estimate_minutes, i.status,
+                i.created_at, i.updated_at
+         from backlog_items i join packs p on p.id = i.pack_id {where_sql} order by i.id"
+    );
+    let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(&db.pool).await?;
+    let subset = format!("select i.id from backlog_items i {where_sql}");
+    let mut items = rows.iter().map(item_from_row).collect::<AppResult<Vec<_>>>()?;
+    attach_relations(db, &mut items, &subset, &binds).await?;
+    Ok(items)
+}
+
+pub async fn get_item(db: &Db, id: i64) -> AppResult<Option<BacklogItem>> {
+    let filter_binds = [FilterBind::Int(id)];
+    let row = sqlx::query(
+        "select i.id, i.pack_id, p.name as pack_name, i.title, i.description, i.risk, i.estimate_minutes, i.status,
+                i.created_at, i.updated_at
+         from backlog_items i join packs p on p.id = i.pack_id where i.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let mut items = vec![item_from_row(&row)?];
+    attach_relations(db, &mut items, "select i.id from backlog_items i where i.id = $1", &filter_binds).await?;
+    Ok(items.pop())
+}
+
+fn item_from_row(r: &AnyRow) -> AppResult<BacklogItem> {
+    let risk: String = r.try_get("risk")?;
+    let status: String = r.try_get("status")?;
+    Ok(BacklogItem {
+        id: r.try_get("id")?,
+        pack_id: r.try_get("pack_id")?,
+        pack_name: r.try_get("pack_name")?,
+        title: r.try_get("title")?,
+        description: r.try_get("description")?,
+        depends_on: vec![],
+        tools: vec![],
+        labels: vec![],
+        risk: Risk::parse(&risk).ok_or_else(AppError::internal)?,
+        estimate_minutes: r.try_get("estimate_minutes")?,
+        status: ItemStatus::parse(&status).ok_or_else(AppError::internal)?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+async fn attach_relations(db: &Db, items: &mut [BacklogItem], subset_sql: &str, binds: &[FilterBind]) -> AppResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let index: HashMap<i64, usize> = items.iter().enumerate().map(|(i, it)| (it.id, i)).collect();
+    let deps = format!("select item_id, depends_on_id from item_dependencies where item_id in ({subset_sql}) order by item_id, depends_on_id");
+    for r in bind_all(sqlx::query(&deps), binds).fetch_all(&db.pool).await? {
+        if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
+            items[i].depends_on.push(r.try_get("depends_on_id")?);
+        }
+    }
+    let tools = format!("select item_id, tool_id from item_tools where item_id in ({subset_sql}) order by item_id, position");
+    for r in bind_all(sqlx::query(&tools), binds).fetch_all(&db.pool).await? {
+        if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
+            items[i].tools.push(r.try_get("tool_id")?);
+        }
+    }
+    let labels = format!("select item_id, label from item_labels where item_id in ({subset_sql}) order by item_id, label");
+    for r in bind_all(sqlx::query(&labels), binds).fetch_all(&db.pool).await? {
+        if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
+            items[i].labels.push(r.try_get("label")?);
+        }
+    }
+    Ok(())
+}
+
+pub async fn existing_item_ids(db: &Db, ids: &[i64]) -> AppResult<Vec<i64>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let sql = format!("select id from backlog_items where id in ({})", placeholders(1, ids.len()));
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(|r| r.try_get("id")).collect::<sqlx::Result<_>>()?)
+}
+
+/// Ids of the items that depend on `id`.
+pub async fn dependents(db: &Db, id: i64) -> AppResult<Vec<i64>> {
+    let rows = sqlx::query("select item_id from item_dependencies where depends_on_id = $1 order by item_id").bind(id).fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(|r| r.try_get("item_id")).collect::<sqlx::Result<_>>()?)
+}
+
+/// Writes the item row and its relations in one transaction: all or nothing.
+pub async fn save_item(db: &Db, id: Option<i64>, d: &ItemDraft, now: i64) -> AppResult<i64> {
+    let mut tx = db.pool.begin().await?;
+    let id = match id {
+        None => {
+            let row = sqlx::query(
+                "insert into backlog_items (pack_id, title, description, risk, estimate_minutes, status, created_at, updated_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $7) returning id",
+            )
+            .bind(d.pack_id)
+            .bind(&d.title)
+            .bind(&d.description)
+            .bind(d.risk.as_str())
+            .bind(d.estimate_minutes)
+            .bind(d.status.as_str())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            row.try_get::<i64, _>("id")?
+        }
+        Some(id) => {
+            let done = sqlx::query(
+                "update backlog_items set pack_id = $1, title = $2, description = $3, risk = $4, estimate_minutes = $5,
+                 status = $6, updated_at = $7 where id = $8",
+            )
+            .bind(d.pack_id)
+            .bind(&d.title)
+            .bind(&d.description)
+            .bind(d.risk.as_str())
+            .bind(d.estimate_minutes)
+            .bind(d.status.as_str())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(AppError::not_found(&format!("Backlog item {id}")));
+            }
+            for table in ["item_dependencies", "item_tools", "item_labels"] {
+                sqlx::query(&format!("delete from {table} where item_id = $1")).bind(id).execute(&mut *tx).await?;
+            }
+            id
+        }
+    };
+    write_relations(&mut tx, id, d).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn write_relations(tx: &mut Tx<'_>, id: i64, d: &ItemDraft) -> AppResult<()> {
+    for dep in &d.depends_on {
+        sqlx::query("insert into item_dependencies (item_id, depends_on_id) values ($1, $2)").bind(id).bind(*dep).execute(&mut **tx).await?;
+    }
+    for (pos, tool) in d.tools.iter().enumerate() {
+        sqlx::query("insert into item_tools (item_id, position, tool_id) values ($1, $2, $3)")
+            .bind(id)
+            .bind(pos as i64)
+            .bind(tool)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for label in &d.labels {
+        sqlx::query("insert into item_labels (item_id, label) values ($1, $2)").bind(id).bind(label).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+pub async fn delete_item(db: &Db, id: i64) -> AppResult<u64> {
+    Ok(sqlx::query("delete from backlog_items where id = $1").bind(id).execute(&db.pool).await?.rows_affected())
+}
+
+/// Every label in use, for the filter menu.
+pub async fn all_labels(db: &Db) -> AppResult<Vec<String>> {
+    let rows = sqlx::query("select distinct label from item_labels order by label").fetch_all(&db.pool).await?;
+    Ok(rows.iter().map(|r| r.try_get("label")).collect::<sqlx::Result<_>>()?)
+}
+
+/// How many items use each tool.
+pub async fn tool_usage_counts(db: &Db) -> AppResult<HashMap<String, i64>> {
+    let rows = sqlx::query("select tool_id, count(distinct item_id) as n from item_tools group by tool_id").fetch_all(&db.pool).await?;
+    rows.iter().map(|r| Ok((r.try_get("tool_id")?, r.try_get("n")?))).collect::<sqlx::Result<_>>().map_err(AppError::from)
+}

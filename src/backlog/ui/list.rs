@@ -1,0 +1,145 @@
+//! The backlog page: filters, the item table, and the way to a new item.
+
+use leptos::prelude::*;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::use_query_map;
+
+use crate::backlog::fns::load_backlog;
+use crate::backlog::model::{ItemFilter, ItemStatus};
+use crate::ui::*;
+
+#[component]
+pub fn BacklogPage() -> impl IntoView {
+    let query = use_query_map();
+    // Lenient parsing: an empty or odd filter value means "no filter", never an error page.
+    let filter = move || {
+        query.with(|q| ItemFilter {
+            pack_id: q.get("pack_id").and_then(|v| v.parse().ok()),
+            status: q.get("status").and_then(|v| ItemStatus::parse(&v)),
+            label: q.get("label").filter(|v| !v.is_empty()),
+            q: q.get("q").filter(|v| !v.trim().is_empty()),
+        })
+    };
+    let data = Resource::new(filter, load_backlog);
+    let can_edit = matches!(session().role.as_str(), "planner" | "automation" | "admin");
+    view! {
+        <PageHeader title="Backlog".to_string() subtitle="Items grouped into packs, with what they need and what they wait on.".to_string()>
+            {can_edit.then(|| view! { <A href="/backlog/new" attr:class=BUTTON attr:data-testid="new-item">"+ New item"</A> })}
+        </PageHeader>
+        <Transition fallback=|| view! { <p class="text-slate-500">"Loading backlog…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                    Ok(view) => {
+                        let f = filter();
+                        let filtered = f != ItemFilter::default();
+                        let shown = view.items.len();
+                        let total = view.total;
+                        let sensitive = view.sensitive_tools.clone();
+                        view! {
+                            <Form method="GET" action="" attr:class="mb-4 flex flex-wrap items-end gap-3" attr:data-testid="filters">
+                                <div>
+                                    <label class=LABEL for="f-q">"Search"</label>
+                                    <input id="f-q" class=INPUT name="q" placeholder="Title contains…" value=f.q.clone().unwrap_or_default()/>
+                                </div>
+                                <div>
+                                    <label class=LABEL for="f-pack">"Pack"</label>
+                                    <select id="f-pack" class=INPUT name="pack_id">
+                                        <option value="">"All packs"</option>
+                                        {view.packs.iter().map(|p| view! {
+                                            <option value=p.id.to_string() selected=f.pack_id == Some(p.id)>{p.name.clone()}</option>
+                                        }).collect_view()}
+                                    </select>
+                                </div>
+                                <div>
+                                    <label class=LABEL for="f-status">"Status"</label>
+                                    <select id="f-status" class=INPUT name="status">
+                                        <option value="">"Any status"</option>
+                                        {ItemStatus::ALL.into_iter().map(|s| view! {
+                                            <option value=s.as_str() selected=f.status == Some(s)>{s.label()}</option>
+                                        }).collect_view()}
+                                    </select>
+                                </div>
+                                <div>
+                                    <label class=LABEL for="f-label">"Label"</label>
+                                    <select id="f-label" class=INPUT name="label">
+                                        <option value="">"Any label"</option>
+                                        {view.labels.iter().map(|l| view! {
+                                            <option value=l.clone() selected=f.label.as_deref() == Some(l.as_str())>{l.clone()}</option>
+                                        }).collect_view()}
+                                    </select>
+                                </div>
+                                <button type="submit" class=BUTTON_SECONDARY>"Apply"</button>
+                                {filtered.then(|| view! { <A href="/backlog" attr:class="text-sm text-indigo-600 hover:underline py-2">"Clear filters"</A> })}
+                                <p class="ml-auto text-sm text-slate-500 py-2" data-testid="count">{format!("{shown} of {total} items")}</p>
+                            </Form>
+                            {if view.items.is_empty() {
+                                if filtered {
+                                    view! { <EmptyState title="No items match these filters" hint="Loosen a filter or clear them all."/> }.into_any()
+                                } else {
+                                    view! {
+                                        <EmptyState title="The backlog is empty" hint="Create a pack, then add the first item.">
+                                            {can_edit.then(|| view! { <A href="/backlog/new" attr:class=BUTTON>"+ New item"</A> })}
+                                        </EmptyState>
+                                    }.into_any()
+                                }
+                            } else {
+                                view! {
+                                    <div class=format!("{CARD} overflow-hidden")>
+                                        <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="backlog-table">
+                                            <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
+                                                <tr>
+                                                    <th class="px-4 py-3">"#"</th>
+                                                    <th class="px-4 py-3">"Item"</th>
+                                                    <th class="px-4 py-3">"Pack"</th>
+                                                    <th class="px-4 py-3">"Status"</th>
+                                                    <th class="px-4 py-3">"Tools"</th>
+                                                    <th class="px-4 py-3">"Depends on"</th>
+                                                    <th class="px-4 py-3 text-right">"Estimate"</th>
+                                                </tr>
+                                            </thead>
+                                            <tbody class="divide-y divide-slate-100 bg-white">
+                                                {view.items.into_iter().map(|item| {
+                                                    let sensitive = sensitive.clone();
+                                                    view! {
+                                                        <tr class="hover:bg-slate-50" data-testid="item-row">
+                                                            <td class="px-4 py-3 text-slate-400 tabular-nums">{item.id}</td>
+                                                            <td class="px-4 py-3">
+                                                                <A href=format!("/backlog/{}", item.id) attr:class="font-medium text-slate-900 hover:text-indigo-600">{item.title.clone()}</A>
+                                                                <div class="mt-1 flex flex-wrap items-center gap-1">
+                                                                    {risk_pill(item.risk)}
+                                                                    {item.labels.iter().cloned().map(label_chip).collect_view()}
+                                                                </div>
+                                                            </td>
+                                                            <td class="px-4 py-3 text-slate-600">{item.pack_name.clone()}</td>
+                                                            <td class="px-4 py-3">{status_pill(item.status)}</td>
+                                                            <td class="px-4 py-3">
+                                                                <div class="flex flex-wrap gap-1">
+                                                                    {item.tools.iter().map(|t| tool_chip(t.clone(), sensitive.contains(t))).collect_view()}
+                                                                </div>
+                                                            </td>
+                                                            <td class="px-4 py-3 text-slate-600">
+                                                                {if item.depends_on.is_empty() {
+                                                                    view! { <span class="text-slate-300">"—"</span> }.into_any()
+                                                                } else {
+                                                                    item.depends_on.clone().into_iter().map(|d| view! {
+                                                                        <A href=format!("/backlog/{d}") attr:class="mr-1 text-indigo-600 hover:underline">"#" {d}</A>
+                                                                    }).collect_view().into_any()
+                                                                }}
+                                                            </td>
+                                                            <td class="px-4 py-3 text-right tabular-nums text-slate-600">{format_minutes(item.estimate_minutes)}</td>
+                                                        </tr>
+                                                    }
+                                                }).collect_view()}
+                                            </tbody>
+                                        </table>
+                                    </div>
+                                }.into_any()
+                            }}
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}

@@ -1,0 +1,164 @@
+//! Command line: `nofx serve | migrate | user create | api-key create | seed-demo`.
+
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::process::ExitCode;
+
+use crate::auth::model::Role;
+use crate::auth::service;
+use crate::config::{Config, DEFAULT_DATABASE_URL};
+use crate::storage::Db;
+
+#[derive(Parser)]
+#[command(name = "nofx", version, about = "NOFX Control Plane: backlog → plans → gates → human approvals")]
+struct Cli {
+    /// `sqlite://path` (created and migrated on start) or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web app and JSON API (the default when no command is given).
+    Serve {
+        /// Listen address; defaults to `site-addr` from Leptos.toml / LEPTOS_SITE_ADDR.
+        #[arg(long, env = "NOFX_ADDR")]
+        addr: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys.
+    ApiKey {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// Load the demo backlog, tools, metrics and demo users (skipped when data exists).
+    SeedDemo,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key; the key is printed as the last line (only its hash is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "expected one of: viewer, planner, reviewer, automation, admin".to_string())
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_db(url: &str) -> anyhow::Result<Db> {
+    let db = Db::connect(url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve { addr: None }) {
+        Command::Serve { addr } => serve(cli.database_url, addr).await,
+        Command::Migrate => {
+            open_db(&cli.database_url).await?;
+            println!("migrations applied to {}", crate::storage::redact(&cli.database_url));
+            Ok(())
+        }
+        Command::User { command: UserCommand::Create { username, role } } => {
+            let db = open_db(&cli.database_url).await?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let id = service::create_user(&db, &username, password, role).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            println!("created user {username} (id {id}, role {role})");
+            Ok(())
+        }
+        Command::ApiKey { command: KeyCommand::Create { name, role } } => {
+            let db = open_db(&cli.database_url).await?;
+            let (id, key) = service::create_api_key(&db, &name, role).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            println!("created API key {name} (id {id}, role {role}); it is shown once, store it now:");
+            println!("{key}");
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let db = open_db(&cli.database_url).await?;
+            let report = crate::demo::seed(&db).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(database_url: String, addr: Option<String>) -> anyhow::Result<()> {
+    let mut options = crate::server::leptos_options()?;
+    if let Some(addr) = addr {
+        options.site_addr = addr.parse().map_err(|_| anyhow::anyhow!("--addr must look like 127.0.0.1:3000, got `{addr}`"))?;
+    }
+    let config = Config::from_env(database_url);
+    tracing::info!(?config, "starting");
+    let state = crate::server::prepare(config, options.clone()).await?;
+    let flags = state.config.flags;
+    let app = crate::server::app(state);
+    let listener = tokio::net::TcpListener::bind(options.site_addr).await?;
+    let addr = listener.local_addr()?;
+    println!("NOFX Control Plane listening on http://{addr}");
+    println!(
+        "feature flags: FEATURE_AUTO_PLANNER={} FEATURE_PLANNER_EXECUTE={}",
+        if flags.auto_planner { "on" } else { "off" },
+        if flags.planner_execute { "on" } else { "off" }
+    );
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,35 @@
+//! NOFX Control Plane: turns a backlog into executable plans, checks them with gates, and makes
+//! sensitive steps wait for a human. One crate: the leptos UI (SSR + hydration) and, under the
+//! `ssr` feature, the axum server with the JSON API and storage.
+#![recursion_limit = "256"]
+
+pub mod app;
+pub mod auth;
+pub mod backlog;
+pub mod error;
+pub mod flags;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
+pub mod demo;
+#[cfg(feature = "ssr")]
+pub mod http;
+#[cfg(feature = "ssr")]
+pub mod server;
+#[cfg(feature = "ssr")]
+pub mod state;
+#[cfg(feature = "ssr")]
+pub mod storage;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,243 @@
+//! Shared UI pieces: the page layout with navigation, pills, form errors and empty states.
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::hooks::{use_location, use_query_map};
+
+use crate::auth::fns::{get_session, Logout, SessionInfo};
+use crate::backlog::model::{ItemStatus, Risk};
+use crate::error::AppError;
+
+/// Wraps every signed-in page: loads the session, sends signed-out visitors to the login page,
+/// and provides [`SessionInfo`] (role, CSRF token, flags) to the pages below.
+#[component]
+pub fn Layout() -> impl IntoView {
+    let session = Resource::new(|| (), |_| get_session());
+    let location = use_location();
+    view! {
+        <Suspense fallback=|| view! { <div class="p-10 text-slate-500">"Loading…"</div> }>
+            {move || Suspend::new(async move {
+                match session.await {
+                    Ok(Some(info)) => view! { <Shell info/> }.into_any(),
+                    Ok(None) => {
+                        let next = location.pathname.get_untracked();
+                        let next = url_encode(&next);
+                        view! { <Redirect path=format!("/login?next={next}")/> }.into_any()
+                    }
+                    Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+fn Shell(info: SessionInfo) -> impl IntoView {
+    provide_context(info.clone());
+    let logout = ServerAction::<Logout>::new();
+    let flags = info.flags;
+    view! {
+        <div class="min-h-screen flex flex-col">
+            <header class="bg-slate-900 text-slate-100 shadow">
+                <div class="mx-auto max-w-7xl px-6 h-14 flex items-center gap-8">
+                    <A href="/backlog" attr:class="flex items-center gap-2 font-semibold tracking-tight">
+                        <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-500 text-white text-xs font-bold">"NX"</span>
+                        <span>"NOFX Control Plane"</span>
+                    </A>
+                    <nav class="flex items-center gap-1 text-sm" aria-label="Main">
+                        <NavLink href="/backlog" label="Backlog"/>
+                        <NavLink href="/packs" label="Packs"/>
+                        <NavLink href="/tools" label="Tools"/>
+                        <NavLink href="/plans" label="Plans"/>
+                        <NavLink href="/approvals" label="Approvals"/>
+                        <NavLink href="/audit" label="Audit"/>
+                    </nav>
+                    <div class="ml-auto flex items-center gap-3 text-xs">
+                        <FlagBadge name="Auto planner" env="FEATURE_AUTO_PLANNER" on=flags.auto_planner/>
+                        <FlagBadge name="Execute" env="FEATURE_PLANNER_EXECUTE" on=flags.planner_execute/>
+                        <span class="text-slate-300" data-testid="whoami">
+                            {info.username.clone()} <span class="text-slate-500">" · " {info.role.as_str()}</span>
+                        </span>
+                        <ActionForm action=logout>
+                            <input type="hidden" name="csrf" value=info.csrf.clone()/>
+                            <button type="submit" class="rounded-md border border-slate-700 px-2.5 py-1 text-slate-200 hover:bg-slate-800">"Sign out"</button>
+                        </ActionForm>
+                    </div>
+                </div>
+            </header>
+            <main class="flex-1 mx-auto w-full max-w-7xl px-6 py-8">
+                <Outlet/>
+            </main>
+            <footer class="border-t border-slate-200 py-4 text-center text-xs text-slate-400">
+                "NOFX Control Plane · JSON API at " <a class="underline" href="/api/openapi.json">"/api/openapi.json"</a>
+            </footer>
+        </div>
+    }
+}
+
+#[component]
+fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
+    let location = use_location();
+    let active = move || location.pathname.get().starts_with(href);
+    view! {
+        <A href=href attr:class=move || {
+            if active() { "rounded-md px-3 py-1.5 bg-slate-800 text-white" } else { "rounded-md px-3 py-1.5 text-slate-300 hover:text-white hover:bg-slate-800" }
+        }>{label}</A>
+    }
+}
+
+#[component]
+fn FlagBadge(name: &'static str, env: &'static str, on: bool) -> impl IntoView {
+    let (class, state) = if on {
+        ("rounded-full bg-emerald-500/15 text-emerald-300 ring-1 ring-emerald-500/40 px-2 py-0.5", "on")
+    } else {
+        ("rounded-full bg-slate-700/50 text-slate-400 ring-1 ring-slate-600 px-2 py-0.5", "off")
+    };
+    view! {
+        <span class=class title=format!("{env} is {state}") data-testid=format!("flag-{env}")>
+            {name} ": " {state}
+        </span>
+    }
+}
+
+/// The session of the page being rendered (inside [`Layout`]).
+pub fn session() -> SessionInfo {
+    expect_context::<SessionInfo>()
+}
+
+#[component]
+pub fn PageHeader(title: String, #[prop(optional)] subtitle: Option<String>, #[prop(optional)] children: Option<Children>) -> impl IntoView {
+    view! {
+        <div class="mb-6 flex flex-wrap items-end justify-between gap-4">
+            <div>
+                <h1 class="text-2xl font-semibold tracking-tight text-slate-900">{title}</h1>
+                {subtitle.map(|s| view! { <p class="mt-1 text-sm text-slate-500">{s}</p> })}
+            </div>
+            <div class="flex items-center gap-2">{children.map(|c| c())}</div>
+        </div>
+    }
+}
+
+pub fn status_pill(status: ItemStatus) -> impl IntoView {
+    let class = match status {
+        ItemStatus::Todo => "bg-slate-100 text-slate-700 ring-slate-300",
+        ItemStatus::InProgress => "bg-sky-50 text-sky-700 ring-sky-300",
+        ItemStatus::Blocked => "bg-rose-50 text-rose-700 ring-rose-300",
+        ItemStatus::Done => "bg-emerald-50 text-emerald-700 ring-emerald-300",
+    };
+    view! { <span class=format!("inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset {class}")>{status.label()}</span> }
+}
+
+pub fn risk_pill(risk: Risk) -> impl IntoView {
+    let class = match risk {
+        Risk::Low => "bg-emerald-50 text-emerald-700 ring-emerald-200",
+        Risk::Medium => "bg-amber-50 text-amber-700 ring-amber-200",
+        Risk::High => "bg-rose-50 text-rose-700 ring-rose-200",
+    };
+    view! { <span class=format!("inline-flex items-center rounded px-1.5 py-0.5 text-xs font-medium ring-1 ring-inset {class}")>{risk.as_str()} " risk"</span> }
+}
+
+pub fn label_chip(label: String) -> impl IntoView {
+    let class = match label.as_str() {
+        "pii" => "bg-fuchsia-50 text-fuchsia-700 ring-fuchsia-200",
+        "prod" => "bg-rose-50 text-rose-700 ring-rose-200",
+        "security" => "bg-orange-50 text-orange-700 ring-orange-200",
+        _ => "bg-slate-50 text-slate-600 ring-slate-200",
+    };
+    view! { <span class=format!("inline-flex items-center rounded-md px-1.5 py-0.5 text-xs ring-1 ring-inset {class}")>"#" {label}</span> }
+}
+
+pub fn tool_chip(tool: String, sensitive: bool) -> impl IntoView {
+    if sensitive {
+        view! {
+            <span class="inline-flex items-center gap-1 rounded-md bg-amber-50 px-1.5 py-0.5 font-mono text-xs text-amber-800 ring-1 ring-inset ring-amber-300" title="Sensitive: needs human approval">
+                "🔒 " {tool}
+            </span>
+        }
+        .into_any()
+    } else {
+        view! { <span class="inline-flex items-center rounded-md bg-indigo-50 px-1.5 py-0.5 font-mono text-xs text-indigo-700 ring-1 ring-inset ring-indigo-200">{tool}</span> }.into_any()
+    }
+}
+
+/// "2026-11-25 04:31 UTC": absolute, so server and browser render the same text.
+pub fn format_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}
+
+pub fn format_minutes(m: i64) -> String {
+    match m {
+        0 => "—".into(),
+        m if m < 60 => format!("{m} min"),
+        m if m % 60 == 0 => format!("{} h", m / 60),
+        m => format!("{} h {} min", m / 60, m % 60),
+    }
+}
+
+#[component]
+pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    view! {
+        <div role="alert" class="rounded-lg border border-rose-200 bg-rose-50 p-4 text-sm text-rose-800">
+            <p class="font-medium">{error.message.clone()}</p>
+        </div>
+    }
+}
+
+/// Shows the latest error of a form: from the action (JavaScript on) or from `?form_error=`
+/// (JavaScript off: the server redirected back here with the message).
+#[component]
+pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
+    let query = use_query_map();
+    let message = move || error.get().map(|e| e.message).or_else(|| query.with(|q| q.get("form_error")));
+    view! {
+        <Show when=move || message().is_some()>
+            <div role="alert" data-testid="form-error" class="mb-4 rounded-lg border border-rose-200 bg-rose-50 px-4 py-3 text-sm text-rose-800">
+                {message}
+            </div>
+        </Show>
+    }
+}
+
+/// The error of the last run of a server action, if it failed.
+pub fn action_error<S>(action: ServerAction<S>) -> Signal<Option<AppError>>
+where
+    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    Signal::derive(move || action.value().get().and_then(|r| r.err()))
+}
+
+#[component]
+pub fn EmptyState(title: &'static str, #[prop(into)] hint: String, #[prop(optional)] children: Option<Children>) -> impl IntoView {
+    view! {
+        <div class="rounded-xl border-2 border-dashed border-slate-200 bg-white px-6 py-14 text-center">
+            <p class="text-base font-medium text-slate-700">{title}</p>
+            <p class="mt-1 text-sm text-slate-500">{hint}</p>
+            <div class="mt-4">{children.map(|c| c())}</div>
+        </div>
+    }
+}
+
+#[component]
+pub fn ComingSoon(title: &'static str, what: &'static str) -> impl IntoView {
+    view! {
+        <PageHeader title=title.to_string()/>
+        <EmptyState title="Coming soon" hint=what.to_string()/>
+    }
+}
+
+pub const BUTTON: &str = "inline-flex items-center gap-1.5 rounded-md bg-indigo-600 px-3.5 py-2 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500 focus:ring-offset-2 disabled:opacity-50";
+pub const BUTTON_SECONDARY: &str = "inline-flex items-center gap-1.5 rounded-md bg-white px-3.5 py-2 text-sm font-medium text-slate-700 shadow-sm ring-1 ring-inset ring-slate-300 hover:bg-slate-50";
+pub const BUTTON_DANGER: &str = "inline-flex items-center gap-1.5 rounded-md bg-white px-3.5 py-2 text-sm font-medium text-rose-700 shadow-sm ring-1 ring-inset ring-rose-300 hover:bg-rose-50";
+pub const INPUT: &str = "block w-full rounded-md border-0 px-3 py-2 text-sm text-slate-900 shadow-sm ring-1 ring-inset ring-slate-300 placeholder:text-slate-400 focus:ring-2 focus:ring-inset focus:ring-indigo-500";
+pub const LABEL: &str = "block text-sm font-medium text-slate-700 mb-1";
+pub const CARD: &str = "rounded-xl bg-white shadow-sm ring-1 ring-slate-200";

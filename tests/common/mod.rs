@@ -1,0 +1,239 @@
+//! Test harness: the real app on a real socket (port 0), on a fresh SQLite file or a fresh
+//! PostgreSQL database per test, with helpers for API keys and browser sessions.
+#![allow(dead_code)]
+
+use leptos::config::LeptosOptions;
+use nofx::auth::model::Role;
+use nofx::config::Config;
+use nofx::flags::FeatureFlags;
+use nofx::storage::{Backend, Db};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub struct TestApp {
+    pub base: String,
+    pub db: Db,
+    pub backend: Backend,
+    _tmp: Option<tempfile::TempDir>,
+    pg_db: Option<String>,
+}
+
+/// Whether a missing PostgreSQL fails the run (CI) or skips the PostgreSQL half with a notice.
+fn postgres_required() -> bool {
+    std::env::var("NOFX_REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true")
+}
+
+fn unique() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nofx::storage::now_ms() % 1_000_000)
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, FeatureFlags { auto_planner: true, planner_execute: true }).await
+    }
+
+    pub async fn spawn_with(backend: Backend, flags: FeatureFlags) -> Option<TestApp> {
+        let (url, tmp, pg_db) = match backend {
+            Backend::Sqlite => {
+                let tmp = tempfile::tempdir().unwrap();
+                (format!("sqlite://{}/nofx.db", tmp.path().display()), Some(tmp), None)
+            }
+            Backend::Postgres => {
+                let name = format!("nofx_test_{}", unique());
+                match create_pg_database(&name).await {
+                    Ok(()) => (format!("postgres://postgres@127.0.0.1:5432/{name}"), None, Some(name)),
+                    Err(e) if !postgres_required() => {
+                        eprintln!("SKIPPED the PostgreSQL half: {e} (set NOFX_REQUIRE_POSTGRES=1 to make this a failure)");
+                        return None;
+                    }
+                    Err(e) => panic!("PostgreSQL is required (NOFX_REQUIRE_POSTGRES=1) but unavailable: {e}"),
+                }
+            }
+        };
+        let options = LeptosOptions::builder().output_name("nofx").site_root("target/site").site_pkg_dir("pkg").build();
+        let state = nofx::server::prepare(Config::for_tests(url, flags), options).await.expect("app state");
+        let db = state.db.clone();
+        let app = nofx::server::app(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Some(TestApp { base: format!("http://{addr}"), db, backend, _tmp: tmp, pg_db })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A fresh API key with `role`.
+    pub async fn key(&self, role: Role) -> String {
+        let name = format!("{}-{}", role.as_str(), unique());
+        nofx::auth::service::create_api_key(&self.db, &name, role).await.unwrap().1
+    }
+
+    /// An HTTP client that sends `Authorization: Bearer <key>` for a new key with `role`.
+    pub async fn api(&self, role: Role) -> Api {
+        Api { base: self.base.clone(), key: Some(self.key(role).await), http: Client::new() }
+    }
+
+    pub fn anonymous(&self) -> Api {
+        Api { base: self.base.clone(), key: None, http: Client::new() }
+    }
+
+    /// Creates a user and returns a cookie-keeping client signed in as them, plus the CSRF token.
+    pub async fn browser(&self, role: Role) -> Browser {
+        let username = format!("{}{}", role.as_str(), unique());
+        nofx::auth::service::create_user(&self.db, &username, "correct horse battery", role).await.unwrap();
+        let http = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let res = http
+            .post(self.url("/_fn/login"))
+            .header("accept", "application/json")
+            .form(&[("username", username.as_str()), ("password", "correct horse battery"), ("next", "/backlog")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success() || res.status().is_redirection(), "login failed: {}", res.status());
+        let session: Value = http.post(self.url("/_fn/get_session")).header("accept", "application/json").send().await.unwrap().json().await.unwrap();
+        let csrf = session["csrf"].as_str().expect("signed in").to_string();
+        Browser { base: self.base.clone(), http, csrf, username }
+    }
+
+    /// Rows in a table, to prove that rejected requests wrote nothing.
+    pub async fn count(&self, table: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(&format!("select count(*) as n from {table}")).fetch_one(&self.db.pool).await.unwrap().get::<i64, _>("n")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_db.take() {
+            // Drop the per-test database on a side thread: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async move {
+                    if let Ok(mut c) = pg_admin().await {
+                        use sqlx::Executor;
+                        let _ = c.execute(format!("drop database if exists {name} with (force)").as_str()).await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+async fn pg_admin() -> Result<sqlx::PgConnection, sqlx::Error> {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(PG_ADMIN_URL).await
+}
+
+async fn create_pg_database(name: &str) -> Result<(), String> {
+    use sqlx::Executor;
+    let mut c = pg_admin().await.map_err(|e| format!("cannot reach PostgreSQL at {PG_ADMIN_URL}: {e}"))?;
+    c.execute(format!("create database {name}").as_str()).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+pub struct Api {
+    pub base: String,
+    pub key: Option<String>,
+    pub http: Client,
+}
+
+impl Api {
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{}", self.base, path));
+        match &self.key {
+            Some(k) => r.bearer_auth(k),
+            None => r,
+        }
+    }
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        into_json(self.req(reqwest::Method::GET, path).send().await.unwrap()).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        into_json(self.req(reqwest::Method::POST, path).json(&body).send().await.unwrap()).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        into_json(self.req(reqwest::Method::PATCH, path).json(&body).send().await.unwrap()).await
+    }
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        into_json(self.req(reqwest::Method::DELETE, path).send().await.unwrap()).await
+    }
+    /// Sends raw bytes with a content type, for malformed-input tests.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+        into_json(self.req(reqwest::Method::POST, path).header("content-type", content_type).body(body).send().await.unwrap()).await
+    }
+}
+
+pub async fn into_json(res: Response) -> (StatusCode, Value) {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, value)
+}
+
+pub struct Browser {
+    pub base: String,
+    pub http: Client,
+    pub csrf: String,
+    pub username: String,
+}
+
+impl Browser {
+    pub async fn page(&self, path: &str) -> (StatusCode, String) {
+        let res = self.http.get(format!("{}{}", self.base, path)).header("accept", "text/html").send().await.unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+    /// Submits a server function the way the hydrated app does (JSON back, no redirect follow).
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value, Option<String>) {
+        let res = self
+            .http
+            .post(format!("{}/_fn/{endpoint}", self.base))
+            .header("accept", "application/json")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let location = res.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
+        let (s, v) = into_json(res).await;
+        (s, v, location)
+    }
+    /// Submits a form the way a browser without JavaScript does (HTML accepted, Referer set).
+    pub async fn submit_plain(&self, endpoint: &str, referer: &str, form: &[(&str, &str)]) -> (StatusCode, Option<String>) {
+        let res = self
+            .http
+            .post(format!("{}/_fn/{endpoint}", self.base))
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("referer", format!("{}{}", self.base, referer))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from))
+    }
+}
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::common::TestApp::spawn(nofx::storage::Backend::Sqlite).await.unwrap();
+                super::$name(app).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::common::TestApp::spawn(nofx::storage::Backend::Postgres).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )*};
+}

@@ -1,0 +1,91 @@
+//! Health, OpenAPI, JSON errors for unknown routes and methods, compression, hostile strings
+//! rendered escaped, and forms without JavaScript.
+
+mod common;
+
+use common::TestApp;
+use nofx::auth::model::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn health_openapi_and_errors(app: TestApp) {
+    let res = reqwest::get(app.url("/api/health")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+
+    let doc: serde_json::Value = reqwest::get(app.url("/api/openapi.json")).await.unwrap().json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in ["/items", "/items/{id}", "/packs", "/tools", "/tool-metrics", "/health", "/me"] {
+        assert!(doc["paths"].get(path).is_some(), "OpenAPI documents {path}");
+    }
+    assert!(doc["components"]["schemas"].get("ItemInput").is_some());
+
+    let api = app.api(Role::Viewer).await;
+    let (s, err) = api.get("/api/nothing-here").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(err["error"], "not_found");
+    let (s, err) = api.delete("/api/items").await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(err["error"], "method_not_allowed");
+    let (s, err) = api.get("/api/items/abc").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(err["error"], "invalid_path");
+
+    // Responses are compressed for clients that ask.
+    let res = reqwest::Client::builder().no_gzip().build().unwrap()
+        .get(app.url("/api/openapi.json")).header("accept-encoding", "gzip").send().await.unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+}
+
+async fn hostile_strings_are_escaped(app: TestApp) {
+    let api = app.api(Role::Admin).await;
+    let (_, pack) = api.post("/api/packs", json!({"name": "<b>Pack</b>"})).await;
+    let evil = "<script>alert('x')</script><img src=x onerror=alert(1)>";
+    let (s, item) = api.post("/api/items", json!({"pack_id": pack["id"], "title": evil, "description": "\"quoted\" & <i>tags</i>"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{item}");
+    assert_eq!(item["title"], evil, "stored verbatim");
+    let browser = app.browser(Role::Viewer).await;
+    for path in ["/backlog".to_string(), format!("/backlog/{}", item["id"])] {
+        let (s, html) = browser.page(&path).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(!html.contains("<script>alert"), "{path} renders the title escaped");
+        assert!(!html.contains("<img src=x"), "{path}");
+        assert!(html.contains("&lt;script&gt;alert"), "{path} shows the text");
+    }
+    let (_, html) = browser.page(&format!("/backlog/{}", item["id"])).await;
+    assert!(html.contains("&lt;i&gt;tags&lt;/i&gt;"));
+    assert!(!html.contains("<b>Pack</b>"));
+}
+
+async fn forms_without_javascript(app: TestApp) {
+    let admin = app.api(Role::Admin).await;
+    admin.post("/api/tools", json!({"id": "codegen"})).await;
+    let (_, pack) = admin.post("/api/packs", json!({"name": "NoJS"})).await;
+    let pack_id = pack["id"].to_string();
+    let browser = app.browser(Role::Planner).await;
+
+    // A valid plain POST redirects (302) to the new item's page.
+    let (s, location) = browser
+        .submit_plain("save_item", "/backlog/new", &[("csrf", &browser.csrf), ("pack_id", &pack_id), ("title", "Plain form"), ("risk", "medium"), ("status", "todo"), ("tools", "codegen"), ("labels", "pii"), ("estimate_minutes", "45")])
+        .await;
+    assert_eq!(s, StatusCode::FOUND);
+    let location = location.unwrap();
+    assert!(location.starts_with("/backlog/"), "{location}");
+    let (_, html) = browser.page(&location).await;
+    assert!(html.contains("Plain form") && html.contains("codegen"));
+
+    // An invalid one comes back to the form with the message in place.
+    let (s, location) = browser
+        .submit_plain("save_item", "/backlog/new", &[("csrf", &browser.csrf), ("pack_id", &pack_id), ("title", ""), ("risk", "medium"), ("status", "todo"), ("tools", "warp_drive"), ("estimate_minutes", "1")])
+        .await;
+    assert_eq!(s, StatusCode::FOUND);
+    let location = location.unwrap();
+    assert!(location.starts_with("/backlog/new?form_error="), "{location}");
+    let (_, html) = browser.page(&location).await;
+    assert!(html.contains("data-testid=\"form-error\""), "the error is shown on the form page");
+    assert!(html.contains("must not be blank"), "{html}");
+    assert_eq!(app.count("backlog_items").await, 1);
+}
+
+on_both_databases!(health_openapi_and_errors, hostile_strings_are_escaped, forms_without_javascript);
