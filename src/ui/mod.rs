@@ -44,6 +44,7 @@ fn url_encode(s: &str) -> String {
 fn Shell(info: SessionInfo) -> impl IntoView {
     provide_context(info.clone());
     let logout = ServerAction::<Logout>::new();
+
     let flags = info.flags;
     view! {
         <div class="min-h-screen flex flex-col">
@@ -134,7 +135,7 @@ pub fn status_pill(status: ItemStatus) -> impl IntoView {
         ItemStatus::Blocked => "bg-rose-50 text-rose-700 ring-rose-300",
         ItemStatus::Done => "bg-emerald-50 text-emerald-700 ring-emerald-300",
     };
-    view! { <span class=format!("inline-flex items-center rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset {class}")>{status.label()}</span> }
+    view! { <span class=format!("inline-flex items-center whitespace-nowrap rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset {class}")>{status.label()}</span> }
 }
 
 pub fn risk_pill(risk: Risk) -> impl IntoView {
@@ -143,7 +144,7 @@ pub fn risk_pill(risk: Risk) -> impl IntoView {
         Risk::Medium => "bg-amber-50 text-amber-700 ring-amber-200",
         Risk::High => "bg-rose-50 text-rose-700 ring-rose-200",
     };
-    view! { <span class=format!("inline-flex items-center rounded px-1.5 py-0.5 text-xs font-medium ring-1 ring-inset {class}")>{risk.as_str()} " risk"</span> }
+    view! { <span class=format!("inline-flex items-center whitespace-nowrap rounded px-1.5 py-0.5 text-xs font-medium ring-1 ring-inset {class}")>{risk.as_str()} " risk"</span> }
 }
 
 pub fn label_chip(label: String) -> impl IntoView {
@@ -159,13 +160,23 @@ pub fn label_chip(label: String) -> impl IntoView {
 pub fn tool_chip(tool: String, sensitive: bool) -> impl IntoView {
     if sensitive {
         view! {
-            <span class="inline-flex items-center gap-1 rounded-md bg-amber-50 px-1.5 py-0.5 font-mono text-xs text-amber-800 ring-1 ring-inset ring-amber-300" title="Sensitive: needs human approval">
-                "🔒 " {tool}
+            <span class="inline-flex items-center gap-1 whitespace-nowrap rounded-md bg-amber-50 px-1.5 py-0.5 font-mono text-xs text-amber-800 ring-1 ring-inset ring-amber-300" title="Sensitive: needs human approval">
+                <LockIcon/> {tool}
             </span>
         }
         .into_any()
     } else {
-        view! { <span class="inline-flex items-center rounded-md bg-indigo-50 px-1.5 py-0.5 font-mono text-xs text-indigo-700 ring-1 ring-inset ring-indigo-200">{tool}</span> }.into_any()
+        view! { <span class="inline-flex items-center whitespace-nowrap rounded-md bg-indigo-50 px-1.5 py-0.5 font-mono text-xs text-indigo-700 ring-1 ring-inset ring-indigo-200">{tool}</span> }.into_any()
+    }
+}
+
+/// A small padlock: marks sensitive tools (an SVG, so it renders without emoji fonts).
+#[component]
+pub fn LockIcon() -> impl IntoView {
+    view! {
+        <svg class="h-3 w-3 shrink-0" viewBox="0 0 16 16" fill="currentColor" aria-hidden="true">
+            <path d="M5 7V5a3 3 0 0 1 6 0v2h.5A1.5 1.5 0 0 1 13 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 3 13.5v-5A1.5 1.5 0 0 1 4.5 7H5zm1.5 0h3V5a1.5 1.5 0 0 0-3 0v2z"/>
+        </svg>
     }
 }
 

@@ -111,7 +111,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                                     {item.labels.iter().cloned().map(label_chip).collect_view()}
                                                                 </div>
                                                             </td>
-                                                            <td class="px-4 py-3 text-slate-600">{item.pack_name.clone()}</td>
+                                                            <td class="px-4 py-3 text-slate-600 whitespace-nowrap">{item.pack_name.clone()}</td>
                                                             <td class="px-4 py-3">{status_pill(item.status)}</td>
                                                             <td class="px-4 py-3">
                                                                 <div class="flex flex-wrap gap-1">
@@ -127,7 +127,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                                     }).collect_view().into_any()
                                                                 }}
                                                             </td>
-                                                            <td class="px-4 py-3 text-right tabular-nums text-slate-600">{format_minutes(item.estimate_minutes)}</td>
+                                                            <td class="px-4 py-3 text-right tabular-nums whitespace-nowrap text-slate-600">{format_minutes(item.estimate_minutes)}</td>
                                                         </tr>
                                                     }
                                                 }).collect_view()}
