@@ -7,6 +7,7 @@ use leptos_router::{path, SsrMode};
 
 use crate::auth::ui::LoginPage;
 use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
+use crate::planner::ui::{PlanPage, PlansPage};
 use crate::ui::{ComingSoon, Layout};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -51,9 +52,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("backlog/:id/edit") view=EditItemPage ssr=SsrMode::Async/>
                     <Route path=path!("packs") view=PacksPage ssr=SsrMode::Async/>
                     <Route path=path!("tools") view=ToolsPage ssr=SsrMode::Async/>
-                    <Route path=path!("plans") view=|| view! {
-                        <ComingSoon title="Plans" what="Plan graphs with waves, gate verdicts and remediation arrive with the auto planner."/>
-                    } ssr=SsrMode::Async/>
+                    <Route path=path!("plans") view=PlansPage ssr=SsrMode::Async/>
+                    <Route path=path!("plans/:id") view=PlanPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals") view=|| view! {
                         <ComingSoon title="Approvals" what="The reviewers' inbox for sensitive tool calls arrives with human approvals."/>
                     } ssr=SsrMode::Async/>

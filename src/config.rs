@@ -13,6 +13,8 @@ pub struct Config {
     pub session_ttl_ms: i64,
     /// Largest accepted request body, in bytes (`NOFX_BODY_LIMIT`, default 1 MiB).
     pub body_limit: usize,
+    /// The gate policy file (`NOFX_POLICY`); the shipped default when unset.
+    pub policy_path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -23,6 +25,7 @@ impl std::fmt::Debug for Config {
             .field("secure_cookies", &self.secure_cookies)
             .field("session_ttl_ms", &self.session_ttl_ms)
             .field("body_limit", &self.body_limit)
+            .field("policy_path", &self.policy_path)
             .finish()
     }
 }
@@ -36,11 +39,12 @@ impl Config {
             secure_cookies: FeatureFlags::parse_value(get("NOFX_SECURE_COOKIES").as_deref()),
             session_ttl_ms: 7 * 24 * 3_600_000,
             body_limit: get("NOFX_BODY_LIMIT").and_then(|v| v.parse().ok()).unwrap_or(1024 * 1024),
+            policy_path: get("NOFX_POLICY").filter(|p| !p.trim().is_empty()).map(Into::into),
         }
     }
 
     /// A configuration for tests and benchmarks: no environment involved.
     pub fn for_tests(database_url: String, flags: FeatureFlags) -> Config {
-        Config { database_url, flags, secure_cookies: false, session_ttl_ms: 3_600_000, body_limit: 1024 * 1024 }
+        Config { database_url, flags, secure_cookies: false, session_ttl_ms: 3_600_000, body_limit: 1024 * 1024, policy_path: None }
     }
 }

@@ -7,7 +7,10 @@ pub mod app;
 pub mod auth;
 pub mod backlog;
 pub mod error;
+pub mod events;
 pub mod flags;
+pub mod gates;
+pub mod planner;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
@@ -20,6 +23,8 @@ pub mod config;
 pub mod demo;
 #[cfg(feature = "ssr")]
 pub mod http;
+#[cfg(feature = "ssr")]
+pub mod idempotency;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]

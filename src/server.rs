@@ -12,6 +12,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
 use crate::config::Config;
+use crate::events::bus::EventBus;
 use crate::state::AppState;
 use crate::storage::Db;
 
@@ -46,9 +47,22 @@ pub fn app(state: AppState) -> Router {
 
 /// Connects, migrates and builds the state.
 pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<AppState> {
+    // The policy first: a bad file stops the start before anything else happens.
+    let policy = crate::gates::policy::Policy::load(config.policy_path.as_deref())?;
     let db = Db::connect(&config.database_url).await?;
     db.migrate().await?;
-    Ok(AppState { leptos_options, db, config: Arc::new(config) })
+    let events = EventBus::default();
+    if db.backend == crate::storage::Backend::Postgres {
+        events.listen_postgres(config.database_url.clone());
+    }
+    Ok(AppState {
+        leptos_options,
+        db,
+        config: Arc::new(config),
+        events,
+        policy: Arc::new(policy),
+        planner: Arc::new(crate::planner::build::GraphPlanner),
+    })
 }
 
 /// Site settings: `Leptos.toml` in the working directory when present (so the release binary

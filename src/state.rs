@@ -4,11 +4,18 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
-use crate::{config::Config, storage::Db};
+use crate::gates::policy::Policy;
+use crate::planner::build::PlannerProvider;
+use crate::{config::Config, events::bus::EventBus, storage::Db};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub config: Arc<Config>,
+    pub events: EventBus,
+    /// Gate thresholds and rules, parsed once at start (an invalid file stops the start).
+    pub policy: Arc<Policy>,
+    /// The planner behind the seam; model-backed providers plug in here.
+    pub planner: Arc<dyn PlannerProvider>,
 }

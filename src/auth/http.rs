@@ -56,3 +56,32 @@ pub fn require(principal: Principal, permission: Permission) -> Result<Principal
     )
     .with("required_roles", roles.split(", ").collect::<Vec<_>>()))
 }
+
+/// An API key, or else the browser's session cookie: for read-only endpoints the browser also
+/// uses directly (the event stream; `EventSource` cannot send an Authorization header).
+pub struct AnyCaller(pub Principal);
+
+impl FromRequestParts<AppState> for AnyCaller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if parts.headers.contains_key(http::header::AUTHORIZATION) {
+            return ApiCaller::from_request_parts(parts, state).await.map(|c| AnyCaller(c.0));
+        }
+        let jar = axum_extra::extract::CookieJar::from_headers(&parts.headers);
+        if let Some(token) = jar.get(service::SESSION_COOKIE).map(|c| c.value().to_string()) {
+            if let Some(session) = service::session_by_token(&state.db, &token).await? {
+                return Ok(AnyCaller(session.principal));
+            }
+        }
+        Err(AppError::unauthorized(
+            "Send `Authorization: Bearer <key>` or sign in: this endpoint accepts an API key or a browser session.",
+        ))
+    }
+}
+
+impl AnyCaller {
+    pub fn require(self, permission: Permission) -> Result<Principal, AppError> {
+        require(self.0, permission)
+    }
+}

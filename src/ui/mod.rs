@@ -1,5 +1,7 @@
 //! Shared UI pieces: the page layout with navigation, pills, form errors and empty states.
 
+pub mod live;
+
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, Redirect, A};
 use leptos_router::hooks::{use_location, use_query_map};

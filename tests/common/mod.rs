@@ -164,6 +164,21 @@ impl Api {
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         into_json(self.req(reqwest::Method::DELETE, path).send().await.unwrap()).await
     }
+    /// POST with an `Idempotency-Key`; also returns the response headers.
+    pub async fn post_idempotent(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let res = self.req(reqwest::Method::POST, path).header("idempotency-key", key).json(&body).send().await.unwrap();
+        let headers = res.headers().clone();
+        let (s, v) = into_json(res).await;
+        (s, v, headers)
+    }
+    /// A raw GET, for non-JSON responses and streams.
+    pub async fn get_raw(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut r = self.req(reqwest::Method::GET, path);
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send().await.unwrap()
+    }
     /// Sends raw bytes with a content type, for malformed-input tests.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
         into_json(self.req(reqwest::Method::POST, path).header("content-type", content_type).body(body).send().await.unwrap()).await

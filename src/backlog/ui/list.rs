@@ -5,6 +5,7 @@ use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 
 use crate::backlog::fns::load_backlog;
+use crate::planner::fns::PlanItems;
 use crate::backlog::model::{ItemFilter, ItemStatus};
 use crate::ui::*;
 
@@ -21,13 +22,28 @@ pub fn BacklogPage() -> impl IntoView {
         })
     };
     let data = Resource::new(filter, load_backlog);
-    let can_edit = matches!(session().role.as_str(), "planner" | "automation" | "admin");
+    let info = session();
+    let can_edit = matches!(info.role.as_str(), "planner" | "automation" | "admin");
+    // Planning needs the role and the flag; say which one is missing instead of hiding silently.
+    let can_plan = can_edit && info.flags.auto_planner;
+    let plan_note = if !can_edit {
+        Some("Your role cannot create plans; a planner or admin can.")
+    } else if !info.flags.auto_planner {
+        Some("Planning is switched off on this server (FEATURE_AUTO_PLANNER is off).")
+    } else {
+        None
+    };
+    let plan_action = ServerAction::<PlanItems>::new();
+    let plan_error = action_error(plan_action);
+    let csrf = info.csrf.clone();
     view! {
         <PageHeader title="Backlog".to_string() subtitle="Items grouped into packs, with what they need and what they wait on.".to_string()>
             {can_edit.then(|| view! { <A href="/backlog/new" attr:class=BUTTON attr:data-testid="new-item">"+ New item"</A> })}
         </PageHeader>
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading backlog…"</p> }>
-            {move || Suspend::new(async move {
+            {move || {
+                let csrf = csrf.clone();
+                Suspend::new(async move {
                 match data.await {
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
                     Ok(view) => {
@@ -85,10 +101,32 @@ pub fn BacklogPage() -> impl IntoView {
                                 }
                             } else {
                                 view! {
+                                    <ActionForm action=plan_action attr:data-testid="plan-form">
+                                    <input type="hidden" name="csrf" value=csrf/>
+                                    <FormError error=plan_error/>
+                                    {if can_plan {
+                                        view! {
+                                            <div class="mb-3 flex flex-wrap items-center gap-3 rounded-lg bg-indigo-50/60 px-4 py-2.5 ring-1 ring-inset ring-indigo-100" data-testid="plan-toolbar">
+                                                <span class="text-sm text-indigo-900">"Tick items, then plan them together:"</span>
+                                                <label class="flex items-center gap-1.5 text-sm text-slate-700">
+                                                    <input type="checkbox" name="include_dependencies" value="on" class="h-4 w-4 rounded border-slate-300 text-indigo-600"/>
+                                                    "include unfinished dependencies"
+                                                </label>
+                                                <label class="flex items-center gap-1.5 text-sm text-slate-700">
+                                                    "budget $"
+                                                    <input name="budget_usd" inputmode="decimal" placeholder="policy default" class="w-28 rounded-md border-0 px-2 py-1 text-sm ring-1 ring-inset ring-slate-300"/>
+                                                </label>
+                                                <button type="submit" class=format!("{BUTTON} ml-auto") data-testid="plan-selected">"Plan selected"</button>
+                                            </div>
+                                        }.into_any()
+                                    } else {
+                                        view! { <p class="mb-3 text-sm text-slate-500" data-testid="plan-disabled">{plan_note}</p> }.into_any()
+                                    }}
                                     <div class=format!("{CARD} overflow-hidden")>
                                         <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="backlog-table">
                                             <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
                                                 <tr>
+                                                    {can_plan.then(|| view! { <th class="w-8 px-4 py-3"><span class="sr-only">"Select"</span></th> })}
                                                     <th class="px-4 py-3">"#"</th>
                                                     <th class="px-4 py-3">"Item"</th>
                                                     <th class="px-4 py-3">"Pack"</th>
@@ -103,6 +141,17 @@ pub fn BacklogPage() -> impl IntoView {
                                                     let sensitive = sensitive.clone();
                                                     view! {
                                                         <tr class="hover:bg-slate-50" data-testid="item-row">
+                                                            {can_plan.then(|| {
+                                                                let done = item.status == ItemStatus::Done;
+                                                                view! {
+                                                                    <td class="px-4 py-3">
+                                                                        <input type="checkbox" name="item_ids[]" value=item.id.to_string() disabled=done
+                                                                            title=if done { "Done: nothing to plan" } else { "Select for planning" }
+                                                                            aria-label=format!("Select item {}", item.id)
+                                                                            class="h-4 w-4 rounded border-slate-300 text-indigo-600 disabled:opacity-30"/>
+                                                                    </td>
+                                                                }
+                                                            })}
                                                             <td class="px-4 py-3 text-slate-400 tabular-nums">{item.id}</td>
                                                             <td class="px-4 py-3">
                                                                 <A href=format!("/backlog/{}", item.id) attr:class="font-medium text-slate-900 hover:text-indigo-600">{item.title.clone()}</A>
@@ -134,12 +183,13 @@ pub fn BacklogPage() -> impl IntoView {
                                             </tbody>
                                         </table>
                                     </div>
+                                    </ActionForm>
                                 }.into_any()
                             }}
                         }.into_any()
                     }
                 }
-            })}
+            })}}
         </Transition>
     }
 }

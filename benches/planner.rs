@@ -1,0 +1,231 @@
+//! Planner benchmark (release build): plan + all four gates for 1,000 and 10,000 backlog items
+//! (about 5 dependencies and 2 tools each), next to a bare petgraph toposort of the same step
+//! graph measured in the same run; then the plan page's server render for a 500-step plan.
+//! Run: `cargo bench --features ssr --bench planner`.
+
+use axum::body::Body;
+use http::Request;
+use leptos::config::LeptosOptions;
+use nofx::backlog::model::{BacklogItem, ItemStatus, Risk, Tool};
+use nofx::config::Config;
+use nofx::flags::FeatureFlags;
+use nofx::gates::policy::Policy;
+use nofx::gates::{apply, evaluate_all, GateInput};
+use nofx::planner::build::{GraphPlanner, PlannerInput, PlannerProvider, ToolStats};
+use nofx::planner::model::PlanRequest;
+use petgraph::graph::DiGraph;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+const TOOLS: [(&str, bool, f64); 8] = [
+    ("codegen", false, 1.0),
+    ("bash", false, 2.0),
+    ("git_pr", true, 2.0),
+    ("db_write", true, 3.0),
+    ("gate:unit", false, 0.5),
+    ("gate:lint", false, 0.5),
+    ("deploy:staging", true, 2.0),
+    ("gate:sast", false, 0.5),
+];
+
+/// A deterministic pseudo-random backlog: item i depends on up to 5 earlier items.
+fn backlog(n: usize) -> (HashMap<i64, BacklogItem>, HashMap<String, Tool>, HashMap<String, ToolStats>) {
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut items = HashMap::with_capacity(n);
+    for i in 0..n {
+        let id = i as i64 + 1;
+        let mut deps: Vec<i64> = if i == 0 { vec![] } else { (0..5).map(|_| (next() % i as u64) as i64 + 1).collect() };
+        deps.sort_unstable();
+        deps.dedup();
+        let t1 = (next() % 4) as usize;
+        let t2 = 4 + (next() % 4) as usize;
+        let labels = match next() % 10 {
+            0 => vec!["prod".to_string()],
+            1 => vec!["pii".to_string()],
+            _ => vec![],
+        };
+        items.insert(
+            id,
+            BacklogItem {
+                id,
+                pack_id: 1 + (i % 12) as i64,
+                pack_name: format!("pack-{}", i % 12),
+                title: format!("Backlog item {id}"),
+                description: "Generated for the planner benchmark.".into(),
+                depends_on: deps,
+                tools: vec![TOOLS[t1].0.to_string(), TOOLS[t2].0.to_string()],
+                labels,
+                risk: [Risk::Low, Risk::Medium, Risk::High][(next() % 3) as usize],
+                estimate_minutes: 30,
+                status: ItemStatus::Todo,
+                created_at: 0,
+                updated_at: 0,
+            },
+        );
+    }
+    let tools = TOOLS
+        .iter()
+        .map(|(id, mutating, weight)| {
+            let t = Tool {
+                id: id.to_string(),
+                description: String::new(),
+                sensitive: *id == "git_pr" || *id == "db_write",
+                required_approvals: if *id == "git_pr" || *id == "db_write" { 1 } else { 0 },
+                mutating: *mutating,
+                rollback: mutating.then(|| "Revert {tool} for item {item_id} (token {token})".to_string()),
+                risk_weight: *weight,
+                run_count: 0,
+                created_at: 0,
+                updated_at: 0,
+            };
+            (t.id.clone(), t)
+        })
+        .collect();
+    let stats = TOOLS
+        .iter()
+        .map(|(id, _, _)| {
+            let runs: Vec<(i64, f64)> = (1..=50).map(|r| (r * 1_000, r as f64 * 0.001)).collect();
+            (id.to_string(), ToolStats::from_runs(&runs).unwrap())
+        })
+        .collect();
+    (items, tools, stats)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn bench_planner(n: usize, runs: usize) {
+    let (catalog, tools, stats) = backlog(n);
+    let policy = Policy::default_policy();
+    let mut selected: Vec<i64> = catalog.keys().copied().collect();
+    selected.sort_unstable();
+    let request = PlanRequest { item_ids: Some(selected.clone()), budget_usd: Some(1_000_000.0), ..Default::default() };
+    let input = PlannerInput { request: &request, selected: &selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: policy.estimate_defaults() };
+
+    // Baseline: the same step graph (2 steps per item, chained, plus dependency edges), built
+    // as a petgraph DiGraph and topologically sorted — no tokens, no gates.
+    let mut baseline = vec![];
+    for _ in 0..runs {
+        let start = Instant::now();
+        let mut g: DiGraph<(i64, usize), ()> = DiGraph::with_capacity(n * 2, n * 7);
+        let mut first_last = HashMap::with_capacity(n);
+        for id in &selected {
+            let a = g.add_node((*id, 0));
+            let b = g.add_node((*id, 1));
+            g.add_edge(a, b, ());
+            first_last.insert(*id, (a, b));
+        }
+        for id in &selected {
+            for dep in &catalog[id].depends_on {
+                g.add_edge(first_last[dep].1, first_last[id].0, ());
+            }
+        }
+        let order = petgraph::algo::toposort(&g, None).unwrap();
+        assert_eq!(order.len(), n * 2);
+        baseline.push(start.elapsed());
+    }
+
+    let mut planning = vec![];
+    let mut full = vec![];
+    let mut steps = 0;
+    let mut status = String::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        let mut draft = GraphPlanner.plan(&input);
+        let planned = start.elapsed();
+        draft.estimate.budget_usd = 1_000_000.0;
+        let report = evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy: &policy, now_ms: 1_764_000_000_000 });
+        let judgement = apply(&mut draft, &report);
+        full.push(start.elapsed());
+        planning.push(planned);
+        steps = draft.steps.len();
+        status = format!("{:?}, {} waves", judgement.status, draft.waves.len());
+    }
+    let (b, p, f) = (median(baseline), median(planning), median(full));
+    println!(
+        "{n:>6} items, {steps:>6} steps ({status}): toposort baseline {:>8.2} ms | planner {:>8.2} ms ({:>4.1}x) | planner + 4 gates {:>8.2} ms ({:>4.1}x)",
+        ms(b),
+        ms(p),
+        ms(p) / ms(b),
+        ms(f),
+        ms(f) / ms(b)
+    );
+}
+
+async fn bench_plan_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/bench.db", dir.path().display());
+    let options = LeptosOptions::builder().output_name("nofx").build();
+    let state = nofx::server::prepare(Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true }), options).await.unwrap();
+    let admin = nofx::auth::model::Principal { kind: nofx::auth::model::PrincipalKind::User, id: 0, name: "bench".into(), role: nofx::auth::model::Role::Admin };
+    for (id, mutating, weight) in TOOLS {
+        let input = nofx::backlog::model::ToolInput {
+            id: Some(id.into()),
+            mutating: Some(mutating),
+            rollback: mutating.then(|| "Revert {tool} for item {item_id}".to_string()),
+            risk_weight: Some(weight),
+            ..Default::default()
+        };
+        nofx::backlog::service::create_tool(&state.db, &admin, &input).await.unwrap();
+    }
+    let pack = nofx::backlog::service::create_pack(&state.db, &admin, &nofx::backlog::model::PackInput { name: Some("Bench".into()), ..Default::default() }).await.unwrap();
+    let mut ids = vec![];
+    for i in 0..250usize {
+        let deps: Vec<i64> = ids.iter().rev().step_by(7).take(3).copied().collect();
+        let input = nofx::backlog::model::ItemInput {
+            pack_id: Some(pack.id),
+            title: Some(format!("Item {i}")),
+            tools: Some(vec![TOOLS[i % 4].0.to_string(), TOOLS[4 + i % 4].0.to_string()]),
+            depends_on: Some(deps),
+            ..Default::default()
+        };
+        ids.push(nofx::backlog::service::create_item(&state.db, &admin, &input).await.unwrap().id);
+    }
+    let plan = nofx::planner::service::create_plan(&state, &admin, &PlanRequest { item_ids: Some(ids), ..Default::default() }, None).await.unwrap();
+    nofx::auth::service::create_user(&state.db, "viewer", "bench-password-1", nofx::auth::model::Role::Viewer).await.unwrap();
+    let (token, _) = nofx::auth::service::login(&state.db, "viewer", "bench-password-1", 3_600_000).await.unwrap();
+    let app = nofx::server::app(state);
+    let path = format!("/plans/{}", plan.id);
+    let mut times = vec![];
+    let mut size = 0;
+    for i in 0..60 {
+        let req = Request::get(&path).header("cookie", format!("nofx_session={token}")).header("accept", "text/html").body(Body::empty()).unwrap();
+        let start = Instant::now();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert!(res.status().is_success());
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        if i >= 10 {
+            times.push(start.elapsed());
+        }
+        size = body.len();
+    }
+    times.sort();
+    println!(
+        "plan page, {} steps: p50 {:.2} ms, p95 {:.2} ms, {} KB of HTML (in-process, no network)",
+        plan.steps.len(),
+        ms(times[times.len() / 2]),
+        ms(times[times.len() * 95 / 100]),
+        size / 1024
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    println!("planner bench (median of runs, release build)");
+    bench_planner(1_000, 30);
+    bench_planner(10_000, 11);
+    bench_plan_page().await;
+}

@@ -1,0 +1,233 @@
+//! Runs the four gates over a draft plan and folds their findings into per-step and per-plan
+//! verdicts. Linear in steps + findings: it runs on 20,000-step plans.
+
+use std::collections::HashMap;
+
+use super::model::{Finding, Gate, GateVerdict, Verdict, VerdictCounts};
+use super::policy::Policy;
+use crate::backlog::model::{BacklogItem, Tool};
+use crate::planner::build::Draft;
+use crate::planner::model::PlanStatus;
+
+/// What the gates read: the draft (its `estimate.budget_usd` set), the backlog, the tools, the policy and the time.
+pub struct GateInput<'a> {
+    pub draft: &'a Draft,
+    pub catalog: &'a HashMap<i64, BacklogItem>,
+    pub tools: &'a HashMap<String, Tool>,
+    pub policy: &'a Policy,
+    pub now_ms: i64,
+}
+
+/// Every finding, plus approvals compliance rules add to steps (step id → approvals).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct GateReport {
+    pub findings: Vec<Finding>,
+    pub approvals: HashMap<String, i64>,
+}
+
+impl GateReport {
+    /// Records a finding with its verdict capped by its enforcement (advisory never blocks).
+    pub fn push(&mut self, mut f: Finding) {
+        f.verdict = f.enforcement.cap(f.verdict);
+        self.findings.push(f);
+    }
+}
+
+pub fn evaluate_all(input: &GateInput<'_>) -> GateReport {
+    let mut report = GateReport { findings: Vec::with_capacity(input.draft.steps.len() * 2), approvals: HashMap::new() };
+    super::structural::evaluate(input, &mut report);
+    super::risk::evaluate(input, &mut report);
+    super::compliance::evaluate(input, &mut report);
+    super::resource::evaluate(input, &mut report);
+    report
+}
+
+/// The plan-level outcome of [`apply`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judgement {
+    /// One per gate, over all of that gate's findings.
+    pub verdicts: Vec<GateVerdict>,
+    /// Steps by worst verdict.
+    pub counts: VerdictCounts,
+    /// Blocked when anything blocks.
+    pub status: PlanStatus,
+    /// Findings about the plan as a whole.
+    pub plan_findings: Vec<Finding>,
+}
+
+/// Writes each step's four verdicts and worst verdict, raises approvals, and judges the plan.
+pub fn apply(draft: &mut Draft, report: &GateReport) -> Judgement {
+    let mut by_step: HashMap<&str, [Vec<&Finding>; 4]> = HashMap::with_capacity(draft.steps.len());
+    let mut by_gate: [Vec<&Finding>; 4] = Default::default();
+    let mut plan_findings = vec![];
+    for f in &report.findings {
+        let g = f.gate as usize;
+        by_gate[g].push(f);
+        match &f.step_id {
+            Some(id) => by_step.entry(id.as_str()).or_default()[g].push(f),
+            None => plan_findings.push(f.clone()),
+        }
+    }
+    let mut counts = VerdictCounts::default();
+    for step in &mut draft.steps {
+        let found = by_step.remove(step.id.as_str());
+        step.verdicts = Gate::ALL
+            .iter()
+            .map(|g| match &found {
+                Some(lists) => GateVerdict::from_findings(*g, lists[*g as usize].iter().copied()),
+                None => GateVerdict::allow(*g),
+            })
+            .collect();
+        step.verdict = step.verdicts.iter().map(|v| v.verdict).max().unwrap_or_default();
+        if let Some(n) = report.approvals.get(&step.id) {
+            step.required_approvals = step.required_approvals.max(*n);
+        }
+        counts.add(step.verdict);
+    }
+    let verdicts: Vec<GateVerdict> = Gate::ALL.iter().map(|g| GateVerdict::from_findings(*g, by_gate[*g as usize].iter().copied())).collect();
+    let status = if verdicts.iter().any(|v| v.verdict == Verdict::Block) { PlanStatus::Blocked } else { PlanStatus::Ready };
+    Judgement { verdicts, counts, status, plan_findings }
+}
+
+#[cfg(test)]
+pub(crate) mod testkit {
+    //! Small real plans for the gate tests: built by the real planner from a hand-made backlog.
+    use super::*;
+    use crate::backlog::model::{ItemStatus, Risk};
+    use crate::planner::build::{build, EstimateDefaults, PlannerInput, ToolStats};
+    use crate::planner::model::PlanRequest;
+
+    pub struct Fixture {
+        pub catalog: HashMap<i64, BacklogItem>,
+        pub tools: HashMap<String, Tool>,
+        pub stats: HashMap<String, ToolStats>,
+        pub policy: Policy,
+        pub budget: f64,
+        pub now_ms: i64,
+    }
+
+    pub fn item(id: i64, tools: &[&str], labels: &[&str], risk: Risk, deps: &[i64]) -> BacklogItem {
+        BacklogItem {
+            id,
+            pack_id: 1,
+            pack_name: "core".into(),
+            title: format!("Item {id}"),
+            description: String::new(),
+            depends_on: deps.to_vec(),
+            tools: tools.iter().map(|t| t.to_string()).collect(),
+            labels: labels.iter().map(|t| t.to_string()).collect(),
+            risk,
+            estimate_minutes: 30,
+            status: ItemStatus::Todo,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    pub fn tool(id: &str, sensitive: bool, mutating: bool, rollback: Option<&str>, weight: f64) -> Tool {
+        Tool {
+            id: id.into(),
+            description: String::new(),
+            sensitive,
+            required_approvals: sensitive as i64,
+            mutating,
+            rollback: rollback.map(String::from),
+            risk_weight: weight,
+            run_count: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    impl Fixture {
+        pub fn new(items: Vec<BacklogItem>) -> Fixture {
+            let tools = [
+                tool("codegen", false, false, None, 1.0),
+                tool("bash", false, true, Some("undo {item_id}"), 2.0),
+                tool("git_pr", true, true, Some("close PR {item_id}"), 1.5),
+                tool("db_write", true, true, None, 3.0),
+                tool("deploy:prod", true, true, Some("roll back"), 5.0),
+                tool("gate:unit", false, false, None, 0.2),
+            ]
+            .into_iter()
+            .map(|t| (t.id.clone(), t))
+            .collect();
+            Fixture {
+                catalog: items.into_iter().map(|i| (i.id, i)).collect(),
+                tools,
+                stats: HashMap::new(),
+                policy: Policy::default(),
+                budget: 25.0,
+                now_ms: 1_764_000_000_000,
+            }
+        }
+
+        pub fn with_policy(mut self, toml: &str) -> Fixture {
+            self.policy = Policy::parse(toml, "test").unwrap();
+            self
+        }
+
+        pub fn draft(&self) -> Draft {
+            let mut selected: Vec<i64> = self.catalog.keys().copied().collect();
+            selected.sort_unstable();
+            self.draft_of(&selected)
+        }
+
+        pub fn draft_of(&self, selected: &[i64]) -> Draft {
+            let request = PlanRequest { item_ids: Some(selected.to_vec()), ..Default::default() };
+            let defaults = EstimateDefaults::default();
+            let mut d = build("test", &PlannerInput { request: &request, selected, catalog: &self.catalog, tools: &self.tools, stats: &self.stats, defaults });
+            d.estimate.budget_usd = self.budget;
+            d
+        }
+
+        pub fn report(&self, draft: &Draft) -> GateReport {
+            evaluate_all(&GateInput { draft, catalog: &self.catalog, tools: &self.tools, policy: &self.policy, now_ms: self.now_ms })
+        }
+    }
+
+    /// Findings of one rule.
+    pub fn fired<'a>(r: &'a GateReport, rule: &str) -> Vec<&'a Finding> {
+        r.findings.iter().filter(|f| f.rule == rule).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+    use crate::backlog::model::Risk;
+
+    #[test]
+    fn apply_gives_four_verdicts_per_step_and_judges_the_plan() {
+        let f = Fixture::new(vec![item(1, &["codegen", "git_pr"], &[], Risk::Low, &[]), item(2, &["db_write"], &["pii"], Risk::High, &[1])]);
+        let mut d = f.draft();
+        let report = f.report(&d);
+        let j = apply(&mut d, &report);
+        for s in &d.steps {
+            assert_eq!(s.verdicts.iter().map(|v| v.gate).collect::<Vec<_>>(), Gate::ALL.to_vec());
+            assert_eq!(s.verdict, s.verdicts.iter().map(|v| v.verdict).max().unwrap());
+        }
+        assert_eq!((j.counts.allow + j.counts.warn + j.counts.block) as usize, d.steps.len());
+        assert_eq!(j.verdicts.len(), 4);
+        // db_write has no rollback recipe: soft-mandatory block, so the plan is blocked.
+        assert_eq!(j.status, PlanStatus::Blocked);
+        let db = d.steps.iter().find(|s| s.tool == "db_write").unwrap();
+        assert_eq!(db.verdict, Verdict::Block);
+        assert!(j.plan_findings.iter().all(|f| f.step_id.is_none()));
+    }
+
+    #[test]
+    fn a_clean_plan_is_ready_and_approvals_are_raised() {
+        let f = Fixture::new(vec![item(1, &["codegen", "git_pr"], &["pii"], Risk::Low, &[])]).with_policy(
+            "[[compliance.rules]]\nid = \"pii-review\"\nlabels = [\"pii\"]\nrequire_approvals = 2\nenforcement = \"advisory\"\n",
+        );
+        let mut d = f.draft();
+        let report = f.report(&d);
+        let j = apply(&mut d, &report);
+        assert_eq!(j.status, PlanStatus::Ready, "{:?}", report.findings);
+        let pr = d.steps.iter().find(|s| s.tool == "git_pr").unwrap();
+        assert_eq!(pr.required_approvals, 2, "raised from the tool's 1 by the rule");
+        assert_eq!(pr.verdict, Verdict::Warn);
+    }
+}

@@ -1,0 +1,683 @@
+//! The planner core: backlog items → a DAG of steps in waves (petgraph), with idempotency tokens,
+//! rollback instructions, estimates and the critical path. Pure: no I/O, no clock, no randomness,
+//! so the same input always gives the same plan (and the same tokens).
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::model::*;
+use crate::backlog::model::{BacklogItem, ItemStatus, Tool};
+
+/// Recorded runs of one tool, summarised (nearest-rank percentiles).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ToolStats {
+    pub runs: i64,
+    pub duration_p50_ms: i64,
+    pub duration_p95_ms: i64,
+    pub cost_p50_usd: f64,
+    pub cost_p95_usd: f64,
+}
+
+impl ToolStats {
+    /// From `(duration_ms, cost_usd)` runs; `None` when there are none.
+    pub fn from_runs(runs: &[(i64, f64)]) -> Option<ToolStats> {
+        if runs.is_empty() {
+            return None;
+        }
+        let mut d: Vec<i64> = runs.iter().map(|r| r.0).collect();
+        let mut c: Vec<f64> = runs.iter().map(|r| r.1).collect();
+        d.sort_unstable();
+        c.sort_by(f64::total_cmp);
+        Some(ToolStats {
+            runs: runs.len() as i64,
+            duration_p50_ms: d[rank(d.len(), 0.50)],
+            duration_p95_ms: d[rank(d.len(), 0.95)],
+            cost_p50_usd: c[rank(c.len(), 0.50)],
+            cost_p95_usd: c[rank(c.len(), 0.95)],
+        })
+    }
+}
+
+/// Nearest-rank percentile index: the smallest value with at least `p` of the values at or below it.
+fn rank(n: usize, p: f64) -> usize {
+    ((p * n as f64).ceil() as usize).clamp(1, n) - 1
+}
+
+/// Estimates for steps whose tool has no recorded runs (from the policy file).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EstimateDefaults {
+    pub step_minutes: i64,
+    pub step_cost_usd: f64,
+}
+
+impl Default for EstimateDefaults {
+    fn default() -> Self {
+        EstimateDefaults { step_minutes: 15, step_cost_usd: 0.10 }
+    }
+}
+
+/// Everything a planner needs; the service loads it, the planner only reads it.
+pub struct PlannerInput<'a> {
+    pub request: &'a PlanRequest,
+    /// The requested items (resolved from `item_ids` or the pack), in request order.
+    pub selected: &'a [i64],
+    /// Backlog items by id: at least the selection and everything it depends on, transitively.
+    pub catalog: &'a HashMap<i64, BacklogItem>,
+    pub tools: &'a HashMap<String, Tool>,
+    pub stats: &'a HashMap<String, ToolStats>,
+    pub defaults: EstimateDefaults,
+}
+
+/// Structural facts the planner ran into; the structural gate turns them into findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanIssue {
+    /// These items depend on each other in a circle (one strongly connected component).
+    Cycle { item_ids: Vec<i64> },
+    /// `item_id` depends on unfinished items outside the request.
+    MissingDependency { item_id: i64, missing: Vec<i64> },
+    /// `item_id` depends on items that no longer exist.
+    UnknownDependency { item_id: i64, missing: Vec<i64> },
+    /// `item_id` uses a tool that is not registered.
+    UnknownTool { item_id: i64, tool: String },
+    /// `item_id` names no tools: it becomes one manual step.
+    NoTools { item_id: i64 },
+}
+
+/// A plan before the gates: steps without verdicts, and the issues found while planning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub planner: String,
+    pub items: Vec<PlanItem>,
+    pub groups: Vec<PackGroup>,
+    pub steps: Vec<PlanStep>,
+    pub waves: Vec<Vec<String>>,
+    pub critical_path: Vec<String>,
+    pub estimate: PlanEstimate,
+    pub issues: Vec<PlanIssue>,
+}
+
+/// The seam for several planners: the built-in graph planner today, model-backed providers
+/// (compared side by side) later. Each returns a draft the same gates then judge.
+pub trait PlannerProvider: Send + Sync {
+    /// `provider/model`, stored with the plan and with every evaluation.
+    fn id(&self) -> &str;
+    fn plan(&self, input: &PlannerInput<'_>) -> Draft;
+}
+
+/// Tool id of the step made for an item without tools.
+pub const MANUAL_TOOL: &str = "manual";
+
+/// The deterministic built-in planner.
+pub struct GraphPlanner;
+
+impl PlannerProvider for GraphPlanner {
+    fn id(&self) -> &str {
+        "nofx/graph-v1"
+    }
+    fn plan(&self, input: &PlannerInput<'_>) -> Draft {
+        build(self.id(), input)
+    }
+}
+
+/// Resolves which items the plan covers: the selection plus, with `include_dependencies`, every
+/// unfinished item it depends on (transitively). Dependencies that are done are satisfied.
+fn resolve_items(input: &PlannerInput<'_>, issues: &mut Vec<PlanIssue>) -> (Vec<i64>, HashSet<i64>) {
+    let mut order: Vec<i64> = vec![];
+    let mut included: HashSet<i64> = HashSet::new();
+    let mut pulled: HashSet<i64> = HashSet::new();
+    for id in input.selected {
+        if input.catalog.contains_key(id) && included.insert(*id) {
+            order.push(*id);
+        }
+    }
+    if input.request.include_dependencies {
+        // Breadth-first from the selection; pulled-in items are planned before their dependents
+        // by the graph anyway, so listing order only affects display.
+        let mut i = 0;
+        while i < order.len() {
+            let item = &input.catalog[&order[i]];
+            for dep in &item.depends_on {
+                if let Some(d) = input.catalog.get(dep) {
+                    if d.status != ItemStatus::Done && included.insert(*dep) {
+                        pulled.insert(*dep);
+                        order.push(*dep);
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+    for id in &order {
+        let item = &input.catalog[id];
+        let mut missing = vec![];
+        let mut unknown = vec![];
+        for dep in &item.depends_on {
+            match input.catalog.get(dep) {
+                None => unknown.push(*dep),
+                Some(d) if d.status != ItemStatus::Done && !included.contains(dep) => missing.push(*dep),
+                _ => {}
+            }
+        }
+        if !missing.is_empty() {
+            issues.push(PlanIssue::MissingDependency { item_id: *id, missing });
+        }
+        if !unknown.is_empty() {
+            issues.push(PlanIssue::UnknownDependency { item_id: *id, missing: unknown });
+        }
+    }
+    (order, pulled)
+}
+
+/// A short, stable fingerprint of the plan input, part of every step's token.
+fn request_fingerprint(request: &PlanRequest, selected: &[i64]) -> String {
+    let mut ids: Vec<i64> = selected.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let budget = request.budget_usd.map(|b| format!("{b:.6}")).unwrap_or_default();
+    format!("items={ids:?};pack={:?};deps={};budget={budget}", request.pack_id, request.include_dependencies)
+}
+
+/// `sha256(version, plan input, the item's content, tool, position)`, hex, 32 characters.
+fn idempotency_token(fingerprint: &str, item: &BacklogItem, tool: &str, tool_def: Option<&Tool>, position: usize) -> String {
+    let mut h = Sha256::new();
+    let mut field = |name: &str, value: &str| {
+        // Length-prefixed fields: no two different inputs can produce the same byte stream.
+        h.update(name.as_bytes());
+        h.update((value.len() as u64).to_le_bytes());
+        h.update(value.as_bytes());
+    };
+    field("v", "nofx-step-token-1");
+    field("input", fingerprint);
+    field("item", &item.id.to_string());
+    field("pack", &item.pack_id.to_string());
+    field("title", &item.title);
+    field("description", &item.description);
+    field("depends_on", &format!("{:?}", item.depends_on));
+    field("tools", &item.tools.join("\u{1f}"));
+    field("labels", &item.labels.join("\u{1f}"));
+    field("risk", item.risk.as_str());
+    field("estimate", &item.estimate_minutes.to_string());
+    field("tool", tool);
+    field("rollback", tool_def.and_then(|t| t.rollback.as_deref()).unwrap_or(""));
+    field("position", &position.to_string());
+    let digest = h.finalize();
+    hex::encode(&digest[..16])
+}
+
+/// Fills a rollback recipe's placeholders for one step.
+pub fn render_rollback(recipe: &str, item: &BacklogItem, tool: &str, token: &str) -> String {
+    recipe
+        .replace("{item_id}", &item.id.to_string())
+        .replace("{item_title}", &item.title)
+        .replace("{pack}", &item.pack_name)
+        .replace("{tool}", tool)
+        .replace("{token}", token)
+}
+
+fn estimate_for(input: &PlannerInput<'_>, item: &BacklogItem, tool: &str, steps_of_item: usize) -> StepEstimate {
+    if let Some(s) = input.stats.get(tool) {
+        return StepEstimate {
+            duration_p50_ms: s.duration_p50_ms,
+            duration_p95_ms: s.duration_p95_ms,
+            cost_p50_usd: s.cost_p50_usd,
+            cost_p95_usd: s.cost_p95_usd,
+            source: "metrics".into(),
+            runs: s.runs,
+        };
+    }
+    let cost = input.defaults.step_cost_usd;
+    let (ms, source) = if item.estimate_minutes > 0 {
+        (item.estimate_minutes * 60_000 / steps_of_item.max(1) as i64, "item_estimate")
+    } else {
+        (input.defaults.step_minutes * 60_000, "policy_default")
+    };
+    // Without recorded runs the spread is unknown: p95 assumes half as long again.
+    StepEstimate { duration_p50_ms: ms, duration_p95_ms: ms * 3 / 2, cost_p50_usd: cost, cost_p95_usd: cost * 1.5, source: source.into(), runs: 0 }
+}
+
+/// Builds the plan: steps per tool, edges from dependencies, cycles by SCC, waves by longest-path
+/// layering, the critical path by estimated duration.
+pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
+    let mut issues = vec![];
+    let (order, pulled) = resolve_items(input, &mut issues);
+    let fingerprint = request_fingerprint(input.request, input.selected);
+
+    // Steps: one per tool, chained in the item's tool order.
+    let mut steps: Vec<PlanStep> = Vec::with_capacity(order.len() * 2);
+    let mut first_last: HashMap<i64, (usize, usize)> = HashMap::with_capacity(order.len());
+    for id in &order {
+        let item = &input.catalog[id];
+        let tools: Vec<&str> = if item.tools.is_empty() {
+            issues.push(PlanIssue::NoTools { item_id: *id });
+            vec![MANUAL_TOOL]
+        } else {
+            item.tools.iter().map(String::as_str).collect()
+        };
+        let first = steps.len();
+        for (n, tool) in tools.iter().enumerate() {
+            let def = input.tools.get(*tool);
+            if def.is_none() && *tool != MANUAL_TOOL {
+                issues.push(PlanIssue::UnknownTool { item_id: *id, tool: tool.to_string() });
+            }
+            let token = idempotency_token(&fingerprint, item, tool, def, n);
+            let mutating = def.is_some_and(|t| t.mutating);
+            let rollback = match def.and_then(|t| t.rollback.as_deref()) {
+                Some(recipe) => Some(render_rollback(recipe, item, tool, &token)),
+                None if mutating => None,
+                None => Some(format!("Nothing to undo: `{tool}` changes nothing outside the agent.")),
+            };
+            let depends_on = if n > 0 { vec![steps[first + n - 1].id.clone()] } else { vec![] };
+            steps.push(PlanStep {
+                id: format!("s{id}-{}", n + 1),
+                backlog_item_id: *id,
+                item_title: item.title.clone(),
+                pack_id: item.pack_id,
+                tool: tool.to_string(),
+                sensitive: def.is_some_and(|t| t.sensitive) || tool.starts_with("manual"),
+                mutating,
+                required_approvals: def.map(|t| t.required_approvals).unwrap_or(0),
+                wave: None,
+                depends_on,
+                idempotency_token: token,
+                rollback,
+                estimate: estimate_for(input, item, tool, tools.len()),
+                verdicts: vec![],
+                verdict: Default::default(),
+            });
+        }
+        first_last.insert(*id, (first, steps.len() - 1));
+    }
+    // An item's first step waits for the last step of each planned item it depends on.
+    for id in &order {
+        let (first, _) = first_last[id];
+        for dep in &input.catalog[id].depends_on {
+            if let Some(&(_, last)) = first_last.get(dep) {
+                let dep_id = steps[last].id.clone();
+                steps[first].depends_on.push(dep_id);
+            }
+        }
+    }
+
+    // Cycles on the item graph: every SCC with more than one item (or a self-loop) is one cycle.
+    let mut item_graph: DiGraph<i64, ()> = DiGraph::with_capacity(order.len(), order.len() * 2);
+    let node_of: HashMap<i64, NodeIndex> = order.iter().map(|id| (*id, item_graph.add_node(*id))).collect();
+    for id in &order {
+        for dep in &input.catalog[id].depends_on {
+            if let Some(&d) = node_of.get(dep) {
+                item_graph.add_edge(d, node_of[id], ());
+            }
+        }
+    }
+    for scc in tarjan_scc(&item_graph) {
+        let self_loop = scc.len() == 1 && item_graph.contains_edge(scc[0], scc[0]);
+        if scc.len() > 1 || self_loop {
+            let mut ids: Vec<i64> = scc.iter().map(|n| item_graph[*n]).collect();
+            ids.sort_unstable();
+            issues.push(PlanIssue::Cycle { item_ids: ids });
+        }
+    }
+
+    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let preds: Vec<Vec<usize>> = steps.iter().map(|s| s.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
+    let topo = topological_order(&preds);
+
+    // Longest-path layering over the steps that can be ordered; the rest keep `wave: None`.
+    let mut wave: Vec<Option<u32>> = vec![None; steps.len()];
+    for &i in &topo {
+        let w = preds[i].iter().map(|&p| wave[p].map(|w| w + 1)).try_fold(0u32, |acc, w| w.map(|w| acc.max(w)));
+        wave[i] = w;
+    }
+    let n_waves = wave.iter().flatten().max().map(|w| *w as usize + 1).unwrap_or(0);
+    let mut waves: Vec<Vec<String>> = vec![vec![]; n_waves];
+    for (i, s) in steps.iter_mut().enumerate() {
+        s.wave = wave[i];
+        if let Some(w) = wave[i] {
+            waves[w as usize].push(s.id.clone());
+        }
+    }
+
+    // Critical path: longest chain by p50 duration (ties: the earlier predecessor).
+    let mut finish = vec![0i64; steps.len()];
+    let mut via: Vec<Option<usize>> = vec![None; steps.len()];
+    for &i in &topo {
+        let mut best: Option<(i64, usize)> = None;
+        for &p in &preds[i] {
+            if best.is_none_or(|(f, _)| finish[p] > f) {
+                best = Some((finish[p], p));
+            }
+        }
+        finish[i] = best.map(|b| b.0).unwrap_or(0) + steps[i].estimate.duration_p50_ms;
+        via[i] = best.map(|b| b.1);
+    }
+    let mut critical_path = vec![];
+    if let Some(&end) = topo.iter().max_by(|&&a, &&b| finish[a].cmp(&finish[b]).then(b.cmp(&a))) {
+        let mut at = Some(end);
+        while let Some(i) = at {
+            critical_path.push(i);
+            at = via[i];
+        }
+        critical_path.reverse();
+    }
+    let estimate = PlanEstimate {
+        duration_p50_ms: critical_path.iter().map(|&i| steps[i].estimate.duration_p50_ms).sum(),
+        duration_p95_ms: critical_path.iter().map(|&i| steps[i].estimate.duration_p95_ms).sum(),
+        work_p50_ms: steps.iter().map(|s| s.estimate.duration_p50_ms).sum(),
+        cost_p50_usd: steps.iter().map(|s| s.estimate.cost_p50_usd).sum(),
+        cost_p95_usd: steps.iter().map(|s| s.estimate.cost_p95_usd).sum(),
+        budget_usd: 0.0,
+    };
+    let critical_path = critical_path.into_iter().map(|i| steps[i].id.clone()).collect();
+
+    // Items and their packs, in plan order.
+    let items: Vec<PlanItem> = order
+        .iter()
+        .map(|id| {
+            let it = &input.catalog[id];
+            PlanItem { id: *id, title: it.title.clone(), pack_id: it.pack_id, pack_name: it.pack_name.clone(), status: it.status, pulled_in: pulled.contains(id) }
+        })
+        .collect();
+    // Packs in order of first appearance, so the grouping follows the request.
+    let mut groups: Vec<PackGroup> = vec![];
+    let mut group_of: HashMap<i64, usize> = HashMap::new();
+    for it in &items {
+        let g = *group_of.entry(it.pack_id).or_insert_with(|| {
+            groups.push(PackGroup { pack_id: it.pack_id, pack_name: it.pack_name.clone(), item_ids: vec![] });
+            groups.len() - 1
+        });
+        groups[g].item_ids.push(it.id);
+    }
+
+    Draft { planner: planner.to_string(), items, groups, steps, waves, critical_path, estimate, issues }
+}
+
+/// Kahn's algorithm over predecessor lists; nodes in or behind a cycle are left out. Ties are
+/// broken by position, so the order (and everything derived from it) is deterministic.
+pub fn topological_order(preds: &[Vec<usize>]) -> Vec<usize> {
+    let n = preds.len();
+    let mut indegree: Vec<usize> = preds.iter().map(Vec::len).collect();
+    let mut succs: Vec<Vec<usize>> = vec![vec![]; n];
+    for (i, ps) in preds.iter().enumerate() {
+        for &p in ps {
+            succs[p].push(i);
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut out = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_first() {
+        out.push(i);
+        for &s in &succs[i] {
+            indegree[s] -= 1;
+            if indegree[s] == 0 {
+                ready.insert(s);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backlog::model::Risk;
+    use proptest::prelude::*;
+
+    pub fn item(id: i64, deps: Vec<i64>, tools: &[&str]) -> BacklogItem {
+        BacklogItem {
+            id,
+            pack_id: 1 + id % 3,
+            pack_name: format!("pack-{}", 1 + id % 3),
+            title: format!("Item {id}"),
+            description: String::new(),
+            depends_on: deps,
+            tools: tools.iter().map(|t| t.to_string()).collect(),
+            labels: vec![],
+            risk: Risk::Low,
+            estimate_minutes: 30,
+            status: ItemStatus::Todo,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    pub fn tool(id: &str, mutating: bool, rollback: Option<&str>) -> Tool {
+        Tool {
+            id: id.into(),
+            description: String::new(),
+            sensitive: false,
+            required_approvals: 0,
+            mutating,
+            rollback: rollback.map(String::from),
+            risk_weight: 1.0,
+            run_count: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn registry() -> HashMap<String, Tool> {
+        [
+            tool("codegen", false, None),
+            tool("git_pr", true, Some("Close PR for item {item_id} ({item_title}) in {pack}; token {token}")),
+            tool("db_write", true, None),
+            tool("bash", false, None),
+        ]
+        .into_iter()
+        .map(|t| (t.id.clone(), t))
+        .collect()
+    }
+
+    fn plan(items: Vec<BacklogItem>, selected: &[i64], include_dependencies: bool) -> Draft {
+        let catalog: HashMap<i64, BacklogItem> = items.into_iter().map(|i| (i.id, i)).collect();
+        let request = PlanRequest { item_ids: Some(selected.to_vec()), include_dependencies, ..Default::default() };
+        let tools = registry();
+        let stats = HashMap::new();
+        build("test", &PlannerInput { request: &request, selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: EstimateDefaults::default() })
+    }
+
+    fn step<'a>(d: &'a Draft, id: &str) -> &'a PlanStep {
+        d.steps.iter().find(|s| s.id == id).unwrap()
+    }
+
+    #[test]
+    fn steps_chain_per_item_and_follow_dependencies() {
+        let d = plan(vec![item(1, vec![], &["codegen", "git_pr"]), item(2, vec![1], &["db_write"]), item(3, vec![], &["bash"])], &[1, 2, 3], false);
+        assert_eq!(d.steps.len(), 4);
+        assert_eq!(step(&d, "s1-2").depends_on, vec!["s1-1"]);
+        assert_eq!(step(&d, "s2-1").depends_on, vec!["s1-2"], "an item's first step waits for its dependency's last step");
+        assert_eq!(d.waves, vec![vec!["s1-1", "s3-1"], vec!["s1-2"], vec!["s2-1"]]);
+        assert_eq!(d.critical_path, vec!["s1-1", "s1-2", "s2-1"]);
+        // 30 min item estimate split over two tools = 15 min each; item 2 has one tool = 30 min.
+        assert_eq!(d.estimate.duration_p50_ms, (15 + 15 + 30) * 60_000);
+        assert!(d.issues.is_empty(), "{:?}", d.issues);
+        assert_eq!(d.groups.iter().map(|g| g.item_ids.clone()).collect::<Vec<_>>(), vec![vec![1], vec![2], vec![3]]);
+    }
+
+    #[test]
+    fn rollback_is_rendered_per_step_and_missing_for_mutating_tools_without_recipe() {
+        let d = plan(vec![item(7, vec![], &["codegen", "git_pr", "db_write"])], &[7], false);
+        let pr = step(&d, "s7-2");
+        assert_eq!(pr.rollback.as_deref(), Some(format!("Close PR for item 7 (Item 7) in pack-2; token {}", pr.idempotency_token).as_str()));
+        assert!(step(&d, "s7-1").rollback.as_deref().unwrap().starts_with("Nothing to undo"));
+        assert_eq!(step(&d, "s7-3").rollback, None, "mutating db_write has no recipe: a finding for the gates, not a crash");
+    }
+
+    #[test]
+    fn dependencies_outside_the_request() {
+        let mut done = item(1, vec![], &["codegen"]);
+        done.status = ItemStatus::Done;
+        let items = vec![done, item(2, vec![], &["codegen"]), item(3, vec![1, 2, 99], &["git_pr"])];
+        let d = plan(items.clone(), &[3], false);
+        assert!(d.issues.contains(&PlanIssue::MissingDependency { item_id: 3, missing: vec![2] }), "done item 1 is satisfied: {:?}", d.issues);
+        assert!(d.issues.contains(&PlanIssue::UnknownDependency { item_id: 3, missing: vec![99] }));
+        let d = plan(items, &[3], true);
+        assert_eq!(d.items.iter().map(|i| (i.id, i.pulled_in)).collect::<Vec<_>>(), vec![(3, false), (2, true)]);
+        assert!(!d.issues.iter().any(|i| matches!(i, PlanIssue::MissingDependency { .. })));
+        assert_eq!(step(&d, "s3-1").wave, Some(1));
+    }
+
+    #[test]
+    fn cycles_are_named_and_unschedulable() {
+        let d = plan(vec![item(1, vec![3], &["codegen"]), item(2, vec![1], &["codegen"]), item(3, vec![2], &["codegen"]), item(4, vec![3], &["codegen"]), item(5, vec![5], &[])], &[1, 2, 3, 4, 5], false);
+        let mut cycles: Vec<Vec<i64>> = d.issues.iter().filter_map(|i| match i { PlanIssue::Cycle { item_ids } => Some(item_ids.clone()), _ => None }).collect();
+        cycles.sort();
+        assert_eq!(cycles, vec![vec![1, 2, 3], vec![5]]);
+        assert!(d.steps.iter().all(|s| s.wave.is_none()), "item 4 waits behind the cycle");
+        assert!(d.issues.contains(&PlanIssue::NoTools { item_id: 5 }));
+        assert_eq!(step(&d, "s5-1").tool, MANUAL_TOOL);
+    }
+
+    #[test]
+    fn unknown_tools_are_reported_not_fatal() {
+        let d = plan(vec![item(1, vec![], &["teleport"])], &[1], false);
+        assert_eq!(d.issues, vec![PlanIssue::UnknownTool { item_id: 1, tool: "teleport".into() }]);
+        assert_eq!(d.steps.len(), 1);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let runs: Vec<(i64, f64)> = (1..=20).map(|i| (i * 100, i as f64)).collect();
+        let s = ToolStats::from_runs(&runs).unwrap();
+        assert_eq!((s.duration_p50_ms, s.duration_p95_ms), (1000, 1900));
+        assert_eq!((s.cost_p50_usd, s.cost_p95_usd), (10.0, 19.0));
+        assert_eq!(ToolStats::from_runs(&[(5, 0.5)]).unwrap().duration_p95_ms, 5);
+        assert!(ToolStats::from_runs(&[]).is_none());
+    }
+
+    const TOOLS: [&str; 5] = ["codegen", "git_pr", "db_write", "bash", "teleport"];
+
+    /// A random DAG: item i may only depend on items before it.
+    fn dag() -> impl Strategy<Value = Vec<BacklogItem>> {
+        (1usize..50).prop_flat_map(|n| {
+            proptest::collection::vec((proptest::collection::vec(any::<proptest::sample::Index>(), 0..5), proptest::collection::vec(0usize..4, 0..3)), n).prop_map(|specs| {
+                specs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (deps, tools))| {
+                        let id = i as i64 + 1;
+                        let mut deps: Vec<i64> = if i == 0 { vec![] } else { deps.iter().map(|d| d.index(i) as i64 + 1).collect() };
+                        deps.sort_unstable();
+                        deps.dedup();
+                        let mut names: Vec<&str> = tools.iter().map(|t| TOOLS[*t]).collect();
+                        names.dedup();
+                        let mut seen = HashSet::new();
+                        names.retain(|n| seen.insert(*n));
+                        item(id, deps, &names)
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    /// Any graph at all: arbitrary, self, duplicate and unknown dependency ids.
+    fn any_graph() -> impl Strategy<Value = Vec<BacklogItem>> {
+        proptest::collection::vec((proptest::collection::vec(0i64..40, 0..6), proptest::collection::vec(0usize..5, 0..4)), 0..35).prop_map(|specs| {
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (deps, tools))| {
+                    let names: Vec<&str> = tools.iter().map(|t| TOOLS[*t]).collect();
+                    item(i as i64 + 1, deps, &names)
+                })
+                .collect()
+        })
+    }
+
+    /// Items that can reach themselves through dependencies (a slow, obviously right reference).
+    fn in_some_cycle(items: &[BacklogItem]) -> BTreeSet<i64> {
+        let by_id: HashMap<i64, &BacklogItem> = items.iter().map(|i| (i.id, i)).collect();
+        let mut out = BTreeSet::new();
+        for start in items {
+            let mut stack: Vec<i64> = start.depends_on.clone();
+            let mut seen = HashSet::new();
+            while let Some(x) = stack.pop() {
+                if x == start.id {
+                    out.insert(start.id);
+                    break;
+                }
+                if seen.insert(x) {
+                    if let Some(i) = by_id.get(&x) {
+                        stack.extend(i.depends_on.iter().copied());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn dependencies_sit_in_earlier_waves(items in dag()) {
+            let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+            let d = plan(items, &ids, false);
+            let wave: HashMap<&str, u32> = d.steps.iter().map(|s| (s.id.as_str(), s.wave.expect("a DAG schedules every step"))).collect();
+            for s in &d.steps {
+                for dep in &s.depends_on {
+                    prop_assert!(wave[dep.as_str()] < wave[s.id.as_str()], "{} (wave {}) depends on {} (wave {})", s.id, wave[s.id.as_str()], dep, wave[dep.as_str()]);
+                }
+                // Longest-path layering: a step sits right after its latest dependency.
+                let expected = s.depends_on.iter().map(|d| wave[d.as_str()] + 1).max().unwrap_or(0);
+                prop_assert_eq!(wave[s.id.as_str()], expected);
+            }
+            prop_assert_eq!(d.waves.iter().map(Vec::len).sum::<usize>(), d.steps.len());
+            prop_assert!(!d.issues.iter().any(|i| matches!(i, PlanIssue::Cycle { .. })), "a DAG has no cycles");
+            // The critical path is a chain of real edges.
+            for w in d.critical_path.windows(2) {
+                prop_assert!(step(&d, &w[1]).depends_on.contains(&w[0]));
+            }
+        }
+
+        #[test]
+        fn tokens_are_deterministic_and_change_with_content(items in dag(), pick in any::<proptest::sample::Index>()) {
+            let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+            let a = plan(items.clone(), &ids, false);
+            let b = plan(items.clone(), &ids, false);
+            prop_assert_eq!(a.steps.iter().map(|s| &s.idempotency_token).collect::<Vec<_>>(), b.steps.iter().map(|s| &s.idempotency_token).collect::<Vec<_>>());
+            let all: HashSet<&String> = a.steps.iter().map(|s| &s.idempotency_token).collect();
+            prop_assert_eq!(all.len(), a.steps.len(), "tokens are unique within a plan");
+
+            let changed_id = ids[pick.index(ids.len())];
+            let mut edited = items.clone();
+            edited.iter_mut().find(|i| i.id == changed_id).unwrap().title.push_str(" (edited)");
+            let c = plan(edited, &ids, false);
+            for (x, y) in a.steps.iter().zip(&c.steps) {
+                if x.backlog_item_id == changed_id {
+                    prop_assert_ne!(&x.idempotency_token, &y.idempotency_token);
+                } else {
+                    prop_assert_eq!(&x.idempotency_token, &y.idempotency_token);
+                }
+            }
+            // Another plan input (a budget) gives other tokens for the same work.
+            let catalog: HashMap<i64, BacklogItem> = items.into_iter().map(|i| (i.id, i)).collect();
+            let request = PlanRequest { item_ids: Some(ids.clone()), budget_usd: Some(5.0), ..Default::default() };
+            let tools = registry();
+            let stats = HashMap::new();
+            let d = build("test", &PlannerInput { request: &request, selected: &ids, catalog: &catalog, tools: &tools, stats: &stats, defaults: EstimateDefaults::default() });
+            prop_assert!(d.steps.iter().zip(&a.steps).all(|(x, y)| x.idempotency_token != y.idempotency_token));
+        }
+
+        #[test]
+        fn every_cycle_is_found_and_named(items in any_graph()) {
+            let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+            let expected = in_some_cycle(&items);
+            let d = plan(items, &ids, false);
+            let found: BTreeSet<i64> = d.issues.iter().flat_map(|i| match i { PlanIssue::Cycle { item_ids } => item_ids.clone(), _ => vec![] }).collect();
+            prop_assert_eq!(found, expected);
+        }
+
+        #[test]
+        fn never_panics_on_arbitrary_input(items in any_graph(), selected in proptest::collection::vec(-3i64..45, 0..40), deps in any::<bool>()) {
+            let d = plan(items, &selected, deps);
+            let ids: HashSet<&str> = d.steps.iter().map(|s| s.id.as_str()).collect();
+            prop_assert_eq!(ids.len(), d.steps.len());
+            for s in &d.steps {
+                for dep in &s.depends_on {
+                    prop_assert!(ids.contains(dep.as_str()), "no orphan edges");
+                }
+            }
+        }
+    }
+}

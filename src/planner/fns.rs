@@ -1,0 +1,171 @@
+//! Planner server functions: the browser's door to the same planning service the JSON API uses.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::model::*;
+use crate::error::AppError;
+use crate::gates::model::{Enforcement, Finding, Gate, GateVerdict, Verdict, VerdictCounts};
+#[cfg(feature = "ssr")]
+use crate::auth::{fns::ssr::{form_result, require_reader, require_session, state}, model::Permission};
+
+/// Plans a selection from the backlog page (checked `item_ids[]`) or a whole pack, then opens
+/// the new plan. Errors come back to the form (in place, with or without JavaScript).
+#[server(prefix = "/_fn", endpoint = "plan_items")]
+pub async fn plan_items(
+    csrf: String,
+    #[server(default)] item_ids: Vec<i64>,
+    #[server(default)] pack_id: String,
+    #[server(default)] budget_usd: String,
+    #[server(default)] include_dependencies: String,
+) -> Result<i64, AppError> {
+    form_result(async move {
+        let who = require_session(Permission::CreatePlan, &csrf).await?;
+        let budget = budget_usd.trim();
+        let budget_usd = if budget.is_empty() {
+            None
+        } else {
+            Some(budget.parse::<f64>().map_err(|_| AppError::unprocessable("invalid_budget", "The budget must be a number of dollars, like 25 or 12.50."))?)
+        };
+        let pack_id = pack_id.trim();
+        let request = if !pack_id.is_empty() && item_ids.is_empty() {
+            let id = pack_id.parse::<i64>().map_err(|_| AppError::unprocessable("invalid_selection", "Choose a pack to plan."))?;
+            PlanRequest { pack_id: Some(id), budget_usd, include_dependencies: !include_dependencies.is_empty(), ..Default::default() }
+        } else {
+            PlanRequest { item_ids: Some(item_ids), budget_usd, include_dependencies: !include_dependencies.is_empty(), ..Default::default() }
+        };
+        let plan = super::service::create_plan(&state()?, &who, &request, None).await?;
+        leptos_axum::redirect(&format!("/plans/{}", plan.id));
+        Ok(plan.id)
+    })
+    .await
+}
+
+/// The plans list and whether this user may plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlansView {
+    pub plans: Vec<PlanSummary>,
+    pub auto_planner: bool,
+}
+
+#[server(prefix = "/_fn", endpoint = "load_plans")]
+pub async fn load_plans(#[server(default)] status: Option<PlanStatus>) -> Result<PlansView, AppError> {
+    let who = require_reader(Permission::Read).await?;
+    let s = state()?;
+    Ok(PlansView { plans: super::service::list_plans(&s, &who, status, 200).await?, auto_planner: s.config.flags.auto_planner })
+}
+
+/// One row of the plan page's verdict table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictRow {
+    pub step_id: String,
+    pub tool: String,
+    pub item_id: i64,
+    pub item_title: String,
+    pub verdict: GateVerdict,
+}
+
+/// Everything the plan page shows, trimmed to what it renders: the SVG is drawn on the server,
+/// so a 500-step plan does not ship its whole document to the browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanPageView {
+    pub id: i64,
+    pub status: PlanStatus,
+    pub planner: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub request: PlanRequest,
+    pub items: Vec<PlanItem>,
+    pub groups: Vec<PackGroup>,
+    pub step_count: usize,
+    pub wave_count: usize,
+    pub critical_path: Vec<String>,
+    pub estimate: PlanEstimate,
+    pub verdicts: Vec<GateVerdict>,
+    pub findings: Vec<Finding>,
+    pub verdict_counts: VerdictCounts,
+    pub svg: String,
+    pub selected: Option<PlanStep>,
+    pub rows: Vec<VerdictRow>,
+    /// Rows matching the filter before the display cap.
+    pub matching_rows: usize,
+}
+
+/// Rows shown at most in the verdict table (the JSON API has them all).
+pub const MAX_ROWS: usize = 300;
+
+/// Verdict-table filter: a gate and a verdict; by default only what warns or blocks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowFilter {
+    pub gate: Option<Gate>,
+    /// `allow`, `warn`, `block`, `all`, or empty for warn + block.
+    pub verdict: Option<String>,
+}
+
+impl RowFilter {
+    pub fn keeps(&self, v: &GateVerdict) -> bool {
+        let gate_ok = self.gate.is_none_or(|g| g == v.gate);
+        let verdict_ok = match self.verdict.as_deref() {
+            None | Some("") => v.verdict != Verdict::Allow,
+            Some("all") => true,
+            Some(s) => Verdict::parse(s).is_none_or(|want| want == v.verdict),
+        };
+        gate_ok && verdict_ok
+    }
+}
+
+#[server(prefix = "/_fn", endpoint = "load_plan")]
+pub async fn load_plan(id: i64, #[server(default)] step: Option<String>, #[server(default)] filter: RowFilter) -> Result<PlanPageView, AppError> {
+    let who = require_reader(Permission::Read).await?;
+    let plan = super::service::get_plan(&state()?, &who, id).await?;
+    Ok(page_view(plan, step.as_deref(), &filter))
+}
+
+/// Builds the page view from a stored plan (pure; also used by the page benchmark).
+#[cfg(feature = "ssr")]
+pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter) -> PlanPageView {
+    let svg = super::graph::to_svg(&plan, step, &format!("/plans/{}", plan.id));
+    let mut rows = vec![];
+    let mut matching_rows = 0;
+    for s in &plan.steps {
+        for v in s.verdicts.iter().filter(|v| filter.keeps(v)) {
+            matching_rows += 1;
+            if rows.len() < MAX_ROWS {
+                rows.push(VerdictRow { step_id: s.id.clone(), tool: s.tool.clone(), item_id: s.backlog_item_id, item_title: s.item_title.clone(), verdict: v.clone() });
+            }
+        }
+    }
+    // Blocks first, then warnings, in plan order within each.
+    rows.sort_by_key(|r| std::cmp::Reverse(r.verdict.verdict));
+    let selected = step.and_then(|id| plan.step(id).cloned());
+    PlanPageView {
+        id: plan.id,
+        status: plan.status,
+        planner: plan.planner,
+        created_by: plan.created_by,
+        created_at: plan.created_at,
+        request: plan.request,
+        items: plan.items,
+        groups: plan.groups,
+        step_count: plan.steps.len(),
+        wave_count: plan.waves.len(),
+        critical_path: plan.critical_path,
+        estimate: plan.estimate,
+        verdicts: plan.verdicts,
+        findings: plan.findings,
+        verdict_counts: plan.verdict_counts,
+        svg,
+        selected,
+        rows,
+        matching_rows,
+    }
+}
+
+/// Enforcement as the page words it.
+pub fn enforcement_label(e: Enforcement) -> &'static str {
+    match e {
+        Enforcement::Advisory => "advisory",
+        Enforcement::SoftMandatory => "soft-mandatory (can be overridden)",
+        Enforcement::HardMandatory => "hard-mandatory (cannot be overridden)",
+    }
+}

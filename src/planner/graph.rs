@@ -1,0 +1,149 @@
+//! The plan graph in three forms: Graphviz DOT and JSON for downloads, and the SVG the plan page
+//! shows (rendered on the server from the layered layout, so it is complete without JavaScript).
+
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use std::fmt::Write;
+
+use super::layout::{layout, LayoutInput, HEADER, MARGIN, NODE_H, NODE_W};
+use super::model::Plan;
+use crate::gates::model::Verdict;
+
+/// Graphviz: waves as ranks left to right, steps filled by their worst verdict.
+pub fn to_dot(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph \"plan-{}\" {{", plan.id);
+    let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];");
+    for (w, ids) in plan.waves.iter().enumerate() {
+        let _ = writeln!(out, "  subgraph \"wave_{}\" {{ rank=same; {} }}", w + 1, ids.iter().map(|i| dot_str(i)).collect::<Vec<_>>().join("; "));
+    }
+    for s in &plan.steps {
+        let fill = match s.verdict {
+            Verdict::Allow => "#d1fae5",
+            Verdict::Warn => "#fef3c7",
+            Verdict::Block => "#ffe4e6",
+        };
+        let label = format!("{}\\n#{} {}", s.tool, s.backlog_item_id, truncate(&s.item_title, 32));
+        let _ = writeln!(out, "  {} [label={}, fillcolor=\"{fill}\", tooltip={}];", dot_str(&s.id), dot_label(&label), dot_str(s.verdict.as_str()));
+    }
+    let critical: HashSet<(&str, &str)> = plan.critical_path.windows(2).map(|w| (w[0].as_str(), w[1].as_str())).collect();
+    for s in &plan.steps {
+        for d in &s.depends_on {
+            let style = if critical.contains(&(d.as_str(), s.id.as_str())) { " [color=\"#4f46e5\", penwidth=2]" } else { "" };
+            let _ = writeln!(out, "  {} -> {}{style};", dot_str(d), dot_str(&s.id));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// A DOT string literal with quotes and backslashes escaped.
+fn dot_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " "))
+}
+
+/// Like [`dot_str`] but keeps the `\n` line breaks we put in labels.
+fn dot_label(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\\\"").replace('\n', " "))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    }
+}
+
+/// Nodes and edges for other tools (JSON download).
+pub fn to_json(plan: &Plan) -> Value {
+    let nodes: Vec<Value> = plan
+        .steps
+        .iter()
+        .map(|s| {
+            json!({"id": s.id, "tool": s.tool, "backlog_item_id": s.backlog_item_id, "item_title": s.item_title, "pack_id": s.pack_id,
+                "wave": s.wave, "verdict": s.verdict, "sensitive": s.sensitive, "idempotency_token": s.idempotency_token})
+        })
+        .collect();
+    let edges: Vec<Value> = plan.steps.iter().flat_map(|s| s.depends_on.iter().map(move |d| json!({"from": d, "to": s.id}))).collect();
+    json!({"plan_id": plan.id, "status": plan.status, "nodes": nodes, "edges": edges, "waves": plan.waves, "critical_path": plan.critical_path})
+}
+
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The plan page's SVG: waves as columns, boxes coloured by worst verdict, the critical path in
+/// indigo, the selected step outlined. Each box links to `?step=<id>` (works without JavaScript).
+pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str) -> String {
+    let inputs: Vec<LayoutInput> = plan.steps.iter().map(|s| LayoutInput { id: &s.id, wave: s.wave, depends_on: &s.depends_on }).collect();
+    let l = layout(&inputs);
+    let critical: HashSet<(&str, &str)> = plan.critical_path.windows(2).map(|w| (w[0].as_str(), w[1].as_str())).collect();
+    let on_path: HashSet<&str> = plan.critical_path.iter().map(String::as_str).collect();
+    let mut out = String::with_capacity(512 + plan.steps.len() * 700);
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Plan graph" data-testid="plan-graph" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" class="plan-graph">"#,
+        w = l.width.max(200.0),
+        h = l.height.max(80.0)
+    );
+    out.push_str(r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#94a3b8"/></marker><marker id="arrow-crit" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#4f46e5"/></marker></defs>"##);
+    for (x, title) in &l.columns {
+        let _ = write!(out, r##"<text x="{:.1}" y="{:.1}" font-size="11" font-weight="600" fill="#64748b">{}</text>"##, x, MARGIN + HEADER / 2.0, xml(title));
+    }
+    // Edges first so boxes sit on top; critical edges last so they are drawn above the others.
+    let mut ordered: Vec<_> = l.edges.iter().collect();
+    ordered.sort_by_key(|e| critical.contains(&(e.from.as_str(), e.to.as_str())));
+    for e in ordered {
+        let crit = critical.contains(&(e.from.as_str(), e.to.as_str()));
+        let (stroke, width, marker) = if crit { ("#4f46e5", 2.2, "arrow-crit") } else { ("#94a3b8", 1.2, "arrow") };
+        let _ = write!(
+            out,
+            r#"<path d="{}" fill="none" stroke="{stroke}" stroke-width="{width}" marker-end="url(#{marker})" data-from="{}" data-to="{}"/>"#,
+            e.d,
+            xml(&e.from),
+            xml(&e.to)
+        );
+    }
+    for n in &l.nodes {
+        let Some(s) = plan.step(&n.id) else { continue };
+        let (fill, stroke, text) = match s.verdict {
+            Verdict::Allow => ("#ecfdf5", "#10b981", "#065f46"),
+            Verdict::Warn => ("#fffbeb", "#f59e0b", "#92400e"),
+            Verdict::Block => ("#fff1f2", "#f43f5e", "#9f1239"),
+        };
+        let is_selected = selected == Some(s.id.as_str());
+        let stroke_w = if is_selected { 3.0 } else if on_path.contains(s.id.as_str()) { 2.0 } else { 1.2 };
+        let stroke = if is_selected { "#1e293b" } else { stroke };
+        let lock = if s.sensitive || s.required_approvals > 0 { "🔒 " } else { "" };
+        let _ = write!(
+            out,
+            r##"<a href="{base}?step={id}" data-step="{id}" data-verdict="{verdict}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"/><text x="{tx:.1}" y="{ty1:.1}" font-size="12" font-family="ui-monospace,monospace" font-weight="600" fill="{text}">{lock}{tool}</text><text x="{tx:.1}" y="{ty2:.1}" font-size="11" fill="#475569">#{item} {item_title}</text></a>"##,
+            base = xml(link_base),
+            id = xml(&s.id),
+            verdict = s.verdict.as_str(),
+            title = xml(&format!("{} · {} · {} · item #{} {}", s.id, s.tool, s.verdict.as_str(), s.backlog_item_id, s.item_title)),
+            x = n.x,
+            y = n.y,
+            tx = n.x + 10.0,
+            ty1 = n.y + 20.0,
+            ty2 = n.y + 38.0,
+            tool = xml(&truncate(&s.tool, 20)),
+            item = s.backlog_item_id,
+            item_title = xml(&truncate(&s.item_title, 20)),
+        );
+    }
+    out.push_str("</svg>");
+    out
+}

@@ -1,0 +1,145 @@
+//! Planner JSON endpoints: `POST /api/auto-planner/plan` (with `Idempotency-Key`) and the plan
+//! read endpoints. Extract → service → JSON; see docs/api.md.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::model::*;
+use super::service::{self, IdempotencyClaim};
+use super::store::EvaluationFilter;
+use crate::auth::http::{AnyCaller, ApiCaller};
+use crate::auth::model::Permission;
+use crate::error::{AppError, AppResult};
+use crate::http::{ApiPath, ApiQuery};
+use crate::idempotency::{self, Claim};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_plan))
+        .routes(routes!(list_plans))
+        .routes(routes!(get_plan))
+        .routes(routes!(list_evaluations))
+        .routes(routes!(plan_graph))
+}
+
+const PLAN_ENDPOINT: &str = "POST /api/auto-planner/plan";
+
+/// Build a plan from backlog items (`item_ids`) or a whole pack (`pack_id`), run the four gates,
+/// store plan and verdicts, and emit `plan.evaluated` then `plan.ready` or `plan.blocked`.
+/// With `Idempotency-Key`, a retry with the same body replays the first response.
+#[utoipa::path(post, path = "/auto-planner/plan", tag = "planner", request_body = PlanRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "replay-safe retries (kept 24 h)")),
+    responses(
+        (status = 201, body = Plan, description = "stored; `status` is `ready` or `blocked`"),
+        (status = 400, description = "malformed JSON"),
+        (status = 403, description = "wrong role, or `feature_disabled` with `flag`"),
+        (status = 409, description = "`idempotency_key_in_flight`"),
+        (status = 422, description = "unknown items, empty or huge selection, `idempotency_key_reused`")),
+    security(("api_key" = [])))]
+async fn create_plan(State(s): State<AppState>, ApiCaller(who): ApiCaller, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    service::require_auto_planner(&s)?;
+    let who = ApiCaller(who).require(Permission::CreatePlan)?;
+    let request: PlanRequest = parse_json(&body)?;
+    let key = match headers.get(idempotency::HEADER) {
+        None => None,
+        Some(v) => {
+            let key = v.to_str().unwrap_or("").trim().to_string();
+            idempotency::validate_key(&key)?;
+            Some(key)
+        }
+    };
+    let Some(key) = key else {
+        let plan = service::create_plan(&s, &who, &request, None).await?;
+        return Ok((StatusCode::CREATED, Json(plan)).into_response());
+    };
+    let claim = IdempotencyClaim { principal: who.identity(), endpoint: PLAN_ENDPOINT, key };
+    match idempotency::claim(&s.db, &claim.principal, claim.endpoint, &claim.key, &idempotency::fingerprint(&body)).await? {
+        Claim::Replay { status, body } => {
+            let mut res = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+            res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(res)
+        }
+        Claim::Fresh => match service::create_plan(&s, &who, &request, Some(&claim)).await {
+            Ok(plan) => Ok((StatusCode::CREATED, Json(plan)).into_response()),
+            Err(e) => {
+                // Nothing was written, so the key is free for a corrected retry.
+                idempotency::release(&s.db, &claim.principal, claim.endpoint, &claim.key).await?;
+                Err(e)
+            }
+        },
+    }
+}
+
+/// The JSON body with the same errors as every other endpoint (the raw bytes are also needed
+/// for the idempotency fingerprint, so this handler reads them itself).
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            AppError::bad_request("invalid_json", format!("The body is not valid JSON: {e}. Check quotes, commas and brackets."))
+        } else {
+            AppError::bad_request("invalid_body", format!("The JSON does not have the expected shape: {e}."))
+        }
+    })
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct PlanListQuery {
+    status: Option<PlanStatus>,
+    /// At most 500; default 100.
+    limit: Option<i64>,
+}
+
+/// Plans, newest first.
+#[utoipa::path(get, path = "/plans", tag = "planner", params(PlanListQuery), responses((status = 200, body = [PlanSummary])), security(("api_key" = [])))]
+async fn list_plans(State(s): State<AppState>, caller: AnyCaller, ApiQuery(q): ApiQuery<PlanListQuery>) -> AppResult<Json<Vec<PlanSummary>>> {
+    Ok(Json(service::list_plans(&s, &caller.0, q.status, q.limit.unwrap_or(100)).await?))
+}
+
+/// One plan with its steps, waves, critical path, estimates and verdicts.
+#[utoipa::path(get, path = "/plans/{id}", tag = "planner", params(("id" = i64, Path)), responses((status = 200, body = Plan), (status = 404)), security(("api_key" = [])))]
+async fn get_plan(State(s): State<AppState>, caller: AnyCaller, ApiPath(id): ApiPath<i64>) -> AppResult<Json<Plan>> {
+    Ok(Json(service::get_plan(&s, &caller.0, id).await?))
+}
+
+/// The stored gate verdicts of a plan: one row per gate for the plan (`step_id: null`) and per step.
+#[utoipa::path(get, path = "/plans/{id}/evaluations", tag = "planner", params(("id" = i64, Path), EvaluationFilter),
+    responses((status = 200, body = [Evaluation]), (status = 404)), security(("api_key" = [])))]
+async fn list_evaluations(
+    State(s): State<AppState>,
+    caller: AnyCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(f): ApiQuery<EvaluationFilter>,
+) -> AppResult<Json<Vec<Evaluation>>> {
+    Ok(Json(service::list_evaluations(&s, &caller.0, id, &f).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+struct GraphQuery {
+    /// `json` (default) or `dot` (Graphviz).
+    format: Option<String>,
+}
+
+/// The plan graph as Graphviz DOT (`format=dot`) or JSON nodes and edges (`format=json`).
+#[utoipa::path(get, path = "/plans/{id}/graph", tag = "planner", params(("id" = i64, Path), GraphQuery),
+    responses((status = 200, description = "DOT text or JSON graph"), (status = 400, description = "unknown format"), (status = 404)),
+    security(("api_key" = [])))]
+async fn plan_graph(State(s): State<AppState>, caller: AnyCaller, ApiPath(id): ApiPath<i64>, ApiQuery(q): ApiQuery<GraphQuery>) -> AppResult<Response> {
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if format != "json" && format != "dot" {
+        return Err(AppError::bad_request("invalid_format", format!("`format` must be `json` or `dot`, not `{format}`.")));
+    }
+    let plan = service::get_plan(&s, &caller.0, id).await?;
+    let disposition = format!("inline; filename=\"plan-{id}.{format}\"");
+    Ok(if format == "dot" {
+        ([(http::header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8".to_string()), (http::header::CONTENT_DISPOSITION, disposition)], super::graph::to_dot(&plan))
+            .into_response()
+    } else {
+        ([(http::header::CONTENT_DISPOSITION, disposition)], Json(super::graph::to_json(&plan))).into_response()
+    })
+}

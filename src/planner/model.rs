@@ -1,0 +1,214 @@
+//! The plan as clients see it: steps in waves with idempotency tokens, rollback instructions,
+//! estimates and gate verdicts. Shared by the JSON API, the server functions and the browser.
+
+use serde::{Deserialize, Serialize};
+
+use crate::backlog::model::ItemStatus;
+use crate::gates::model::{Finding, GateVerdict, Verdict, VerdictCounts};
+
+/// Body of `POST /api/auto-planner/plan`: either `item_ids` or `pack_id`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PlanRequest {
+    /// Backlog items to plan, in any order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_ids: Option<Vec<i64>>,
+    /// Plan every item of this pack that is not done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_id: Option<i64>,
+    /// Budget for the whole plan in US dollars; the policy's default budget when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+    /// Pull in unfinished dependencies outside the selection instead of blocking on them.
+    #[serde(default)]
+    pub include_dependencies: bool,
+}
+
+/// The most items one request may plan; larger selections are split by pack.
+pub const MAX_PLAN_ITEMS: usize = 2_000;
+
+/// The lifecycle of a plan (later issues add execution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum PlanStatus {
+    Ready,
+    Blocked,
+    Approved,
+    Running,
+    Succeeded,
+    Failed,
+    RolledBack,
+}
+
+impl PlanStatus {
+    pub const ALL: [PlanStatus; 7] = [
+        PlanStatus::Ready,
+        PlanStatus::Blocked,
+        PlanStatus::Approved,
+        PlanStatus::Running,
+        PlanStatus::Succeeded,
+        PlanStatus::Failed,
+        PlanStatus::RolledBack,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Ready => "ready",
+            PlanStatus::Blocked => "blocked",
+            PlanStatus::Approved => "approved",
+            PlanStatus::Running => "running",
+            PlanStatus::Succeeded => "succeeded",
+            PlanStatus::Failed => "failed",
+            PlanStatus::RolledBack => "rolled_back",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PlanStatus> {
+        PlanStatus::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Expected time and money of one step, from recorded runs of its tool when there are any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct StepEstimate {
+    pub duration_p50_ms: i64,
+    pub duration_p95_ms: i64,
+    pub cost_p50_usd: f64,
+    pub cost_p95_usd: f64,
+    /// `metrics` (from `runs` recorded runs), `item_estimate` or `policy_default`.
+    pub source: String,
+    pub runs: i64,
+}
+
+/// One executable step: one tool run for one backlog item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PlanStep {
+    /// Unique within the plan: `s{item}-{n}` for the item's n-th tool.
+    pub id: String,
+    pub backlog_item_id: i64,
+    pub item_title: String,
+    pub pack_id: i64,
+    pub tool: String,
+    pub sensitive: bool,
+    pub mutating: bool,
+    /// Human approvals this step waits for before it runs (tool default or a compliance rule).
+    pub required_approvals: i64,
+    /// 0-based wave; `None` when the step sits in or behind a dependency cycle.
+    pub wave: Option<u32>,
+    /// Step ids that must finish first.
+    pub depends_on: Vec<String>,
+    /// Same backlog content, tool and plan input → same token; any change → a new one.
+    pub idempotency_token: String,
+    /// What to run to undo this step; `None` for a mutating tool without a rollback recipe.
+    pub rollback: Option<String>,
+    pub estimate: StepEstimate,
+    /// One verdict per gate.
+    pub verdicts: Vec<GateVerdict>,
+    /// The worst of `verdicts`.
+    pub verdict: Verdict,
+}
+
+/// A backlog item covered by the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PlanItem {
+    pub id: i64,
+    pub title: String,
+    pub pack_id: i64,
+    pub pack_name: String,
+    pub status: ItemStatus,
+    /// Not selected, but pulled in as an unfinished dependency (`include_dependencies`).
+    pub pulled_in: bool,
+}
+
+/// Items of one pack, in plan order: packs stay visible as the unit of work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PackGroup {
+    pub pack_id: i64,
+    pub pack_name: String,
+    pub item_ids: Vec<i64>,
+}
+
+/// Totals: the critical path sets the wall-clock time, the sum of all steps the work and cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PlanEstimate {
+    /// Along the critical path (steps of one wave run in parallel).
+    pub duration_p50_ms: i64,
+    pub duration_p95_ms: i64,
+    /// All steps one after the other.
+    pub work_p50_ms: i64,
+    pub cost_p50_usd: f64,
+    pub cost_p95_usd: f64,
+    /// The budget the resource gate compared against.
+    pub budget_usd: f64,
+}
+
+/// A stored plan, as `POST /api/auto-planner/plan` and `GET /api/plans/{id}` return it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Plan {
+    pub id: i64,
+    pub status: PlanStatus,
+    /// The provider and model that built the plan, e.g. `nofx/graph-v1`.
+    pub planner: String,
+    pub request: PlanRequest,
+    pub items: Vec<PlanItem>,
+    pub groups: Vec<PackGroup>,
+    pub steps: Vec<PlanStep>,
+    /// Step ids per wave, wave 0 first.
+    pub waves: Vec<Vec<String>>,
+    /// The longest chain of steps by estimated duration.
+    pub critical_path: Vec<String>,
+    pub estimate: PlanEstimate,
+    /// One verdict per gate for the plan as a whole.
+    pub verdicts: Vec<GateVerdict>,
+    /// Findings about the plan as a whole (cycles, budget), with their rules and remediation.
+    pub findings: Vec<Finding>,
+    pub verdict_counts: VerdictCounts,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+impl Plan {
+    pub fn step(&self, id: &str) -> Option<&PlanStep> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+}
+
+/// A row of the plans list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PlanSummary {
+    pub id: i64,
+    pub status: PlanStatus,
+    pub planner: String,
+    pub item_count: i64,
+    pub step_count: i64,
+    pub packs: Vec<String>,
+    pub verdict_counts: VerdictCounts,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+/// One stored row of `plan_evaluations`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Evaluation {
+    pub id: i64,
+    pub plan_id: i64,
+    /// `None` for the plan-level verdict of a gate.
+    pub step_id: Option<String>,
+    pub gate: crate::gates::model::Gate,
+    pub verdict: Verdict,
+    pub enforcement: crate::gates::model::Enforcement,
+    pub rules: Vec<String>,
+    pub reasons: Vec<String>,
+    pub remediation: Vec<String>,
+    pub planner: String,
+    pub provider: String,
+    pub created_at: i64,
+}

@@ -1,0 +1,237 @@
+//! Planning use cases: validate the request, load the backlog, plan, run the gates, and store the
+//! plan, its verdicts, its events (and the idempotency record) in one transaction.
+
+use serde_json::json;
+use std::collections::HashMap;
+
+use super::build::{PlannerInput, ToolStats};
+use super::model::*;
+use super::store;
+use crate::auth::http::require;
+use crate::auth::model::{Permission, Principal};
+use crate::backlog::model::{ItemFilter, ItemStatus};
+use crate::backlog::store as backlog_store;
+use crate::error::{AppError, AppResult};
+use crate::events::model::NewEvent;
+use crate::gates::model::Verdict;
+use crate::gates::{apply, evaluate_all, GateInput};
+use crate::state::AppState;
+use crate::storage::now_ms;
+
+/// Runs of each tool the resource estimates look at (the most recent ones).
+const METRIC_WINDOW: i64 = 200;
+
+/// The idempotency record to complete in the plan's transaction.
+pub struct IdempotencyClaim {
+    pub principal: String,
+    pub endpoint: &'static str,
+    pub key: String,
+}
+
+/// 403 `feature_disabled` naming the flag, as the contract says.
+pub fn require_auto_planner(state: &AppState) -> AppResult<()> {
+    if state.config.flags.auto_planner {
+        return Ok(());
+    }
+    Err(AppError::forbidden(
+        "feature_disabled",
+        "The auto planner is switched off on this server; set FEATURE_AUTO_PLANNER=on to enable planning.",
+    )
+    .with("flag", "FEATURE_AUTO_PLANNER"))
+}
+
+/// Shape checks that need no database: one selector, sane sizes and numbers.
+pub fn validate_request(r: &PlanRequest) -> AppResult<()> {
+    match (&r.item_ids, r.pack_id) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::unprocessable("invalid_selection", "Send either `item_ids` or `pack_id`, not both."));
+        }
+        (None, None) => {
+            return Err(AppError::unprocessable(
+                "invalid_selection",
+                "Say what to plan: `item_ids` (a list of backlog item ids) or `pack_id`.",
+            ));
+        }
+        (Some(ids), None) if ids.is_empty() => {
+            return Err(AppError::unprocessable("empty_selection", "`item_ids` is empty; select at least one backlog item."));
+        }
+        (Some(ids), None) if ids.len() > MAX_PLAN_ITEMS => {
+            return Err(AppError::unprocessable(
+                "selection_too_large",
+                format!("{} items were selected; one plan covers at most {MAX_PLAN_ITEMS}. Plan pack by pack.", ids.len()),
+            )
+            .with("max_items", MAX_PLAN_ITEMS as i64));
+        }
+        (Some(ids), None) if ids.iter().any(|id| *id <= 0) => {
+            return Err(AppError::unprocessable("invalid_selection", "`item_ids` holds backlog item ids, which are positive integers."));
+        }
+        _ => {}
+    }
+    if let Some(b) = r.budget_usd {
+        if !b.is_finite() || b <= 0.0 || b > 1_000_000_000.0 {
+            return Err(AppError::unprocessable("invalid_budget", "`budget_usd` must be a positive number of dollars (at most 1e9)."));
+        }
+    }
+    Ok(())
+}
+
+/// Plans, judges and stores. Nothing is written unless every check passes; the plan, its
+/// evaluations, its events and the idempotency record commit together.
+pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanRequest, claim: Option<&IdempotencyClaim>) -> AppResult<Plan> {
+    let who = require(who.clone(), Permission::CreatePlan)?;
+    require_auto_planner(state)?;
+    validate_request(request)?;
+    let db = &state.db;
+
+    // The whole backlog: dependencies may reach anywhere, and "done" must be known for each.
+    let catalog: HashMap<i64, _> = backlog_store::list_items(db, &ItemFilter::default()).await?.into_iter().map(|i| (i.id, i)).collect();
+    let selected: Vec<i64> = match (&request.item_ids, request.pack_id) {
+        (Some(ids), _) => {
+            let mut seen = std::collections::HashSet::new();
+            let ids: Vec<i64> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+            let unknown: Vec<i64> = ids.iter().copied().filter(|id| !catalog.contains_key(id)).collect();
+            if !unknown.is_empty() {
+                let list = unknown.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+                return Err(AppError::unprocessable(
+                    "unknown_references",
+                    format!("`item_ids` names backlog items that do not exist: {list}. Remove them and try again."),
+                )
+                .with("unknown_item_ids", unknown));
+            }
+            let done: Vec<i64> = ids.iter().copied().filter(|id| catalog[id].status == ItemStatus::Done).collect();
+            if !done.is_empty() {
+                let list = done.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+                return Err(AppError::unprocessable(
+                    "items_done",
+                    format!("Items {list} are already done, so there is nothing to plan for them; leave them out or reopen them."),
+                )
+                .with("done_item_ids", done));
+            }
+            ids
+        }
+        (None, Some(pack_id)) => {
+            let pack = backlog_store::get_pack(db, pack_id).await?.ok_or_else(|| {
+                AppError::unprocessable("unknown_references", format!("Pack {pack_id} does not exist; pick a pack from GET /api/packs."))
+                    .with("unknown_pack_id", pack_id)
+            })?;
+            let mut ids: Vec<i64> = catalog.values().filter(|i| i.pack_id == pack_id && i.status != ItemStatus::Done).map(|i| i.id).collect();
+            ids.sort_unstable();
+            if ids.is_empty() {
+                return Err(AppError::unprocessable(
+                    "empty_selection",
+                    format!("Pack `{}` has no unfinished items, so there is nothing to plan.", pack.name),
+                ));
+            }
+            if ids.len() > MAX_PLAN_ITEMS {
+                return Err(AppError::unprocessable(
+                    "selection_too_large",
+                    format!("Pack `{}` has {} unfinished items; one plan covers at most {MAX_PLAN_ITEMS}.", pack.name, ids.len()),
+                ));
+            }
+            ids
+        }
+        (None, None) => unreachable!("validated above"),
+    };
+
+    let tools: HashMap<String, _> = backlog_store::list_tools(db).await?.into_iter().map(|t| (t.id.clone(), t)).collect();
+    let mut runs: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
+    for (tool, ms, cost) in store::recent_metrics(db, METRIC_WINDOW).await? {
+        runs.entry(tool).or_default().push((ms, cost));
+    }
+    let stats: HashMap<String, ToolStats> = runs.iter().filter_map(|(t, r)| ToolStats::from_runs(r).map(|s| (t.clone(), s))).collect();
+
+    let policy = &state.policy;
+    let input = PlannerInput { request, selected: &selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: policy.estimate_defaults() };
+    let now = now_ms();
+    let mut draft = state.planner.plan(&input);
+    draft.estimate.budget_usd = request.budget_usd.unwrap_or(policy.resource.budget_usd);
+    let report = evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy, now_ms: now });
+    let judgement = apply(&mut draft, &report);
+
+    let mut plan = Plan {
+        id: 0,
+        status: judgement.status,
+        planner: draft.planner,
+        request: request.clone(),
+        items: draft.items,
+        groups: draft.groups,
+        steps: draft.steps,
+        waves: draft.waves,
+        critical_path: draft.critical_path,
+        estimate: draft.estimate,
+        verdicts: judgement.verdicts,
+        findings: judgement.plan_findings,
+        verdict_counts: judgement.counts,
+        created_by: who.identity(),
+        created_at: now,
+    };
+
+    let mut tx = db.pool.begin().await?;
+    plan.id = store::insert_plan(&mut tx, &plan, now).await?;
+    let events = plan_events(&plan);
+    let ids = crate::events::store::append(&mut tx, db.backend, &events, now).await?;
+    if let Some(c) = claim {
+        let body = serde_json::to_string(&plan).map_err(|_| AppError::internal())?;
+        crate::idempotency::complete(&mut *tx, &c.principal, c.endpoint, &c.key, 201, &body).await?;
+    }
+    tx.commit().await?;
+    if let Some(last) = ids.last() {
+        state.events.published(*last);
+    }
+    tracing::info!(plan = plan.id, status = plan.status.as_str(), steps = plan.steps.len(), by = %plan.created_by, "plan stored");
+    Ok(plan)
+}
+
+/// `plan.evaluated`, then `plan.ready` or `plan.blocked` with what blocks it.
+fn plan_events(plan: &Plan) -> Vec<NewEvent> {
+    let subject = format!("plan:{}", plan.id);
+    let item_ids: Vec<i64> = plan.items.iter().map(|i| i.id).collect();
+    let pack_ids: Vec<i64> = plan.groups.iter().map(|g| g.pack_id).collect();
+    let verdicts: serde_json::Map<String, serde_json::Value> =
+        plan.verdicts.iter().map(|v| (v.gate.as_str().to_string(), json!(v.verdict.as_str()))).collect();
+    let evaluated = NewEvent {
+        kind: "plan.evaluated",
+        subject: subject.clone(),
+        payload: json!({"plan_id": plan.id, "planner": plan.planner, "verdicts": verdicts, "verdict_counts": plan.verdict_counts}),
+    };
+    let outcome = match plan.status {
+        PlanStatus::Blocked => {
+            let blocking: Vec<_> = plan
+                .verdicts
+                .iter()
+                .filter(|v| v.verdict == Verdict::Block)
+                .map(|v| json!({"gate": v.gate, "reasons": v.reasons.iter().take(5).collect::<Vec<_>>(), "remediation": v.remediation}))
+                .collect();
+            NewEvent {
+                kind: "plan.blocked",
+                subject,
+                payload: json!({"plan_id": plan.id, "status": "blocked", "item_ids": item_ids, "pack_ids": pack_ids, "blocking": blocking}),
+            }
+        }
+        _ => NewEvent {
+            kind: "plan.ready",
+            subject,
+            payload: json!({"plan_id": plan.id, "status": plan.status.as_str(), "item_ids": item_ids, "pack_ids": pack_ids,
+                "steps": plan.steps.len(), "waves": plan.waves.len(), "estimate": plan.estimate}),
+        },
+    };
+    vec![evaluated, outcome]
+}
+
+pub async fn get_plan(state: &AppState, who: &Principal, id: i64) -> AppResult<Plan> {
+    require(who.clone(), Permission::Read)?;
+    store::get_plan(&state.db, id).await?.ok_or_else(|| AppError::not_found(&format!("Plan {id}")))
+}
+
+pub async fn list_plans(state: &AppState, who: &Principal, status: Option<PlanStatus>, limit: i64) -> AppResult<Vec<PlanSummary>> {
+    require(who.clone(), Permission::Read)?;
+    store::list_plans(&state.db, status, limit.clamp(1, 500)).await
+}
+
+pub async fn list_evaluations(state: &AppState, who: &Principal, id: i64, filter: &store::EvaluationFilter) -> AppResult<Vec<Evaluation>> {
+    require(who.clone(), Permission::Read)?;
+    if !store::plan_exists(&state.db, id).await? {
+        return Err(AppError::not_found(&format!("Plan {id}")));
+    }
+    store::list_evaluations(&state.db, id, filter).await
+}

@@ -1,0 +1,441 @@
+//! Planner pages: the plans list and one plan (graph, gate verdicts, remediation, step details).
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter};
+use super::model::{PlanStatus, PlanStep};
+use crate::gates::model::{Gate, GateVerdict, Verdict, VerdictCounts};
+use crate::ui::live::{use_live_events, LiveBadge};
+use crate::ui::*;
+
+pub fn plan_status_pill(status: PlanStatus) -> impl IntoView {
+    let class = match status {
+        PlanStatus::Ready | PlanStatus::Approved | PlanStatus::Succeeded => "bg-emerald-50 text-emerald-700 ring-emerald-300",
+        PlanStatus::Blocked | PlanStatus::Failed => "bg-rose-50 text-rose-700 ring-rose-300",
+        PlanStatus::Running => "bg-sky-50 text-sky-700 ring-sky-300",
+        PlanStatus::RolledBack => "bg-slate-100 text-slate-700 ring-slate-300",
+    };
+    view! {
+        <span class=format!("inline-flex items-center whitespace-nowrap rounded-full px-2.5 py-0.5 text-xs font-semibold uppercase tracking-wide ring-1 ring-inset {class}") data-testid="plan-status">
+            {status.as_str()}
+        </span>
+    }
+}
+
+pub fn verdict_pill(v: Verdict) -> impl IntoView {
+    let class = match v {
+        Verdict::Allow => "bg-emerald-50 text-emerald-700 ring-emerald-200",
+        Verdict::Warn => "bg-amber-50 text-amber-800 ring-amber-300",
+        Verdict::Block => "bg-rose-50 text-rose-700 ring-rose-300",
+    };
+    view! { <span class=format!("inline-flex items-center rounded px-1.5 py-0.5 text-xs font-semibold ring-1 ring-inset {class}") data-verdict=v.as_str()>{v.as_str()}</span> }
+}
+
+fn counts_view(c: VerdictCounts) -> impl IntoView {
+    view! {
+        <span class="inline-flex items-center gap-1 text-xs tabular-nums" title="steps by worst verdict: allow / warn / block">
+            <span class="rounded bg-emerald-50 px-1.5 py-0.5 text-emerald-700">{c.allow}</span>
+            <span class="rounded bg-amber-50 px-1.5 py-0.5 text-amber-800">{c.warn}</span>
+            <span class="rounded bg-rose-50 px-1.5 py-0.5 text-rose-700">{c.block}</span>
+        </span>
+    }
+}
+
+fn format_ms(ms: i64) -> String {
+    let s = ms / 1000;
+    match s {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
+        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn format_usd(v: f64) -> String {
+    format!("${v:.2}")
+}
+
+/// `/plans`: every plan, newest first, refreshed live as plans are stored.
+#[component]
+pub fn PlansPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| load_plans(None));
+    let live = use_live_events(&["plan.ready", "plan.blocked"], move |_, _| data.refetch());
+    view! {
+        <PageHeader title="Plans".to_string() subtitle="Plan graphs built from the backlog, judged by the structural, risk, compliance and resource gates.".to_string()>
+            <LiveBadge live/>
+            <A href="/backlog" attr:class=BUTTON>"Plan from the backlog"</A>
+        </PageHeader>
+        <Transition fallback=|| view! { <p class="text-slate-500">"Loading plans…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                    Ok(v) if v.plans.is_empty() => {
+                        let hint = if v.auto_planner {
+                            "Tick items on the backlog and press “Plan selected”, or POST /api/auto-planner/plan."
+                        } else {
+                            "Planning is switched off on this server: set FEATURE_AUTO_PLANNER=on to create plans."
+                        };
+                        view! { <EmptyState title="No plans yet" hint=hint/> }.into_any()
+                    }
+                    Ok(v) => view! {
+                        {(!v.auto_planner).then(|| view! {
+                            <p class="mb-3 text-sm text-slate-500">"Planning is switched off (FEATURE_AUTO_PLANNER is off); existing plans stay readable."</p>
+                        })}
+                        <div class=format!("{CARD} overflow-hidden")>
+                            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="plans-table">
+                                <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
+                                    <tr>
+                                        <th class="px-4 py-3">"Plan"</th>
+                                        <th class="px-4 py-3">"Status"</th>
+                                        <th class="px-4 py-3">"Packs"</th>
+                                        <th class="px-4 py-3 text-right">"Items"</th>
+                                        <th class="px-4 py-3 text-right">"Steps"</th>
+                                        <th class="px-4 py-3">"Verdicts"</th>
+                                        <th class="px-4 py-3">"Created"</th>
+                                    </tr>
+                                </thead>
+                                <tbody class="divide-y divide-slate-100 bg-white">
+                                    {v.plans.into_iter().map(|p| view! {
+                                        <tr class="hover:bg-slate-50" data-testid="plan-row">
+                                            <td class="px-4 py-3">
+                                                <A href=format!("/plans/{}", p.id) attr:class="font-medium text-indigo-600 hover:underline">"Plan #" {p.id}</A>
+                                                <div class="text-xs text-slate-400 font-mono">{p.planner.clone()}</div>
+                                            </td>
+                                            <td class="px-4 py-3">{plan_status_pill(p.status)}</td>
+                                            <td class="px-4 py-3 text-slate-600">{p.packs.join(", ")}</td>
+                                            <td class="px-4 py-3 text-right tabular-nums">{p.item_count}</td>
+                                            <td class="px-4 py-3 text-right tabular-nums">{p.step_count}</td>
+                                            <td class="px-4 py-3">{counts_view(p.verdict_counts)}</td>
+                                            <td class="px-4 py-3 text-slate-500 whitespace-nowrap">
+                                                {format_time(p.created_at)}
+                                                <div class="text-xs text-slate-400">{p.created_by.clone()}</div>
+                                            </td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// `/plans/:id`: the graph, the gates' verdicts with remediation, and the selected step.
+#[component]
+pub fn PlanPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+    let key = move || {
+        query.with(|q| {
+            let filter = RowFilter { gate: q.get("gate").and_then(|g| Gate::parse(&g)), verdict: q.get("verdict").filter(|v| !v.is_empty()) };
+            (id(), q.get("step").filter(|s| !s.is_empty()), filter)
+        })
+    };
+    let data = Resource::new(key, |(id, step, filter)| load_plan(id, step, filter));
+    let live = use_live_events(&["plan.ready", "plan.blocked", "plan.approved"], move |_, payload| {
+        // Refresh only when the event is about this plan.
+        if payload.contains(&format!("\"plan_id\":{}", id_untracked(params))) {
+            data.refetch();
+        }
+    });
+    view! {
+        <Transition fallback=|| view! { <p class="text-slate-500">"Loading plan…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(e) => view! { <PageHeader title="Plan not found".to_string()/> <ErrorPanel error=e/> }.into_any(),
+                    Ok(v) => view! { <PlanView v live/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn id_untracked(params: Memo<leptos_router::params::ParamsMap>) -> i64 {
+    params.with_untracked(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
+}
+
+#[component]
+fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
+    let blocked = v.status == PlanStatus::Blocked;
+    let budget = v.estimate.budget_usd;
+    let cost_ratio = if budget > 0.0 { (v.estimate.cost_p50_usd / budget * 100.0).min(100.0) } else { 0.0 };
+    let over = v.estimate.cost_p50_usd > budget;
+    let bar_class = if over {
+        "h-1.5 rounded-full bg-rose-500"
+    } else if cost_ratio >= 80.0 {
+        "h-1.5 rounded-full bg-amber-500"
+    } else {
+        "h-1.5 rounded-full bg-emerald-500"
+    };
+    let id = v.id;
+    let blocking: Vec<GateVerdict> = v.verdicts.iter().filter(|g| g.verdict == Verdict::Block).cloned().collect();
+    view! {
+        <nav class="mb-2 text-sm text-slate-500">
+            <A href="/plans" attr:class="hover:text-indigo-600">"Plans"</A> " / #" {id}
+        </nav>
+        <PageHeader title=format!("Plan #{id}") subtitle=format!("{} items in {} packs · by {} · {} · {}", v.items.len(), v.groups.len(), v.created_by, format_time(v.created_at), v.planner)>
+            <LiveBadge live/>
+            {plan_status_pill(v.status)}
+            <a href=format!("/api/plans/{id}/graph?format=dot") class=BUTTON_SECONDARY download=format!("plan-{id}.dot") data-testid="download-dot">"DOT"</a>
+            <a href=format!("/api/plans/{id}/graph?format=json") class=BUTTON_SECONDARY download=format!("plan-{id}.json")>"JSON"</a>
+        </PageHeader>
+
+        {blocked.then(|| view! {
+            <section role="alert" class="mb-6 rounded-xl border border-rose-200 bg-rose-50 p-5" data-testid="blocked-panel">
+                <h2 class="text-base font-semibold text-rose-900">"This plan is blocked"</h2>
+                <p class="mt-1 text-sm text-rose-800">"Nothing will run until every block below is fixed (or, for soft-mandatory rules, overridden with a justification)."</p>
+                <div class="mt-3 space-y-3">
+                    {blocking.into_iter().map(|g| view! {
+                        <div class="rounded-lg bg-white/70 p-3 ring-1 ring-rose-200">
+                            <p class="text-sm font-semibold text-rose-900 capitalize">{g.gate.as_str()} " gate · " <span class="font-normal">{enforcement_label(g.enforcement)}</span></p>
+                            <ul class="mt-1 list-disc pl-5 text-sm text-rose-900">
+                                {g.reasons.iter().take(6).map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
+                                {(g.reasons.len() > 6).then(|| view! { <li class="text-rose-700">{format!("… and {} more (see the verdict table)", g.reasons.len() - 6)}</li> })}
+                            </ul>
+                            <p class="mt-2 text-xs font-semibold uppercase tracking-wide text-rose-700">"What to change"</p>
+                            <ul class="mt-1 list-disc pl-5 text-sm text-slate-800" data-testid="remediation">
+                                {g.remediation.iter().take(6).map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
+                            </ul>
+                        </div>
+                    }).collect_view()}
+                </div>
+            </section>
+        })}
+
+        <div class="mb-6 grid grid-cols-2 gap-4 lg:grid-cols-4">
+            <Stat label="Steps" value=v.step_count.to_string() detail=format!("in {} waves", v.wave_count)/>
+            <Stat label="Duration (critical path)" value=format_ms(v.estimate.duration_p50_ms) detail=format!("p95 {} · {} steps on the path", format_ms(v.estimate.duration_p95_ms), v.critical_path.len())/>
+            <div class=format!("{CARD} p-4") data-testid="cost">
+                <p class="text-xs font-medium uppercase tracking-wide text-slate-500">"Cost vs budget"</p>
+                <p class="mt-1 text-xl font-semibold tabular-nums">{format_usd(v.estimate.cost_p50_usd)} <span class="text-sm font-normal text-slate-500">" of " {format_usd(budget)}</span></p>
+                <div class="mt-2 h-1.5 rounded-full bg-slate-100">
+                    <div class=bar_class
+                        style=format!("width: {cost_ratio:.0}%")></div>
+                </div>
+                <p class="mt-1 text-xs text-slate-500">"p95 " {format_usd(v.estimate.cost_p95_usd)}</p>
+            </div>
+            <div class=format!("{CARD} p-4")>
+                <p class="text-xs font-medium uppercase tracking-wide text-slate-500">"Steps by verdict"</p>
+                <p class="mt-2">{counts_view(v.verdict_counts)}</p>
+                <p class="mt-1 text-xs text-slate-500">"allow · warn · block"</p>
+            </div>
+        </div>
+
+        <div class="mb-6 grid grid-cols-1 gap-4 md:grid-cols-2 xl:grid-cols-4" data-testid="gate-cards">
+            {v.verdicts.iter().cloned().map(|g| view! { <GateCard g/> }).collect_view()}
+        </div>
+
+        <section class=format!("{CARD} mb-6 p-4")>
+            <div class="mb-3 flex flex-wrap items-center gap-4 text-xs text-slate-500">
+                <h2 class="text-sm font-semibold text-slate-900">"Plan graph"</h2>
+                <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-emerald-500 bg-emerald-50"></span>"allow"</span>
+                <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-amber-500 bg-amber-50"></span>"warn"</span>
+                <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-rose-500 bg-rose-50"></span>"block"</span>
+                <span class="flex items-center gap-1"><span class="h-0.5 w-5 bg-indigo-600"></span>"critical path"</span>
+                <span>"🔒 needs human approval · click a step for its verdicts"</span>
+            </div>
+            <div class="overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100" style="max-height: 70vh" inner_html=v.svg.clone()></div>
+        </section>
+
+        <div class="grid grid-cols-1 gap-6 xl:grid-cols-3">
+            <div class="xl:col-span-2">
+                <VerdictTable v=v.clone()/>
+            </div>
+            <div class="space-y-6">
+                {match v.selected.clone() {
+                    Some(step) => view! { <StepPanel step plan_id=id/> }.into_any(),
+                    None => view! {
+                        <div class=format!("{CARD} p-5 text-sm text-slate-500")>"Click a step in the graph (or in the table) to see its tool, idempotency token, rollback and every gate's verdict."</div>
+                    }.into_any(),
+                }}
+                <section class=format!("{CARD} p-5")>
+                    <h2 class="text-sm font-semibold text-slate-900">"Backlog items by pack"</h2>
+                    {v.groups.clone().into_iter().map(|g| {
+                        let items: Vec<_> = v.items.iter().filter(|i| i.pack_id == g.pack_id).cloned().collect();
+                        view! {
+                            <div class="mt-3">
+                                <A href=format!("/backlog?pack_id={}", g.pack_id) attr:class="text-xs font-semibold uppercase tracking-wide text-slate-500 hover:text-indigo-600">{g.pack_name.clone()}</A>
+                                <ul class="mt-1 space-y-1 text-sm">
+                                    {items.into_iter().map(|i| view! {
+                                        <li>
+                                            <A href=format!("/backlog/{}", i.id) attr:class="text-indigo-600 hover:underline">"#" {i.id} " " {i.title.clone()}</A>
+                                            {i.pulled_in.then(|| view! { <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-500" title="pulled in as an unfinished dependency">"dependency"</span> })}
+                                        </li>
+                                    }).collect_view()}
+                                </ul>
+                            </div>
+                        }
+                    }).collect_view()}
+                </section>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn Stat(label: &'static str, value: String, detail: String) -> impl IntoView {
+    view! {
+        <div class=format!("{CARD} p-4")>
+            <p class="text-xs font-medium uppercase tracking-wide text-slate-500">{label}</p>
+            <p class="mt-1 text-xl font-semibold tabular-nums">{value}</p>
+            <p class="mt-1 text-xs text-slate-500">{detail}</p>
+        </div>
+    }
+}
+
+#[component]
+fn GateCard(g: GateVerdict) -> impl IntoView {
+    let border = match g.verdict {
+        Verdict::Allow => "border-t-emerald-500",
+        Verdict::Warn => "border-t-amber-500",
+        Verdict::Block => "border-t-rose-500",
+    };
+    let shown: Vec<String> = g.reasons.iter().filter(|r| !r.is_empty()).take(3).cloned().collect();
+    let more = g.reasons.len().saturating_sub(3);
+    view! {
+        <div class=format!("{CARD} border-t-4 {border} p-4") data-testid=format!("gate-{}", g.gate.as_str())>
+            <div class="flex items-center justify-between">
+                <h3 class="text-sm font-semibold capitalize text-slate-900">{g.gate.as_str()}</h3>
+                {verdict_pill(g.verdict)}
+            </div>
+            {if g.verdict == Verdict::Allow {
+                view! { <p class="mt-2 text-sm text-slate-500">"Nothing to fix."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="mt-2 space-y-1 text-sm text-slate-700">
+                        {shown.into_iter().map(|r| view! { <li class="line-clamp-2">{r}</li> }).collect_view()}
+                        {(more > 0).then(|| view! { <li class="text-xs text-slate-400">{format!("+{more} more")}</li> })}
+                    </ul>
+                    {g.remediation.first().cloned().map(|r| view! { <p class="mt-2 text-xs text-slate-500"><span class="font-semibold">"Fix: "</span>{r}</p> })}
+                }.into_any()
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn StepPanel(step: PlanStep, plan_id: i64) -> impl IntoView {
+    view! {
+        <section class=format!("{CARD} p-5") data-testid="step-panel">
+            <div class="flex items-start justify-between gap-2">
+                <div>
+                    <p class="font-mono text-xs text-slate-400">{step.id.clone()}</p>
+                    <h2 class="font-mono text-base font-semibold text-slate-900">{step.tool.clone()}</h2>
+                </div>
+                {verdict_pill(step.verdict)}
+            </div>
+            <dl class="mt-3 grid grid-cols-3 gap-x-3 gap-y-2 text-sm">
+                <dt class="text-slate-500">"Item"</dt>
+                <dd class="col-span-2"><A href=format!("/backlog/{}", step.backlog_item_id) attr:class="text-indigo-600 hover:underline">"#" {step.backlog_item_id} " " {step.item_title.clone()}</A></dd>
+                <dt class="text-slate-500">"Wave"</dt>
+                <dd class="col-span-2">{step.wave.map(|w| format!("{}", w + 1)).unwrap_or_else(|| "unscheduled (cycle)".into())}</dd>
+                <dt class="text-slate-500">"After"</dt>
+                <dd class="col-span-2 font-mono text-xs">{if step.depends_on.is_empty() { "—".to_string() } else { step.depends_on.join(", ") }}</dd>
+                <dt class="text-slate-500">"Approvals"</dt>
+                <dd class="col-span-2">{if step.required_approvals > 0 { format!("waits for {} human approval(s)", step.required_approvals) } else { "none".into() }}</dd>
+                <dt class="text-slate-500">"Estimate"</dt>
+                <dd class="col-span-2">{format!("{} · ${:.2} (p95 {} · ${:.2}) · {}", format_ms(step.estimate.duration_p50_ms), step.estimate.cost_p50_usd, format_ms(step.estimate.duration_p95_ms), step.estimate.cost_p95_usd,
+                    if step.estimate.runs > 0 { format!("{} recorded runs", step.estimate.runs) } else { step.estimate.source.replace('_', " ") })}</dd>
+                <dt class="text-slate-500">"Token"</dt>
+                <dd class="col-span-2 break-all font-mono text-xs" data-testid="step-token">{step.idempotency_token.clone()}</dd>
+                <dt class="text-slate-500">"Rollback"</dt>
+                <dd class="col-span-2 whitespace-pre-wrap text-xs" data-testid="step-rollback">
+                    {step.rollback.clone().unwrap_or_else(|| "None: this mutating tool has no rollback recipe.".into())}
+                </dd>
+            </dl>
+            <h3 class="mt-4 text-xs font-semibold uppercase tracking-wide text-slate-500">"Gate verdicts"</h3>
+            <ul class="mt-2 space-y-3" data-testid="step-verdicts">
+                {step.verdicts.iter().cloned().map(|g| view! {
+                    <li class="rounded-lg bg-slate-50 p-3" data-gate=g.gate.as_str()>
+                        <div class="flex items-center justify-between">
+                            <span class="text-sm font-medium capitalize">{g.gate.as_str()}</span>
+                            {verdict_pill(g.verdict)}
+                        </div>
+                        <ul class="mt-1 list-disc pl-4 text-xs text-slate-600">
+                            {g.reasons.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
+                        </ul>
+                        {(!g.remediation.is_empty() && g.verdict != Verdict::Allow).then(|| view! {
+                            <ul class="mt-1 pl-4 text-xs text-slate-800">
+                                {g.remediation.iter().map(|r| view! { <li>"→ " {r.clone()}</li> }).collect_view()}
+                            </ul>
+                        })}
+                    </li>
+                }).collect_view()}
+            </ul>
+            <A href=format!("/plans/{plan_id}") attr:class="mt-3 inline-block text-xs text-slate-500 hover:text-indigo-600">"Close"</A>
+        </section>
+    }
+}
+
+#[component]
+fn VerdictTable(v: PlanPageView) -> impl IntoView {
+    let query = use_query_map();
+    let current = move |k: &str| query.with(|q| q.get(k).unwrap_or_default());
+    let id = v.id;
+    let link = move |gate: String, verdict: String| {
+        let mut parts = vec![];
+        if !gate.is_empty() {
+            parts.push(format!("gate={gate}"));
+        }
+        if !verdict.is_empty() {
+            parts.push(format!("verdict={verdict}"));
+        }
+        if parts.is_empty() { format!("/plans/{id}") } else { format!("/plans/{id}?{}", parts.join("&")) }
+    };
+    let chip = move |label: &'static str, href: String, active: bool| {
+        let class = if active { "rounded-full bg-slate-900 px-2.5 py-1 text-xs text-white" } else { "rounded-full bg-white px-2.5 py-1 text-xs text-slate-600 ring-1 ring-inset ring-slate-200 hover:bg-slate-50" };
+        view! { <A href=href attr:class=class>{label}</A> }
+    };
+    let gate_now = current("gate");
+    let verdict_now = current("verdict");
+    let shown = v.rows.len();
+    view! {
+        <section class=format!("{CARD} p-4") data-testid="verdict-table">
+            <div class="mb-3 flex flex-wrap items-center gap-2">
+                <h2 class="mr-2 text-sm font-semibold text-slate-900">"Verdicts"</h2>
+                {chip("All gates", link(String::new(), verdict_now.clone()), gate_now.is_empty())}
+                {Gate::ALL.into_iter().map(|g| chip(g.as_str(), link(g.as_str().into(), verdict_now.clone()), gate_now == g.as_str())).collect_view()}
+                <span class="mx-1 h-4 w-px bg-slate-200"></span>
+                {chip("needs attention", link(gate_now.clone(), String::new()), verdict_now.is_empty())}
+                {chip("block", link(gate_now.clone(), "block".into()), verdict_now == "block")}
+                {chip("warn", link(gate_now.clone(), "warn".into()), verdict_now == "warn")}
+                {chip("allow", link(gate_now.clone(), "allow".into()), verdict_now == "allow")}
+                {chip("all", link(gate_now.clone(), "all".into()), verdict_now == "all")}
+            </div>
+            {if v.rows.is_empty() {
+                view! { <p class="py-6 text-center text-sm text-slate-500" data-testid="no-rows">"No step verdicts match this filter."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="overflow-x-auto">
+                        <table class="min-w-full divide-y divide-slate-200 text-sm">
+                            <thead class="text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
+                                <tr><th class="py-2 pr-3">"Step"</th><th class="py-2 pr-3">"Gate"</th><th class="py-2 pr-3">"Verdict"</th><th class="py-2 pr-3">"Why"</th><th class="py-2">"What to change"</th></tr>
+                            </thead>
+                            <tbody class="divide-y divide-slate-100">
+                                {v.rows.into_iter().map(|r| view! {
+                                    <tr data-testid="verdict-row" class="align-top">
+                                        <td class="py-2 pr-3 whitespace-nowrap">
+                                            <A href=format!("/plans/{id}?step={}", r.step_id) attr:class="font-mono text-xs text-indigo-600 hover:underline">{r.step_id.clone()}</A>
+                                            <div class="font-mono text-xs text-slate-500">{r.tool.clone()}</div>
+                                        </td>
+                                        <td class="py-2 pr-3 capitalize">{r.verdict.gate.as_str()}</td>
+                                        <td class="py-2 pr-3">{verdict_pill(r.verdict.verdict)}</td>
+                                        <td class="py-2 pr-3 text-slate-700">{r.verdict.reasons.join(" ")}</td>
+                                        <td class="py-2 text-slate-600">{r.verdict.remediation.join(" ")}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                    {(v.matching_rows > shown).then(|| view! {
+                        <p class="mt-2 text-xs text-slate-500">{format!("Showing {shown} of {} rows; narrow the filter or use GET /api/plans/{id}/evaluations for all.", v.matching_rows)}</p>
+                    })}
+                }.into_any()
+            }}
+        </section>
+    }
+}
