@@ -146,9 +146,15 @@ async fn rejected_writes_leave_nothing(app: TestApp) {
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(err["error"], "unsupported_media_type");
 
-    let huge = json!({"pack_id": pack, "title": "big", "description": "x".repeat(2 * 1024 * 1024)}).to_string();
-    let (s, err) = api.post_raw("/api/items", "application/json", huge).await;
-    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    // A declared length over the 1 MiB limit is refused on the header alone.
+    let (s, err) = api.post_socket("/api/items", "content-length: 2097152", b"").await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{err}");
+    assert_eq!(err["error"], "payload_too_large");
+    // Without a declared length (chunked), the limit applies while reading: one byte over it.
+    let huge = format!("{{\"pack_id\": {pack}, \"title\": \"big\", \"description\": \"{}\"}}", "x".repeat(1024 * 1024));
+    let chunk = [format!("{:x}\r\n", huge.len()).into_bytes(), huge.into_bytes(), b"\r\n".to_vec()].concat();
+    let (s, err) = api.post_socket("/api/items", "transfer-encoding: chunked", &chunk).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{err}");
     assert_eq!(err["error"], "payload_too_large");
 
     // A patch that fails validation changes nothing either.

@@ -412,3 +412,21 @@ mod flag_off {
         }
     }
 }
+
+/// A broken policy file stops the start, naming the file and the line; a valid one is used.
+#[tokio::test]
+async fn invalid_policy_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[risk]\nwarn_at = 12\nblock_at = 9\n").unwrap();
+    let mut config = nofx::config::Config::for_tests(format!("sqlite://{}/nofx.db", dir.path().display()), FeatureFlags::default());
+    config.policy_path = Some(policy.clone());
+    let options = leptos::config::LeptosOptions::builder().output_name("nofx").build();
+    let err = nofx::server::prepare(config.clone(), options.clone()).await.err().expect("refused").to_string();
+    assert!(err.contains("policy.toml: line 2: risk.warn_at (12) must be below risk.block_at (9)"), "{err}");
+    assert!(!dir.path().join("nofx.db").exists(), "nothing started, not even the database");
+
+    std::fs::write(&policy, "[resource]\nbudget_usd = 3.5\n").unwrap();
+    let state = nofx::server::prepare(config, options).await.unwrap();
+    assert_eq!(state.policy.resource.budget_usd, 3.5);
+}

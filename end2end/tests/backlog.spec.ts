@@ -1,5 +1,4 @@
-import { test, expect } from "@playwright/test";
-import { login, hydrated, unique } from "./helpers";
+import { test, expect, login, hydrated, unique } from "./helpers";
 
 test("signed-out visitors are sent to the login page and come back after signing in", async ({ page }) => {
   await page.goto("/packs");

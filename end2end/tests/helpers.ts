@@ -1,4 +1,24 @@
-import { expect, Page } from "@playwright/test";
+import { test as base, expect, Page } from "@playwright/test";
+
+/**
+ * Playwright's `test`, failing any test in which a page throws: a hydration mismatch or a
+ * panic in the WebAssembly app shows up as an uncaught error and leaves the page dead, which
+ * assertions on server-rendered HTML alone would not notice.
+ */
+export const test = base.extend<{ pageErrors: string[] }>({
+  pageErrors: [
+    async ({ context }, use) => {
+      const errors: string[] = [];
+      const watch = (page: Page) => page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
+      context.pages().forEach(watch);
+      context.on("page", watch);
+      await use(errors);
+      expect(errors, "uncaught errors in the browser").toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+export { expect };
 
 /** Signs in through the login form as a demo user (created by `nofx seed-demo`). */
 export async function login(page: Page, username = "planner", password = "nofx-planner-demo", js = true) {

@@ -1,5 +1,5 @@
-import { test, expect, Page } from "@playwright/test";
-import { login, hydrated } from "./helpers";
+import { Page } from "@playwright/test";
+import { test, expect, login, hydrated } from "./helpers";
 
 /** Ticks the backlog rows whose titles contain each text (the backlog shows all demo items). */
 async function tick(page: Page, titles: string[]) {
@@ -68,8 +68,7 @@ test("an empty selection shows the error in place", async ({ page }) => {
   await expect(page).toHaveURL(/\/backlog/);
 });
 
-test("the plans list updates live when a plan is stored elsewhere", async ({ browser }) => {
-  const context = await browser.newContext();
+test("the plans list updates live when a plan is stored elsewhere", async ({ context }) => {
   const watcher = await context.newPage();
   await login(watcher);
   await watcher.goto("/plans");
@@ -86,7 +85,6 @@ test("the plans list updates live when a plan is stored elsewhere", async ({ bro
 
   // No reload on the watcher: the row arrives through the event stream.
   await expect(watcher.getByTestId("plan-row")).toHaveCount(before + 1);
-  await context.close();
 });
 
 test.describe("without JavaScript", () => {

@@ -22,7 +22,7 @@ pub struct BacklogView {
 
 /// The backlog list with its filters' options.
 #[server(prefix = "/_fn", endpoint = "load_backlog")]
-pub async fn load_backlog(filter: ItemFilter) -> Result<BacklogView, AppError> {
+pub async fn load_backlog(#[server(default)] filter: ItemFilter) -> Result<BacklogView, AppError> {
     let who = require_reader(Permission::Read).await?;
     let db = state()?.db;
     let items = service::list_items(&db, &who, &filter).await?;

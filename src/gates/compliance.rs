@@ -74,7 +74,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                 }
             }
         }
-        for fr in policy.freezes.iter().filter(|f| f.start_ms <= input.now_ms && input.now_ms < f.end_ms && has_label(&f.labels)) {
+        for fr in policy.freezes.iter().filter(|f| f.active_at(input.now_ms) && has_label(&f.labels)) {
             for s in steps.iter().filter(|s| fr.tools.iter().any(|p| tool_matches(p, &s.tool))) {
                 report.push(Finding {
                     gate: Gate::Compliance,
@@ -82,8 +82,8 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                     verdict: Verdict::Block,
                     enforcement: fr.enforcement,
                     rule: format!("compliance.freeze.{}", fr.id),
-                    reason: format!("Change freeze `{}` ({} – {}) stops `{}`.{}", fr.id, when(fr.start_ms), when(fr.end_ms), s.tool, if fr.description.is_empty() { String::new() } else { format!(" {}", fr.description) }),
-                    remediation: format!("Wait until {} or request an override.", when(fr.end_ms)),
+                    reason: format!("Change freeze `{}` ({} – {}) stops `{}`.{}", fr.id, when(fr.start.0), when(fr.end.0), s.tool, if fr.description.is_empty() { String::new() } else { format!(" {}", fr.description) }),
+                    remediation: format!("Wait until {} or request an override.", when(fr.end.0)),
                 });
             }
         }

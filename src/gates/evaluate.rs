@@ -45,7 +45,7 @@ pub fn evaluate_all(input: &GateInput<'_>) -> GateReport {
 /// The plan-level outcome of [`apply`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judgement {
-    /// One per gate, over all of that gate's findings.
+    /// One per gate, over that gate's plan-level findings and its step findings that warn or block.
     pub verdicts: Vec<GateVerdict>,
     /// Steps by worst verdict.
     pub counts: VerdictCounts,
@@ -62,7 +62,10 @@ pub fn apply(draft: &mut Draft, report: &GateReport) -> Judgement {
     let mut plan_findings = vec![];
     for f in &report.findings {
         let g = f.gate as usize;
-        by_gate[g].push(f);
+        // The plan's verdict lists what needs attention; per-step notes stay on their steps.
+        if f.step_id.is_none() || f.verdict != Verdict::Allow {
+            by_gate[g].push(f);
+        }
         match &f.step_id {
             Some(id) => by_step.entry(id.as_str()).or_default()[g].push(f),
             None => plan_findings.push(f.clone()),
@@ -146,7 +149,7 @@ pub(crate) mod testkit {
                 tool("bash", false, true, Some("undo {item_id}"), 2.0),
                 tool("git_pr", true, true, Some("close PR {item_id}"), 1.5),
                 tool("db_write", true, true, None, 3.0),
-                tool("deploy:prod", true, true, Some("roll back"), 5.0),
+                Tool { required_approvals: 2, ..tool("deploy:prod", true, true, Some("roll back"), 5.0) },
                 tool("gate:unit", false, false, None, 0.2),
             ]
             .into_iter()
@@ -174,7 +177,11 @@ pub(crate) mod testkit {
         }
 
         pub fn draft_of(&self, selected: &[i64]) -> Draft {
-            let request = PlanRequest { item_ids: Some(selected.to_vec()), ..Default::default() };
+            self.draft_with(selected, false)
+        }
+
+        pub fn draft_with(&self, selected: &[i64], include_dependencies: bool) -> Draft {
+            let request = PlanRequest { item_ids: Some(selected.to_vec()), include_dependencies, ..Default::default() };
             let defaults = EstimateDefaults::default();
             let mut d = build("test", &PlannerInput { request: &request, selected, catalog: &self.catalog, tools: &self.tools, stats: &self.stats, defaults });
             d.estimate.budget_usd = self.budget;

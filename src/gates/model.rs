@@ -122,17 +122,22 @@ impl GateVerdict {
         GateVerdict { gate, verdict: Verdict::Allow, enforcement: Enforcement::Advisory, reasons: vec![], remediation: vec![], rules: vec![] }
     }
 
-    /// Folds findings (all of this gate) into one verdict; remediation tips are de-duplicated.
+    /// Folds findings (all of this gate) into one verdict: reasons worst first, reasons and
+    /// remediation tips each listed once.
     pub fn from_findings<'a>(gate: Gate, findings: impl IntoIterator<Item = &'a Finding>) -> GateVerdict {
         let mut v = GateVerdict::allow(gate);
-        for f in findings {
+        let mut found: Vec<&Finding> = findings.into_iter().collect();
+        found.sort_by_key(|f| std::cmp::Reverse(f.verdict));
+        for f in found {
             if f.verdict > v.verdict {
                 v.verdict = f.verdict;
                 v.enforcement = f.enforcement;
             } else if f.verdict == v.verdict && f.enforcement > v.enforcement {
                 v.enforcement = f.enforcement;
             }
-            v.reasons.push(f.reason.clone());
+            if !v.reasons.contains(&f.reason) {
+                v.reasons.push(f.reason.clone());
+            }
             if !f.remediation.is_empty() && !v.remediation.contains(&f.remediation) {
                 v.remediation.push(f.remediation.clone());
             }
@@ -180,8 +185,8 @@ mod tests {
         ];
         let v = GateVerdict::from_findings(Gate::Risk, &fs);
         assert_eq!((v.verdict, v.enforcement), (Verdict::Block, Enforcement::HardMandatory));
-        assert_eq!(v.reasons.len(), 3);
-        assert_eq!(v.remediation, vec!["a", "b"]);
+        assert_eq!(v.reasons, vec!["Block", "Warn"], "worst first, each once");
+        assert_eq!(v.remediation, vec!["b", "a"]);
         assert_eq!(GateVerdict::from_findings(Gate::Risk, &[]).verdict, Verdict::Allow);
     }
 

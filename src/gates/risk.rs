@@ -1,34 +1,48 @@
-//! Risk gate: scores each step from its tool's risk weight, its item's risk level and labels, and
-//! points out every step that will wait for human approval.
+//! Risk gate: scores every step (tool weight + item risk + label weights) against the policy's thresholds and flags steps that wait for a human.
+
+use std::fmt::Write;
 
 use super::evaluate::{GateInput, GateReport};
 use super::model::{Finding, Gate, Verdict};
 use crate::backlog::model::Risk;
+use crate::planner::build::MANUAL_TOOL;
 
 pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let p = &input.policy.risk;
     for s in &input.draft.steps {
         let Some(item) = input.catalog.get(&s.backlog_item_id) else { continue };
-        let tool_weight = input.tools.get(&s.tool).map(|t| t.risk_weight).unwrap_or(0.0);
+        // Unknown tools are the structural gate's business; here they weigh nothing.
+        let tool_weight = if s.tool == MANUAL_TOOL { 0.0 } else { input.tools.get(&s.tool).map_or(0.0, |t| t.risk_weight) };
         let level = match item.risk {
             Risk::Low => p.item_risk.low,
             Risk::Medium => p.item_risk.medium,
             Risk::High => p.item_risk.high,
         };
-        let labels: f64 = item.labels.iter().filter_map(|l| p.label_weights.get(l)).sum();
-        let score = tool_weight + level + labels;
+        let score = tool_weight + level + item.labels.iter().filter_map(|l| p.label_weights.get(l)).sum::<f64>();
+
+        // The breakdown, e.g. "risk 9.0 = deploy:prod 5.0 + high 3.0 + prod 3.0 (warn at 6, block at 11)".
+        let mut reason = String::with_capacity(96);
+        let _ = write!(reason, "Risk score {score:.1} = `{}` {tool_weight:.1} + {} risk {level:.1}", s.tool, item.risk.as_str());
+        for l in &item.labels {
+            if let Some(w) = p.label_weights.get(l) {
+                let _ = write!(reason, " + {l} {w:.1}");
+            }
+        }
+        let _ = write!(reason, " (warn at {}, block at {}).", p.warn_at, p.block_at);
+
+        let weighted_label = item.labels.iter().find(|l| p.label_weights.get(*l).is_some_and(|w| *w > 0.0));
+        let label_tip = weighted_label.map(|l| format!(" Remove the `{l}` label only if it is wrong.")).unwrap_or_default();
         let (verdict, remediation) = if score >= p.block_at {
-            (Verdict::Block, format!("Lower the risk below {}: split the item, use a less risky tool than `{}`, or request an override with a justification.", p.block_at, s.tool))
+            let r = format!(
+                "Lower the risk below {}: split item {} into smaller items, use a less risky tool than `{}`, or request an override with a justification.{label_tip}",
+                p.block_at, item.id, s.tool
+            );
+            (Verdict::Block, r)
         } else if score >= p.warn_at {
-            (Verdict::Warn, format!("Review this step with care; below {} it would pass without a warning.", p.warn_at))
+            (Verdict::Warn, format!("Review this step with care (below {} it passes without a warning); splitting item {} lowers the risk per step.{label_tip}", p.warn_at, item.id))
         } else {
             (Verdict::Allow, String::new())
         };
-        let mut reason = format!("Risk score {score:.1} = tool {tool_weight:.1} + {} risk {level:.1}", item.risk.as_str());
-        if labels > 0.0 {
-            reason.push_str(&format!(" + labels {labels:.1}"));
-        }
-        reason.push_str(&format!(" (warn at {}, block at {}).", p.warn_at, p.block_at));
         report.push(Finding { gate: Gate::Risk, step_id: Some(s.id.clone()), verdict, enforcement: p.enforcement, rule: "risk.score".into(), reason, remediation });
 
         if s.sensitive || s.required_approvals > 0 {
@@ -40,7 +54,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                 enforcement: p.sensitive_enforcement,
                 rule: "risk.sensitive".into(),
                 reason: format!("`{}` is sensitive: this step will require human approval ({n} approval{}) before it runs.", s.tool, if n == 1 { "" } else { "s" }),
-                remediation: "Make sure a reviewer is available, or plan it when one is.".into(),
+                remediation: "Make sure a reviewer can approve it in the Approvals inbox when the step is reached.".into(),
             });
         }
     }
@@ -52,18 +66,40 @@ mod tests {
     use super::super::model::Enforcement;
     use super::*;
 
+    fn score<'a>(r: &'a GateReport, step: &str) -> &'a Finding {
+        fired(r, "risk.score").into_iter().find(|x| x.step_id.as_deref() == Some(step)).unwrap()
+    }
+
     #[test]
     fn scores_add_up_and_cross_thresholds() {
-        // deploy:prod 5 + high 3 + prod 3 = 11, at the default block_at of 11.
-        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[]), item(2, &["deploy:prod"], &["prod"], Risk::High, &[]), item(3, &["bash"], &["prod"], Risk::Medium, &[])]);
+        // Default policy: warn at 6, block at 11; high 3, medium 1; prod 3, pii 2.
+        let f = Fixture::new(vec![
+            item(1, &["codegen"], &[], Risk::Low, &[]),
+            item(2, &["deploy:prod"], &["prod"], Risk::High, &[]),
+            item(3, &["bash"], &["prod"], Risk::Medium, &[]),
+            item(4, &["bash"], &["unweighted"], Risk::Medium, &[]),
+        ]);
         let d = f.draft();
         let r = f.report(&d);
-        let score = |step: &str| fired(&r, "risk.score").into_iter().find(|x| x.step_id.as_deref() == Some(step)).unwrap().clone();
-        assert_eq!(score("s1-1").verdict, Verdict::Allow);
-        assert!(score("s1-1").reason.starts_with("Risk score 1.0 = tool 1.0 + low risk 0.0"), "{}", score("s1-1").reason);
-        assert_eq!(score("s2-1").verdict, Verdict::Block, "{}", score("s2-1").reason);
-        assert!(score("s2-1").remediation.contains("override"));
-        assert_eq!(score("s3-1").verdict, Verdict::Warn, "bash 2 + medium 1 + prod 3 = 6");
+        let low = score(&r, "s1-1");
+        assert_eq!(low.verdict, Verdict::Allow);
+        assert_eq!(low.reason, "Risk score 1.0 = `codegen` 1.0 + low risk 0.0 (warn at 6, block at 11).");
+        let deploy = score(&r, "s2-1");
+        assert_eq!(deploy.verdict, Verdict::Block, "5 + 3 + 3 = 11: {}", deploy.reason);
+        assert!(deploy.reason.contains("+ prod 3.0"), "{}", deploy.reason);
+        assert!(deploy.remediation.contains("override") && deploy.remediation.contains("split item 2") && deploy.remediation.contains("`prod` label only if it is wrong"), "{}", deploy.remediation);
+        assert_eq!(score(&r, "s3-1").verdict, Verdict::Warn, "bash 2 + medium 1 + prod 3 = 6");
+        assert_eq!(score(&r, "s4-1").verdict, Verdict::Allow, "labels without a weight add nothing");
+        assert_eq!(fired(&r, "risk.score").len(), 4, "one finding per step");
+    }
+
+    #[test]
+    fn unknown_and_manual_tools_weigh_nothing() {
+        let f = Fixture::new(vec![item(1, &["teleport"], &[], Risk::High, &[]), item(2, &[], &[], Risk::Medium, &[])]);
+        let d = f.draft();
+        let r = f.report(&d);
+        assert!(score(&r, "s1-1").reason.starts_with("Risk score 3.0 = `teleport` 0.0 + high risk 3.0"), "{}", score(&r, "s1-1").reason);
+        assert!(score(&r, "s2-1").reason.starts_with("Risk score 1.0 = `manual` 0.0"), "{}", score(&r, "s2-1").reason);
     }
 
     #[test]
@@ -72,20 +108,39 @@ mod tests {
         let advisory = Fixture::new(items.clone()).with_policy("[risk]\nenforcement = \"advisory\"\n");
         let d = advisory.draft();
         let r = advisory.report(&d);
-        assert_eq!(fired(&r, "risk.score")[0].verdict, Verdict::Warn, "advisory never blocks");
+        assert_eq!((fired(&r, "risk.score")[0].verdict, fired(&r, "risk.score")[0].enforcement), (Verdict::Warn, Enforcement::Advisory), "advisory never blocks");
+        let soft = Fixture::new(items.clone());
+        let r = soft.report(&d);
+        assert_eq!((fired(&r, "risk.score")[0].verdict, fired(&r, "risk.score")[0].enforcement), (Verdict::Block, Enforcement::SoftMandatory));
         let hard = Fixture::new(items).with_policy("[risk]\nenforcement = \"hard-mandatory\"\n");
         let r = hard.report(&d);
         assert_eq!((fired(&r, "risk.score")[0].verdict, fired(&r, "risk.score")[0].enforcement), (Verdict::Block, Enforcement::HardMandatory));
     }
 
     #[test]
+    fn thresholds_and_weights_come_from_the_policy() {
+        let f = Fixture::new(vec![item(1, &["codegen"], &["pii"], Risk::Low, &[])]);
+        let d = f.draft();
+        assert_eq!(fired(&f.report(&d), "risk.score")[0].verdict, Verdict::Allow, "1 + 0 + 2 = 3");
+        let f = f.with_policy("[risk]\nwarn_at = 2\nblock_at = 4\n[risk.label_weights]\npii = 5\n");
+        assert_eq!(fired(&f.report(&d), "risk.score")[0].verdict, Verdict::Block, "1 + 0 + 5 = 6; the table replaces the default weights");
+        let f = f.with_policy("[risk]\nwarn_at = 2\nblock_at = 4\n[risk.label_weights]\nprod = 5\n");
+        assert_eq!(fired(&f.report(&d), "risk.score")[0].verdict, Verdict::Allow, "pii no longer weighs anything: 1 < 2");
+    }
+
+    #[test]
     fn sensitive_steps_are_flagged_with_their_approvals() {
-        let f = Fixture::new(vec![item(1, &["codegen", "git_pr"], &[], Risk::Low, &[])]);
+        let f = Fixture::new(vec![item(1, &["codegen", "git_pr", "deploy:prod"], &[], Risk::Low, &[]), item(2, &[], &[], Risk::Low, &[])]);
         let d = f.draft();
         let r = f.report(&d);
         let s = fired(&r, "risk.sensitive");
-        assert_eq!(s.len(), 1);
-        assert_eq!((s[0].step_id.as_deref(), s[0].verdict), (Some("s1-2"), Verdict::Warn));
-        assert!(s[0].reason.contains("1 approval)"), "{}", s[0].reason);
+        assert_eq!(s.iter().map(|x| x.step_id.as_deref().unwrap()).collect::<Vec<_>>(), vec!["s1-2", "s1-3", "s2-1"], "git_pr, deploy:prod and the manual step");
+        assert!(s.iter().all(|x| (x.verdict, x.enforcement) == (Verdict::Warn, Enforcement::Advisory)));
+        assert!(s[0].reason.contains("will require human approval (1 approval)"), "{}", s[0].reason);
+        assert!(s[1].reason.contains("(2 approvals)"), "{}", s[1].reason);
+        assert!(s[2].reason.contains("(1 approval)"), "a manual step needs at least one: {}", s[2].reason);
+        let f = f.with_policy("[risk]\nsensitive_enforcement = \"hard-mandatory\"\n");
+        let r = f.report(&d);
+        assert!(fired(&r, "risk.sensitive").iter().all(|x| x.verdict == Verdict::Warn), "a notice, never a block");
     }
 }

@@ -1,215 +1,422 @@
-//! Structural gate: the plan is a well-formed DAG — no cycles, every dependency planned or done,
-//! known tools, no duplicate or orphan steps, every step reachable, rollback for every mutating
-//! step. It re-checks the graph itself, so a future planner provider cannot slip a broken one by.
+//! Structural gate: the plan must be a well-formed DAG; it re-checks the step graph itself, because another planner provider may hand in a broken one.
 
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::DiGraph;
 use std::collections::{HashMap, HashSet};
 
 use super::evaluate::{GateInput, GateReport};
-use super::model::{Finding, Gate, Verdict};
-use crate::planner::build::PlanIssue;
+use super::model::{Enforcement, Finding, Gate, Verdict};
+use crate::planner::build::{PlanIssue, MANUAL_TOOL};
+
+fn finding(step_id: Option<String>, verdict: Verdict, enforcement: Enforcement, rule: &str, reason: String, remediation: String) -> Finding {
+    Finding { gate: Gate::Structural, step_id, verdict, enforcement, rule: rule.into(), reason, remediation }
+}
 
 fn list(ids: &[i64]) -> String {
     ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
 }
 
+/// Item ids for a per-step reason: all of them when few, else a count, so that reason stays
+/// short however large the cycle (it is repeated on every step).
+fn short_list(ids: &[i64]) -> String {
+    if ids.len() <= 6 {
+        format!("items {}", list(ids))
+    } else {
+        format!("{} items ({} …)", ids.len(), list(&ids[..5]))
+    }
+}
+
 pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let d = input.draft;
-    let enforcement = input.policy.structural.enforcement;
-    let finding = |step_id: Option<String>, verdict: Verdict, rule: &str, reason: String, remediation: String| Finding {
-        gate: Gate::Structural,
-        step_id,
-        verdict,
-        enforcement,
-        rule: rule.into(),
-        reason,
-        remediation,
-    };
+    let hard = input.policy.structural.enforcement;
     let title = |id: i64| input.catalog.get(&id).map(|i| format!("#{id} “{}”", i.title)).unwrap_or_else(|| format!("#{id}"));
-    let mut steps_of: HashMap<i64, Vec<&str>> = HashMap::new();
-    for s in &d.steps {
-        steps_of.entry(s.backlog_item_id).or_default().push(&s.id);
+    let titles = |ids: &[i64]| ids.iter().map(|i| title(*i)).collect::<Vec<_>>().join(", ");
+    // Step positions per item, in plan order.
+    let mut steps_of: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, s) in d.steps.iter().enumerate() {
+        steps_of.entry(s.backlog_item_id).or_default().push(i);
     }
-    let first_step = |item: i64| steps_of.get(&item).and_then(|s| s.first()).map(|s| s.to_string());
-    let mut in_cycle: HashSet<i64> = HashSet::new();
+    let first_step = |item: i64| steps_of.get(&item).and_then(|s| s.first()).map(|&i| d.steps[i].id.clone());
+    let mut cycle_items: HashSet<i64> = HashSet::new();
+    let mut unknown_tools: Vec<(i64, &str)> = vec![];
 
     for issue in &d.issues {
         match issue {
             PlanIssue::Cycle { item_ids } => {
-                in_cycle.extend(item_ids.iter().copied());
-                let names = item_ids.iter().map(|i| title(*i)).collect::<Vec<_>>().join(", ");
-                // Name one concrete edge to cut: the first item's dependency inside the cycle.
-                let cut = item_ids.iter().find_map(|i| {
-                    input.catalog.get(i).and_then(|it| it.depends_on.iter().find(|d| item_ids.contains(d)).map(|d| (*i, *d)))
-                });
-                let remediation = match cut {
-                    Some((i, d)) if i == d => format!("Remove item {i} from its own depends_on."),
-                    Some((i, d)) => format!("Break the cycle: remove item {d} from the depends_on of item {i} (or another edge of the cycle)."),
-                    None => "Break the cycle by removing one dependency between these items.".into(),
-                };
-                let reason = format!("Dependency cycle between items {names}: none of them can ever start.");
-                report.push(finding(None, Verdict::Block, "structural.cycle", reason.clone(), remediation.clone()));
+                cycle_items.extend(item_ids.iter().copied());
+                let remediation = cut_edge(input, item_ids);
+                report.push(finding(
+                    None,
+                    Verdict::Block,
+                    hard,
+                    "structural.cycle",
+                    format!("Dependency cycle between items {}: none of them can ever start.", titles(item_ids)),
+                    remediation.clone(),
+                ));
+                let members = short_list(item_ids);
                 for item in item_ids {
-                    for s in steps_of.get(item).into_iter().flatten() {
-                        report.push(finding(Some(s.to_string()), Verdict::Block, "structural.cycle", reason.clone(), remediation.clone()));
+                    for &i in steps_of.get(item).into_iter().flatten() {
+                        let reason = format!("Item #{item} is in a dependency cycle ({members}), so this step can never start.");
+                        report.push(finding(Some(d.steps[i].id.clone()), Verdict::Block, hard, "structural.cycle", reason, remediation.clone()));
                     }
                 }
             }
             PlanIssue::MissingDependency { item_id, missing } => {
-                let reason = format!("Item {} depends on unfinished items outside this plan: {}.", title(*item_id), missing.iter().map(|m| title(*m)).collect::<Vec<_>>().join(", "));
+                let reason = format!("Item {} depends on unfinished items outside this plan: {}.", title(*item_id), titles(missing));
                 let remediation = format!("Add items {} to the selection, mark them done, or plan with include_dependencies: true.", list(missing));
-                report.push(finding(None, Verdict::Block, "structural.missing_dependency", reason.clone(), remediation.clone()));
-                report.push(finding(first_step(*item_id), Verdict::Block, "structural.missing_dependency", reason, remediation));
+                report.push(finding(None, Verdict::Block, hard, "structural.missing_dependency", reason.clone(), remediation.clone()));
+                if let Some(step) = first_step(*item_id) {
+                    report.push(finding(Some(step), Verdict::Block, hard, "structural.missing_dependency", reason, remediation));
+                }
             }
             PlanIssue::UnknownDependency { item_id, missing } => {
-                let reason = format!("Item {} depends on items that no longer exist: {}.", title(*item_id), list(missing));
+                let reason = format!("Item {} depends on items that do not exist: {}.", title(*item_id), list(missing));
                 let remediation = format!("Remove {} from the depends_on of item {item_id}.", list(missing));
-                report.push(finding(None, Verdict::Block, "structural.unknown_dependency", reason.clone(), remediation.clone()));
-                report.push(finding(first_step(*item_id), Verdict::Block, "structural.unknown_dependency", reason, remediation));
+                report.push(finding(None, Verdict::Block, hard, "structural.unknown_dependency", reason.clone(), remediation.clone()));
+                if let Some(step) = first_step(*item_id) {
+                    report.push(finding(Some(step), Verdict::Block, hard, "structural.unknown_dependency", reason, remediation));
+                }
             }
-            PlanIssue::UnknownTool { item_id, tool } => {
-                let step = d.steps.iter().find(|s| s.backlog_item_id == *item_id && &s.tool == tool).map(|s| s.id.clone());
-                report.push(finding(
-                    step,
-                    Verdict::Block,
-                    "structural.unknown_tool",
-                    format!("Tool `{tool}` of item {} is not registered, so nothing can run it.", title(*item_id)),
-                    format!("Register `{tool}` (POST /api/tools) or remove it from item {item_id}."),
-                ));
-            }
+            // Checked on the steps below; kept to catch an unknown tool that got no step.
+            PlanIssue::UnknownTool { item_id, tool } => unknown_tools.push((*item_id, tool.as_str())),
             PlanIssue::NoTools { item_id } => {
                 report.push(finding(
                     first_step(*item_id),
                     Verdict::Warn,
+                    hard,
                     "structural.no_tools",
                     format!("Item {} names no tools, so it becomes one manual step for a human.", title(*item_id)),
-                    format!("Add the tools item {item_id} needs, in the order they run."),
+                    format!("Add the tools item {item_id} needs, in the order they run (PATCH /api/items/{item_id})."),
                 ));
             }
         }
     }
 
-    // The graph itself: unique steps, edges to existing steps, everything scheduled.
-    let mut ids: HashSet<&str> = HashSet::with_capacity(d.steps.len());
+    // The step graph itself: unique steps, known tools, edges to existing steps.
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(d.steps.len());
     let mut pairs: HashSet<(i64, &str)> = HashSet::with_capacity(d.steps.len());
-    for s in &d.steps {
-        if !ids.insert(&s.id) {
-            report.push(finding(Some(s.id.clone()), Verdict::Block, "structural.duplicate_step", format!("Step id `{}` appears twice.", s.id), "Give every step its own id; re-plan.".into()));
+    for (i, s) in d.steps.iter().enumerate() {
+        if index.insert(&s.id, i).is_some() {
+            report.push(finding(Some(s.id.clone()), Verdict::Block, hard, "structural.duplicate_step", format!("Step id `{}` appears more than once.", s.id), "Re-plan: every step needs its own id.".into()));
         }
         if !pairs.insert((s.backlog_item_id, &s.tool)) {
             report.push(finding(
                 Some(s.id.clone()),
                 Verdict::Block,
+                hard,
                 "structural.duplicate_step",
                 format!("Item {} runs `{}` twice in this plan.", s.backlog_item_id, s.tool),
-                format!("List `{}` once in item {}'s tools.", s.tool, s.backlog_item_id),
+                format!("List `{}` once in the tools of item {} (PATCH /api/items/{}).", s.tool, s.backlog_item_id, s.backlog_item_id),
+            ));
+        }
+        if s.tool != MANUAL_TOOL && !input.tools.contains_key(&s.tool) {
+            report.push(finding(
+                Some(s.id.clone()),
+                Verdict::Block,
+                hard,
+                "structural.unknown_tool",
+                format!("Tool `{}` of item {} is not registered, so nothing can run it.", s.tool, title(s.backlog_item_id)),
+                format!("Register `{}` (POST /api/tools) or remove it from item {}.", s.tool, s.backlog_item_id),
             ));
         }
     }
+    for (item, tool) in unknown_tools {
+        if !pairs.contains(&(item, tool)) {
+            report.push(finding(
+                None,
+                Verdict::Block,
+                hard,
+                "structural.unknown_tool",
+                format!("Tool `{tool}` of item {} is not registered, and the plan has no step for it.", title(item)),
+                format!("Register `{tool}` (POST /api/tools) or remove it from item {item}."),
+            ));
+        }
+    }
+    let mut preds: Vec<Vec<usize>> = Vec::with_capacity(d.steps.len());
     for s in &d.steps {
-        let orphans: Vec<&str> = s.depends_on.iter().map(String::as_str).filter(|dep| !ids.contains(dep)).collect();
+        let mut ps = Vec::with_capacity(s.depends_on.len());
+        let mut orphans: Vec<&str> = vec![];
+        for dep in &s.depends_on {
+            match index.get(dep.as_str()) {
+                Some(&p) => ps.push(p),
+                None => orphans.push(dep),
+            }
+        }
         if !orphans.is_empty() {
             report.push(finding(
                 Some(s.id.clone()),
                 Verdict::Block,
+                hard,
                 "structural.orphan_step",
                 format!("Step `{}` waits for steps that are not in the plan: {}.", s.id, orphans.join(", ")),
-                "Re-plan so every dependency points at a step of this plan.".into(),
+                "Re-plan so that every dependency points at a step of this plan.".into(),
             ));
         }
-        if s.wave.is_none() && !in_cycle.contains(&s.backlog_item_id) {
+        preds.push(ps);
+    }
+
+    // Steps that can be ordered at all; the rest sit in or behind a cycle of steps.
+    let ordered = orderable(&preds);
+    let mut cyclic_steps: HashSet<usize> = HashSet::new();
+    if ordered.iter().any(|o| !o) {
+        cyclic_steps = step_cycles(input, &preds, &cycle_items, report);
+    }
+    for (i, s) in d.steps.iter().enumerate() {
+        let in_cycle = cycle_items.contains(&s.backlog_item_id) || cyclic_steps.contains(&i);
+        if !in_cycle && (s.wave.is_none() || !ordered[i]) {
+            let (reason, remediation) = if ordered[i] {
+                (format!("Step `{}` ({}) has no wave: the planner did not schedule it.", s.id, s.tool), "Re-plan; if it persists, report the planner provider.".to_string())
+            } else {
+                (format!("Step `{}` ({}) can never start: it waits on a step in a dependency cycle.", s.id, s.tool), "Break the cycle named in this plan's structural verdict.".to_string())
+            };
+            report.push(finding(Some(s.id.clone()), Verdict::Block, hard, "structural.unreachable", reason, remediation));
+        }
+        let mutating = s.mutating || input.tools.get(&s.tool).is_some_and(|t| t.mutating);
+        if mutating && s.rollback.is_none() {
             report.push(finding(
                 Some(s.id.clone()),
                 Verdict::Block,
-                "structural.unreachable",
-                format!("Step `{}` ({}) can never start: it waits on a step in a dependency cycle.", s.id, s.tool),
-                "Break the cycle named in this plan's structural verdict.".into(),
+                input.policy.structural.rollback_enforcement,
+                "structural.rollback",
+                format!("`{}` changes things outside the agent but has no rollback recipe, so this step could not be undone.", s.tool),
+                format!("Add a rollback recipe to tool {} (PATCH /api/tools/{}).", s.tool, s.tool),
             ));
         }
-        if s.mutating && s.rollback.is_none() {
-            let mut f = finding(
-                Some(s.id.clone()),
-                Verdict::Block,
-                "structural.rollback",
-                format!("Step `{}` runs `{}`, which changes things, but the tool has no rollback recipe.", s.id, s.tool),
-                format!("Add a rollback recipe to tool `{}` (PATCH /api/tools/{}).", s.tool, s.tool),
-            );
-            f.enforcement = input.policy.structural.rollback_enforcement;
-            report.push(f);
+    }
+}
+
+/// A concrete edge whose removal breaks the cycle: the first item's dependency inside it.
+fn cut_edge(input: &GateInput<'_>, item_ids: &[i64]) -> String {
+    let members: HashSet<i64> = item_ids.iter().copied().collect();
+    let edge = item_ids.iter().find_map(|i| input.catalog.get(i).and_then(|it| it.depends_on.iter().find(|d| members.contains(d)).map(|d| (*i, *d))));
+    match edge {
+        Some((i, d)) if i == d => format!("Remove item {i} from its own depends_on (PATCH /api/items/{i})."),
+        Some((i, d)) => format!("Break the cycle: remove item {d} from the depends_on of item {i} (PATCH /api/items/{i}), or cut another edge of the cycle."),
+        None => "Break the cycle by removing one dependency between these items.".into(),
+    }
+}
+
+/// Kahn's algorithm: which steps can be put in some order (the others are in or behind a cycle).
+fn orderable(preds: &[Vec<usize>]) -> Vec<bool> {
+    let n = preds.len();
+    let mut indegree: Vec<usize> = preds.iter().map(Vec::len).collect();
+    let mut succs: Vec<Vec<usize>> = vec![vec![]; n];
+    for (i, ps) in preds.iter().enumerate() {
+        for &p in ps {
+            succs[p].push(i);
         }
     }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut done = vec![false; n];
+    while let Some(i) = ready.pop() {
+        done[i] = true;
+        for &s in &succs[i] {
+            indegree[s] -= 1;
+            if indegree[s] == 0 {
+                ready.push(s);
+            }
+        }
+    }
+    done
+}
+
+/// Cycles in the step graph that the planner did not report as item cycles (a broken provider):
+/// one plan-level block naming them and a block on each of their steps. Returns those steps.
+fn step_cycles(input: &GateInput<'_>, preds: &[Vec<usize>], cycle_items: &HashSet<i64>, report: &mut GateReport) -> HashSet<usize> {
+    let steps = &input.draft.steps;
+    let hard = input.policy.structural.enforcement;
+    let mut g: DiGraph<usize, ()> = DiGraph::with_capacity(steps.len(), steps.len());
+    let nodes: Vec<_> = (0..steps.len()).map(|i| g.add_node(i)).collect();
+    for (i, ps) in preds.iter().enumerate() {
+        for &p in ps {
+            g.add_edge(nodes[p], nodes[i], ());
+        }
+    }
+    let mut out = HashSet::new();
+    for scc in tarjan_scc(&g) {
+        let cyclic = scc.len() > 1 || g.contains_edge(scc[0], scc[0]);
+        let mut members: Vec<usize> = scc.iter().map(|n| g[*n]).collect();
+        if !cyclic || members.iter().all(|&i| cycle_items.contains(&steps[i].backlog_item_id)) {
+            continue;
+        }
+        members.sort_unstable();
+        let ids: Vec<&str> = members.iter().map(|&i| steps[i].id.as_str()).collect();
+        // Name an edge to cut: some member's dependency on another member.
+        let set: HashSet<usize> = members.iter().copied().collect();
+        let edge = members.iter().find_map(|&i| preds[i].iter().find(|p| set.contains(p)).map(|&p| (i, p)));
+        let remediation = match edge {
+            Some((i, p)) if steps[i].backlog_item_id != steps[p].backlog_item_id => format!(
+                "Remove item {} from the depends_on of item {} (PATCH /api/items/{}), then re-plan.",
+                steps[p].backlog_item_id, steps[i].backlog_item_id, steps[i].backlog_item_id
+            ),
+            Some((i, p)) => format!("Re-plan: step `{}` must not wait for step `{}`; the planner produced a broken graph.", steps[i].id, steps[p].id),
+            None => "Re-plan; the planner produced a broken graph.".into(),
+        };
+        let shown = if ids.len() <= 8 { ids.join(" → ") } else { format!("{} … ({} steps)", ids[..8].join(", "), ids.len()) };
+        report.push(finding(None, Verdict::Block, hard, "structural.cycle", format!("Steps wait for each other in a circle: {shown}; none of them can ever start."), remediation.clone()));
+        for &i in &members {
+            let reason = format!("Step `{}` is part of a cycle of {} steps, so it can never start.", steps[i].id, members.len());
+            report.push(finding(Some(steps[i].id.clone()), Verdict::Block, hard, "structural.cycle", reason, remediation.clone()));
+        }
+        out.extend(members);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::evaluate::testkit::*;
-    use super::super::model::Enforcement;
     use super::*;
     use crate::backlog::model::{ItemStatus, Risk};
 
+    fn structural(r: &GateReport) -> Vec<&Finding> {
+        r.findings.iter().filter(|x| x.gate == Gate::Structural).collect()
+    }
+
     #[test]
     fn a_clean_graph_has_no_findings() {
-        let f = Fixture::new(vec![item(1, &["codegen", "git_pr"], &[], Risk::Low, &[]), item(2, &["gate:unit"], &[], Risk::Low, &[1])]);
+        let f = Fixture::new(vec![item(1, &["codegen", "git_pr"], &[], Risk::Low, &[]), item(2, &["gate:unit", "bash"], &[], Risk::Low, &[1])]);
         let d = f.draft();
         let r = f.report(&d);
-        assert!(r.findings.iter().all(|x| x.gate != Gate::Structural), "{:?}", r.findings);
+        assert!(structural(&r).is_empty(), "{:?}", structural(&r));
     }
 
     #[test]
     fn cycles_name_every_item_and_an_edge_to_cut() {
-        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[2]), item(2, &["codegen"], &[], Risk::Low, &[1]), item(3, &["codegen"], &[], Risk::Low, &[2])]);
+        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[2]), item(2, &["codegen", "gate:unit"], &[], Risk::Low, &[1]), item(3, &["codegen"], &[], Risk::Low, &[2])]);
         let d = f.draft();
         let r = f.report(&d);
         let cyc = fired(&r, "structural.cycle");
-        let plan_level = cyc.iter().find(|x| x.step_id.is_none()).unwrap();
-        assert!(plan_level.reason.contains("#1") && plan_level.reason.contains("#2"), "{}", plan_level.reason);
-        assert!(plan_level.remediation.contains("remove item 2 from the depends_on of item 1"), "{}", plan_level.remediation);
-        assert_eq!(cyc.iter().filter(|x| x.step_id.is_some()).count(), 2);
-        assert_eq!(cyc[0].verdict, Verdict::Block);
+        let plan_level: Vec<_> = cyc.iter().filter(|x| x.step_id.is_none()).collect();
+        assert_eq!(plan_level.len(), 1);
+        assert!(plan_level[0].reason.contains("#1 “Item 1”") && plan_level[0].reason.contains("#2 “Item 2”"), "{}", plan_level[0].reason);
+        assert!(plan_level[0].remediation.contains("remove item 2 from the depends_on of item 1"), "{}", plan_level[0].remediation);
+        let mut on_steps: Vec<_> = cyc.iter().filter_map(|x| x.step_id.as_deref()).collect();
+        on_steps.sort();
+        assert_eq!(on_steps, vec!["s1-1", "s2-1", "s2-2"], "every step of every cycle item");
+        assert!(cyc.iter().all(|x| (x.verdict, x.enforcement) == (Verdict::Block, Enforcement::HardMandatory)));
         let unreachable = fired(&r, "structural.unreachable");
-        assert_eq!(unreachable.len(), 1);
-        assert_eq!(unreachable[0].step_id.as_deref(), Some("s3-1"));
+        assert_eq!(unreachable.iter().map(|x| x.step_id.as_deref()).collect::<Vec<_>>(), vec![Some("s3-1")], "behind the cycle, not in it");
+        assert!(unreachable[0].reason.contains("waits on a step in a dependency cycle"));
     }
 
     #[test]
-    fn missing_unknown_and_tool_problems() {
+    fn a_self_loop_is_a_cycle() {
+        let f = Fixture::new(vec![item(5, &["codegen"], &[], Risk::Low, &[5])]);
+        let d = f.draft();
+        let r = f.report(&d);
+        let cyc = fired(&r, "structural.cycle");
+        assert_eq!(cyc.len(), 2, "plan-level and the step");
+        assert!(cyc[0].remediation.contains("Remove item 5 from its own depends_on"), "{}", cyc[0].remediation);
+    }
+
+    #[test]
+    fn missing_and_unknown_dependencies() {
         let mut done = item(4, &["codegen"], &[], Risk::Low, &[]);
         done.status = ItemStatus::Done;
-        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[]), item(2, &["teleport", "codegen"], &[], Risk::Low, &[1, 4, 77]), item(3, &[], &[], Risk::Low, &[]), done]);
-        let d = f.draft_of(&[2, 3]);
+        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[]), item(5, &["codegen"], &[], Risk::Low, &[]), item(2, &["codegen", "gate:unit"], &[], Risk::Low, &[1, 4, 5, 77]), done]);
+        let d = f.draft_of(&[2]);
         let r = f.report(&d);
         let missing = fired(&r, "structural.missing_dependency");
-        assert_eq!(missing.len(), 2);
-        assert!(missing[0].remediation.contains("Add items 1 to the selection") && missing[0].remediation.contains("include_dependencies: true"));
-        assert!(!missing[0].reason.contains("#4"), "done dependencies are satisfied");
-        assert_eq!(fired(&r, "structural.unknown_dependency")[1].step_id.as_deref(), Some("s2-1"));
+        assert_eq!(missing.iter().map(|x| x.step_id.as_deref()).collect::<Vec<_>>(), vec![None, Some("s2-1")], "plan-level and the item's first step");
+        assert_eq!(missing[0].remediation, "Add items 1, 5 to the selection, mark them done, or plan with include_dependencies: true.");
+        assert!(missing[0].reason.contains("#1 “Item 1”") && !missing[0].reason.contains("#4"), "done dependencies are satisfied: {}", missing[0].reason);
+        let unknown = fired(&r, "structural.unknown_dependency");
+        assert_eq!(unknown.len(), 2);
+        assert!(unknown[0].reason.contains("77") && unknown[0].remediation.contains("Remove 77 from the depends_on of item 2"));
+        assert!(missing.iter().chain(&unknown).all(|x| x.verdict == Verdict::Block));
+
+        // Pulling the dependencies in clears the missing ones (77 still does not exist).
+        let d = f.draft_with(&[2], true);
+        let r = f.report(&d);
+        assert!(fired(&r, "structural.missing_dependency").is_empty());
+        assert_eq!(fired(&r, "structural.unknown_dependency").len(), 2);
+    }
+
+    #[test]
+    fn unknown_tools_and_items_without_tools() {
+        let f = Fixture::new(vec![item(2, &["codegen", "teleport"], &[], Risk::Low, &[]), item(3, &[], &[], Risk::Low, &[])]);
+        let d = f.draft();
+        let r = f.report(&d);
         let tool = fired(&r, "structural.unknown_tool");
-        assert_eq!((tool[0].step_id.as_deref(), tool[0].verdict), (Some("s2-1"), Verdict::Block));
+        assert_eq!(tool.len(), 1);
+        assert_eq!((tool[0].step_id.as_deref(), tool[0].verdict), (Some("s2-2"), Verdict::Block));
+        assert!(tool[0].remediation.contains("Register `teleport` (POST /api/tools) or remove it from item 2"), "{}", tool[0].remediation);
         let none = fired(&r, "structural.no_tools");
         assert_eq!((none[0].step_id.as_deref(), none[0].verdict), (Some("s3-1"), Verdict::Warn));
+        assert!(fired(&r, "structural.unknown_tool").iter().all(|x| x.step_id.as_deref() != Some("s3-1")), "the manual step is not an unknown tool");
     }
 
     #[test]
     fn broken_graphs_from_other_providers_are_caught() {
-        let f = Fixture::new(vec![item(1, &["codegen", "gate:unit"], &[], Risk::Low, &[])]);
-        let mut d = f.draft();
+        let f = Fixture::new(vec![item(1, &["codegen", "gate:unit"], &[], Risk::Low, &[]), item(2, &["codegen"], &[], Risk::Low, &[1])]);
+        let clean = f.draft();
+        let mut d = clean.clone();
         d.steps[1].depends_on.push("s9-9".into());
         let dup = d.steps[0].clone();
         d.steps.push(dup);
         let r = f.report(&d);
         assert_eq!(fired(&r, "structural.orphan_step").len(), 1);
+        assert!(fired(&r, "structural.orphan_step")[0].reason.contains("s9-9"));
         assert_eq!(fired(&r, "structural.duplicate_step").len(), 2, "same id, and same item+tool");
+
+        // A step cycle the provider did not report, with waves claimed anyway.
+        let mut d = clean.clone();
+        d.steps[0].depends_on.push("s2-1".into());
+        assert!(d.issues.is_empty() && d.steps.iter().all(|s| s.wave.is_some()));
+        let r = f.report(&d);
+        let cyc = fired(&r, "structural.cycle");
+        assert_eq!(cyc.iter().filter(|x| x.step_id.is_none()).count(), 1);
+        assert_eq!(cyc.iter().filter(|x| x.step_id.is_some()).count(), 3);
+        assert!(cyc[0].remediation.contains("remove item 2 from the depends_on of item 1") || cyc[0].remediation.contains("Remove item 2 from the depends_on of item 1"), "{}", cyc[0].remediation);
+
+        // A step left without a wave although nothing stops it.
+        let mut d = clean;
+        d.steps[2].wave = None;
+        let r = f.report(&d);
+        let un = fired(&r, "structural.unreachable");
+        assert_eq!((un.len(), un[0].step_id.as_deref()), (1, Some("s2-1")));
+        assert!(un[0].reason.contains("no wave"));
     }
 
     #[test]
     fn rollback_has_its_own_enforcement() {
-        let f = Fixture::new(vec![item(1, &["db_write"], &[], Risk::Low, &[])]);
+        let f = Fixture::new(vec![item(1, &["codegen", "db_write"], &[], Risk::Low, &[])]);
         let d = f.draft();
         let r = f.report(&d);
         let rb = fired(&r, "structural.rollback");
-        assert_eq!((rb[0].verdict, rb[0].enforcement), (Verdict::Block, Enforcement::SoftMandatory));
-        assert!(rb[0].remediation.contains("PATCH /api/tools/db_write"));
+        assert_eq!(rb.len(), 1, "only the mutating step without recipe");
+        assert_eq!((rb[0].step_id.as_deref(), rb[0].verdict, rb[0].enforcement), (Some("s1-2"), Verdict::Block, Enforcement::SoftMandatory));
+        assert_eq!(rb[0].remediation, "Add a rollback recipe to tool db_write (PATCH /api/tools/db_write).");
         let f = f.with_policy("[structural]\nrollback_enforcement = \"advisory\"\n");
         let r = f.report(&d);
         assert_eq!(fired(&r, "structural.rollback")[0].verdict, Verdict::Warn, "advisory caps at warn");
+        let f = f.with_policy("[structural]\nrollback_enforcement = \"hard-mandatory\"\n");
+        let r = f.report(&d);
+        assert_eq!((fired(&r, "structural.rollback")[0].verdict, fired(&r, "structural.rollback")[0].enforcement), (Verdict::Block, Enforcement::HardMandatory));
+    }
+
+    #[test]
+    fn graph_enforcement_is_configurable() {
+        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[2]), item(2, &["codegen"], &[], Risk::Low, &[1])]).with_policy("[structural]\nenforcement = \"advisory\"\n");
+        let d = f.draft();
+        let r = f.report(&d);
+        assert!(fired(&r, "structural.cycle").iter().all(|x| x.verdict == Verdict::Warn && x.enforcement == Enforcement::Advisory));
+        let f = f.with_policy("[structural]\nenforcement = \"soft-mandatory\"\n");
+        let r = f.report(&d);
+        assert!(fired(&r, "structural.cycle").iter().all(|x| x.verdict == Verdict::Block && x.enforcement == Enforcement::SoftMandatory));
+    }
+
+    #[test]
+    fn large_cycles_keep_step_reasons_short() {
+        let n = 40;
+        let items: Vec<_> = (1..=n).map(|i| item(i, &["codegen"], &[], Risk::Low, &[if i == 1 { n } else { i - 1 }])).collect();
+        let f = Fixture::new(items);
+        let d = f.draft();
+        let r = f.report(&d);
+        let cyc = fired(&r, "structural.cycle");
+        let plan = cyc.iter().find(|x| x.step_id.is_none()).unwrap();
+        assert!(plan.reason.contains("#40 “Item 40”"), "the plan-level finding names every item");
+        assert!(cyc.iter().filter(|x| x.step_id.is_some()).all(|x| x.reason.len() < 150));
     }
 }

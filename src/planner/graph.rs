@@ -126,10 +126,20 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str) -> String {
         let is_selected = selected == Some(s.id.as_str());
         let stroke_w = if is_selected { 3.0 } else if on_path.contains(s.id.as_str()) { 2.0 } else { 1.2 };
         let stroke = if is_selected { "#1e293b" } else { stroke };
-        let lock = if s.sensitive || s.required_approvals > 0 { "🔒 " } else { "" };
+        // A padlock in the corner for steps that wait for a human (a path: no emoji font needed).
+        let lock = if s.sensitive || s.required_approvals > 0 {
+            format!(
+                r#"<path transform="translate({:.1},{:.1}) scale(0.75)" fill="{text}" d="M5 7V5a3 3 0 0 1 6 0v2h.5A1.5 1.5 0 0 1 13 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 3 13.5v-5A1.5 1.5 0 0 1 4.5 7H5zm1.5 0h3V5a1.5 1.5 0 0 0-3 0v2z"><title>waits for {} human approval(s)</title></path>"#,
+                n.x + NODE_W - 18.0,
+                n.y + 6.0,
+                s.required_approvals.max(1)
+            )
+        } else {
+            String::new()
+        };
         let _ = write!(
             out,
-            r##"<a href="{base}?step={id}" data-step="{id}" data-verdict="{verdict}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"/><text x="{tx:.1}" y="{ty1:.1}" font-size="12" font-family="ui-monospace,monospace" font-weight="600" fill="{text}">{lock}{tool}</text><text x="{tx:.1}" y="{ty2:.1}" font-size="11" fill="#475569">#{item} {item_title}</text></a>"##,
+            r##"<a href="{base}?step={id}" data-step="{id}" data-verdict="{verdict}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"/><text x="{tx:.1}" y="{ty1:.1}" font-size="12" font-family="ui-monospace,monospace" font-weight="600" fill="{text}">{tool}</text>{lock}<text x="{tx:.1}" y="{ty2:.1}" font-size="11" fill="#475569">#{item} {item_title}</text></a>"##,
             base = xml(link_base),
             id = xml(&s.id),
             verdict = s.verdict.as_str(),

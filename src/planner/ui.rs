@@ -52,6 +52,10 @@ fn format_ms(ms: i64) -> String {
     }
 }
 
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
 fn format_usd(v: f64) -> String {
     format!("${v:.2}")
 }
@@ -59,12 +63,15 @@ fn format_usd(v: f64) -> String {
 /// `/plans`: every plan, newest first, refreshed live as plans are stored.
 #[component]
 pub fn PlansPage() -> impl IntoView {
-    let data = Resource::new(|| (), |_| load_plans(None));
-    let live = use_live_events(&["plan.ready", "plan.blocked"], move |_, _| data.refetch());
+    // Each relevant event bumps the version, which re-runs the loader (a keyed source rather
+    // than `refetch`, so a refresh can never be lost between hydration and the first event).
+    let version = RwSignal::new(0u64);
+    let data = Resource::new(move || version.get(), |_| load_plans(None));
+    let live = use_live_events(&["plan.ready", "plan.blocked"], move |_, _| version.update(|v| *v += 1));
     view! {
         <PageHeader title="Plans".to_string() subtitle="Plan graphs built from the backlog, judged by the structural, risk, compliance and resource gates.".to_string()>
             <LiveBadge live/>
-            <A href="/backlog" attr:class=BUTTON>"Plan from the backlog"</A>
+            <a href="/backlog" class=BUTTON>"Plan from the backlog"</a>
         </PageHeader>
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading plans…"</p> }>
             {move || Suspend::new(async move {
@@ -129,17 +136,18 @@ pub fn PlanPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+    let version = RwSignal::new(0u64);
     let key = move || {
         query.with(|q| {
             let filter = RowFilter { gate: q.get("gate").and_then(|g| Gate::parse(&g)), verdict: q.get("verdict").filter(|v| !v.is_empty()) };
-            (id(), q.get("step").filter(|s| !s.is_empty()), filter)
+            (id(), q.get("step").filter(|s| !s.is_empty()), filter, version.get())
         })
     };
-    let data = Resource::new(key, |(id, step, filter)| load_plan(id, step, filter));
+    let data = Resource::new(key, |(id, step, filter, _)| load_plan(id, step, filter));
     let live = use_live_events(&["plan.ready", "plan.blocked", "plan.approved"], move |_, payload| {
         // Refresh only when the event is about this plan.
         if payload.contains(&format!("\"plan_id\":{}", id_untracked(params))) {
-            data.refetch();
+            version.update(|v| *v += 1);
         }
     });
     view! {
@@ -177,7 +185,7 @@ fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
         <nav class="mb-2 text-sm text-slate-500">
             <A href="/plans" attr:class="hover:text-indigo-600">"Plans"</A> " / #" {id}
         </nav>
-        <PageHeader title=format!("Plan #{id}") subtitle=format!("{} items in {} packs · by {} · {} · {}", v.items.len(), v.groups.len(), v.created_by, format_time(v.created_at), v.planner)>
+        <PageHeader title=format!("Plan #{id}") subtitle=format!("{} · {} · by {} · {} · {}", plural(v.items.len(), "item"), plural(v.groups.len(), "pack"), v.created_by, format_time(v.created_at), v.planner)>
             <LiveBadge live/>
             {plan_status_pill(v.status)}
             <a href=format!("/api/plans/{id}/graph?format=dot") class=BUTTON_SECONDARY download=format!("plan-{id}.dot") data-testid="download-dot">"DOT"</a>
@@ -191,14 +199,14 @@ fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
                 <div class="mt-3 space-y-3">
                     {blocking.into_iter().map(|g| view! {
                         <div class="rounded-lg bg-white/70 p-3 ring-1 ring-rose-200">
-                            <p class="text-sm font-semibold text-rose-900 capitalize">{g.gate.as_str()} " gate · " <span class="font-normal">{enforcement_label(g.enforcement)}</span></p>
+                            <p class="text-sm font-semibold text-rose-900"><span class="capitalize">{g.gate.as_str()}</span> " gate · " <span class="font-normal">{enforcement_label(g.enforcement)}</span></p>
                             <ul class="mt-1 list-disc pl-5 text-sm text-rose-900">
-                                {g.reasons.iter().take(6).map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
+                                {g.reasons.iter().take(6).map(|r| view! { <li>{rich(r.clone())}</li> }).collect_view()}
                                 {(g.reasons.len() > 6).then(|| view! { <li class="text-rose-700">{format!("… and {} more (see the verdict table)", g.reasons.len() - 6)}</li> })}
                             </ul>
                             <p class="mt-2 text-xs font-semibold uppercase tracking-wide text-rose-700">"What to change"</p>
                             <ul class="mt-1 list-disc pl-5 text-sm text-slate-800" data-testid="remediation">
-                                {g.remediation.iter().take(6).map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
+                                {g.remediation.iter().take(6).map(|r| view! { <li>{rich(r.clone())}</li> }).collect_view()}
                             </ul>
                         </div>
                     }).collect_view()}
@@ -236,7 +244,8 @@ fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
                 <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-amber-500 bg-amber-50"></span>"warn"</span>
                 <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-rose-500 bg-rose-50"></span>"block"</span>
                 <span class="flex items-center gap-1"><span class="h-0.5 w-5 bg-indigo-600"></span>"critical path"</span>
-                <span>"🔒 needs human approval · click a step for its verdicts"</span>
+                <span class="flex items-center gap-1"><LockIcon/>"waits for human approval"</span>
+                <span>"· click a step for its verdicts"</span>
             </div>
             <div class="overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100" style="max-height: 70vh" inner_html=v.svg.clone()></div>
         </section>
@@ -307,10 +316,10 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
             } else {
                 view! {
                     <ul class="mt-2 space-y-1 text-sm text-slate-700">
-                        {shown.into_iter().map(|r| view! { <li class="line-clamp-2">{r}</li> }).collect_view()}
+                        {shown.into_iter().map(|r| view! { <li class="line-clamp-2">{rich(r)}</li> }).collect_view()}
                         {(more > 0).then(|| view! { <li class="text-xs text-slate-400">{format!("+{more} more")}</li> })}
                     </ul>
-                    {g.remediation.first().cloned().map(|r| view! { <p class="mt-2 text-xs text-slate-500"><span class="font-semibold">"Fix: "</span>{r}</p> })}
+                    {g.remediation.first().cloned().map(|r| view! { <p class="mt-2 text-xs text-slate-500"><span class="font-semibold">"Fix: "</span>{rich(r)}</p> })}
                 }.into_any()
             }}
         </div>
@@ -356,11 +365,11 @@ fn StepPanel(step: PlanStep, plan_id: i64) -> impl IntoView {
                             {verdict_pill(g.verdict)}
                         </div>
                         <ul class="mt-1 list-disc pl-4 text-xs text-slate-600">
-                            {g.reasons.iter().map(|r| view! { <li>{r.clone()}</li> }).collect_view()}
+                            {g.reasons.iter().map(|r| view! { <li>{rich(r.clone())}</li> }).collect_view()}
                         </ul>
                         {(!g.remediation.is_empty() && g.verdict != Verdict::Allow).then(|| view! {
                             <ul class="mt-1 pl-4 text-xs text-slate-800">
-                                {g.remediation.iter().map(|r| view! { <li>"→ " {r.clone()}</li> }).collect_view()}
+                                {g.remediation.iter().map(|r| view! { <li>"→ " {rich(r.clone())}</li> }).collect_view()}
                             </ul>
                         })}
                     </li>
@@ -424,8 +433,8 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
                                         </td>
                                         <td class="py-2 pr-3 capitalize">{r.verdict.gate.as_str()}</td>
                                         <td class="py-2 pr-3">{verdict_pill(r.verdict.verdict)}</td>
-                                        <td class="py-2 pr-3 text-slate-700">{r.verdict.reasons.join(" ")}</td>
-                                        <td class="py-2 text-slate-600">{r.verdict.remediation.join(" ")}</td>
+                                        <td class="py-2 pr-3 text-slate-700">{rich(r.verdict.reasons.join(" "))}</td>
+                                        <td class="py-2 text-slate-600">{rich(r.verdict.remediation.join(" "))}</td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>

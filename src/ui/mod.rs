@@ -10,44 +10,42 @@ use crate::auth::fns::{get_session, Logout, SessionInfo};
 use crate::backlog::model::{ItemStatus, Risk};
 use crate::error::AppError;
 
-/// Wraps every signed-in page: loads the session, sends signed-out visitors to the login page,
-/// and provides [`SessionInfo`] (role, CSRF token, flags) to the pages below.
-#[component]
-pub fn Layout() -> impl IntoView {
-    let session = Resource::new(|| (), |_| get_session());
-    let location = use_location();
-    view! {
-        <Suspense fallback=|| view! { <div class="p-10 text-slate-500">"Loading…"</div> }>
-            {move || Suspend::new(async move {
-                match session.await {
-                    Ok(Some(info)) => view! { <Shell info/> }.into_any(),
-                    Ok(None) => {
-                        let next = location.pathname.get_untracked();
-                        let next = url_encode(&next);
-                        view! { <Redirect path=format!("/login?next={next}")/> }.into_any()
-                    }
-                    Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                }
-            })}
-        </Suspense>
+/// The signed-in session, loaded once per page load by [`Layout`]. Pages read it inside their own
+/// `Suspend` (`session.info().await`) instead of receiving it from a Suspense around the outlet:
+/// SSR re-runs a Suspense's children until they settle, so pages built inside one would create
+/// their resources several times and the browser would hydrate against a discarded copy.
+#[derive(Clone, Copy)]
+pub struct SessionResource(Resource<Result<Option<SessionInfo>, AppError>>);
+
+impl SessionResource {
+    /// The signed-in user; signed-out visitors get a 401 error (the layout redirects them anyway).
+    pub async fn info(self) -> Result<SessionInfo, AppError> {
+        match self.0.await {
+            Ok(Some(info)) => Ok(info),
+            Ok(None) => Err(AppError::unauthorized("Sign in to see this page.")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The session together with a page's data: the first error of the two, or both.
+    pub async fn with<T>(self, data: impl std::future::IntoFuture<Output = Result<T, AppError>>) -> Result<(SessionInfo, T), AppError> {
+        let data = data.await;
+        Ok((self.info().await?, data?))
     }
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// The session of the page being rendered (provided by [`Layout`]).
+pub fn use_session() -> SessionResource {
+    expect_context::<SessionResource>()
 }
 
+/// Wraps every signed-in page: the header with navigation and the signed-in user, and the page.
+/// Signed-out visitors are sent to the login page.
 #[component]
-fn Shell(info: SessionInfo) -> impl IntoView {
-    provide_context(info.clone());
-    let logout = ServerAction::<Logout>::new();
-
-    let flags = info.flags;
+pub fn Layout() -> impl IntoView {
+    let session = Resource::new(|| (), |_| get_session());
+    provide_context(SessionResource(session));
+    let location = use_location();
     view! {
         <div class="min-h-screen flex flex-col">
             <header class="bg-slate-900 text-slate-100 shadow">
@@ -65,15 +63,18 @@ fn Shell(info: SessionInfo) -> impl IntoView {
                         <NavLink href="/audit" label="Audit"/>
                     </nav>
                     <div class="ml-auto flex items-center gap-3 text-xs">
-                        <FlagBadge name="Auto planner" env="FEATURE_AUTO_PLANNER" on=flags.auto_planner/>
-                        <FlagBadge name="Execute" env="FEATURE_PLANNER_EXECUTE" on=flags.planner_execute/>
-                        <span class="text-slate-300" data-testid="whoami">
-                            {info.username.clone()} <span class="text-slate-500">" · " {info.role.as_str()}</span>
-                        </span>
-                        <ActionForm action=logout>
-                            <input type="hidden" name="csrf" value=info.csrf.clone()/>
-                            <button type="submit" class="rounded-md border border-slate-700 px-2.5 py-1 text-slate-200 hover:bg-slate-800">"Sign out"</button>
-                        </ActionForm>
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                match session.await {
+                                    Ok(Some(info)) => view! { <UserArea info/> }.into_any(),
+                                    Ok(None) => {
+                                        let next = url_encode(&location.pathname.get_untracked());
+                                        view! { <Redirect path=format!("/login?next={next}")/> }.into_any()
+                                    }
+                                    Err(e) => view! { <span class="text-rose-300" title=e.message>"Session unavailable"</span> }.into_any(),
+                                }
+                            })}
+                        </Suspense>
                     </div>
                 </div>
             </header>
@@ -84,6 +85,33 @@ fn Shell(info: SessionInfo) -> impl IntoView {
                 "NOFX Control Plane · JSON API at " <a class="underline" href="/api/openapi.json">"/api/openapi.json"</a>
             </footer>
         </div>
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Feature flags, who is signed in, and the sign-out button.
+#[component]
+fn UserArea(info: SessionInfo) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let flags = info.flags;
+    view! {
+        <FlagBadge name="Auto planner" env="FEATURE_AUTO_PLANNER" on=flags.auto_planner/>
+        <FlagBadge name="Execute" env="FEATURE_PLANNER_EXECUTE" on=flags.planner_execute/>
+        <span class="text-slate-300" data-testid="whoami">
+            {info.username.clone()} <span class="text-slate-500">" · " {info.role.as_str()}</span>
+        </span>
+        <ActionForm action=logout>
+            <input type="hidden" name="csrf" value=info.csrf.clone()/>
+            <button type="submit" class="rounded-md border border-slate-700 px-2.5 py-1 text-slate-200 hover:bg-slate-800">"Sign out"</button>
+        </ActionForm>
     }
 }
 
@@ -110,11 +138,6 @@ fn FlagBadge(name: &'static str, env: &'static str, on: bool) -> impl IntoView {
             {name} ": " {state}
         </span>
     }
-}
-
-/// The session of the page being rendered (inside [`Layout`]).
-pub fn session() -> SessionInfo {
-    expect_context::<SessionInfo>()
 }
 
 #[component]
@@ -180,6 +203,21 @@ pub fn LockIcon() -> impl IntoView {
             <path d="M5 7V5a3 3 0 0 1 6 0v2h.5A1.5 1.5 0 0 1 13 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 3 13.5v-5A1.5 1.5 0 0 1 4.5 7H5zm1.5 0h3V5a1.5 1.5 0 0 0-3 0v2z"/>
         </svg>
     }
+}
+
+/// Text from the gates, with `backticked` names (tools, labels, rules) set in a code face.
+pub fn rich(text: String) -> impl IntoView {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            let part = part.to_string();
+            if i % 2 == 1 {
+                view! { <code class="rounded bg-slate-100 px-1 font-mono text-[0.85em] text-slate-800">{part}</code> }.into_any()
+            } else {
+                part.into_any()
+            }
+        })
+        .collect_view()
 }
 
 /// "2026-11-25 04:31 UTC": absolute, so server and browser render the same text.

@@ -180,8 +180,62 @@ impl Api {
         r.send().await.unwrap()
     }
     /// Sends raw bytes with a content type, for malformed-input tests.
+    /// A raw body on a connection of its own: the server may answer a bad or oversized body
+    /// before reading it and then close the connection, which a pooled request after it would hit.
     pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-        into_json(self.req(reqwest::Method::POST, path).header("content-type", content_type).body(body).send().await.unwrap()).await
+        let req = self.req(reqwest::Method::POST, path).header("content-type", content_type).header("connection", "close");
+        into_json(req.body(body).send().await.unwrap()).await
+    }
+
+    /// A JSON POST over a raw socket: `framing` is the body's length header, `body` what is
+    /// actually sent, which may be only a part. Used for oversized bodies: sending megabytes the
+    /// server will not read races its close against the client's writes, and the reset can
+    /// lose the response; a test sends just enough to cross the limit and then reads.
+    pub async fn post_socket(&self, path: &str, framing: &str, body: &[u8]) -> (StatusCode, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.base.trim_start_matches("http://");
+        let mut sock = tokio::net::TcpStream::connect(host).await.unwrap();
+        let auth = self.key.as_ref().map(|k| format!("authorization: Bearer {k}\r\n")).unwrap_or_default();
+        let head = format!("POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n{framing}\r\n{auth}\r\n");
+        sock.write_all(head.as_bytes()).await.unwrap();
+        sock.write_all(body).await.unwrap();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 8192];
+        let read = async {
+            // Until the whole response is in: headers, then Content-Length bytes or the last chunk.
+            loop {
+                let n = sock.read(&mut buf).await.unwrap();
+                raw.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&raw).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let lower = head.to_ascii_lowercase();
+                    let len = lower.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
+                    if n == 0 || len.is_some_and(|l| body.len() >= l) || (lower.contains("transfer-encoding: chunked") && body.ends_with("0\r\n\r\n")) {
+                        return (head.to_string(), body.to_string(), lower.contains("transfer-encoding: chunked"));
+                    }
+                }
+                assert!(n > 0, "connection closed before a response: {:?}", String::from_utf8_lossy(&raw));
+            }
+        };
+        let (head, body, chunked) = tokio::time::timeout(std::time::Duration::from_secs(10), read).await.expect("no response within 10 s");
+        let status = StatusCode::from_u16(head[9..12].parse().unwrap()).unwrap();
+        let body = if chunked {
+            // "<hex len>\r\n<data>\r\n" repeated, ending with a zero-length chunk.
+            let mut out = String::new();
+            let mut rest = body.as_str();
+            while let Some((len, tail)) = rest.split_once("\r\n") {
+                let len = usize::from_str_radix(len.trim(), 16).unwrap();
+                if len == 0 {
+                    break;
+                }
+                out.push_str(&tail[..len]);
+                rest = &tail[len + 2..];
+            }
+            out
+        } else {
+            body
+        };
+        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
     }
 }
 

@@ -14,16 +14,18 @@ pub fn ItemPage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
     let data = Resource::new(id, load_item);
     let delete = ServerAction::<DeleteItem>::new();
-    let info = session();
-    let can_edit = matches!(info.role.as_str(), "planner" | "automation" | "admin");
+    let session = use_session();
     view! {
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading item…"</p> }>
-            {move || {
-                let csrf = info.csrf.clone();
-                Suspend::new(async move {
-                match data.await {
-                    Err(e) => view! { <PageHeader title="Item not found".to_string()/> <ErrorPanel error=e/> }.into_any(),
-                    Ok(view) => {
+            {move || Suspend::new(async move {
+                match session.with(data).await {
+                    Err(e) => {
+                        let title = if e.status == 404 { "Item not found" } else { "Item unavailable" };
+                        view! { <PageHeader title=title.to_string()/> <ErrorPanel error=e/> }.into_any()
+                    }
+                    Ok((info, view)) => {
+                        let can_edit = matches!(info.role.as_str(), "planner" | "automation" | "admin");
+                        let csrf = info.csrf.clone();
                         let item = view.detail.item.clone();
                         let pack_name = item.pack_name.clone();
                         let tool_of = |id: &str| view.tools.iter().find(|t| t.id == id).cloned();
@@ -97,7 +99,7 @@ pub fn ItemPage() -> impl IntoView {
                         }.into_any()
                     }
                 }
-            })}}
+            })}
         </Transition>
     }
 }

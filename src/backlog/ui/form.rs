@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+use crate::auth::fns::SessionInfo;
 use crate::backlog::fns::{load_item_form, ItemFormData, SaveItem};
 use crate::backlog::model::{ItemStatus, Risk};
 use crate::ui::*;
@@ -12,12 +13,13 @@ use crate::ui::*;
 #[component]
 pub fn NewItemPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| load_item_form(None));
+    let session = use_session();
     view! {
         <PageHeader title="New backlog item".to_string() subtitle="Describe the work, pick its pack, tools and dependencies.".to_string()/>
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match data.await {
-                    Ok(d) => view! { <ItemForm data=d/> }.into_any(),
+                match session.with(data).await {
+                    Ok((info, d)) => view! { <ItemForm data=d info/> }.into_any(),
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
                 }
             })}
@@ -30,13 +32,14 @@ pub fn EditItemPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()));
     let data = Resource::new(id, load_item_form);
+    let session = use_session();
     view! {
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match data.await {
-                    Ok(d) => {
+                match session.with(data).await {
+                    Ok((info, d)) => {
                         let title = d.item.as_ref().map(|i| format!("Edit #{} {}", i.id, i.title)).unwrap_or_default();
-                        view! { <PageHeader title/> <ItemForm data=d/> }.into_any()
+                        view! { <PageHeader title/> <ItemForm data=d info/> }.into_any()
                     }
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
                 }
@@ -46,9 +49,8 @@ pub fn EditItemPage() -> impl IntoView {
 }
 
 #[component]
-fn ItemForm(data: ItemFormData) -> impl IntoView {
+fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
     let save = ServerAction::<SaveItem>::new();
-    let info = session();
     let query = use_query_map();
     let item = data.item.clone();
     let preset_pack = query.with_untracked(|q| q.get("pack_id").and_then(|v| v.parse::<i64>().ok()));

@@ -22,37 +22,35 @@ pub fn BacklogPage() -> impl IntoView {
         })
     };
     let data = Resource::new(filter, load_backlog);
-    let info = session();
-    let can_edit = matches!(info.role.as_str(), "planner" | "automation" | "admin");
-    // Planning needs the role and the flag; say which one is missing instead of hiding silently.
-    let can_plan = can_edit && info.flags.auto_planner;
-    let plan_note = if !can_edit {
-        Some("Your role cannot create plans; a planner or admin can.")
-    } else if !info.flags.auto_planner {
-        Some("Planning is switched off on this server (FEATURE_AUTO_PLANNER is off).")
-    } else {
-        None
-    };
+    let session = use_session();
     let plan_action = ServerAction::<PlanItems>::new();
     let plan_error = action_error(plan_action);
-    let csrf = info.csrf.clone();
     view! {
-        <PageHeader title="Backlog".to_string() subtitle="Items grouped into packs, with what they need and what they wait on.".to_string()>
-            {can_edit.then(|| view! { <A href="/backlog/new" attr:class=BUTTON attr:data-testid="new-item">"+ New item"</A> })}
-        </PageHeader>
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading backlog…"</p> }>
-            {move || {
-                let csrf = csrf.clone();
-                Suspend::new(async move {
-                match data.await {
-                    Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                    Ok(view) => {
+            {move || Suspend::new(async move {
+                match session.with(data).await {
+                    Err(e) => view! { <PageHeader title="Backlog".to_string()/> <ErrorPanel error=e/> }.into_any(),
+                    Ok((info, view)) => {
+                        let can_edit = matches!(info.role.as_str(), "planner" | "automation" | "admin");
+                        // Planning needs the role and the flag; say which one is missing instead of hiding silently.
+                        let can_plan = can_edit && info.flags.auto_planner;
+                        let plan_note = if !can_edit {
+                            Some("Your role cannot create plans; a planner or admin can.")
+                        } else if !info.flags.auto_planner {
+                            Some("Planning is switched off on this server (FEATURE_AUTO_PLANNER is off).")
+                        } else {
+                            None
+                        };
+                        let csrf = info.csrf.clone();
                         let f = filter();
                         let filtered = f != ItemFilter::default();
                         let shown = view.items.len();
                         let total = view.total;
                         let sensitive = view.sensitive_tools.clone();
                         view! {
+                            <PageHeader title="Backlog".to_string() subtitle="Items grouped into packs, with what they need and what they wait on.".to_string()>
+                                {can_edit.then(|| view! { <a href="/backlog/new" class=BUTTON data-testid="new-item">"+ New item"</a> })}
+                            </PageHeader>
                             <Form method="GET" action="" attr:class="mb-4 flex flex-wrap items-end gap-3" attr:data-testid="filters">
                                 <div>
                                     <label class=LABEL for="f-q">"Search"</label>
@@ -189,7 +187,7 @@ pub fn BacklogPage() -> impl IntoView {
                         }.into_any()
                     }
                 }
-            })}}
+            })}
         </Transition>
     }
 }

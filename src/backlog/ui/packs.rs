@@ -3,79 +3,90 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::auth::fns::SessionInfo;
 use crate::backlog::fns::{list_packs, CreatePack, DeletePack};
 use crate::ui::*;
+
+fn can_edit(info: &SessionInfo) -> bool {
+    matches!(info.role.as_str(), "planner" | "automation" | "admin")
+}
 
 #[component]
 pub fn PacksPage() -> impl IntoView {
     let create = ServerAction::<CreatePack>::new();
     let delete = ServerAction::<DeletePack>::new();
     let packs = Resource::new(move || (create.version().get(), delete.version().get()), |_| list_packs());
-    let info = session();
-    let can_edit = matches!(info.role.as_str(), "planner" | "automation" | "admin");
-    let csrf = info.csrf.clone();
+    let session = use_session();
     view! {
         <PageHeader title="Packs".to_string() subtitle="Rule packs bundle the items of one area of work.".to_string()/>
         <div class="grid grid-cols-1 gap-6 lg:grid-cols-3">
             <div class="lg:col-span-2">
                 <FormError error=action_error(delete)/>
                 <Transition fallback=|| view! { <p class="text-slate-500">"Loading packs…"</p> }>
-                    {move || {
-                        let csrf = csrf.clone();
-                        Suspend::new(async move {
-                        match packs.await {
+                    {move || Suspend::new(async move {
+                        match session.with(packs).await {
                             Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                            Ok(list) if list.is_empty() => view! { <EmptyState title="No packs yet" hint="Create the first pack with the form."/> }.into_any(),
-                            Ok(list) => view! {
-                                <ul class=format!("{CARD} divide-y divide-slate-100") data-testid="pack-list">
-                                    {list.into_iter().map(|p| {
-                                        let csrf = csrf.clone();
-                                        view! {
-                                        <li class="flex items-center gap-4 px-5 py-4">
-                                            <div class="min-w-0 flex-1">
-                                                <A href=format!("/backlog?pack_id={}", p.id) attr:class="font-medium text-slate-900 hover:text-indigo-600">{p.name.clone()}</A>
-                                                <span class="ml-2 font-mono text-xs text-slate-400">{p.slug.clone()}</span>
-                                                <p class="truncate text-sm text-slate-500">{p.description.clone()}</p>
-                                            </div>
-                                            <span class="text-sm text-slate-600 tabular-nums">{format!("{} items", p.item_count)}</span>
-                                            {can_edit.then(|| view! {
-                                                <A href=format!("/backlog/new?pack_id={}", p.id) attr:class="text-sm text-indigo-600 hover:underline">"+ item"</A>
-                                                <ActionForm action=delete>
-                                                    <input type="hidden" name="csrf" value=csrf.clone()/>
-                                                    <input type="hidden" name="id" value=p.id.to_string()/>
-                                                    <button type="submit" class="text-sm text-rose-600 hover:underline" title="Delete an empty pack">"Delete"</button>
-                                                </ActionForm>
-                                            })}
-                                        </li>
-                                    }}).collect_view()}
-                                </ul>
-                            }.into_any(),
+                            Ok((_, list)) if list.is_empty() => view! { <EmptyState title="No packs yet" hint="Create the first pack with the form."/> }.into_any(),
+                            Ok((info, list)) => {
+                                let can_edit = can_edit(&info);
+                                let csrf = info.csrf;
+                                view! {
+                                    <ul class=format!("{CARD} divide-y divide-slate-100") data-testid="pack-list">
+                                        {list.into_iter().map(|p| {
+                                            let csrf = csrf.clone();
+                                            view! {
+                                            <li class="flex items-center gap-4 px-5 py-4">
+                                                <div class="min-w-0 flex-1">
+                                                    <A href=format!("/backlog?pack_id={}", p.id) attr:class="font-medium text-slate-900 hover:text-indigo-600">{p.name.clone()}</A>
+                                                    <span class="ml-2 font-mono text-xs text-slate-400">{p.slug.clone()}</span>
+                                                    <p class="truncate text-sm text-slate-500">{p.description.clone()}</p>
+                                                </div>
+                                                <span class="text-sm text-slate-600 tabular-nums">{format!("{} items", p.item_count)}</span>
+                                                {can_edit.then(|| view! {
+                                                    <A href=format!("/backlog/new?pack_id={}", p.id) attr:class="text-sm text-indigo-600 hover:underline">"+ item"</A>
+                                                    <ActionForm action=delete>
+                                                        <input type="hidden" name="csrf" value=csrf/>
+                                                        <input type="hidden" name="id" value=p.id.to_string()/>
+                                                        <button type="submit" class="text-sm text-rose-600 hover:underline" title="Delete an empty pack">"Delete"</button>
+                                                    </ActionForm>
+                                                })}
+                                            </li>
+                                        }}).collect_view()}
+                                    </ul>
+                                }.into_any()
+                            }
                         }
-                    })}}
+                    })}
                 </Transition>
             </div>
-            {can_edit.then(|| view! {
-                <section class=format!("{CARD} p-5 h-fit")>
-                    <h2 class="mb-4 text-sm font-semibold text-slate-900">"New pack"</h2>
-                    <FormError error=action_error(create)/>
-                    <ActionForm action=create attr:data-testid="pack-form" attr:class="space-y-4">
-                        <input type="hidden" name="csrf" value=info.csrf.clone()/>
-                        <div>
-                            <label class=LABEL for="pack-name">"Name"</label>
-                            <input class=INPUT id="pack-name" name="name" required maxlength="100" placeholder="e.g. Billing"/>
-                        </div>
-                        <div>
-                            <label class=LABEL for="pack-slug">"Slug " <span class="font-normal text-slate-400">"(optional)"</span></label>
-                            <input class=format!("{INPUT} font-mono") id="pack-slug" name="slug" placeholder="billing"/>
-                        </div>
-                        <div>
-                            <label class=LABEL for="pack-description">"Description"</label>
-                            <textarea class=INPUT id="pack-description" name="description" rows="3"></textarea>
-                        </div>
-                        <button type="submit" class=BUTTON data-testid="create-pack">"Create pack"</button>
-                    </ActionForm>
-                </section>
-            })}
+            // Its own Suspense on the session only: refetching the list must not clear what is typed here.
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let info = session.info().await.ok().filter(can_edit)?;
+                    Some(view! {
+                        <section class=format!("{CARD} p-5 h-fit")>
+                            <h2 class="mb-4 text-sm font-semibold text-slate-900">"New pack"</h2>
+                            <FormError error=action_error(create)/>
+                            <ActionForm action=create attr:data-testid="pack-form" attr:class="space-y-4">
+                                <input type="hidden" name="csrf" value=info.csrf.clone()/>
+                                <div>
+                                    <label class=LABEL for="pack-name">"Name"</label>
+                                    <input class=INPUT id="pack-name" name="name" required maxlength="100" placeholder="e.g. Billing"/>
+                                </div>
+                                <div>
+                                    <label class=LABEL for="pack-slug">"Slug " <span class="font-normal text-slate-400">"(optional)"</span></label>
+                                    <input class=format!("{INPUT} font-mono") id="pack-slug" name="slug" placeholder="billing"/>
+                                </div>
+                                <div>
+                                    <label class=LABEL for="pack-description">"Description"</label>
+                                    <textarea class=INPUT id="pack-description" name="description" rows="3"></textarea>
+                                </div>
+                                <button type="submit" class=BUTTON data-testid="create-pack">"Create pack"</button>
+                            </ActionForm>
+                        </section>
+                    })
+                })}
+            </Suspense>
         </div>
     }
 }
