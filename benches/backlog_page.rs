@@ -2,6 +2,11 @@
 //! measured in the same run: `GET /api/health` (routing + middleware only) and `GET /api/items`
 //! (the same data as JSON). Run: `cargo bench --features ssr --bench backlog_page`.
 
+
+// The same allocator as the `nofx` binary, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use axum::body::Body;
 use http::Request;
 use leptos::config::LeptosOptions;

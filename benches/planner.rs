@@ -3,6 +3,11 @@
 //! graph measured in the same run; then the plan page's server render for a 500-step plan.
 //! Run: `cargo bench --features ssr --bench planner`.
 
+
+// The same allocator as the `nofx` binary, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use axum::body::Body;
 use http::Request;
 use leptos::config::LeptosOptions;
@@ -224,8 +229,14 @@ async fn bench_plan_page() {
 
 #[tokio::main]
 async fn main() {
+    // `cargo bench --bench planner -- planner` (or `-- page`) runs one part, e.g. under a profiler.
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     println!("planner bench (median of runs, release build)");
-    bench_planner(1_000, 30);
-    bench_planner(10_000, 11);
-    bench_plan_page().await;
+    if only.as_deref().is_none_or(|o| o == "planner") {
+        bench_planner(1_000, 30);
+        bench_planner(10_000, 11);
+    }
+    if only.as_deref().is_none_or(|o| o == "page") {
+        bench_plan_page().await;
+    }
 }

@@ -1,6 +1,7 @@
 //! Runs the four gates over a draft plan and folds their findings into per-step and per-plan
 //! verdicts. Linear in steps + findings: it runs on 20,000-step plans.
 
+use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 
 use super::model::{Finding, Gate, GateVerdict, Verdict, VerdictCounts};
@@ -57,28 +58,44 @@ pub struct Judgement {
 
 /// Writes each step's four verdicts and worst verdict, raises approvals, and judges the plan.
 pub fn apply(draft: &mut Draft, report: &GateReport) -> Judgement {
-    let mut by_step: HashMap<&str, [Vec<&Finding>; 4]> = HashMap::with_capacity(draft.steps.len());
+    // Step findings bucketed by (step position, gate) with a counting sort: two flat vectors
+    // instead of four small vectors per step (this runs on 20,000-step plans).
+    let position: FxHashMap<&str, usize> = draft.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let bucket_of = |f: &Finding| f.step_id.as_deref().and_then(|id| position.get(id)).map(|&i| i * 4 + f.gate as usize);
+    let mut start = vec![0usize; draft.steps.len() * 4 + 1];
+    for b in report.findings.iter().filter_map(bucket_of) {
+        start[b + 1] += 1;
+    }
+    for b in 1..start.len() {
+        start[b] += start[b - 1];
+    }
+    let mut next = start.clone();
+    let mut sorted: Vec<Option<&Finding>> = vec![None; start[start.len() - 1]];
     let mut by_gate: [Vec<&Finding>; 4] = Default::default();
     let mut plan_findings = vec![];
     for f in &report.findings {
-        let g = f.gate as usize;
         // The plan's verdict lists what needs attention; per-step notes stay on their steps.
         if f.step_id.is_none() || f.verdict != Verdict::Allow {
-            by_gate[g].push(f);
+            by_gate[f.gate as usize].push(f);
         }
-        match &f.step_id {
-            Some(id) => by_step.entry(id.as_str()).or_default()[g].push(f),
-            None => plan_findings.push(f.clone()),
+        match bucket_of(f) {
+            Some(b) => {
+                sorted[next[b]] = Some(f);
+                next[b] += 1;
+            }
+            None if f.step_id.is_none() => plan_findings.push(f.clone()),
+            // A finding for a step the draft does not have counts for the plan only.
+            None => {}
         }
     }
+    drop(position);
     let mut counts = VerdictCounts::default();
-    for step in &mut draft.steps {
-        let found = by_step.remove(step.id.as_str());
+    for (i, step) in draft.steps.iter_mut().enumerate() {
         step.verdicts = Gate::ALL
             .iter()
-            .map(|g| match &found {
-                Some(lists) => GateVerdict::from_findings(*g, lists[*g as usize].iter().copied()),
-                None => GateVerdict::allow(*g),
+            .map(|g| {
+                let b = i * 4 + *g as usize;
+                GateVerdict::from_findings(*g, sorted[start[b]..start[b + 1]].iter().flatten().copied())
             })
             .collect();
         step.verdict = step.verdicts.iter().map(|v| v.verdict).max().unwrap_or_default();

@@ -124,25 +124,37 @@ impl GateVerdict {
 
     /// Folds findings (all of this gate) into one verdict: reasons worst first, reasons and
     /// remediation tips each listed once.
-    pub fn from_findings<'a>(gate: Gate, findings: impl IntoIterator<Item = &'a Finding>) -> GateVerdict {
+    pub fn from_findings<'a, I>(gate: Gate, findings: I) -> GateVerdict
+    where
+        I: IntoIterator<Item = &'a Finding>,
+        I::IntoIter: Clone,
+    {
+        let findings = findings.into_iter();
         let mut v = GateVerdict::allow(gate);
-        let mut found: Vec<&Finding> = findings.into_iter().collect();
-        found.sort_by_key(|f| std::cmp::Reverse(f.verdict));
-        for f in found {
+        // Pass 1: the verdict and its strictest enforcement. Then one pass per verdict, worst
+        // first, for the text (no sorting, no scratch vector: this runs four times per step).
+        for f in findings.clone() {
             if f.verdict > v.verdict {
                 v.verdict = f.verdict;
                 v.enforcement = f.enforcement;
             } else if f.verdict == v.verdict && f.enforcement > v.enforcement {
                 v.enforcement = f.enforcement;
             }
-            if !v.reasons.contains(&f.reason) {
-                v.reasons.push(f.reason.clone());
+        }
+        for level in [Verdict::Block, Verdict::Warn, Verdict::Allow] {
+            if level > v.verdict {
+                continue;
             }
-            if !f.remediation.is_empty() && !v.remediation.contains(&f.remediation) {
-                v.remediation.push(f.remediation.clone());
-            }
-            if !v.rules.contains(&f.rule) {
-                v.rules.push(f.rule.clone());
+            for f in findings.clone().filter(|f| f.verdict == level) {
+                if !v.reasons.contains(&f.reason) {
+                    v.reasons.push(f.reason.clone());
+                }
+                if !f.remediation.is_empty() && !v.remediation.contains(&f.remediation) {
+                    v.remediation.push(f.remediation.clone());
+                }
+                if !v.rules.contains(&f.rule) {
+                    v.rules.push(f.rule.clone());
+                }
             }
         }
         v
@@ -196,5 +208,44 @@ mod tests {
         assert_eq!(Enforcement::SoftMandatory.cap(Verdict::Block), Verdict::Block);
         assert_eq!(Enforcement::parse("hard-mandatory"), Some(Enforcement::HardMandatory));
         assert_eq!(serde_json::to_string(&Enforcement::SoftMandatory).unwrap(), "\"soft-mandatory\"");
+    }
+}
+
+/// `value` with a fixed number of decimals, like `{:.1}` / `{:.2}` but by integer arithmetic
+/// (halves round away from zero):
+/// the gates write one such number or more per step, and float formatting dominated their time.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixed<const DECIMALS: u32>(pub f64);
+
+impl<const DECIMALS: u32> std::fmt::Display for Fixed<DECIMALS> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scale = 10i64.pow(DECIMALS);
+        if !self.0.is_finite() || self.0.abs() >= 1e15 {
+            return write!(f, "{:.*}", DECIMALS as usize, self.0);
+        }
+        let units = (self.0 * scale as f64).round() as i64;
+        let sign = if units < 0 { "-" } else { "" };
+        let units = units.unsigned_abs();
+        write!(f, "{sign}{}.{:0width$}", units / scale as u64, units % scale as u64, width = DECIMALS as usize)
+    }
+}
+
+#[cfg(test)]
+mod fixed_tests {
+    use super::Fixed;
+
+    #[test]
+    fn fixed_matches_float_formatting() {
+        for x in [0.0, 1.0, 2.5, 3.25, 10.049, 0.126, 123.456, -1.25, -0.5, 1e9 + 0.5] {
+            assert_eq!(Fixed::<2>(x).to_string().parse::<f64>().unwrap(), format!("{x:.2}").parse::<f64>().unwrap() , "{x}");
+        }
+        assert_eq!(Fixed::<1>(11.0).to_string(), "11.0");
+        assert_eq!(Fixed::<1>(0.45).to_string(), "0.5");
+        assert_eq!(Fixed::<2>(1.5).to_string(), "1.50");
+        assert_eq!(Fixed::<2>(-0.07).to_string(), "-0.07");
+        assert_eq!(Fixed::<2>(f64::NAN).to_string(), "NaN");
+        // Halves round away from zero on the decimal value people read (0.015 → 0.02), where
+        // `{:.2}` rounds the binary value just below it (0.01).
+        assert_eq!(Fixed::<2>(0.015).to_string(), "0.02");
     }
 }

@@ -2,7 +2,7 @@
 //! for the plan, against the budget and the longest acceptable critical path.
 
 use super::evaluate::{GateInput, GateReport};
-use super::model::{Finding, Gate, Verdict};
+use super::model::{Finding, Fixed, Gate, Verdict};
 
 fn duration(ms: i64) -> String {
     let s = ms / 1000;
@@ -35,7 +35,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         } else {
             format!("no recorded runs of `{}`: policy default", s.tool)
         };
-        let reason = format!("p50 {}, ${:.2} (p95 {}, ${:.2}), {source}.", duration(e.duration_p50_ms), e.cost_p50_usd, duration(e.duration_p95_ms), e.cost_p95_usd);
+        let reason = format!("p50 {}, ${} (p95 {}, ${}), {source}.", duration(e.duration_p50_ms), Fixed::<2>(e.cost_p50_usd), duration(e.duration_p95_ms), Fixed::<2>(e.cost_p95_usd));
         let remediation = if e.runs == 0 { format!("Record runs of `{}` with POST /api/tool-metrics for a real estimate.", s.tool) } else { String::new() };
         let (verdict, reason, remediation) = if budget > 0.0 && e.cost_p50_usd > budget {
             (Verdict::Block, format!("{reason} This one step costs more than the whole budget (${budget:.2})."), format!("Raise budget_usd above ${:.2} or use a cheaper tool than `{}`.", e.cost_p50_usd, s.tool))

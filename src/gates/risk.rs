@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use super::evaluate::{GateInput, GateReport};
-use super::model::{Finding, Gate, Verdict};
+use super::model::{Finding, Fixed, Gate, Verdict};
 use crate::backlog::model::Risk;
 use crate::planner::build::MANUAL_TOOL;
 
@@ -22,10 +22,10 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
 
         // The breakdown, e.g. "risk 9.0 = deploy:prod 5.0 + high 3.0 + prod 3.0 (warn at 6, block at 11)".
         let mut reason = String::with_capacity(96);
-        let _ = write!(reason, "Risk score {score:.1} = `{}` {tool_weight:.1} + {} risk {level:.1}", s.tool, item.risk.as_str());
+        let _ = write!(reason, "Risk score {} = `{}` {} + {} risk {}", Fixed::<1>(score), s.tool, Fixed::<1>(tool_weight), item.risk.as_str(), Fixed::<1>(level));
         for l in &item.labels {
             if let Some(w) = p.label_weights.get(l) {
-                let _ = write!(reason, " + {l} {w:.1}");
+                let _ = write!(reason, " + {l} {}", Fixed::<1>(*w));
             }
         }
         let _ = write!(reason, " (warn at {}, block at {}).", p.warn_at, p.block_at);

@@ -2,7 +2,7 @@
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::evaluate::{GateInput, GateReport};
 use super::model::{Enforcement, Finding, Gate, Verdict};
@@ -32,12 +32,12 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let title = |id: i64| input.catalog.get(&id).map(|i| format!("#{id} “{}”", i.title)).unwrap_or_else(|| format!("#{id}"));
     let titles = |ids: &[i64]| ids.iter().map(|i| title(*i)).collect::<Vec<_>>().join(", ");
     // Step positions per item, in plan order.
-    let mut steps_of: HashMap<i64, Vec<usize>> = HashMap::new();
+    let mut steps_of: HashMap<i64, Vec<usize>> = HashMap::default();
     for (i, s) in d.steps.iter().enumerate() {
         steps_of.entry(s.backlog_item_id).or_default().push(i);
     }
     let first_step = |item: i64| steps_of.get(&item).and_then(|s| s.first()).map(|&i| d.steps[i].id.clone());
-    let mut cycle_items: HashSet<i64> = HashSet::new();
+    let mut cycle_items: HashSet<i64> = HashSet::default();
     let mut unknown_tools: Vec<(i64, &str)> = vec![];
 
     for issue in &d.issues {
@@ -93,8 +93,8 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     }
 
     // The step graph itself: unique steps, known tools, edges to existing steps.
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(d.steps.len());
-    let mut pairs: HashSet<(i64, &str)> = HashSet::with_capacity(d.steps.len());
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity_and_hasher(d.steps.len(), Default::default());
+    let mut pairs: HashSet<(i64, &str)> = HashSet::with_capacity_and_hasher(d.steps.len(), Default::default());
     for (i, s) in d.steps.iter().enumerate() {
         if index.insert(&s.id, i).is_some() {
             report.push(finding(Some(s.id.clone()), Verdict::Block, hard, "structural.duplicate_step", format!("Step id `{}` appears more than once.", s.id), "Re-plan: every step needs its own id.".into()));
@@ -157,7 +157,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
 
     // Steps that can be ordered at all; the rest sit in or behind a cycle of steps.
     let ordered = orderable(&preds);
-    let mut cyclic_steps: HashSet<usize> = HashSet::new();
+    let mut cyclic_steps: HashSet<usize> = HashSet::default();
     if ordered.iter().any(|o| !o) {
         cyclic_steps = step_cycles(input, &preds, &cycle_items, report);
     }
@@ -232,7 +232,7 @@ fn step_cycles(input: &GateInput<'_>, preds: &[Vec<usize>], cycle_items: &HashSe
             g.add_edge(nodes[p], nodes[i], ());
         }
     }
-    let mut out = HashSet::new();
+    let mut out = HashSet::default();
     for scc in tarjan_scc(&g) {
         let cyclic = scc.len() > 1 || g.contains_edge(scc[0], scc[0]);
         let mut members: Vec<usize> = scc.iter().map(|n| g[*n]).collect();

@@ -5,7 +5,10 @@
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::{BTreeSet, HashMap};
+#[cfg(test)]
+use std::collections::HashSet;
 
 use super::model::*;
 use crate::backlog::model::{BacklogItem, ItemStatus, Tool};
@@ -123,10 +126,10 @@ impl PlannerProvider for GraphPlanner {
 
 /// Resolves which items the plan covers: the selection plus, with `include_dependencies`, every
 /// unfinished item it depends on (transitively). Dependencies that are done are satisfied.
-fn resolve_items(input: &PlannerInput<'_>, issues: &mut Vec<PlanIssue>) -> (Vec<i64>, HashSet<i64>) {
-    let mut order: Vec<i64> = vec![];
-    let mut included: HashSet<i64> = HashSet::new();
-    let mut pulled: HashSet<i64> = HashSet::new();
+fn resolve_items(input: &PlannerInput<'_>, issues: &mut Vec<PlanIssue>) -> (Vec<i64>, FxHashSet<i64>) {
+    let mut order: Vec<i64> = Vec::with_capacity(input.selected.len());
+    let mut included: FxHashSet<i64> = FxHashSet::with_capacity_and_hasher(input.selected.len(), Default::default());
+    let mut pulled: FxHashSet<i64> = FxHashSet::default();
     for id in input.selected {
         if input.catalog.contains_key(id) && included.insert(*id) {
             order.push(*id);
@@ -170,13 +173,15 @@ fn resolve_items(input: &PlannerInput<'_>, issues: &mut Vec<PlanIssue>) -> (Vec<
     (order, pulled)
 }
 
-/// A short, stable fingerprint of the plan input, part of every step's token.
+/// A short, stable fingerprint of the plan input, part of every step's token: a digest, so
+/// hashing it per step costs the same for a 10-item and a 10,000-item request.
 fn request_fingerprint(request: &PlanRequest, selected: &[i64]) -> String {
     let mut ids: Vec<i64> = selected.to_vec();
     ids.sort_unstable();
     ids.dedup();
     let budget = request.budget_usd.map(|b| format!("{b:.6}")).unwrap_or_default();
-    format!("items={ids:?};pack={:?};deps={};budget={budget}", request.pack_id, request.include_dependencies)
+    let text = format!("items={ids:?};pack={:?};deps={};budget={budget}", request.pack_id, request.include_dependencies);
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// `sha256(version, plan input, the item's content, tool, position)`, hex, 32 characters.
@@ -246,7 +251,9 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
 
     // Steps: one per tool, chained in the item's tool order.
     let mut steps: Vec<PlanStep> = Vec::with_capacity(order.len() * 2);
-    let mut first_last: HashMap<i64, (usize, usize)> = HashMap::with_capacity(order.len());
+    // Predecessors by step position, kept alongside the steps' `depends_on` ids.
+    let mut preds: Vec<Vec<usize>> = Vec::with_capacity(order.len() * 2);
+    let mut first_last: FxHashMap<i64, (usize, usize)> = FxHashMap::with_capacity_and_hasher(order.len(), Default::default());
     for id in &order {
         let item = &input.catalog[id];
         let tools: Vec<&str> = if item.tools.is_empty() {
@@ -269,6 +276,7 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
                 None => Some(format!("Nothing to undo: `{tool}` changes nothing outside the agent.")),
             };
             let depends_on = if n > 0 { vec![steps[first + n - 1].id.clone()] } else { vec![] };
+            preds.push(if n > 0 { vec![first + n - 1] } else { vec![] });
             steps.push(PlanStep {
                 id: format!("s{id}-{}", n + 1),
                 backlog_item_id: *id,
@@ -296,13 +304,14 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
             if let Some(&(_, last)) = first_last.get(dep) {
                 let dep_id = steps[last].id.clone();
                 steps[first].depends_on.push(dep_id);
+                preds[first].push(last);
             }
         }
     }
 
     // Cycles on the item graph: every SCC with more than one item (or a self-loop) is one cycle.
     let mut item_graph: DiGraph<i64, ()> = DiGraph::with_capacity(order.len(), order.len() * 2);
-    let node_of: HashMap<i64, NodeIndex> = order.iter().map(|id| (*id, item_graph.add_node(*id))).collect();
+    let node_of: FxHashMap<i64, NodeIndex> = order.iter().map(|id| (*id, item_graph.add_node(*id))).collect();
     for id in &order {
         for dep in &input.catalog[id].depends_on {
             if let Some(&d) = node_of.get(dep) {
@@ -319,8 +328,6 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
         }
     }
 
-    let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-    let preds: Vec<Vec<usize>> = steps.iter().map(|s| s.depends_on.iter().filter_map(|d| index.get(d.as_str()).copied()).collect()).collect();
     let topo = topological_order(&preds);
 
     // Longest-path layering over the steps that can be ordered; the rest keep `wave: None`.
@@ -380,7 +387,7 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
         .collect();
     // Packs in order of first appearance, so the grouping follows the request.
     let mut groups: Vec<PackGroup> = vec![];
-    let mut group_of: HashMap<i64, usize> = HashMap::new();
+    let mut group_of: FxHashMap<i64, usize> = FxHashMap::default();
     for it in &items {
         let g = *group_of.entry(it.pack_id).or_insert_with(|| {
             groups.push(PackGroup { pack_id: it.pack_id, pack_name: it.pack_name.clone(), item_ids: vec![] });
