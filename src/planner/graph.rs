@@ -129,10 +129,10 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str) -> String {
         // A padlock in the corner for steps that wait for a human (a path: no emoji font needed).
         let lock = if s.sensitive || s.required_approvals > 0 {
             format!(
-                r#"<path transform="translate({:.1},{:.1}) scale(0.75)" fill="{text}" d="M5 7V5a3 3 0 0 1 6 0v2h.5A1.5 1.5 0 0 1 13 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 3 13.5v-5A1.5 1.5 0 0 1 4.5 7H5zm1.5 0h3V5a1.5 1.5 0 0 0-3 0v2z"><title>waits for {} human approval(s)</title></path>"#,
+                r#"<path transform="translate({:.1},{:.1}) scale(0.75)" fill="{text}" d="M5 7V5a3 3 0 0 1 6 0v2h.5A1.5 1.5 0 0 1 13 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 3 13.5v-5A1.5 1.5 0 0 1 4.5 7H5zm1.5 0h3V5a1.5 1.5 0 0 0-3 0v2z"><title>waits for {}</title></path>"#,
                 n.x + NODE_W - 18.0,
                 n.y + 6.0,
-                s.required_approvals.max(1)
+                crate::ui::plural(s.required_approvals.max(1) as usize, "human approval")
             )
         } else {
             String::new()

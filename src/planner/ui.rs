@@ -52,10 +52,6 @@ fn format_ms(ms: i64) -> String {
     }
 }
 
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
-}
-
 fn format_usd(v: f64) -> String {
     format!("${v:.2}")
 }
@@ -345,7 +341,7 @@ fn StepPanel(step: PlanStep, plan_id: i64) -> impl IntoView {
                 <dt class="text-slate-500">"After"</dt>
                 <dd class="col-span-2 font-mono text-xs">{if step.depends_on.is_empty() { "—".to_string() } else { step.depends_on.join(", ") }}</dd>
                 <dt class="text-slate-500">"Approvals"</dt>
-                <dd class="col-span-2">{if step.required_approvals > 0 { format!("waits for {} human approval(s)", step.required_approvals) } else { "none".into() }}</dd>
+                <dd class="col-span-2">{if step.required_approvals > 0 { format!("waits for {}", plural(step.required_approvals as usize, "human approval")) } else { "none".into() }}</dd>
                 <dt class="text-slate-500">"Estimate"</dt>
                 <dd class="col-span-2">{format!("{} · ${:.2} (p95 {} · ${:.2}) · {}", format_ms(step.estimate.duration_p50_ms), step.estimate.cost_p50_usd, format_ms(step.estimate.duration_p95_ms), step.estimate.cost_p95_usd,
                     if step.estimate.runs > 0 { format!("{} recorded runs", step.estimate.runs) } else { step.estimate.source.replace('_', " ") })}</dd>

@@ -205,6 +205,11 @@ pub fn LockIcon() -> impl IntoView {
     }
 }
 
+/// "1 step", "3 steps".
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
 /// Text from the gates, with `backticked` names (tools, labels, rules) set in a code face.
 pub fn rich(text: String) -> impl IntoView {
     text.split('`')

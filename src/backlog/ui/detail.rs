@@ -72,7 +72,7 @@ pub fn ItemPage() -> impl IntoView {
                                                                 {tool.map(|tool| view! {
                                                                     <span class="ml-2 text-slate-500">{tool.description.clone()}</span>
                                                                     {tool.sensitive.then(|| view! {
-                                                                        <span class="ml-2 text-xs text-amber-700">{format!("needs {} approval(s)", tool.required_approvals)}</span>
+                                                                        <span class="ml-2 text-xs text-amber-700">{format!("needs {}", plural(tool.required_approvals as usize, "approval"))}</span>
                                                                     })}
                                                                 })}
                                                             </div>
