@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod app;
+pub mod approvals;
 pub mod auth;
 pub mod backlog;
 pub mod error;

@@ -1,0 +1,4 @@
+//! Human tool approvals: requests to run a sensitive tool wait here until reviewers decide.
+//! `model` is the pure state machine; storage, service, HTTP and UI build on it.
+
+pub mod model;

@@ -1,0 +1,468 @@
+//! Approval requests and their state machine. Pure: no I/O, no clock (the time is an argument),
+//! so every transition is tested directly.
+//!
+//! ```text
+//!             approve (quorum reached)
+//!   pending ──────────────────────────▶ approved
+//!      │ ╲── deny (with a reason) ────▶ denied
+//!      │  ╲─ expires_at passes ───────▶ expired   (outcome: the configured default, deny unless set)
+//!      ╰──── requester cancels ───────▶ cancelled
+//! ```
+//! `pending` is the only state that changes; the others are final. An approval below the quorum
+//! and a comment keep it pending.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+    Cancelled,
+}
+
+impl ApprovalStatus {
+    pub const ALL: [ApprovalStatus; 5] =
+        [ApprovalStatus::Pending, ApprovalStatus::Approved, ApprovalStatus::Denied, ApprovalStatus::Expired, ApprovalStatus::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::Expired => "expired",
+            ApprovalStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApprovalStatus> {
+        ApprovalStatus::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        self != ApprovalStatus::Pending
+    }
+}
+
+/// A reviewer's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Deny => "deny",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Decision> {
+        match s {
+            "approve" => Some(Decision::Approve),
+            "deny" => Some(Decision::Deny),
+            _ => None,
+        }
+    }
+}
+
+/// What an expired request counts as for the waiting caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryOutcome {
+    #[default]
+    Deny,
+    Approve,
+}
+
+impl ExpiryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryOutcome::Deny => "deny",
+            ExpiryOutcome::Approve => "approve",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ExpiryOutcome> {
+        match s {
+            "deny" => Some(ExpiryOutcome::Deny),
+            "approve" => Some(ExpiryOutcome::Approve),
+            _ => None,
+        }
+    }
+}
+
+/// One row of the append-only approval log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LogKind {
+    Requested,
+    Approve,
+    Deny,
+    Comment,
+    Expired,
+    Cancelled,
+}
+
+impl LogKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogKind::Requested => "requested",
+            LogKind::Approve => "approve",
+            LogKind::Deny => "deny",
+            LogKind::Comment => "comment",
+            LogKind::Expired => "expired",
+            LogKind::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LogKind> {
+        [LogKind::Requested, LogKind::Approve, LogKind::Deny, LogKind::Comment, LogKind::Expired, LogKind::Cancelled]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// An entry of the approval log: who did what, with which notes, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LogEntry {
+    pub id: i64,
+    pub approval_id: i64,
+    /// `user:dana`, `key:zig-todo`, or `system` for expiry.
+    pub actor: String,
+    pub kind: LogKind,
+    pub note: String,
+    pub at: i64,
+}
+
+/// A request to run a sensitive tool, and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Approval {
+    pub id: i64,
+    pub tool_id: String,
+    /// The arguments the tool will run with, as the requester sent them.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub args: serde_json::Value,
+    /// Free-form context for the reviewer (why, links, diff summary).
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub context: serde_json::Value,
+    pub plan_id: Option<i64>,
+    pub step_id: Option<String>,
+    pub backlog_item_id: Option<i64>,
+    pub pack_id: Option<i64>,
+    /// Identity of the caller that asked (`key:ci-agent`); it can never approve its own request.
+    pub requester: String,
+    pub status: ApprovalStatus,
+    /// Distinct reviewers that must approve (N of M).
+    pub required_approvals: i64,
+    /// Reviewers who approved so far.
+    pub approved_by: Vec<String>,
+    pub expires_at: i64,
+    pub expiry_outcome: ExpiryOutcome,
+    pub created_at: i64,
+    pub decided_at: Option<i64>,
+    /// Who made it final (the last approver, the denier, `system` for expiry, or the canceller).
+    pub decided_by: Option<String>,
+}
+
+impl Approval {
+    /// Whether the waiting caller may go ahead: approved, or expired with an approve outcome.
+    pub fn go_ahead(&self) -> bool {
+        match self.status {
+            ApprovalStatus::Approved => true,
+            ApprovalStatus::Expired => self.expiry_outcome == ExpiryOutcome::Approve,
+            _ => false,
+        }
+    }
+
+    /// True when the clock has passed `expires_at` but nobody has written the expiry yet.
+    pub fn is_overdue(&self, now: i64) -> bool {
+        self.status == ApprovalStatus::Pending && now >= self.expires_at
+    }
+}
+
+/// Why a transition was refused; each maps to one HTTP status and code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request is final already (409 `already_decided`).
+    AlreadyDecided(ApprovalStatus),
+    /// Its time ran out before this decision (409 `expired`; the expiry is written instead).
+    Expired,
+    /// The requester tried to decide their own request (403 `self_approval`).
+    SelfApproval,
+    /// A deny with a blank reason (422 `reason_required`).
+    ReasonRequired,
+    /// This reviewer already approved; a second approval must not count twice (409 `already_voted`).
+    AlreadyVoted,
+    /// A comment or reason without text, or too long (422 `invalid_comment`).
+    InvalidComment(String),
+    /// Only the requester (or an admin) cancels (403 `not_requester`).
+    NotRequester,
+}
+
+/// The longest comment or reason, in characters.
+pub const MAX_NOTE_CHARS: usize = 4000;
+
+/// What to write for an accepted action: one log row and, maybe, a new status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub log: LogKind,
+    pub note: String,
+    /// `Some` when the request becomes final.
+    pub status: Option<ApprovalStatus>,
+    /// The reviewer's approval counts towards the quorum.
+    pub counts_vote: bool,
+}
+
+fn note(text: &str, required: bool) -> Result<String, Refusal> {
+    let t = text.trim();
+    if t.chars().count() > MAX_NOTE_CHARS {
+        return Err(Refusal::InvalidComment(format!("Keep it under {MAX_NOTE_CHARS} characters.")));
+    }
+    if required && t.is_empty() {
+        return Err(Refusal::ReasonRequired);
+    }
+    Ok(t.to_string())
+}
+
+/// A reviewer's decision on a pending request. `now` decides lateness.
+pub fn decide(a: &Approval, reviewer: &str, decision: Decision, comment: &str, now: i64) -> Result<Transition, Refusal> {
+    if a.status.is_final() {
+        return Err(Refusal::AlreadyDecided(a.status));
+    }
+    if a.is_overdue(now) {
+        return Err(Refusal::Expired);
+    }
+    if reviewer == a.requester {
+        return Err(Refusal::SelfApproval);
+    }
+    match decision {
+        Decision::Deny => {
+            let note = note(comment, true)?;
+            Ok(Transition { log: LogKind::Deny, note, status: Some(ApprovalStatus::Denied), counts_vote: false })
+        }
+        Decision::Approve => {
+            let note = note(comment, false)?;
+            if a.approved_by.iter().any(|r| r == reviewer) {
+                return Err(Refusal::AlreadyVoted);
+            }
+            let votes = a.approved_by.len() as i64 + 1;
+            let status = (votes >= a.required_approvals.max(1)).then_some(ApprovalStatus::Approved);
+            Ok(Transition { log: LogKind::Approve, note, status, counts_vote: true })
+        }
+    }
+}
+
+/// A comment while the request is pending (anyone who may read it; the requester too).
+pub fn comment(a: &Approval, text: &str, now: i64) -> Result<Transition, Refusal> {
+    if a.status.is_final() {
+        return Err(Refusal::AlreadyDecided(a.status));
+    }
+    if a.is_overdue(now) {
+        return Err(Refusal::Expired);
+    }
+    let t = note(text, false)?;
+    if t.is_empty() {
+        return Err(Refusal::InvalidComment("Write the comment before sending it.".into()));
+    }
+    Ok(Transition { log: LogKind::Comment, note: t, status: None, counts_vote: false })
+}
+
+/// The request's time ran out: final, with the configured outcome noted in the log.
+pub fn expire(a: &Approval, now: i64) -> Option<Transition> {
+    a.is_overdue(now).then(|| Transition {
+        log: LogKind::Expired,
+        note: format!("No decision before the deadline; counts as {}.", if a.expiry_outcome == ExpiryOutcome::Approve { "approved" } else { "denied" }),
+        status: Some(ApprovalStatus::Expired),
+        counts_vote: false,
+    })
+}
+
+/// The requester (or an admin) withdraws the request.
+pub fn cancel(a: &Approval, actor: &str, is_admin: bool, reason: &str) -> Result<Transition, Refusal> {
+    if a.status.is_final() {
+        return Err(Refusal::AlreadyDecided(a.status));
+    }
+    if actor != a.requester && !is_admin {
+        return Err(Refusal::NotRequester);
+    }
+    Ok(Transition { log: LogKind::Cancelled, note: note(reason, false)?, status: Some(ApprovalStatus::Cancelled), counts_vote: false })
+}
+
+/// How long a request stays open: its own `expires_in_s`, else the tool's default, else the
+/// policy's, clamped to `[min, max]` seconds.
+pub fn expiry_seconds(requested: Option<i64>, tool_default: Option<i64>, policy_default: i64, min: i64, max: i64) -> Result<i64, String> {
+    if let Some(s) = requested {
+        if s < min || s > max {
+            return Err(format!("expires_in_s must be between {min} and {max} seconds; {s} is not."));
+        }
+        return Ok(s);
+    }
+    Ok(tool_default.unwrap_or(policy_default).clamp(min, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(required: i64) -> Approval {
+        Approval {
+            id: 1,
+            tool_id: "deploy:prod".into(),
+            args: serde_json::json!({"service": "api"}),
+            context: serde_json::json!({}),
+            plan_id: None,
+            step_id: None,
+            backlog_item_id: None,
+            pack_id: None,
+            requester: "key:agent".into(),
+            status: ApprovalStatus::Pending,
+            required_approvals: required,
+            approved_by: vec![],
+            expires_at: 1_000,
+            expiry_outcome: ExpiryOutcome::Deny,
+            created_at: 0,
+            decided_at: None,
+            decided_by: None,
+        }
+    }
+
+    #[test]
+    fn one_approval_approves_a_single_quorum() {
+        let t = decide(&pending(1), "user:dana", Decision::Approve, "  looks fine ", 10).unwrap();
+        assert_eq!(t, Transition { log: LogKind::Approve, note: "looks fine".into(), status: Some(ApprovalStatus::Approved), counts_vote: true });
+        // A quorum of 0 from a misconfigured tool still needs one human.
+        assert_eq!(decide(&pending(0), "user:dana", Decision::Approve, "", 10).unwrap().status, Some(ApprovalStatus::Approved));
+    }
+
+    #[test]
+    fn quorum_needs_distinct_reviewers() {
+        let mut a = pending(2);
+        let first = decide(&a, "user:dana", Decision::Approve, "", 10).unwrap();
+        assert_eq!(first.status, None, "1 of 2: still pending");
+        assert!(first.counts_vote);
+        a.approved_by.push("user:dana".into());
+        assert_eq!(decide(&a, "user:dana", Decision::Approve, "again", 11), Err(Refusal::AlreadyVoted), "the same reviewer counts once");
+        assert_eq!(decide(&a, "user:eli", Decision::Approve, "", 12).unwrap().status, Some(ApprovalStatus::Approved), "2 of 2");
+    }
+
+    #[test]
+    fn one_deny_denies_even_after_approvals() {
+        let mut a = pending(3);
+        a.approved_by = vec!["user:dana".into(), "user:eli".into()];
+        let t = decide(&a, "user:fay", Decision::Deny, "wrong service", 10).unwrap();
+        assert_eq!((t.log, t.status, t.counts_vote), (LogKind::Deny, Some(ApprovalStatus::Denied), false));
+        // Someone who approved may still deny: the deny wins.
+        assert_eq!(decide(&a, "user:dana", Decision::Deny, "changed my mind", 10).unwrap().status, Some(ApprovalStatus::Denied));
+    }
+
+    #[test]
+    fn deny_needs_a_reason() {
+        assert_eq!(decide(&pending(1), "user:dana", Decision::Deny, "   ", 10), Err(Refusal::ReasonRequired));
+        assert_eq!(decide(&pending(1), "user:dana", Decision::Deny, "", 10), Err(Refusal::ReasonRequired));
+    }
+
+    #[test]
+    fn the_requester_never_decides_their_own_request() {
+        for d in [Decision::Approve, Decision::Deny] {
+            assert_eq!(decide(&pending(1), "key:agent", d, "mine", 10), Err(Refusal::SelfApproval));
+        }
+    }
+
+    #[test]
+    fn final_states_refuse_everything() {
+        for status in [ApprovalStatus::Approved, ApprovalStatus::Denied, ApprovalStatus::Expired, ApprovalStatus::Cancelled] {
+            let mut a = pending(1);
+            a.status = status;
+            assert_eq!(decide(&a, "user:dana", Decision::Approve, "", 10), Err(Refusal::AlreadyDecided(status)));
+            assert_eq!(decide(&a, "user:dana", Decision::Deny, "no", 10), Err(Refusal::AlreadyDecided(status)));
+            assert_eq!(comment(&a, "hello", 10), Err(Refusal::AlreadyDecided(status)));
+            assert_eq!(cancel(&a, "key:agent", false, ""), Err(Refusal::AlreadyDecided(status)));
+            assert_eq!(expire(&a, 5_000), None);
+        }
+    }
+
+    #[test]
+    fn late_decisions_are_refused_and_expiry_takes_over() {
+        let a = pending(1);
+        assert_eq!(decide(&a, "user:dana", Decision::Approve, "", 1_000), Err(Refusal::Expired), "at the deadline it is over");
+        assert!(decide(&a, "user:dana", Decision::Approve, "", 999).is_ok(), "just before it is fine");
+        assert_eq!(expire(&a, 999), None);
+        let t = expire(&a, 1_000).unwrap();
+        assert_eq!((t.log, t.status), (LogKind::Expired, Some(ApprovalStatus::Expired)));
+        assert!(t.note.contains("counts as denied"));
+        assert_eq!(comment(&a, "too late", 2_000), Err(Refusal::Expired));
+    }
+
+    #[test]
+    fn expiry_outcome_decides_whether_the_caller_goes_ahead() {
+        let mut a = pending(1);
+        a.status = ApprovalStatus::Expired;
+        assert!(!a.go_ahead());
+        a.expiry_outcome = ExpiryOutcome::Approve;
+        assert!(a.go_ahead());
+        assert!(expire(&pending_with_outcome(ExpiryOutcome::Approve), 1_000).unwrap().note.contains("counts as approved"));
+        a.status = ApprovalStatus::Approved;
+        assert!(a.go_ahead());
+        for s in [ApprovalStatus::Pending, ApprovalStatus::Denied, ApprovalStatus::Cancelled] {
+            a.status = s;
+            assert!(!a.go_ahead(), "{s:?}");
+        }
+    }
+
+    fn pending_with_outcome(o: ExpiryOutcome) -> Approval {
+        Approval { expiry_outcome: o, ..pending(1) }
+    }
+
+    #[test]
+    fn comments_keep_it_pending_and_need_text() {
+        let t = comment(&pending(1), " which region? ", 10).unwrap();
+        assert_eq!((t.log, t.note.as_str(), t.status), (LogKind::Comment, "which region?", None));
+        assert!(matches!(comment(&pending(1), "  ", 10), Err(Refusal::InvalidComment(_))));
+        let long = "x".repeat(MAX_NOTE_CHARS + 1);
+        assert!(matches!(comment(&pending(1), &long, 10), Err(Refusal::InvalidComment(_))));
+        assert!(matches!(decide(&pending(1), "user:dana", Decision::Deny, &long, 10), Err(Refusal::InvalidComment(_))));
+        assert!(comment(&pending(1), &"é".repeat(MAX_NOTE_CHARS), 10).is_ok(), "characters, not bytes");
+    }
+
+    #[test]
+    fn only_the_requester_or_an_admin_cancels() {
+        assert_eq!(cancel(&pending(1), "user:dana", false, ""), Err(Refusal::NotRequester));
+        assert_eq!(cancel(&pending(1), "key:agent", false, "not needed").unwrap().status, Some(ApprovalStatus::Cancelled));
+        assert_eq!(cancel(&pending(1), "user:root", true, "").unwrap().log, LogKind::Cancelled);
+    }
+
+    #[test]
+    fn expiry_comes_from_the_request_the_tool_or_the_policy() {
+        assert_eq!(expiry_seconds(Some(60), Some(600), 3600, 5, 86_400), Ok(60));
+        assert_eq!(expiry_seconds(None, Some(600), 3600, 5, 86_400), Ok(600));
+        assert_eq!(expiry_seconds(None, None, 3600, 5, 86_400), Ok(3600));
+        assert_eq!(expiry_seconds(None, Some(10_000_000), 3600, 5, 86_400), Ok(86_400), "defaults are clamped");
+        assert!(expiry_seconds(Some(1), None, 3600, 5, 86_400).unwrap_err().contains("between 5 and 86400"));
+        assert!(expiry_seconds(Some(-3), None, 3600, 5, 86_400).is_err());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in ApprovalStatus::ALL {
+            assert_eq!(ApprovalStatus::parse(s.as_str()), Some(s));
+        }
+        for k in [LogKind::Requested, LogKind::Approve, LogKind::Deny, LogKind::Comment, LogKind::Expired, LogKind::Cancelled] {
+            assert_eq!(LogKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(Decision::parse("approve"), Some(Decision::Approve));
+        assert_eq!(Decision::parse("APPROVE"), None);
+        assert_eq!(ExpiryOutcome::parse("approve"), Some(ExpiryOutcome::Approve));
+    }
+}
