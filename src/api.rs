@@ -19,7 +19,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "NOFX Control Plane API", description = "Backlog, plans, gates and human approvals. Authenticate with `Authorization: Bearer <api key>`."),
     modifiers(&BearerAuth),
-    tags((name = "backlog"), (name = "tools"), (name = "planner"), (name = "events"), (name = "system"))
+    tags((name = "backlog"), (name = "tools"), (name = "planner"), (name = "approvals"), (name = "events"), (name = "system"))
 )]
 struct ApiDoc;
 
@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(whoami))
         .merge(crate::backlog::http::router())
         .merge(crate::planner::http::router())
+        .merge(crate::approvals::http::router())
         .merge(crate::events::http::router())
         .split_for_parts();
     let mut openapi = openapi;

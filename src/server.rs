@@ -55,14 +55,19 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
     if db.backend == crate::storage::Backend::Postgres {
         events.listen_postgres(config.database_url.clone());
     }
-    Ok(AppState {
+    let state = AppState {
         leptos_options,
         db,
         config: Arc::new(config),
         events,
         policy: Arc::new(policy),
         planner: Arc::new(crate::planner::build::GraphPlanner),
-    })
+        waiters: Default::default(),
+        expiry: Default::default(),
+    };
+    crate::approvals::service::spawn_expiry(state.clone());
+    crate::approvals::service::spawn_remote_wakes(state.clone());
+    Ok(state)
 }
 
 /// Site settings: `Leptos.toml` in the working directory when present (so the release binary

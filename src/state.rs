@@ -18,4 +18,8 @@ pub struct AppState {
     pub policy: Arc<Policy>,
     /// The planner behind the seam; model-backed providers plug in here.
     pub planner: Arc<dyn PlannerProvider>,
+    /// Callers waiting for approval decisions, woken when one is made.
+    pub waiters: Arc<crate::approvals::service::Waiters>,
+    /// Tells the expiry task that a new deadline exists.
+    pub expiry: crate::approvals::service::ExpiryNotify,
 }

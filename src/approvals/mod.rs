@@ -2,3 +2,9 @@
 //! `model` is the pure state machine; storage, service, HTTP and UI build on it.
 
 pub mod model;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
+#[cfg(feature = "ssr")]
+pub mod http;

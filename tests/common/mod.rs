@@ -138,6 +138,7 @@ async fn create_pg_database(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+#[derive(Clone)]
 pub struct Api {
     pub base: String,
     pub key: Option<String>,

@@ -1,0 +1,366 @@
+//! Approval use cases shared by the JSON API, the server functions and the rest of the control
+//! plane: request, decide, comment, cancel, expire, and wait — push-based, no polling loop.
+
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+use super::model::*;
+use super::store::{self, ListFilter, NewApproval};
+use crate::auth::model::{Principal, Role};
+use crate::error::{AppError, AppResult};
+use crate::events::model::NewEvent;
+use crate::state::AppState;
+use crate::storage::now_ms;
+
+/// Bounds for `expires_in_s`: at least 5 seconds, at most 7 days.
+pub const MIN_EXPIRY_S: i64 = 5;
+pub const MAX_EXPIRY_S: i64 = 7 * 24 * 3600;
+/// Largest `args` / `context` document, serialised.
+pub const MAX_DOC_BYTES: usize = 64 * 1024;
+
+/// Wakes the callers waiting on a request. A waiter subscribes *before* it reads the request,
+/// so a decision committed in between still wakes it; waking drops the channel, which wakes
+/// every receiver at once however many there are.
+#[derive(Default)]
+pub struct Waiters {
+    by_id: Mutex<HashMap<i64, watch::Sender<()>>>,
+}
+
+impl Waiters {
+    pub fn subscribe(&self, id: i64) -> watch::Receiver<()> {
+        self.by_id.lock().expect("waiters lock").entry(id).or_insert_with(|| watch::channel(()).0).subscribe()
+    }
+
+    pub fn wake(&self, id: i64) {
+        self.by_id.lock().expect("waiters lock").remove(&id);
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.by_id.lock().expect("waiters lock").values().map(|s| s.receiver_count()).sum()
+    }
+}
+
+/// A new request, as the caller sends it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequest {
+    pub tool_id: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    #[serde(default)]
+    pub args: serde_json::Value,
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    #[serde(default)]
+    pub context: serde_json::Value,
+    pub plan_id: Option<i64>,
+    pub step_id: Option<String>,
+    pub backlog_item_id: Option<i64>,
+    pub expires_in_s: Option<i64>,
+}
+
+fn refusal(r: Refusal) -> AppError {
+    match r {
+        Refusal::AlreadyDecided(s) => AppError::conflict("already_decided", format!("This request is already {}; nothing changed.", s.as_str())).with("status", s.as_str()),
+        Refusal::Expired => AppError::conflict("expired", "This request expired before the decision arrived; nothing changed.").with("status", "expired"),
+        Refusal::SelfApproval => AppError::forbidden("self_approval", "You asked for this approval, so someone else has to decide it."),
+        Refusal::ReasonRequired => AppError::unprocessable("reason_required", "Say why you deny it: the requester sees your reason."),
+        Refusal::AlreadyVoted => AppError::conflict("already_voted", "You approved this already; it needs another reviewer to reach its quorum."),
+        Refusal::InvalidComment(m) => AppError::unprocessable("invalid_comment", m),
+        Refusal::NotRequester => AppError::forbidden("not_requester", "Only the requester or an admin can cancel this request."),
+    }
+}
+
+fn approval_event(kind: &'static str, a: &Approval, note: &str) -> NewEvent {
+    NewEvent {
+        kind,
+        subject: format!("approval:{}", a.id),
+        payload: json!({
+            "approval_id": a.id, "tool_id": a.tool_id, "status": a.status.as_str(), "requester": a.requester,
+            "plan_id": a.plan_id, "step_id": a.step_id, "backlog_item_id": a.backlog_item_id, "pack_id": a.pack_id,
+            "required_approvals": a.required_approvals, "approved_by": a.approved_by, "decided_by": a.decided_by,
+            "expires_at": a.expires_at, "go_ahead": a.go_ahead(), "note": note,
+        }),
+    }
+}
+
+/// Creates a pending request for `tool_id`; the caller is the requester.
+pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -> AppResult<Approval> {
+    let db = &state.db;
+    let tool_id = req.tool_id.as_deref().map(str::trim).unwrap_or_default();
+    if tool_id.is_empty() {
+        return Err(AppError::unprocessable("missing_field", "Name the tool that needs approval in `tool_id`."));
+    }
+    let tool = crate::backlog::store::get_tool(db, tool_id).await?.ok_or_else(|| {
+        AppError::unprocessable("unknown_tool", format!("Tool `{tool_id}` is not registered; register it (POST /api/tools) or fix the id.")).with("tool_id", tool_id)
+    })?;
+    for (name, doc) in [("args", &req.args), ("context", &req.context)] {
+        if doc.to_string().len() > MAX_DOC_BYTES {
+            return Err(AppError::unprocessable("too_large", format!("`{name}` is over {} KB; send a summary and a link instead.", MAX_DOC_BYTES / 1024)));
+        }
+    }
+    if let Some(step) = &req.step_id {
+        if step.len() > 100 {
+            return Err(AppError::unprocessable("invalid_field", "`step_id` is too long (100 characters at most)."));
+        }
+    }
+    // Links must point at things that exist, and the pack comes from the item.
+    let mut pack_id = None;
+    if let Some(item_id) = req.backlog_item_id {
+        let item = crate::backlog::store::get_item(db, item_id)
+            .await?
+            .ok_or_else(|| AppError::unprocessable("unknown_item", format!("Backlog item {item_id} does not exist.")).with("backlog_item_id", item_id))?;
+        pack_id = Some(item.pack_id);
+    }
+    if let Some(plan_id) = req.plan_id {
+        if !crate::planner::store::plan_exists(db, plan_id).await? {
+            return Err(AppError::unprocessable("unknown_plan", format!("Plan {plan_id} does not exist.")).with("plan_id", plan_id));
+        }
+    }
+    let expires_in = expiry_seconds(req.expires_in_s, None, state.config.approval_expires_in_s, MIN_EXPIRY_S, MAX_EXPIRY_S)
+        .map_err(|m| AppError::unprocessable("invalid_field", m))?;
+
+    let now = now_ms();
+    let requester = who.identity();
+    let new = NewApproval {
+        tool_id,
+        args: &req.args,
+        context: &req.context,
+        plan_id: req.plan_id,
+        step_id: req.step_id.as_deref(),
+        backlog_item_id: req.backlog_item_id,
+        pack_id,
+        requester: &requester,
+        required_approvals: tool.required_approvals.max(1),
+        expires_at: now + expires_in * 1000,
+        expiry_outcome: state.config.approval_expiry_outcome,
+    };
+    let mut tx = db.pool.begin().await?;
+    let id = store::insert(&mut tx, &new, now).await?;
+    let requested = Transition { log: LogKind::Requested, note: String::new(), status: None, counts_vote: false };
+    store::record(&mut tx, id, &requester, &requested, now).await?;
+    let approval = Approval {
+        id,
+        tool_id: tool_id.to_string(),
+        args: req.args.clone(),
+        context: req.context.clone(),
+        plan_id: req.plan_id,
+        step_id: req.step_id.clone(),
+        backlog_item_id: req.backlog_item_id,
+        pack_id,
+        requester: requester.clone(),
+        status: ApprovalStatus::Pending,
+        required_approvals: new.required_approvals,
+        approved_by: vec![],
+        expires_at: new.expires_at,
+        expiry_outcome: new.expiry_outcome,
+        created_at: now,
+        decided_at: None,
+        decided_by: None,
+    };
+    let ids = crate::events::store::append(&mut tx, db.backend, &[approval_event("approval.requested", &approval, "")], now).await?;
+    tx.commit().await?;
+    if let Some(last) = ids.last() {
+        state.events.published(*last);
+    }
+    state.expiry.notify_one();
+    tracing::info!(approval = id, tool = tool_id, requester = %approval.requester, "approval requested");
+    Ok(approval)
+}
+
+pub async fn get(state: &AppState, id: i64) -> AppResult<Approval> {
+    let a = store::get(&state.db, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
+    if a.is_overdue(now_ms()) {
+        // Nobody wrote the expiry yet (the sweeper runs behind or another instance owns it):
+        // write it now, so every reader sees the same outcome.
+        return expire_one(state, id).await.map(|o| o.unwrap_or(a));
+    }
+    Ok(a)
+}
+
+pub async fn log(state: &AppState, id: i64) -> AppResult<Vec<LogEntry>> {
+    store::log(&state.db, id).await
+}
+
+pub async fn list(state: &AppState, filter: &ListFilter) -> AppResult<Vec<Approval>> {
+    store::list(&state.db, filter).await
+}
+
+enum Action<'a> {
+    Decide(Decision, &'a str),
+    Comment(&'a str),
+    Cancel(&'a str),
+}
+
+/// Locks the request, runs the state machine, writes the log row (and vote and status), emits
+/// the event and wakes waiters — all or nothing.
+async fn act(state: &AppState, id: i64, actor: &str, is_admin: bool, action: Action<'_>) -> AppResult<(Approval, LogKind)> {
+    let db = &state.db;
+    let now = now_ms();
+    let mut tx = db.pool.begin().await?;
+    let current = store::lock(&mut tx, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
+    let result = match action {
+        Action::Decide(d, c) => decide(&current, actor, d, c, now),
+        Action::Comment(c) => comment(&current, c, now),
+        Action::Cancel(r) => cancel(&current, actor, is_admin, r),
+    };
+    let t = match result {
+        Ok(t) => t,
+        Err(Refusal::Expired) => {
+            // Too late: record the expiry that was due, then tell the caller.
+            drop(tx);
+            expire_one(state, id).await?;
+            return Err(refusal(Refusal::Expired));
+        }
+        Err(r) => return Err(refusal(r)),
+    };
+    store::record(&mut tx, id, actor, &t, now).await?;
+    let mut after = current.clone();
+    if t.counts_vote {
+        after.approved_by.push(actor.to_string());
+    }
+    if let Some(s) = t.status {
+        after.status = s;
+        after.decided_at = Some(now);
+        after.decided_by = Some(actor.to_string());
+    }
+    let kind = match (t.log, t.status) {
+        (_, Some(_)) => "approval.decided",
+        (LogKind::Approve, None) => "approval.voted",
+        _ => "approval.commented",
+    };
+    let ids = crate::events::store::append(&mut tx, db.backend, &[approval_event(kind, &after, &t.note)], now).await?;
+    tx.commit().await?;
+    if let Some(last) = ids.last() {
+        state.events.published(*last);
+    }
+    if t.status.is_some() {
+        state.waiters.wake(id);
+        tracing::info!(approval = id, status = after.status.as_str(), by = actor, "approval decided");
+    }
+    Ok((after, t.log))
+}
+
+pub async fn decide_as(state: &AppState, who: &Principal, id: i64, decision: Decision, comment: &str) -> AppResult<Approval> {
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment)).await.map(|r| r.0)
+}
+
+pub async fn comment_as(state: &AppState, who: &Principal, id: i64, text: &str) -> AppResult<Approval> {
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Comment(text)).await.map(|r| r.0)
+}
+
+pub async fn cancel_as(state: &AppState, who: &Principal, id: i64, reason: &str) -> AppResult<Approval> {
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Cancel(reason)).await.map(|r| r.0)
+}
+
+/// Writes the expiry of one overdue request (no-op when it is not overdue any more).
+pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>> {
+    let db = &state.db;
+    let now = now_ms();
+    let mut tx = db.pool.begin().await?;
+    let Some(current) = store::lock(&mut tx, id).await? else { return Ok(None) };
+    let Some(t) = expire(&current, now) else {
+        return Ok(Some(current));
+    };
+    store::record(&mut tx, id, "system", &t, now).await?;
+    let after = Approval { status: ApprovalStatus::Expired, decided_at: Some(now), decided_by: Some("system".into()), ..current };
+    let ids = crate::events::store::append(&mut tx, db.backend, &[approval_event("approval.decided", &after, &t.note)], now).await?;
+    tx.commit().await?;
+    if let Some(last) = ids.last() {
+        state.events.published(*last);
+    }
+    state.waiters.wake(id);
+    tracing::info!(approval = id, outcome = after.expiry_outcome.as_str(), "approval expired");
+    Ok(Some(after))
+}
+
+/// Waits until the request is final or `timeout` passes; returns its state then.
+pub async fn wait(state: &AppState, id: i64, timeout: Duration) -> AppResult<Approval> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut woken = state.waiters.subscribe(id);
+        let a = get(state, id).await?;
+        if a.status.is_final() {
+            return Ok(a);
+        }
+        // Also wake at the request's own deadline, to write its expiry.
+        let expiry = tokio::time::Instant::now() + Duration::from_millis((a.expires_at - now_ms()).max(0) as u64);
+        let until = deadline.min(expiry);
+        tokio::select! {
+            _ = woken.changed() => {}
+            _ = tokio::time::sleep_until(until) => {
+                if until == deadline && tokio::time::Instant::now() >= deadline {
+                    return get(state, id).await;
+                }
+            }
+        }
+    }
+}
+
+/// `requireApproval` for the rest of the control plane: asks, then waits for the decision.
+pub async fn require_approval(state: &AppState, who: &Principal, req: &ApprovalRequest) -> AppResult<Approval> {
+    let a = request(state, who, req).await?;
+    let remaining = Duration::from_millis((a.expires_at - now_ms()).max(0) as u64 + 1000);
+    wait(state, a.id, remaining).await
+}
+
+/// Expires overdue requests as their deadlines pass, also after a restart (it starts with a
+/// sweep). Sleeps until the next deadline or a new request; never polls on a fixed interval.
+pub fn spawn_expiry(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            match store::overdue(&state.db, now_ms(), 500).await {
+                Ok(ids) => {
+                    for id in ids {
+                        if let Err(e) = expire_one(&state, id).await {
+                            tracing::warn!(approval = id, error = %e, "could not expire approval");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read overdue approvals"),
+            }
+            let next = store::next_deadline(&state.db).await.ok().flatten();
+            let sleep = match next {
+                Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 3_600_000) as u64),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                _ = state.expiry.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+    });
+}
+
+/// Wakes local waiters for decisions written by *other* instances (PostgreSQL): follows the
+/// event stream, which every instance's listener forwards, and wakes by `approval.decided`.
+pub fn spawn_remote_wakes(state: AppState) {
+    tokio::spawn(async move {
+        let mut signals = state.events.subscribe();
+        let mut seen = crate::events::store::latest_id(&state.db).await.unwrap_or(0);
+        loop {
+            match signals.recv().await {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+            if state.waiters.waiting() == 0 {
+                seen = crate::events::store::latest_id(&state.db).await.unwrap_or(seen);
+                continue;
+            }
+            while let Ok(events) = crate::events::store::list_after(&state.db, seen, 500).await {
+                let Some(last) = events.last() else { break };
+                seen = last.id;
+                for e in events.iter().filter(|e| e.kind == "approval.decided") {
+                    if let Some(id) = e.subject.strip_prefix("approval:").and_then(|v| v.parse().ok()) {
+                        state.waiters.wake(id);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Shared between the state and the expiry task.
+pub type ExpiryNotify = Arc<tokio::sync::Notify>;
