@@ -5,6 +5,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
+use crate::approvals::ui::{ApprovalDetailPage, ApprovalHistoryPage, ApprovalsPage};
 use crate::auth::ui::LoginPage;
 use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
 use crate::planner::ui::{PlanPage, PlansPage};
@@ -54,9 +55,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tools") view=ToolsPage ssr=SsrMode::Async/>
                     <Route path=path!("plans") view=PlansPage ssr=SsrMode::Async/>
                     <Route path=path!("plans/:id") view=PlanPage ssr=SsrMode::Async/>
-                    <Route path=path!("approvals") view=|| view! {
-                        <ComingSoon title="Approvals" what="The reviewers' inbox for sensitive tool calls arrives with human approvals."/>
-                    } ssr=SsrMode::Async/>
+                    <Route path=path!("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
+                    <Route path=path!("approvals/history") view=ApprovalHistoryPage ssr=SsrMode::Async/>
+                    <Route path=path!("approvals/:id") view=ApprovalDetailPage ssr=SsrMode::Async/>
                     <Route path=path!("audit") view=|| view! {
                         <ComingSoon title="Audit" what="The audit trail of plans, approvals and overrides arrives with the planner APIs."/>
                     } ssr=SsrMode::Async/>

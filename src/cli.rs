@@ -121,6 +121,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open_db(&cli.database_url).await?;
             let report = crate::demo::seed(&db).await.map_err(|e| anyhow::anyhow!(e.message))?;
             println!("{report}");
+            db.pool.close().await;
+            // Approvals go through the approval service (log, events), which needs the app state.
+            let config = crate::config::Config::from_env(cli.database_url.clone());
+            let options = leptos::config::LeptosOptions::builder().output_name("nofx").build();
+            let state = crate::server::prepare(config, options).await?;
+            println!("{}", crate::demo::seed_approvals(&state).await.map_err(|e| anyhow::anyhow!(e.message))?);
             Ok(())
         }
     }

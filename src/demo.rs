@@ -169,3 +169,36 @@ pub async fn seed(db: &Db) -> AppResult<String> {
     ));
     Ok(lines.join("\n"))
 }
+
+/// Demo approval requests from an agent: three waiting in the inbox and two decided ones for the
+/// history. Skipped when any approval exists.
+pub async fn seed_approvals(state: &crate::state::AppState) -> AppResult<String> {
+    use crate::approvals::model::Decision;
+    use crate::approvals::service::{self as approvals, ApprovalRequest};
+    use serde_json::json;
+    let db = &state.db;
+    let any = approvals::list(state, &crate::approvals::store::ListFilter { limit: 1, ..Default::default() }).await?;
+    if !any.is_empty() {
+        return Ok("approvals exist; demo approvals not loaded again".into());
+    }
+    let agent = Principal { kind: PrincipalKind::ApiKey, id: 0, name: "demo-agent".into(), role: Role::Automation };
+    let reviewer = Principal { kind: PrincipalKind::User, id: 0, name: "reviewer".into(), role: Role::Reviewer };
+    let items = store::list_items(db, &ItemFilter::default()).await?;
+    let item_with = |tool: &str| items.iter().find(|i| i.tools.iter().any(|t| t == tool) && i.status != ItemStatus::Done).map(|i| i.id);
+    let day = Some(24 * 3600);
+    let requests = [
+        ("git_pr", json!({"repo": "nofx/gateway", "branch": "nofx/ratelimit", "title": "Per-tenant rate limiting", "files_changed": 7}), json!({"why": "tests and SAST passed; opens the PR for review"}), day),
+        ("db_write", json!({"database": "billing", "statement": "UPDATE invoices SET status = 'void' WHERE id IN (4411, 4412)", "rows": 2}), json!({"ticket": "BILL-231"}), day),
+        ("deploy:prod", json!({"service": "api-gateway", "version": "1.14.0", "strategy": "canary", "regions": ["eu-west-1"]}), json!({"change": "rate limiting on for 5% of tenants"}), Some(2 * 3600)),
+        ("git_pr", json!({"repo": "nofx/sessions", "branch": "nofx/rotate-keys", "title": "Rotate session signing keys"}), json!({}), day),
+        ("db_write", json!({"database": "crm", "statement": "DELETE FROM contacts WHERE consent = false", "rows": 1280}), json!({"why": "GDPR clean-up"}), day),
+    ];
+    let mut ids = vec![];
+    for (tool, args, context, expires) in requests {
+        let req = ApprovalRequest { tool_id: Some(tool.into()), args, context, backlog_item_id: item_with(tool), expires_in_s: expires, ..Default::default() };
+        ids.push(approvals::request(state, &agent, &req).await?.id);
+    }
+    approvals::decide_as(state, &reviewer, ids[3], Decision::Approve, "Looks good; merge after the release train.").await?;
+    approvals::decide_as(state, &reviewer, ids[4], Decision::Deny, "Needs the DPO's sign-off and a backup first.").await?;
+    Ok(format!("demo approvals loaded: {} pending, 2 decided", ids.len() - 2))
+}

@@ -251,9 +251,14 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
 /// Shows the latest error of a form: from the action (JavaScript on) or from `?form_error=`
 /// (JavaScript off: the server redirected back here with the message).
 #[component]
-pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
+pub fn FormError(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    /// Ignore `?form_error=`: for a second form on a page, so a message shows once.
+    #[prop(optional)]
+    action_only: bool,
+) -> impl IntoView {
     let query = use_query_map();
-    let message = move || error.get().map(|e| e.message).or_else(|| query.with(|q| q.get("form_error")));
+    let message = move || error.get().map(|e| e.message).or_else(|| if action_only { None } else { query.with(|q| q.get("form_error")) });
     view! {
         <Show when=move || message().is_some()>
             <div role="alert" data-testid="form-error" class="mb-4 rounded-lg border border-rose-200 bg-rose-50 px-4 py-3 text-sm text-rose-800">

@@ -1,0 +1,84 @@
+import { APIRequestContext } from "@playwright/test";
+import { test, expect, login, hydrated } from "./helpers";
+
+// An automation key made by scripts/test (`nofx api-key create --role automation`).
+const KEY = process.env.E2E_AUTOMATION_KEY ?? "";
+const auth = { Authorization: `Bearer ${KEY}` };
+
+async function requestApproval(request: APIRequestContext, tool: string, args: object): Promise<number> {
+  const res = await request.post("/api/approvals", { headers: auth, data: { tool_id: tool, args, context: { why: "e2e" } } });
+  expect(res.status(), await res.text()).toBe(201);
+  return (await res.json()).id;
+}
+
+test.beforeAll(() => {
+  expect(KEY, "E2E_AUTOMATION_KEY must be set (scripts/test does)").not.toBe("");
+});
+
+test("a request appears in the inbox live; approving wakes the API waiter with the comment", async ({ page, request }) => {
+  await login(page, "reviewer", "nofx-reviewer-demo");
+  await page.goto("/approvals");
+  await hydrated(page);
+  await expect(page.getByTestId("live")).toHaveAttribute("data-live", "true");
+
+  const id = await requestApproval(request, "git_pr", { repo: "nofx/e2e", branch: "feat/<b>live</b>" });
+  // No reload: the row arrives through the event stream.
+  const row = page.locator(`[data-testid=inbox-row][data-id="${id}"]`);
+  await expect(row).toBeVisible();
+  await expect(row).toContainText("key:");
+  await expect(row.getByTestId("time-left")).toContainText("left");
+  await page.screenshot({ path: "artifacts/approvals.png", fullPage: true });
+
+  const waiting = request.get(`/api/approvals/${id}/wait?timeout_s=60`, { headers: auth });
+  await row.getByRole("link", { name: "Review" }).click();
+  await expect(page).toHaveURL(new RegExp(`/approvals/${id}$`));
+  await expect(page.getByTestId("args")).toContainText('"branch": "feat/<b>live</b>"');
+  await page.screenshot({ path: "artifacts/approval.png", fullPage: true });
+  await page.getByLabel(/^Comment/).first().fill("Ship it after lunch");
+  await page.getByTestId("approve").click();
+  await expect(page).toHaveURL(new RegExp(`/approvals\\?decided=${id}$`));
+  await expect(page.getByTestId("decided-note")).toBeVisible();
+  await expect(page.locator(`[data-testid=inbox-row][data-id="${id}"]`)).toHaveCount(0);
+
+  const res = await waiting;
+  expect(res.status()).toBe(200);
+  const decided = await res.json();
+  expect(decided.status).toBe("approved");
+  expect(decided.go_ahead).toBe(true);
+  expect(decided.log.at(-1)).toMatchObject({ kind: "approve", note: "Ship it after lunch", actor: "user:reviewer" });
+});
+
+test("deny without a reason shows the error in place; with one it denies", async ({ page, request }) => {
+  const id = await requestApproval(request, "db_write", { statement: "DELETE FROM t" });
+  await login(page, "reviewer", "nofx-reviewer-demo");
+  await page.goto(`/approvals/${id}`);
+  await hydrated(page);
+  await page.getByTestId("deny").click();
+  await expect(page.getByTestId("form-error")).toContainText("Say why you deny it");
+  await expect(page.getByTestId("approval-status")).toHaveText("pending");
+
+  await page.getByLabel(/^Comment/).first().fill("Take a backup first");
+  await page.getByTestId("deny").click();
+  await expect(page).toHaveURL(/\/approvals\?decided=/);
+  await page.goto("/approvals/history?status=denied");
+  const row = page.getByTestId("history-row").filter({ hasText: "Take a backup first" });
+  await expect(row).toHaveCount(1);
+  await expect(row).toContainText("user:reviewer");
+});
+
+test.describe("without JavaScript", () => {
+  test.use({ javaScriptEnabled: false });
+
+  test("the decision form works as a plain HTML form", async ({ page, request }) => {
+    const id = await requestApproval(request, "git_pr", { repo: "nofx/no-js" });
+    await login(page, "reviewer", "nofx-reviewer-demo", false);
+    await page.goto(`/approvals/${id}`);
+    await page.getByTestId("deny").click();
+    await expect(page.getByTestId("form-error")).toContainText("Say why you deny it");
+    await page.getByLabel(/^Comment/).first().fill("Approved without scripts");
+    await page.getByTestId("approve").click();
+    await expect(page).toHaveURL(new RegExp(`/approvals\\?decided=${id}$`));
+    const res = await request.get(`/api/approvals/${id}`, { headers: auth });
+    expect((await res.json()).status).toBe("approved");
+  });
+});
