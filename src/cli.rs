@@ -41,6 +41,31 @@ enum Command {
     },
     /// Load the demo backlog, tools, metrics and demo users (skipped when data exists).
     SeedDemo,
+    /// Ask for approval to run a sensitive tool, wait for a reviewer, and run the command only
+    /// when approved (exit code of the command; 3 denied, 4 expired, 2 error).
+    Gate {
+        /// The registered tool that needs approval, e.g. `deploy:prod`.
+        #[arg(long)]
+        tool: String,
+        /// The tool's arguments as JSON, shown to the reviewer.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        /// Context for the reviewer as JSON (why, links).
+        #[arg(long, default_value = "{}")]
+        context: String,
+        /// Seconds the request stays open.
+        #[arg(long)]
+        expires_in_s: Option<i64>,
+        /// The control plane's base URL.
+        #[arg(long, env = "NOFX_URL", default_value = "http://127.0.0.1:3000")]
+        url: String,
+        /// An API key with role automation (or admin).
+        #[arg(long, env = "NOFX_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The command to run when approved, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -79,7 +104,7 @@ pub async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -93,13 +118,13 @@ async fn open_db(url: &str) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve { addr: None }) {
-        Command::Serve { addr } => serve(cli.database_url, addr).await,
+        Command::Serve { addr } => serve(cli.database_url, addr).await.map(|_| ExitCode::SUCCESS),
         Command::Migrate => {
             open_db(&cli.database_url).await?;
             println!("migrations applied to {}", crate::storage::redact(&cli.database_url));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::User { command: UserCommand::Create { username, role } } => {
             let db = open_db(&cli.database_url).await?;
@@ -108,14 +133,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = password.trim_end_matches(['\n', '\r']);
             let id = service::create_user(&db, &username, password, role).await.map_err(|e| anyhow::anyhow!(e.message))?;
             println!("created user {username} (id {id}, role {role})");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::ApiKey { command: KeyCommand::Create { name, role } } => {
             let db = open_db(&cli.database_url).await?;
             let (id, key) = service::create_api_key(&db, &name, role).await.map_err(|e| anyhow::anyhow!(e.message))?;
             println!("created API key {name} (id {id}, role {role}); it is shown once, store it now:");
             println!("{key}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gate { tool, args, context, expires_in_s, url, token, command } => {
+            let parse = |what: &str, v: &str| serde_json::from_str::<serde_json::Value>(v).map_err(|e| anyhow::anyhow!("--{what} is not valid JSON: {e}"));
+            let g = crate::approvals::gate::GateArgs { url, token, tool, args: parse("args", &args)?, context: parse("context", &context)?, expires_in_s, command };
+            Ok(crate::approvals::gate::run(g).await)
         }
         Command::SeedDemo => {
             let db = open_db(&cli.database_url).await?;
@@ -127,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let options = leptos::config::LeptosOptions::builder().output_name("nofx").build();
             let state = crate::server::prepare(config, options).await?;
             println!("{}", crate::demo::seed_approvals(&state).await.map_err(|e| anyhow::anyhow!(e.message))?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

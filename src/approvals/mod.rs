@@ -10,3 +10,5 @@ pub mod service;
 pub mod store;
 #[cfg(feature = "ssr")]
 pub mod http;
+#[cfg(feature = "ssr")]
+pub mod gate;
