@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(crate::backlog::http::router())
         .merge(crate::planner::http::router())
         .merge(crate::approvals::http::router())
+        .merge(crate::webhooks::http::router())
         .merge(crate::events::http::router())
         .split_for_parts();
     let mut openapi = openapi;

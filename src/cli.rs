@@ -41,6 +41,8 @@ enum Command {
     },
     /// Load the demo backlog, tools, metrics and demo users (skipped when data exists).
     SeedDemo,
+    /// Print a new webhook signing secret (`whsec_…`) for NOFX_WEBHOOK_SECRET or NOFX_ZIG_TODO_SECRET.
+    WebhookSecret,
     /// Ask for approval to run a sensitive tool, wait for a reviewer, and run the command only
     /// when approved (exit code of the command; 3 denied, 4 expired, 2 error).
     Gate {
@@ -146,6 +148,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let parse = |what: &str, v: &str| serde_json::from_str::<serde_json::Value>(v).map_err(|e| anyhow::anyhow!("--{what} is not valid JSON: {e}"));
             let g = crate::approvals::gate::GateArgs { url, token, tool, args: parse("args", &args)?, context: parse("context", &context)?, expires_in_s, command };
             Ok(crate::approvals::gate::run(g).await)
+        }
+        Command::WebhookSecret => {
+            println!("{}", crate::webhooks::signature::Secret::generate());
+            Ok(ExitCode::SUCCESS)
         }
         Command::SeedDemo => {
             let db = open_db(&cli.database_url).await?;

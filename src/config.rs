@@ -20,6 +20,15 @@ pub struct Config {
     pub approval_expires_in_s: i64,
     /// What an expired request counts as (`NOFX_APPROVAL_EXPIRY_OUTCOME`: deny (default) or approve).
     pub approval_expiry_outcome: crate::approvals::model::ExpiryOutcome,
+    /// Secret (`whsec_…`) Zig Todo signs its decisions with (`NOFX_ZIG_TODO_SECRET`); the
+    /// inbound webhook answers 503 while it is unset.
+    pub zig_todo_secret: Option<String>,
+    /// Where approval events are sent (`NOFX_WEBHOOK_URLS`, comma-separated).
+    pub webhook_urls: Vec<String>,
+    /// Secret outbound deliveries are signed with (`NOFX_WEBHOOK_SECRET`, `whsec_…`).
+    pub webhook_secret: Option<String>,
+    /// First retry delay of a failed delivery, in ms (`NOFX_WEBHOOK_RETRY_BASE_MS`, default 5000).
+    pub webhook_retry_base_ms: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -33,6 +42,9 @@ impl std::fmt::Debug for Config {
             .field("policy_path", &self.policy_path)
             .field("approval_expires_in_s", &self.approval_expires_in_s)
             .field("approval_expiry_outcome", &self.approval_expiry_outcome)
+            .field("zig_todo_secret", &self.zig_todo_secret.as_ref().map(|_| "(set)"))
+            .field("webhook_urls", &self.webhook_urls)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "(set)"))
             .finish()
     }
 }
@@ -51,6 +63,10 @@ impl Config {
             approval_expiry_outcome: get("NOFX_APPROVAL_EXPIRY_OUTCOME")
                 .and_then(|v| crate::approvals::model::ExpiryOutcome::parse(v.trim()))
                 .unwrap_or_default(),
+            zig_todo_secret: get("NOFX_ZIG_TODO_SECRET").filter(|v| !v.trim().is_empty()),
+            webhook_urls: get("NOFX_WEBHOOK_URLS").map(|v| v.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect()).unwrap_or_default(),
+            webhook_secret: get("NOFX_WEBHOOK_SECRET").filter(|v| !v.trim().is_empty()),
+            webhook_retry_base_ms: get("NOFX_WEBHOOK_RETRY_BASE_MS").and_then(|v| v.trim().parse().ok()).filter(|v: &i64| *v > 0).unwrap_or(5000),
         }
     }
 
@@ -65,6 +81,10 @@ impl Config {
             policy_path: None,
             approval_expires_in_s: 3600,
             approval_expiry_outcome: Default::default(),
+            zig_todo_secret: None,
+            webhook_urls: vec![],
+            webhook_secret: None,
+            webhook_retry_base_ms: 5000,
         }
     }
 }

@@ -49,6 +49,8 @@ pub fn app(state: AppState) -> Router {
 pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<AppState> {
     // The policy first: a bad file stops the start before anything else happens.
     let policy = crate::gates::policy::Policy::load(config.policy_path.as_deref())?;
+    // Webhook settings next: a secret or URL that cannot work stops the start with the reason.
+    let webhooks = crate::webhooks::WebhookSettings::from_config(&config)?;
     let db = Db::connect(&config.database_url).await?;
     db.migrate().await?;
     let events = EventBus::default();
@@ -64,9 +66,11 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
         planner: Arc::new(crate::planner::build::GraphPlanner),
         waiters: Default::default(),
         expiry: Default::default(),
+        webhooks: Arc::new(webhooks),
     };
     crate::approvals::service::spawn_expiry(state.clone());
     crate::approvals::service::spawn_remote_wakes(state.clone());
+    crate::webhooks::outbound::spawn(state.clone());
     Ok(state)
 }
 

@@ -22,4 +22,6 @@ pub struct AppState {
     pub waiters: Arc<crate::approvals::service::Waiters>,
     /// Tells the expiry task that a new deadline exists.
     pub expiry: crate::approvals::service::ExpiryNotify,
+    /// Parsed webhook secrets and targets.
+    pub webhooks: Arc<crate::webhooks::WebhookSettings>,
 }

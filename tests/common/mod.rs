@@ -37,6 +37,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, flags: FeatureFlags) -> Option<TestApp> {
+        Self::spawn_configured(backend, flags, |_| {}).await
+    }
+
+    /// With a configuration adjusted by `configure` (webhook secrets and URLs, expiry, ...).
+    pub async fn spawn_configured(backend: Backend, flags: FeatureFlags, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let (url, tmp, pg_db) = match backend {
             Backend::Sqlite => {
                 let tmp = tempfile::tempdir().unwrap();
@@ -55,7 +60,9 @@ impl TestApp {
             }
         };
         let options = LeptosOptions::builder().output_name("nofx").site_root("target/site").site_pkg_dir("pkg").build();
-        let state = nofx::server::prepare(Config::for_tests(url, flags), options).await.expect("app state");
+        let mut config = Config::for_tests(url, flags);
+        configure(&mut config);
+        let state = nofx::server::prepare(config, options).await.expect("app state");
         let db = state.db.clone();
         let app = nofx::server::app(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
