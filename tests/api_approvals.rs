@@ -221,4 +221,32 @@ async fn expiry_and_bad_input(app: TestApp) {
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
-on_both_databases!(request_and_decide, quorum_deny_and_self_approval, concurrent_decisions_one_winner, expiry_and_bad_input);
+/// A request whose deadline passed while no server ran is expired by the next server's start-up
+/// sweep, with no reader or waiter asking (checked in the table, not through the API, because
+/// reading an overdue request also writes its expiry).
+async fn expiry_after_restart(app: TestApp) {
+    let f = setup(&app).await;
+    let a = request(&f.automation, json!({"tool_id": "git_pr", "expires_in_s": 3600})).await;
+    let id = a["id"].as_i64().unwrap();
+    // "While the server was down" the deadline passed.
+    sqlx::query("update approvals set expires_at = $1 where id = $2").bind(nofx::storage::now_ms() - 60_000).bind(id).execute(&app.db.pool).await.unwrap();
+    let options = leptos::config::LeptosOptions::builder().output_name("nofx").build();
+    let config = nofx::config::Config::for_tests(app.database_url.clone(), nofx::flags::FeatureFlags::default());
+    let _restarted = nofx::server::prepare(config, options).await.unwrap();
+    let status = || async {
+        use sqlx::Row;
+        let row = sqlx::query("select status from approvals where id = $1").bind(id).fetch_one(&app.db.pool).await.unwrap();
+        row.try_get::<String, _>("status").unwrap()
+    };
+    for _ in 0..100 {
+        if status().await == "expired" {
+            let (_, d) = f.reviewer.get(&format!("/api/approvals/{id}")).await;
+            assert_eq!((d["go_ahead"].as_bool(), d["log"].as_array().unwrap().last().unwrap()["kind"].as_str()), (Some(false), Some("expired")));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the restarted server did not expire the overdue request");
+}
+
+on_both_databases!(expiry_after_restart, request_and_decide, quorum_deny_and_self_approval, concurrent_decisions_one_winner, expiry_and_bad_input);

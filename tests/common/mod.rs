@@ -15,6 +15,7 @@ pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 pub struct TestApp {
     pub base: String,
+    pub database_url: String,
     pub db: Db,
     pub backend: Backend,
     _tmp: Option<tempfile::TempDir>,
@@ -60,7 +61,7 @@ impl TestApp {
             }
         };
         let options = LeptosOptions::builder().output_name("nofx").site_root("target/site").site_pkg_dir("pkg").build();
-        let mut config = Config::for_tests(url, flags);
+        let mut config = Config::for_tests(url.clone(), flags);
         configure(&mut config);
         let state = nofx::server::prepare(config, options).await.expect("app state");
         let db = state.db.clone();
@@ -68,7 +69,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Some(TestApp { base: format!("http://{addr}"), db, backend, _tmp: tmp, pg_db })
+        Some(TestApp { base: format!("http://{addr}"), database_url: url, db, backend, _tmp: tmp, pg_db })
     }
 
     pub fn url(&self, path: &str) -> String {
