@@ -86,6 +86,7 @@ fn backlog(n: usize) -> (HashMap<i64, BacklogItem>, HashMap<String, Tool>, HashM
                 mutating: *mutating,
                 rollback: mutating.then(|| "Revert {tool} for item {item_id} (token {token})".to_string()),
                 risk_weight: *weight,
+                approval_expires_in_s: None,
                 run_count: 0,
                 created_at: 0,
                 updated_at: 0,

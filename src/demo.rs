@@ -106,6 +106,8 @@ pub async fn seed(db: &Db) -> AppResult<String> {
             mutating: Some(mutating),
             rollback: rollback.map(String::from),
             risk_weight: Some(weight),
+            // Deploys are time-critical: their approval requests stay open for two hours.
+            approval_expires_in_s: id.starts_with("deploy:").then_some(2 * 3600),
         };
         backlog::create_tool(db, &who, &input).await?;
     }
@@ -189,7 +191,7 @@ pub async fn seed_approvals(state: &crate::state::AppState) -> AppResult<String>
     let requests = [
         ("git_pr", json!({"repo": "nofx/gateway", "branch": "nofx/ratelimit", "title": "Per-tenant rate limiting", "files_changed": 7}), json!({"why": "tests and SAST passed; opens the PR for review"}), day),
         ("db_write", json!({"database": "billing", "statement": "UPDATE invoices SET status = 'void' WHERE id IN (4411, 4412)", "rows": 2}), json!({"ticket": "BILL-231"}), day),
-        ("deploy:prod", json!({"service": "api-gateway", "version": "1.14.0", "strategy": "canary", "regions": ["eu-west-1"]}), json!({"change": "rate limiting on for 5% of tenants"}), Some(2 * 3600)),
+        ("deploy:prod", json!({"service": "api-gateway", "version": "1.14.0", "strategy": "canary", "regions": ["eu-west-1"]}), json!({"change": "rate limiting on for 5% of tenants"}), None),
         ("git_pr", json!({"repo": "nofx/sessions", "branch": "nofx/rotate-keys", "title": "Rotate session signing keys"}), json!({}), day),
         ("db_write", json!({"database": "crm", "statement": "DELETE FROM contacts WHERE consent = false", "rows": 1280}), json!({"why": "GDPR clean-up"}), day),
     ];

@@ -20,7 +20,7 @@ async fn setup(app: &TestApp) -> Fixture {
     let admin = app.api(Role::Admin).await;
     for body in [
         json!({"id": "git_pr", "sensitive": true, "required_approvals": 1, "mutating": true, "rollback": "close it"}),
-        json!({"id": "deploy:prod", "sensitive": true, "required_approvals": 2, "mutating": true, "rollback": "roll back"}),
+        json!({"id": "deploy:prod", "sensitive": true, "required_approvals": 2, "mutating": true, "rollback": "roll back", "approval_expires_in_s": 600}),
     ] {
         let (s, t) = admin.post("/api/tools", body).await;
         assert_eq!(s, StatusCode::CREATED, "{t}");
@@ -95,6 +95,8 @@ async fn quorum_deny_and_self_approval(app: TestApp) {
     let a = request(&f.automation, json!({"tool_id": "deploy:prod", "args": {"service": "api"}})).await;
     let id = a["id"].as_i64().unwrap();
     assert_eq!(a["required_approvals"], 2);
+    let open_for = a["expires_at"].as_i64().unwrap() - a["created_at"].as_i64().unwrap();
+    assert_eq!(open_for, 600_000, "the tool's approval_expires_in_s applies when the request does not say");
 
     let (s, one) = f.reviewer.post(&format!("/api/approvals/{id}/decision"), json!({"decision": "approve"})).await;
     assert_eq!((s, one["status"].as_str()), (StatusCode::OK, Some("pending")), "1 of 2");

@@ -180,6 +180,16 @@ async fn tools_and_metrics(app: TestApp) {
     assert_eq!(s, StatusCode::OK, "{tool}");
     assert_eq!(tool["required_approvals"], 2);
     assert_eq!(tool["sensitive"], true);
+    assert_eq!(tool["approval_expires_in_s"], Value::Null, "untouched by the patch");
+    let (s, tool) = admin.patch("/api/tools/deploy:prod", json!({"approval_expires_in_s": 900})).await;
+    assert_eq!((s, tool["approval_expires_in_s"].as_i64()), (StatusCode::OK, Some(900)), "{tool}");
+    for bad in [1, -3, 10_000_000] {
+        let (s, err) = admin.patch("/api/tools/deploy:prod", json!({"approval_expires_in_s": bad})).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {err}");
+        assert!(err.to_string().contains("approval_expires_in_s"), "names the field: {err}");
+    }
+    let (_, tool) = admin.patch("/api/tools/deploy:prod", json!({"approval_expires_in_s": 0})).await;
+    assert_eq!(tool["approval_expires_in_s"], Value::Null, "0 clears it");
 
     let automation = app.api(Role::Automation).await;
     let (s, m) = automation.post("/api/tool-metrics", json!({"tool_id": "codegen", "duration_ms": 1500, "cost_usd": 0.25, "tokens": 900})).await;

@@ -119,7 +119,7 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
             return Err(AppError::unprocessable("unknown_plan", format!("Plan {plan_id} does not exist.")).with("plan_id", plan_id));
         }
     }
-    let expires_in = expiry_seconds(req.expires_in_s, None, state.config.approval_expires_in_s, MIN_EXPIRY_S, MAX_EXPIRY_S)
+    let expires_in = expiry_seconds(req.expires_in_s, tool.approval_expires_in_s, state.config.approval_expires_in_s, MIN_EXPIRY_S, MAX_EXPIRY_S)
         .map_err(|m| AppError::unprocessable("invalid_field", m))?;
 
     let now = now_ms();

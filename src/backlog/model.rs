@@ -108,6 +108,8 @@ pub struct Tool {
     /// Rollback recipe; `{item_id}`, `{item_title}`, `{pack}`, `{tool}` and `{token}` are filled in per step.
     pub rollback: Option<String>,
     pub risk_weight: f64,
+    /// How long approval requests for this tool stay open, in seconds (`None`: the server default).
+    pub approval_expires_in_s: Option<i64>,
     pub run_count: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -165,6 +167,8 @@ pub struct ToolInput {
     /// `null` clears the recipe on PATCH only when sent explicitly as an empty string.
     pub rollback: Option<String>,
     pub risk_weight: Option<f64>,
+    /// Seconds approval requests for this tool stay open (5 s – 7 days); 0 clears it.
+    pub approval_expires_in_s: Option<i64>,
 }
 
 /// Body of `POST /api/tool-metrics`: one recorded run.
@@ -433,6 +437,7 @@ pub struct ToolDraft {
     pub mutating: bool,
     pub rollback: Option<String>,
     pub risk_weight: f64,
+    pub approval_expires_in_s: Option<i64>,
 }
 
 pub fn validate_tool(input: &ToolInput, current: Option<&Tool>) -> Result<ToolDraft, AppError> {
@@ -485,8 +490,18 @@ pub fn validate_tool(input: &ToolInput, current: Option<&Tool>) -> Result<ToolDr
     if !risk_weight.is_finite() || !(0.0..=100.0).contains(&risk_weight) {
         p.add("risk_weight", "`risk_weight` must be a number between 0 and 100.");
     }
+    let approval_expires_in_s = match input.approval_expires_in_s {
+        Some(0) => None,
+        Some(s) => {
+            if !(5..=7 * 24 * 3600).contains(&s) {
+                p.add("approval_expires_in_s", "`approval_expires_in_s` must be between 5 and 604800 seconds (7 days), or 0 for the server default.");
+            }
+            Some(s)
+        }
+        None => current.and_then(|c| c.approval_expires_in_s),
+    };
     p.into_result()?;
-    Ok(ToolDraft { id, description, sensitive, required_approvals, mutating, rollback, risk_weight })
+    Ok(ToolDraft { id, description, sensitive, required_approvals, mutating, rollback, risk_weight, approval_expires_in_s })
 }
 
 pub fn validate_metric(input: &MetricInput, now_ms: i64) -> Result<(i64, f64, i64, i64), AppError> {

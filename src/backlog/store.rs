@@ -74,7 +74,7 @@ pub async fn delete_pack(db: &Db, id: i64) -> AppResult<u64> {
 
 // ---- tools -----------------------------------------------------------------------------------
 
-const TOOL_COLUMNS: &str = "t.id, t.description, t.sensitive, t.required_approvals, t.mutating, t.rollback, t.risk_weight,
+const TOOL_COLUMNS: &str = "t.id, t.description, t.sensitive, t.required_approvals, t.mutating, t.rollback, t.risk_weight, t.approval_expires_in_s,
     t.created_at, t.updated_at, (select count(*) from tool_metrics m where m.tool_id = t.id) as run_count";
 
 fn tool_from_row(r: &AnyRow) -> sqlx::Result<Tool> {
@@ -86,6 +86,7 @@ fn tool_from_row(r: &AnyRow) -> sqlx::Result<Tool> {
         mutating: r.try_get::<i64, _>("mutating")? != 0,
         rollback: r.try_get("rollback")?,
         risk_weight: r.try_get("risk_weight")?,
+        approval_expires_in_s: r.try_get("approval_expires_in_s")?,
         run_count: r.try_get("run_count")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
@@ -106,10 +107,10 @@ pub async fn get_tool(db: &Db, id: &str) -> AppResult<Option<Tool>> {
 pub async fn upsert_tool(db: &Db, d: &ToolDraft, now: i64, replace: bool) -> AppResult<bool> {
     let sql = if replace {
         "update tools set description = $2, sensitive = $3, required_approvals = $4, mutating = $5, rollback = $6,
-         risk_weight = $7, updated_at = $8 where id = $1"
+         risk_weight = $7, updated_at = $8, approval_expires_in_s = $9 where id = $1"
     } else {
-        "insert into tools (id, description, sensitive, required_approvals, mutating, rollback, risk_weight, created_at, updated_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (id) do nothing"
+        "insert into tools (id, description, sensitive, required_approvals, mutating, rollback, risk_weight, created_at, updated_at, approval_expires_in_s)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) on conflict (id) do nothing"
     };
     let done = sqlx::query(sql)
         .bind(&d.id)
@@ -120,6 +121,7 @@ pub async fn upsert_tool(db: &Db, d: &ToolDraft, now: i64, replace: bool) -> App
         .bind(d.rollback.clone())
         .bind(d.risk_weight)
         .bind(now)
+        .bind(d.approval_expires_in_s)
         .execute(&db.pool)
         .await?;
     Ok(done.rows_affected() == 1)

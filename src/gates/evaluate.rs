@@ -153,6 +153,7 @@ pub(crate) mod testkit {
             mutating,
             rollback: rollback.map(String::from),
             risk_weight: weight,
+            approval_expires_in_s: None,
             run_count: 0,
             created_at: 0,
             updated_at: 0,

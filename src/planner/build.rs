@@ -457,6 +457,7 @@ mod tests {
             mutating,
             rollback: rollback.map(String::from),
             risk_weight: 1.0,
+            approval_expires_in_s: None,
             run_count: 0,
             created_at: 0,
             updated_at: 0,
