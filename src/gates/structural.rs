@@ -196,26 +196,12 @@ fn cut_edge(input: &GateInput<'_>, item_ids: &[i64]) -> String {
     }
 }
 
-/// Kahn's algorithm: which steps can be put in some order (the others are in or behind a cycle).
+/// Which steps can be put in some order (the others are in or behind a cycle): the planner's
+/// own Kahn ordering, re-run on the graph as the draft hands it in.
 fn orderable(preds: &[Vec<usize>]) -> Vec<bool> {
-    let n = preds.len();
-    let mut indegree: Vec<usize> = preds.iter().map(Vec::len).collect();
-    let mut succs: Vec<Vec<usize>> = vec![vec![]; n];
-    for (i, ps) in preds.iter().enumerate() {
-        for &p in ps {
-            succs[p].push(i);
-        }
-    }
-    let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-    let mut done = vec![false; n];
-    while let Some(i) = ready.pop() {
+    let mut done = vec![false; preds.len()];
+    for i in crate::planner::build::topological_order(preds) {
         done[i] = true;
-        for &s in &succs[i] {
-            indegree[s] -= 1;
-            if indegree[s] == 0 {
-                ready.push(s);
-            }
-        }
     }
     done
 }
