@@ -137,7 +137,7 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
         expires_at: now + expires_in * 1000,
         expiry_outcome: state.config.approval_expiry_outcome,
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let id = store::insert(&mut tx, &new, now).await?;
     let requested = Transition { log: LogKind::Requested, note: String::new(), status: None, counts_vote: false };
     store::record(&mut tx, id, &requester, &requested, now).await?;
@@ -199,8 +199,8 @@ enum Action<'a> {
 async fn act(state: &AppState, id: i64, actor: &str, is_admin: bool, action: Action<'_>) -> AppResult<(Approval, LogKind)> {
     let db = &state.db;
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
-    let current = store::lock(&mut tx, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
+    let mut tx = db.begin_write().await?;
+    let current = store::lock(&mut tx, db.backend, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
     let result = match action {
         Action::Decide(d, c) => decide(&current, actor, d, c, now),
         Action::Comment(c) => comment(&current, c, now),
@@ -259,8 +259,8 @@ pub async fn cancel_as(state: &AppState, who: &Principal, id: i64, reason: &str)
 pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>> {
     let db = &state.db;
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
-    let Some(current) = store::lock(&mut tx, id).await? else { return Ok(None) };
+    let mut tx = db.begin_write().await?;
+    let Some(current) = store::lock(&mut tx, db.backend, id).await? else { return Ok(None) };
     let Some(t) = expire(&current, now) else {
         return Ok(Some(current));
     };

@@ -6,7 +6,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::model::*;
 use crate::error::{AppError, AppResult};
-use crate::storage::Db;
+use crate::storage::{Backend, Db};
 
 const COLUMNS: &str = "id, tool_id, args, context, plan_id, step_id, backlog_item_id, pack_id, requester, status, \
                        required_approvals, expires_at, expiry_outcome, created_at, decided_at, decided_by";
@@ -49,7 +49,22 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, a: &NewApproval<'_>, now: i64
     Ok(row.try_get("id")?)
 }
 
-fn from_row(r: &AnyRow, approved_by: Vec<String>) -> AppResult<Approval> {
+/// The approvers of the row in scope (`approvals.id`), oldest vote first, as a JSON array: a
+/// correlated subquery, so a request and its votes come back in one statement.
+fn voters(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "(select json_group_array(actor) from (select actor from approval_log v \
+              where v.approval_id = approvals.id and v.kind = 'approve' order by v.id)) as approved_by"
+        }
+        Backend::Postgres => {
+            "(select coalesce(json_agg(actor order by v.id), '[]')::text from approval_log v \
+              where v.approval_id = approvals.id and v.kind = 'approve') as approved_by"
+        }
+    }
+}
+
+fn from_row(r: &AnyRow) -> AppResult<Approval> {
     let text = |c: &str| -> AppResult<String> { Ok(r.try_get::<String, _>(c)?) };
     let json = |c: &str| -> AppResult<serde_json::Value> { Ok(serde_json::from_str(&text(c)?).unwrap_or(serde_json::Value::Null)) };
     Ok(Approval {
@@ -64,7 +79,7 @@ fn from_row(r: &AnyRow, approved_by: Vec<String>) -> AppResult<Approval> {
         requester: text("requester")?,
         status: ApprovalStatus::parse(&text("status")?).ok_or_else(AppError::internal)?,
         required_approvals: r.try_get("required_approvals")?,
-        approved_by,
+        approved_by: serde_json::from_str(&text("approved_by")?).map_err(|_| AppError::internal())?,
         expires_at: r.try_get("expires_at")?,
         expiry_outcome: ExpiryOutcome::parse(&text("expiry_outcome")?).unwrap_or_default(),
         created_at: r.try_get("created_at")?,
@@ -73,32 +88,21 @@ fn from_row(r: &AnyRow, approved_by: Vec<String>) -> AppResult<Approval> {
     })
 }
 
-async fn votes<'e, E: sqlx::Executor<'e, Database = Any>>(ex: E, id: i64) -> AppResult<Vec<String>> {
-    let rows = sqlx::query("select reviewer from approval_votes where approval_id = $1 order by at, reviewer").bind(id).fetch_all(ex).await?;
-    rows.iter().map(|r| Ok(r.try_get("reviewer")?)).collect()
-}
-
 pub async fn get(db: &Db, id: i64) -> AppResult<Option<Approval>> {
-    let Some(row) = sqlx::query(&format!("select {COLUMNS} from approvals where id = $1")).bind(id).fetch_optional(&db.pool).await? else {
-        return Ok(None);
-    };
-    let v = votes(&db.pool, id).await?;
-    Ok(Some(from_row(&row, v)?))
+    let sql = format!("select {COLUMNS}, {} from approvals where id = $1", voters(db.backend));
+    sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?.as_ref().map(from_row).transpose()
 }
 
-/// Takes the request's write lock and reads it, inside `tx`. The no-op update comes first on
-/// purpose: on SQLite it makes this transaction the writer before it reads (no upgrade race), on
-/// PostgreSQL it locks the row, so concurrent deciders run one after another on fresh state.
-pub async fn lock(tx: &mut Transaction<'_, Any>, id: i64) -> AppResult<Option<Approval>> {
-    sqlx::query("update approvals set updated_at = updated_at where id = $1").bind(id).execute(&mut **tx).await?;
-    let Some(row) = sqlx::query(&format!("select {COLUMNS} from approvals where id = $1")).bind(id).fetch_optional(&mut **tx).await? else {
-        return Ok(None);
-    };
-    let v = votes(&mut **tx, id).await?;
-    Ok(Some(from_row(&row, v)?))
+/// Takes the request's write lock and reads it, in one statement inside `tx`. The no-op update
+/// is on purpose: on SQLite it makes this transaction the writer before it reads (no upgrade
+/// race), on PostgreSQL it locks the row and returns its latest committed version, so
+/// concurrent deciders run one after another on fresh state.
+pub async fn lock(tx: &mut Transaction<'_, Any>, backend: Backend, id: i64) -> AppResult<Option<Approval>> {
+    let sql = format!("update approvals set updated_at = updated_at where id = $1 returning {COLUMNS}, {}", voters(backend));
+    sqlx::query(&sql).bind(id).fetch_optional(&mut **tx).await?.as_ref().map(from_row).transpose()
 }
 
-/// Writes an accepted transition: its log row, the vote, and the final status.
+/// Writes an accepted transition: its log row (which is also the vote) and the final status.
 pub async fn record(tx: &mut Transaction<'_, Any>, id: i64, actor: &str, t: &Transition, now: i64) -> AppResult<i64> {
     let row = sqlx::query("insert into approval_log (approval_id, actor, kind, note, at) values ($1, $2, $3, $4, $5) returning id")
         .bind(id)
@@ -108,10 +112,8 @@ pub async fn record(tx: &mut Transaction<'_, Any>, id: i64, actor: &str, t: &Tra
         .bind(now)
         .fetch_one(&mut **tx)
         .await?;
+    // An approval's vote is this row (kind `approve`, unique per reviewer and request).
     let log_id: i64 = row.try_get("id")?;
-    if t.counts_vote {
-        sqlx::query("insert into approval_votes (approval_id, reviewer, at) values ($1, $2, $3)").bind(id).bind(actor).bind(now).execute(&mut **tx).await?;
-    }
     match t.status {
         Some(status) => {
             sqlx::query("update approvals set status = $1, decided_at = $2, decided_by = $3, updated_at = $2 where id = $4 and status = 'pending'")
@@ -122,6 +124,8 @@ pub async fn record(tx: &mut Transaction<'_, Any>, id: i64, actor: &str, t: &Tra
                 .execute(&mut **tx)
                 .await?;
         }
+        // A new request's row was written with this very time.
+        None if t.log == LogKind::Requested => {}
         None => {
             sqlx::query("update approvals set updated_at = $1 where id = $2").bind(now).bind(id).execute(&mut **tx).await?;
         }
@@ -157,7 +161,7 @@ pub struct ListFilter {
 
 /// Newest first.
 pub async fn list(db: &Db, f: &ListFilter) -> AppResult<Vec<Approval>> {
-    let mut sql = format!("select {COLUMNS} from approvals where 1 = 1");
+    let mut sql = format!("select {COLUMNS}, {} from approvals where 1 = 1", voters(db.backend));
     let mut n = 0;
     let mut next = || {
         n += 1;
@@ -189,20 +193,7 @@ pub async fn list(db: &Db, f: &ListFilter) -> AppResult<Vec<Approval>> {
     if let Some(p) = f.pack_id {
         q = q.bind(p);
     }
-    let rows = q.bind(f.limit).fetch_all(&db.pool).await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
-    let mut voters: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
-    if !ids.is_empty() {
-        let sql = format!("select approval_id, reviewer from approval_votes where approval_id in ({}) order by at, reviewer", crate::storage::placeholders(1, ids.len()));
-        let mut q = sqlx::query(&sql);
-        for id in &ids {
-            q = q.bind(*id);
-        }
-        for r in q.fetch_all(&db.pool).await? {
-            voters.entry(r.try_get("approval_id")?).or_default().push(r.try_get("reviewer")?);
-        }
-    }
-    rows.iter().map(|r| from_row(r, voters.remove(&r.try_get::<i64, _>("id")?).unwrap_or_default())).collect()
+    q.bind(f.limit).fetch_all(&db.pool).await?.iter().map(from_row).collect()
 }
 
 /// Pending requests whose deadline has passed, oldest deadline first.

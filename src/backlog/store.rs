@@ -335,7 +335,7 @@ pub async fn dependents(db: &Db, id: i64) -> AppResult<Vec<i64>> {
 
 /// Writes the item row and its relations in one transaction: all or nothing.
 pub async fn save_item(db: &Db, id: Option<i64>, d: &ItemDraft, now: i64) -> AppResult<i64> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let id = match id {
         None => {
             let row = sqlx::query(
@@ -349,7 +349,7 @@ pub async fn save_item(db: &Db, id: Option<i64>, d: &ItemDraft, now: i64) -> App
             .bind(d.estimate_minutes)
             .bind(d.status.as_str())
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
             row.try_get::<i64, _>("id")?
         }
@@ -366,13 +366,13 @@ pub async fn save_item(db: &Db, id: Option<i64>, d: &ItemDraft, now: i64) -> App
             .bind(d.status.as_str())
             .bind(now)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             if done.rows_affected() == 0 {
                 return Err(AppError::not_found(&format!("Backlog item {id}")));
             }
             for table in ["item_dependencies", "item_tools", "item_labels"] {
-                sqlx::query(&format!("delete from {table} where item_id = $1")).bind(id).execute(&mut *tx).await?;
+                sqlx::query(&format!("delete from {table} where item_id = $1")).bind(id).execute(&mut **tx).await?;
             }
             id
         }

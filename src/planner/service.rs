@@ -166,13 +166,13 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
         created_at: now,
     };
 
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     plan.id = store::insert_plan(&mut tx, &plan, now).await?;
     let events = plan_events(&plan);
     let ids = crate::events::store::append(&mut tx, db.backend, &events, now).await?;
     if let Some(c) = claim {
         let body = serde_json::to_string(&plan).map_err(|_| AppError::internal())?;
-        crate::idempotency::complete(&mut *tx, &c.principal, c.endpoint, &c.key, 201, &body).await?;
+        crate::idempotency::complete(&mut **tx, &c.principal, c.endpoint, &c.key, 201, &body).await?;
     }
     tx.commit().await?;
     if let Some(last) = ids.last() {

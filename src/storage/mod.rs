@@ -5,9 +5,12 @@
 //! engines (tests run every API story on each) beats two implementations that can drift apart.
 
 use sqlx::any::{AnyPoolOptions, AnyConnectOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -20,6 +23,38 @@ pub enum Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// SQLite has one writer at a time per file. Without this, concurrent write transactions
+    /// meet at SQLite's lock and the losers sleep in its busy handler (1, 2, 5, 10… ms back-off),
+    /// which is what made write tails long. Queuing them here instead hands the lock over the
+    /// moment it is free, in arrival order. PostgreSQL locks rows itself: no gate there.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction opened by [`Db::begin_write`]: derefs to the sqlx transaction and holds
+/// the SQLite write gate until it is committed or dropped (dropping rolls back).
+pub struct WriteTx {
+    // Declared first so it is dropped (rolled back) before the gate opens for the next writer.
+    tx: Transaction<'static, Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = Transaction<'static, Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 /// Milliseconds since the Unix epoch: the one time representation in storage.
@@ -65,7 +100,19 @@ impl Db {
             // WAL is a property of the file, so setting it once per start is enough.
             sqlx::query("pragma journal_mode = wal").execute(&pool).await?;
         }
-        Ok(Db { pool, backend })
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Db { pool, backend, write_gate })
+    }
+
+    /// Opens a transaction that will write. On SQLite it first waits its turn at the write gate
+    /// (before taking a pooled connection, so queued writers never starve readers of
+    /// connections); on PostgreSQL it is a plain transaction.
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let gate = match &self.write_gate {
+            Some(g) => Some(g.clone().lock_owned().await),
+            None => None,
+        };
+        Ok(WriteTx { tx: self.pool.begin().await?, _gate: gate })
     }
 
     /// Applies the migrations of this backend; safe to call on every start.
