@@ -13,13 +13,17 @@ pub struct AppError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub details: Map<String, Value>,
+    /// Raised by a failed database statement (not a refusal decided in code): the transaction
+    /// it happened in may hold partial writes and must not be committed. Never sent to clients.
+    #[serde(skip)]
+    pub database: bool,
 }
 
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { status, code: code.into(), message: message.into(), details: Map::new() }
+        Self { status, code: code.into(), message: message.into(), details: Map::new(), database: false }
     }
     /// The request could not be read as the expected shape (syntax, types, missing fields).
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
@@ -100,7 +104,7 @@ mod ssr {
 
     impl From<sqlx::Error> for AppError {
         fn from(err: sqlx::Error) -> Self {
-            match err {
+            let mut e = match err {
                 sqlx::Error::RowNotFound => AppError::not_found("The requested record"),
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => AppError::conflict(
                     "reference_conflict",
@@ -115,7 +119,9 @@ mod ssr {
                     tracing::error!(error = %other, "database error");
                     AppError::internal()
                 }
-            }
+            };
+            e.database = true;
+            e
         }
     }
 }

@@ -122,27 +122,7 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
     let expires_in = expiry_seconds(req.expires_in_s, tool.approval_expires_in_s, state.config.approval_expires_in_s, MIN_EXPIRY_S, MAX_EXPIRY_S)
         .map_err(|m| AppError::unprocessable("invalid_field", m))?;
 
-    let now = now_ms();
-    let requester = who.identity();
     let new = NewApproval {
-        tool_id,
-        args: &req.args,
-        context: &req.context,
-        plan_id: req.plan_id,
-        step_id: req.step_id.as_deref(),
-        backlog_item_id: req.backlog_item_id,
-        pack_id,
-        requester: &requester,
-        required_approvals: tool.required_approvals.max(1),
-        expires_at: now + expires_in * 1000,
-        expiry_outcome: state.config.approval_expiry_outcome,
-    };
-    let mut tx = db.begin_write().await?;
-    let id = store::insert(&mut tx, &new, now).await?;
-    let requested = Transition { log: LogKind::Requested, note: String::new(), status: None, counts_vote: false };
-    store::record(&mut tx, id, &requester, &requested, now).await?;
-    let approval = Approval {
-        id,
         tool_id: tool_id.to_string(),
         args: req.args.clone(),
         context: req.context.clone(),
@@ -150,23 +130,51 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
         step_id: req.step_id.clone(),
         backlog_item_id: req.backlog_item_id,
         pack_id,
-        requester: requester.clone(),
-        status: ApprovalStatus::Pending,
-        required_approvals: new.required_approvals,
-        approved_by: vec![],
-        expires_at: new.expires_at,
-        expiry_outcome: new.expiry_outcome,
-        created_at: now,
-        decided_at: None,
-        decided_by: None,
+        requester: who.identity(),
+        required_approvals: tool.required_approvals.max(1),
+        expires_at: 0,
+        expiry_outcome: state.config.approval_expiry_outcome,
     };
-    let ids = crate::events::store::append(&mut tx, db.backend, &[approval_event("approval.requested", &approval, "")], now).await?;
-    tx.commit().await?;
+    let backend = db.backend;
+    let (approval, ids) = db
+        .write(move |tx| {
+            let mut new = new.clone();
+            Box::pin(async move {
+                // The clock is read when the write runs, so the deadline counts from the commit.
+                let now = now_ms();
+                new.expires_at = now + expires_in * 1000;
+                let id = store::insert(tx, &new, now).await?;
+                let requested = Transition { log: LogKind::Requested, note: String::new(), status: None, counts_vote: false };
+                store::record(tx, id, &new.requester, &requested, now).await?;
+                let approval = Approval {
+                    id,
+                    tool_id: new.tool_id,
+                    args: new.args,
+                    context: new.context,
+                    plan_id: new.plan_id,
+                    step_id: new.step_id,
+                    backlog_item_id: new.backlog_item_id,
+                    pack_id: new.pack_id,
+                    requester: new.requester,
+                    status: ApprovalStatus::Pending,
+                    required_approvals: new.required_approvals,
+                    approved_by: vec![],
+                    expires_at: new.expires_at,
+                    expiry_outcome: new.expiry_outcome,
+                    created_at: now,
+                    decided_at: None,
+                    decided_by: None,
+                };
+                let ids = crate::events::store::append(tx, backend, &[approval_event("approval.requested", &approval, "")], now).await?;
+                Ok((approval, ids))
+            })
+        })
+        .await?;
     if let Some(last) = ids.last() {
         state.events.published(*last);
     }
     state.expiry.notify_one();
-    tracing::info!(approval = id, tool = tool_id, requester = %approval.requester, "approval requested");
+    tracing::info!(approval = approval.id, tool = tool_id, requester = %approval.requester, "approval requested");
     Ok(approval)
 }
 
@@ -188,91 +196,121 @@ pub async fn list(state: &AppState, filter: &ListFilter) -> AppResult<Vec<Approv
     store::list(&state.db, filter).await
 }
 
-enum Action<'a> {
-    Decide(Decision, &'a str),
-    Comment(&'a str),
-    Cancel(&'a str),
+#[derive(Clone)]
+enum Action {
+    Decide(Decision, String),
+    Comment(String),
+    Cancel(String),
 }
 
-/// Locks the request, runs the state machine, writes the log row (and vote and status), emits
-/// the event and wakes waiters — all or nothing.
-async fn act(state: &AppState, id: i64, actor: &str, is_admin: bool, action: Action<'_>) -> AppResult<(Approval, LogKind)> {
+/// What an accepted action wrote, for the caller to announce after the commit.
+struct Written {
+    after: Approval,
+    log: LogKind,
+    event_ids: Vec<i64>,
+}
+
+fn event_kind(t: &Transition) -> &'static str {
+    match (t.log, t.status) {
+        (_, Some(_)) => "approval.decided",
+        (LogKind::Approve, None) => "approval.voted",
+        _ => "approval.commented",
+    }
+}
+
+/// Locks the request, runs the state machine, writes the log row (which is also the vote) and
+/// the status, and the event — all or nothing; then wakes the waiters.
+async fn act(state: &AppState, id: i64, actor: &str, is_admin: bool, action: Action) -> AppResult<(Approval, LogKind)> {
     let db = &state.db;
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let current = store::lock(&mut tx, db.backend, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
-    let result = match action {
-        Action::Decide(d, c) => decide(&current, actor, d, c, now),
-        Action::Comment(c) => comment(&current, c, now),
-        Action::Cancel(r) => cancel(&current, actor, is_admin, r),
-    };
-    let t = match result {
-        Ok(t) => t,
+    let backend = db.backend;
+    let actor_id = actor.to_string();
+    let outcome = db
+        .write(move |tx| {
+            let (actor, action) = (actor_id.clone(), action.clone());
+            Box::pin(async move {
+                let now = now_ms();
+                let current = store::lock(tx, backend, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
+                let t = match action {
+                    Action::Decide(d, c) => decide(&current, &actor, d, &c, now),
+                    Action::Comment(c) => comment(&current, &c, now),
+                    Action::Cancel(r) => cancel(&current, &actor, is_admin, &r),
+                };
+                // Refusals return before anything is written (the write contract).
+                let t = match t {
+                    Ok(t) => t,
+                    Err(r) => return Ok(Err(r)),
+                };
+                store::record(tx, id, &actor, &t, now).await?;
+                let mut after = current;
+                if t.counts_vote {
+                    after.approved_by.push(actor.clone());
+                }
+                if let Some(s) = t.status {
+                    after.status = s;
+                    after.decided_at = Some(now);
+                    after.decided_by = Some(actor.clone());
+                }
+                let event_ids = crate::events::store::append(tx, backend, &[approval_event(event_kind(&t), &after, &t.note)], now).await?;
+                Ok(Ok(Written { after, log: t.log, event_ids }))
+            })
+        })
+        .await?;
+    let w = match outcome {
+        Ok(w) => w,
         Err(Refusal::Expired) => {
             // Too late: record the expiry that was due, then tell the caller.
-            drop(tx);
             expire_one(state, id).await?;
             return Err(refusal(Refusal::Expired));
         }
         Err(r) => return Err(refusal(r)),
     };
-    store::record(&mut tx, id, actor, &t, now).await?;
-    let mut after = current.clone();
-    if t.counts_vote {
-        after.approved_by.push(actor.to_string());
-    }
-    if let Some(s) = t.status {
-        after.status = s;
-        after.decided_at = Some(now);
-        after.decided_by = Some(actor.to_string());
-    }
-    let kind = match (t.log, t.status) {
-        (_, Some(_)) => "approval.decided",
-        (LogKind::Approve, None) => "approval.voted",
-        _ => "approval.commented",
-    };
-    let ids = crate::events::store::append(&mut tx, db.backend, &[approval_event(kind, &after, &t.note)], now).await?;
-    tx.commit().await?;
-    if let Some(last) = ids.last() {
+    if let Some(last) = w.event_ids.last() {
         state.events.published(*last);
     }
-    if t.status.is_some() {
+    if w.after.status.is_final() {
         state.waiters.wake(id);
-        tracing::info!(approval = id, status = after.status.as_str(), by = actor, "approval decided");
+        tracing::info!(approval = id, status = w.after.status.as_str(), by = actor, "approval decided");
     }
-    Ok((after, t.log))
+    Ok((w.after, w.log))
 }
 
 pub async fn decide_as(state: &AppState, who: &Principal, id: i64, decision: Decision, comment: &str) -> AppResult<Approval> {
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment)).await.map(|r| r.0)
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string())).await.map(|r| r.0)
 }
 
 pub async fn comment_as(state: &AppState, who: &Principal, id: i64, text: &str) -> AppResult<Approval> {
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Comment(text)).await.map(|r| r.0)
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Comment(text.to_string())).await.map(|r| r.0)
 }
 
 pub async fn cancel_as(state: &AppState, who: &Principal, id: i64, reason: &str) -> AppResult<Approval> {
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Cancel(reason)).await.map(|r| r.0)
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Cancel(reason.to_string())).await.map(|r| r.0)
 }
 
 /// Writes the expiry of one overdue request (no-op when it is not overdue any more).
 pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>> {
     let db = &state.db;
-    let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let Some(current) = store::lock(&mut tx, db.backend, id).await? else { return Ok(None) };
-    let Some(t) = expire(&current, now) else {
-        return Ok(Some(current));
-    };
-    store::record(&mut tx, id, "system", &t, now).await?;
-    let after = Approval { status: ApprovalStatus::Expired, decided_at: Some(now), decided_by: Some("system".into()), ..current };
-    let ids = crate::events::store::append(&mut tx, db.backend, &[approval_event("approval.decided", &after, &t.note)], now).await?;
-    tx.commit().await?;
+    let backend = db.backend;
+    let written = db
+        .write(move |tx| {
+            Box::pin(async move {
+                let now = now_ms();
+                let Some(current) = store::lock(tx, backend, id).await? else { return Ok(None) };
+                let Some(t) = expire(&current, now) else {
+                    return Ok(Some((current, vec![])));
+                };
+                store::record(tx, id, "system", &t, now).await?;
+                let after = Approval { status: ApprovalStatus::Expired, decided_at: Some(now), decided_by: Some("system".into()), ..current };
+                let ids = crate::events::store::append(tx, backend, &[approval_event("approval.decided", &after, &t.note)], now).await?;
+                Ok(Some((after, ids)))
+            })
+        })
+        .await?;
+    let Some((after, ids)) = written else { return Ok(None) };
     if let Some(last) = ids.last() {
         state.events.published(*last);
+        state.waiters.wake(id);
+        tracing::info!(approval = id, outcome = after.expiry_outcome.as_str(), "approval expired");
     }
-    state.waiters.wake(id);
-    tracing::info!(approval = id, outcome = after.expiry_outcome.as_str(), "approval expired");
     Ok(Some(after))
 }
 
@@ -336,17 +374,24 @@ pub fn spawn_expiry(state: AppState) {
 
 /// Wakes local waiters for decisions written by *other* instances (PostgreSQL): follows the
 /// event stream, which every instance's listener forwards, and wakes by `approval.decided`.
+/// SQLite is one instance, whose own decisions wake their waiters directly: nothing to follow.
 pub fn spawn_remote_wakes(state: AppState) {
+    if state.db.backend != crate::storage::Backend::Postgres {
+        return;
+    }
     tokio::spawn(async move {
         let mut signals = state.events.subscribe();
         let mut seen = crate::events::store::latest_id(&state.db).await.unwrap_or(0);
         loop {
-            match signals.recv().await {
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            let upto = match signals.recv().await {
+                Ok(id) => id,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => i64::MAX,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
+            };
             if state.waiters.waiting() == 0 {
-                seen = crate::events::store::latest_id(&state.db).await.unwrap_or(seen);
+                // Nobody to wake: skip ahead. A signal names the newest id it covers, except
+                // after a lag or a listener reconnect (i64::MAX), when only the table knows.
+                seen = if upto == i64::MAX { crate::events::store::latest_id(&state.db).await.unwrap_or(seen) } else { seen.max(upto) };
                 continue;
             }
             while let Ok(events) = crate::events::store::list_after(&state.db, seen, 500).await {

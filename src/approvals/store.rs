@@ -12,34 +12,35 @@ const COLUMNS: &str = "id, tool_id, args, context, plan_id, step_id, backlog_ite
                        required_approvals, expires_at, expiry_outcome, created_at, decided_at, decided_by";
 
 /// What a new request stores (the service has validated it).
-pub struct NewApproval<'a> {
-    pub tool_id: &'a str,
-    pub args: &'a serde_json::Value,
-    pub context: &'a serde_json::Value,
+#[derive(Debug, Clone)]
+pub struct NewApproval {
+    pub tool_id: String,
+    pub args: serde_json::Value,
+    pub context: serde_json::Value,
     pub plan_id: Option<i64>,
-    pub step_id: Option<&'a str>,
+    pub step_id: Option<String>,
     pub backlog_item_id: Option<i64>,
     pub pack_id: Option<i64>,
-    pub requester: &'a str,
+    pub requester: String,
     pub required_approvals: i64,
     pub expires_at: i64,
     pub expiry_outcome: ExpiryOutcome,
 }
 
-pub async fn insert(tx: &mut Transaction<'_, Any>, a: &NewApproval<'_>, now: i64) -> AppResult<i64> {
+pub async fn insert(tx: &mut Transaction<'_, Any>, a: &NewApproval, now: i64) -> AppResult<i64> {
     let row = sqlx::query(
         "insert into approvals (tool_id, args, context, plan_id, step_id, backlog_item_id, pack_id, requester, status,
                                 required_approvals, expires_at, expiry_outcome, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12, $12) returning id",
     )
-    .bind(a.tool_id)
+    .bind(&a.tool_id)
     .bind(a.args.to_string())
     .bind(a.context.to_string())
     .bind(a.plan_id)
-    .bind(a.step_id)
+    .bind(&a.step_id)
     .bind(a.backlog_item_id)
     .bind(a.pack_id)
-    .bind(a.requester)
+    .bind(&a.requester)
     .bind(a.required_approvals)
     .bind(a.expires_at)
     .bind(a.expiry_outcome.as_str())

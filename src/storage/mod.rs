@@ -12,6 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+pub mod writer;
+pub use writer::Tx;
+
+use crate::error::{AppError, AppResult};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -28,6 +33,8 @@ pub struct Db {
     /// which is what made write tails long. Queuing them here instead hands the lock over the
     /// moment it is free, in arrival order. PostgreSQL locks rows itself: no gate there.
     write_gate: Option<Arc<Mutex<()>>>,
+    /// SQLite's group-commit queue (see [`writer`]); `None` on PostgreSQL.
+    writer: Option<writer::Queue>,
 }
 
 /// A write transaction opened by [`Db::begin_write`]: derefs to the sqlx transaction and holds
@@ -85,6 +92,9 @@ impl Db {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            // A pooled SQLite connection is a file handle in this process: it cannot go stale,
+            // and pinging it on every checkout costs a thread round trip per transaction.
+            .test_before_acquire(backend == Backend::Postgres)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -101,7 +111,8 @@ impl Db {
             sqlx::query("pragma journal_mode = wal").execute(&pool).await?;
         }
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Db { pool, backend, write_gate })
+        let writer = write_gate.as_ref().map(|gate| writer::spawn(pool.clone(), gate.clone()));
+        Ok(Db { pool, backend, write_gate, writer })
     }
 
     /// Opens a transaction that will write. On SQLite it first waits its turn at the write gate
@@ -113,6 +124,33 @@ impl Db {
             None => None,
         };
         Ok(WriteTx { tx: self.pool.begin().await?, _gate: gate })
+    }
+
+    /// Runs `op` in a write transaction and commits it. On SQLite, ops that arrive while another
+    /// commit is under way share the next commit (group commit, see [`writer`]); so `op` may run
+    /// twice (again alone if a neighbour failed), must only touch the database, and must refuse
+    /// (4xx) before it writes anything. On PostgreSQL each op has its own transaction.
+    pub async fn write<T, F>(&self, op: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> Fn(&'c mut Tx) -> futures::future::BoxFuture<'c, AppResult<T>> + Send + 'static,
+    {
+        match &self.writer {
+            Some(queue) => {
+                let (reply, result) = tokio::sync::oneshot::channel();
+                queue.send(Box::new(writer::Op { op, result: None, reply })).map_err(|_| AppError::internal())?;
+                // A dropped reply means the op panicked; the writer logged it.
+                result.await.map_err(|_| AppError::internal())?
+            }
+            None => {
+                let mut tx = self.pool.begin().await?;
+                let r = op(&mut tx).await;
+                if r.is_ok() {
+                    tx.commit().await?;
+                }
+                r
+            }
+        }
     }
 
     /// Applies the migrations of this backend; safe to call on every start.
