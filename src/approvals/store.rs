@@ -208,3 +208,40 @@ pub async fn next_deadline(db: &Db) -> AppResult<Option<i64>> {
     let row = sqlx::query("select min(expires_at) as at from approvals where status = 'pending'").fetch_one(&db.pool).await?;
     Ok(row.try_get("at")?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reviewer_counts_once_even_past_the_state_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
+        db.migrate().await.unwrap();
+        let new = NewApproval {
+            tool_id: "deploy".into(),
+            args: serde_json::json!({}),
+            context: serde_json::json!({}),
+            plan_id: None,
+            step_id: None,
+            backlog_item_id: None,
+            pack_id: None,
+            requester: "key:agent".into(),
+            required_approvals: 2,
+            expires_at: i64::MAX,
+            expiry_outcome: ExpiryOutcome::Deny,
+        };
+        let vote = Transition { log: LogKind::Approve, note: String::new(), status: None, counts_vote: true };
+        let mut tx = db.pool.begin().await.unwrap();
+        let id = insert(&mut tx, &new, 1).await.unwrap();
+        record(&mut tx, id, "user:dana", &vote, 2).await.unwrap();
+        // The database itself refuses a second vote by the same reviewer (unique index).
+        let again = record(&mut tx, id, "user:dana", &vote, 3).await.unwrap_err();
+        assert!(again.database && again.code == "already_exists", "{again:?}");
+        record(&mut tx, id, "user:lee", &vote, 4).await.unwrap();
+        tx.commit().await.unwrap();
+        let a = get(&db, id).await.unwrap().unwrap();
+        assert_eq!(a.approved_by, vec!["user:dana", "user:lee"], "votes come from the log, in order");
+        assert_eq!(log(&db, id).await.unwrap().len(), 2);
+    }
+}

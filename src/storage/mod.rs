@@ -35,6 +35,7 @@ pub struct Db {
     write_gate: Option<Arc<Mutex<()>>>,
     /// SQLite's group-commit queue (see [`writer`]); `None` on PostgreSQL.
     writer: Option<writer::Queue>,
+    writer_stats: Arc<writer::WriterStats>,
 }
 
 /// A write transaction opened by [`Db::begin_write`]: derefs to the sqlx transaction and holds
@@ -111,8 +112,9 @@ impl Db {
             sqlx::query("pragma journal_mode = wal").execute(&pool).await?;
         }
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        let writer = write_gate.as_ref().map(|gate| writer::spawn(pool.clone(), gate.clone()));
-        Ok(Db { pool, backend, write_gate, writer })
+        let writer_stats = Arc::new(writer::WriterStats::default());
+        let writer = write_gate.as_ref().map(|gate| writer::spawn(pool.clone(), gate.clone(), writer_stats.clone()));
+        Ok(Db { pool, backend, write_gate, writer, writer_stats })
     }
 
     /// Opens a transaction that will write. On SQLite it first waits its turn at the write gate
@@ -151,6 +153,11 @@ impl Db {
                 r
             }
         }
+    }
+
+    /// Group-commit counters (SQLite only).
+    pub fn write_stats(&self) -> Option<&writer::WriterStats> {
+        self.writer.as_ref().map(|_| self.writer_stats.as_ref())
     }
 
     /// Applies the migrations of this backend; safe to call on every start.

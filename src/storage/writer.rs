@@ -17,6 +17,7 @@
 
 use futures::future::BoxFuture;
 use sqlx::{Any, AnyPool, Transaction};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -68,15 +69,22 @@ where
 
 pub(super) type Queue = mpsc::UnboundedSender<Box<dyn Job>>;
 
+/// Counters of the writer since start: how many transactions carried how many ops.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub commits: AtomicU64,
+    pub ops: AtomicU64,
+}
+
 /// Starts the writer task; it ends when the last sender (the last `Db` clone) is dropped.
-pub(super) fn spawn(pool: AnyPool, gate: Arc<Mutex<()>>) -> Queue {
+pub(super) fn spawn(pool: AnyPool, gate: Arc<Mutex<()>>, stats: Arc<WriterStats>) -> Queue {
     let (queue, mut rx) = mpsc::unbounded_channel::<Box<dyn Job>>();
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
             let batch = std::mem::take(&mut jobs);
             // Its own task, so an op that panics fails its batch (callers get a 500), not the writer.
-            if let Err(e) = tokio::spawn(run_batch(pool.clone(), gate.clone(), batch)).await {
+            if let Err(e) = tokio::spawn(run_batch(pool.clone(), gate.clone(), stats.clone(), batch)).await {
                 tracing::error!(error = %e, "a write batch panicked; its callers were answered with an error");
             }
         }
@@ -84,12 +92,14 @@ pub(super) fn spawn(pool: AnyPool, gate: Arc<Mutex<()>>) -> Queue {
     queue
 }
 
-async fn run_batch(pool: AnyPool, gate: Arc<Mutex<()>>, mut jobs: Vec<Box<dyn Job>>) {
+async fn run_batch(pool: AnyPool, gate: Arc<Mutex<()>>, stats: Arc<WriterStats>, mut jobs: Vec<Box<dyn Job>>) {
     // Transactions opened with `Db::begin_write` take the same turn.
     let _turn = gate.lock().await;
+    stats.ops.fetch_add(jobs.len() as u64, Ordering::Relaxed);
     if jobs.len() > 1 {
         match together(&pool, &mut jobs).await {
             Ok(()) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
                 jobs.into_iter().for_each(|j| j.finish());
                 return;
             }
@@ -98,6 +108,7 @@ async fn run_batch(pool: AnyPool, gate: Arc<Mutex<()>>, mut jobs: Vec<Box<dyn Jo
     }
     for mut job in jobs {
         alone(&pool, job.as_mut()).await;
+        stats.commits.fetch_add(1, Ordering::Relaxed);
         job.finish();
     }
 }
@@ -123,5 +134,129 @@ async fn alone(pool: &AnyPool, job: &mut dyn Job) {
         if let Err(e) = tx.commit().await {
             job.fail(e.into());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::AppError;
+    use crate::storage::{Db, Tx};
+    use futures::future::BoxFuture;
+    use sqlx::Row;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    async fn db() -> (Db, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}/w.db", dir.path().display())).await.unwrap();
+        sqlx::query("create table t (id integer primary key, v text not null unique)").execute(&db.pool).await.unwrap();
+        (db, dir)
+    }
+
+    async fn values(db: &Db) -> Vec<String> {
+        sqlx::query("select v from t order by v").fetch_all(&db.pool).await.unwrap().iter().map(|r| r.get("v")).collect()
+    }
+
+    /// Inserts `v`, then `also` (if any) — a second statement that may fail after the first wrote.
+    fn insert(v: &str, also: Option<&str>) -> impl for<'c> Fn(&'c mut Tx) -> BoxFuture<'c, Result<i64, AppError>> + Send + 'static {
+        let (v, also) = (v.to_string(), also.map(String::from));
+        move |tx| {
+            let (v, also) = (v.clone(), also.clone());
+            Box::pin(async move {
+                let id: i64 = sqlx::query("insert into t (v) values ($1) returning id").bind(&v).fetch_one(&mut **tx).await?.get("id");
+                if let Some(a) = also {
+                    sqlx::query("insert into t (v) values ($1)").bind(&a).execute(&mut **tx).await?;
+                }
+                Ok(id)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_all_land_with_their_own_results() {
+        let (db, _dir) = db().await;
+        let tasks: Vec<_> = (0..200).map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move { db.write(insert(&format!("v{i:03}"), None)).await.unwrap() })
+        }).collect();
+        let mut ids = vec![];
+        for t in tasks {
+            ids.push(t.await.unwrap());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 200, "every op got its own row id back");
+        assert_eq!(values(&db).await.len(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_failing_op_leaves_nothing_half_written_and_spares_its_batch() {
+        let (db, _dir) = db().await;
+        db.write(insert("taken", None)).await.unwrap();
+        // 50 ops queued behind a held turn share one batch; every fifth writes a row, then fails
+        // on a unique violation: its first row must not survive, the other ops' rows must.
+        let turn = db.begin_write().await.unwrap();
+        let tasks: Vec<_> = (0..50).map(|i| {
+            let db = db.clone();
+            let op = if i % 5 == 0 { insert(&format!("half{i:02}"), Some("taken")) } else { insert(&format!("ok{i:02}"), None) };
+            tokio::spawn(async move { (i, db.write(op).await) })
+        }).collect();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        drop(turn);
+        for t in tasks {
+            let (i, r) = t.await.unwrap();
+            if i % 5 == 0 {
+                let e = r.unwrap_err();
+                assert!(e.database && e.code == "already_exists", "{e:?}");
+            } else {
+                r.unwrap();
+            }
+        }
+        let v = values(&db).await;
+        assert!(!v.iter().any(|x| x.starts_with("half")), "partial writes of failed ops were committed: {v:?}");
+        assert_eq!(v.iter().filter(|x| x.starts_with("ok")).count(), 40);
+    }
+
+    #[tokio::test]
+    async fn refusals_pass_through_and_a_panicking_op_fails_alone() {
+        let (db, _dir) = db().await;
+        let refused = db.write(|_tx| Box::pin(async { Err::<(), _>(AppError::conflict("already_decided", "no")) })).await;
+        assert_eq!(refused.unwrap_err().code, "already_decided");
+        let panicked = db.write(|_tx| Box::pin(async { panic!("op bug") as Result<(), AppError> })).await;
+        assert_eq!(panicked.unwrap_err().status, 500);
+        db.write(insert("after", None)).await.expect("the writer survives a panicking op");
+        assert_eq!(values(&db).await, vec!["after"]);
+    }
+
+    #[tokio::test]
+    async fn ops_that_arrive_together_share_a_commit() {
+        let (db, _dir) = db().await;
+        // Hold the write turn so ops pile up behind it, then release it.
+        let turn = db.begin_write().await.unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let (db, runs) = (db.clone(), runs.clone());
+                let op = insert(&format!("b{i:02}"), None);
+                tokio::spawn(async move {
+                    db.write(move |tx| {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        op(tx)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        drop(turn);
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(values(&db).await.len(), 20);
+        assert_eq!(runs.load(Ordering::SeqCst), 20, "no op ran twice");
+        let stats = db.write_stats().unwrap();
+        assert_eq!(stats.ops.load(Ordering::Relaxed), 20);
+        let commits = stats.commits.load(Ordering::Relaxed);
+        assert!(commits <= 2, "20 queued ops took {commits} commits: they should share them");
     }
 }
