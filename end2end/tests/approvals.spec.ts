@@ -73,8 +73,12 @@ test.describe("without JavaScript", () => {
     const id = await requestApproval(request, "git_pr", { repo: "nofx/no-js" });
     await login(page, "reviewer", "nofx-reviewer-demo", false);
     await page.goto(`/approvals/${id}`);
+    await page.getByTestId("send-comment").click();
+    await expect(page.getByTestId("form-error")).toHaveCount(1);
+    await expect(page.getByTestId("comment-form").locator("..").getByTestId("form-error")).toContainText("Write the comment before sending it");
     await page.getByTestId("deny").click();
-    await expect(page.getByTestId("form-error")).toContainText("Say why you deny it");
+    await expect(page.getByTestId("form-error")).toHaveCount(1);
+    await expect(page.getByTestId("decision-form").locator("..").getByTestId("form-error")).toContainText("Say why you deny it");
     await page.getByLabel(/^Comment/).first().fill("Approved without scripts");
     await page.getByTestId("approve").click();
     await expect(page).toHaveURL(new RegExp(`/approvals\\?decided=${id}$`));

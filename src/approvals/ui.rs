@@ -60,7 +60,7 @@ fn pretty(v: &serde_json::Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>) -> impl IntoView {
+fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>, say_none: bool) -> impl IntoView {
     let plan = a.plan_id.map(|p| {
         let step = a.step_id.clone().map(|s| format!(" · step {s}")).unwrap_or_default();
         view! { <A href=format!("/plans/{p}{}", a.step_id.as_ref().map(|s| format!("?step={s}")).unwrap_or_default()) attr:class="text-indigo-600 hover:underline">{format!("Plan #{p}{step}")}</A> }
@@ -73,7 +73,8 @@ fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>) ->
         let name = pack_name.unwrap_or_else(|| format!("Pack #{p}"));
         view! { <A href=format!("/backlog?pack_id={p}") attr:class="text-indigo-600 hover:underline">{name}</A> }
     });
-    view! { <span class="flex flex-wrap gap-x-3 gap-y-1 text-sm">{plan}{item}{pack}</span> }
+    let none = (say_none && plan.is_none() && item.is_none() && pack.is_none()).then(|| view! { <span class="text-slate-400">"— not linked to a plan or backlog item"</span> });
+    view! { <span class="flex flex-wrap gap-x-3 gap-y-1 text-sm">{plan}{item}{pack}{none}</span> }
 }
 
 /// `/approvals`: what waits for a human, newest first, refreshed live.
@@ -145,7 +146,7 @@ pub fn ApprovalsPage() -> impl IntoView {
                                                     </div>
                                                     <pre class="mt-2 truncate rounded bg-slate-50 px-2 py-1 font-mono text-xs text-slate-700">{preview}</pre>
                                                     <div class="mt-2 flex flex-wrap items-center gap-3">
-                                                        {links(&a, None, None)}
+                                                        {links(&a, None, None, false)}
                                                         <span class="text-xs text-slate-500">{quorum}</span>
                                                         <A href=format!("/approvals/{}", a.id) attr:class=format!("{BUTTON} ml-auto")>"Review"</A>
                                                     </div>
@@ -222,7 +223,7 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
                     })}
                 </div>
                 <dl class="grid grid-cols-3 gap-y-2 text-sm">
-                    <dt class="text-slate-500">"Links"</dt><dd class="col-span-2">{links(&a, page.item_title.clone(), page.pack_name.clone())}</dd>
+                    <dt class="text-slate-500">"Links"</dt><dd class="col-span-2">{links(&a, page.item_title.clone(), page.pack_name.clone(), true)}</dd>
                     <dt class="text-slate-500">"Requested"</dt><dd class="col-span-2">{format!("{} ({} ago)", format_time(a.created_at), span(page.now - a.created_at))}</dd>
                     <dt class="text-slate-500">"Expires"</dt>
                     <dd class="col-span-2">{format_time(a.expires_at)} " · "
@@ -266,7 +267,7 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
                     view! {
                         <section class=format!("{CARD} p-5")>
                             <h2 class="mb-3 text-sm font-semibold text-slate-900">"Your decision"</h2>
-                            <FormError error=action_error(decide)/>
+                            <FormError error=action_error(decide) form="decide_approval"/>
                             <ActionForm action=decide attr:data-testid="decision-form" attr:class="space-y-3">
                                 <input type="hidden" name="csrf" value=csrf/>
                                 <input type="hidden" name="id" value=id.to_string()/>
@@ -286,7 +287,7 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
                 {(a.status == ApprovalStatus::Pending).then(|| view! {
                     <section class=format!("{CARD} p-5")>
                         <h2 class="mb-3 text-sm font-semibold text-slate-900">"Comment"</h2>
-                        <FormError error=action_error(comment) action_only=true/>
+                        <FormError error=action_error(comment) form="comment_approval"/>
                         <ActionForm action=comment attr:data-testid="comment-form" attr:class="space-y-3">
                             <input type="hidden" name="csrf" value=csrf.clone()/>
                             <input type="hidden" name="id" value=id.to_string()/>

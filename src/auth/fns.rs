@@ -141,7 +141,8 @@ pub mod ssr {
     }
 
     /// Gives a server-function error its HTTP status, and for plain HTML form posts (JavaScript
-    /// off) sends the browser back to the form with the message in `?form_error=` so the page can
+    /// off) sends the browser back to the form with the message in `?form_error=` (and the failed
+    /// server function in `?form_for=`) so the page can
     /// show it in place instead of a blank error body.
     pub async fn form_result<T>(fut: impl std::future::Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
         let result = fut.await;
@@ -158,9 +159,14 @@ pub mod ssr {
                 let referer = parts.headers.get(header::REFERER).and_then(|v| v.to_str().ok());
                 if let (true, Some(referer)) = (accepts_html, referer) {
                     if let Ok(mut url) = url::Url::parse(referer) {
-                        let kept: Vec<(String, String)> =
-                            url.query_pairs().filter(|(k, _)| k != "form_error").map(|(k, v)| (k.into(), v.into())).collect();
-                        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("form_error", &err.message);
+                        let kept: Vec<(String, String)> = url
+                            .query_pairs()
+                            .filter(|(k, _)| k != "form_error" && k != "form_for")
+                            .map(|(k, v)| (k.into(), v.into()))
+                            .collect();
+                        // Which form failed (the server function's endpoint), for pages with several.
+                        let endpoint = parts.uri.path().rsplit('/').next().unwrap_or_default().to_string();
+                        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("form_error", &err.message).append_pair("form_for", &endpoint);
                         let path = match url.query() {
                             Some(q) => format!("{}?{q}", url.path()),
                             None => url.path().to_string(),

@@ -253,12 +253,22 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
 #[component]
 pub fn FormError(
     #[prop(into)] error: Signal<Option<AppError>>,
-    /// Ignore `?form_error=`: for a second form on a page, so a message shows once.
+    /// On a page with several forms: the endpoint of this form's server function, so a
+    /// `?form_error=` is shown only by the form that failed (`?form_for=` names it).
     #[prop(optional)]
-    action_only: bool,
+    form: Option<&'static str>,
 ) -> impl IntoView {
     let query = use_query_map();
-    let message = move || error.get().map(|e| e.message).or_else(|| if action_only { None } else { query.with(|q| q.get("form_error")) });
+    let redirected = move || {
+        query.with(|q| {
+            let mine = match (form, q.get("form_for")) {
+                (Some(f), Some(failed)) => f == failed,
+                _ => true,
+            };
+            if mine { q.get("form_error") } else { None }
+        })
+    };
+    let message = move || error.get().map(|e| e.message).or_else(redirected);
     view! {
         <Show when=move || message().is_some()>
             <div role="alert" data-testid="form-error" class="mb-4 rounded-lg border border-rose-200 bg-rose-50 px-4 py-3 text-sm text-rose-800">
