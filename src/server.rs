@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
         // functions included; the normaliser outside it turns `/api` errors into JSON.
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(axum::middleware::from_fn(crate::http::normalise_api_errors))
+        .layer(axum::middleware::from_fn(crate::http::server_fn_error_status))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -78,6 +78,16 @@ async fn browser_session_and_csrf(app: TestApp) {
     let (_, pack) = admin.post("/api/packs", json!({"name": "UI"})).await;
     let pack_id = pack["id"].to_string();
 
+    // A form that cannot be decoded is the client's mistake: 400 with what is wrong, not 500.
+    let (s, err, _) = browser.call("decide_approval", &[("csrf", &browser.csrf), ("id", "not-a-number"), ("decision", "approve"), ("comment", "")]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["code"], "invalid_form");
+    assert!(err["message"].as_str().unwrap().contains("could not be read"), "{err}");
+    let (s, err, _) = browser.call("save_item", &[("title", "no csrf, no pack")]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("missing field"), "{err}");
+    assert_eq!(app.count("backlog_items").await, 0);
+
     // Without the CSRF token, or with a wrong one, nothing is written.
     let (s, err, _) = browser.call("save_item", &[("csrf", "forged"), ("pack_id", &pack_id), ("title", "x"), ("risk", "low"), ("status", "todo")]).await;
     assert_eq!(s, StatusCode::FORBIDDEN);

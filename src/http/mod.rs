@@ -130,3 +130,26 @@ pub async fn normalise_api_errors(req: Request, next: axum::middleware::Next) ->
     }
     out
 }
+
+/// Gives server-function errors raised before the function body runs (a form that cannot be
+/// decoded: wrong types, missing fields) the status their JSON body names. leptos answers every
+/// such error with 500; a client that sent a bad form should see the 400 the body already says.
+pub async fn server_fn_error_status(req: Request, next: axum::middleware::Next) -> Response {
+    if !req.uri().path().starts_with("/_fn/") {
+        return next.run(req).await;
+    }
+    let response = next.run(req).await;
+    if response.status() != http::StatusCode::INTERNAL_SERVER_ERROR || !response.headers().contains_key("serverfnerror") {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Error bodies are a sentence of JSON; anything bigger is passed on as a 500.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (http::StatusCode::INTERNAL_SERVER_ERROR, axum::Json(AppError::internal().body())).into_response();
+    };
+    let named = serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v.get("status")?.as_u64());
+    if let Some(status) = named.and_then(|s| http::StatusCode::from_u16(s as u16).ok()).filter(|s| s.is_client_error()) {
+        parts.status = status;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
