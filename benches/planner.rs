@@ -15,7 +15,7 @@ use nofx::backlog::model::{BacklogItem, ItemStatus, Risk, Tool};
 use nofx::config::Config;
 use nofx::flags::FeatureFlags;
 use nofx::gates::policy::Policy;
-use nofx::gates::{apply, evaluate_all, GateInput};
+use nofx::gates::{apply, compliance, evaluate_all, resource, risk, structural, GateInput, GateReport};
 use nofx::planner::build::{GraphPlanner, PlannerInput, PlannerProvider, ToolStats};
 use nofx::planner::model::PlanRequest;
 use petgraph::graph::DiGraph;
@@ -154,12 +154,36 @@ fn bench_planner(n: usize, runs: usize) {
         let planned = start.elapsed();
         draft.estimate.budget_usd = 1_000_000.0;
         let report = evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy: &policy, now_ms: 1_764_000_000_000 });
-        let judgement = apply(&mut draft, &report);
+        let judgement = apply(&mut draft, report);
         full.push(start.elapsed());
         planning.push(planned);
         steps = draft.steps.len();
         status = format!("{:?}, {} waves", judgement.status, draft.waves.len());
     }
+    // Where the time goes: each phase on its own, median of the same number of runs.
+    let mut phases: [Vec<Duration>; 6] = Default::default();
+    for _ in 0..runs {
+        let start = Instant::now();
+        let mut draft = GraphPlanner.plan(&input);
+        phases[0].push(start.elapsed());
+        draft.estimate.budget_usd = 1_000_000.0;
+        let gate_input = GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy: &policy, now_ms: 1_764_000_000_000 };
+        let mut report = GateReport::default();
+        let gates: [fn(&GateInput<'_>, &mut GateReport); 4] = [structural::evaluate, risk::evaluate, compliance::evaluate, resource::evaluate];
+        for (i, gate) in gates.iter().enumerate() {
+            let start = Instant::now();
+            gate(&gate_input, &mut report);
+            phases[i + 1].push(start.elapsed());
+        }
+        let start = Instant::now();
+        apply(&mut draft, report);
+        phases[5].push(start.elapsed());
+    }
+    let phases = phases.map(|p| ms(median(p)));
+    println!(
+        "{:>21} phases: build {:.2} ms, structural {:.2} ms, risk {:.2} ms, compliance {:.2} ms, resource {:.2} ms, apply {:.2} ms",
+        "", phases[0], phases[1], phases[2], phases[3], phases[4], phases[5]
+    );
     let (b, p, f) = (median(baseline), median(planning), median(full));
     println!(
         "{n:>6} items, {steps:>6} steps ({status}): toposort baseline {:>8.2} ms | planner {:>8.2} ms ({:>4.1}x) | planner + 4 gates {:>8.2} ms ({:>4.1}x)",

@@ -57,7 +57,8 @@ pub struct Judgement {
 }
 
 /// Writes each step's four verdicts and worst verdict, raises approvals, and judges the plan.
-pub fn apply(draft: &mut Draft, report: &GateReport) -> Judgement {
+pub fn apply(draft: &mut Draft, report: GateReport) -> Judgement {
+    let report = &report;
     // Step findings bucketed by (step position, gate) with a counting sort: two flat vectors
     // instead of four small vectors per step (this runs on 20,000-step plans).
     let position: FxHashMap<&str, usize> = draft.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
@@ -228,7 +229,7 @@ mod tests {
         let f = Fixture::new(vec![item(1, &["codegen", "git_pr"], &[], Risk::Low, &[]), item(2, &["db_write"], &["pii"], Risk::High, &[1])]);
         let mut d = f.draft();
         let report = f.report(&d);
-        let j = apply(&mut d, &report);
+        let j = apply(&mut d, report.clone());
         for s in &d.steps {
             assert_eq!(s.verdicts.iter().map(|v| v.gate).collect::<Vec<_>>(), Gate::ALL.to_vec());
             assert_eq!(s.verdict, s.verdicts.iter().map(|v| v.verdict).max().unwrap());
@@ -249,7 +250,7 @@ mod tests {
         );
         let mut d = f.draft();
         let report = f.report(&d);
-        let j = apply(&mut d, &report);
+        let j = apply(&mut d, report.clone());
         assert_eq!(j.status, PlanStatus::Ready, "{:?}", report.findings);
         let pr = d.steps.iter().find(|s| s.tool == "git_pr").unwrap();
         assert_eq!(pr.required_approvals, 2, "raised from the tool's 1 by the rule");

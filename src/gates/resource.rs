@@ -3,6 +3,7 @@
 
 use super::evaluate::{GateInput, GateReport};
 use super::model::{Finding, Fixed, Gate, Verdict};
+use crate::planner::model::EstimateSource;
 
 fn duration(ms: i64) -> String {
     let s = ms / 1000;
@@ -30,7 +31,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         let e = &s.estimate;
         let source = if e.runs > 0 {
             format!("from {} recorded runs", e.runs)
-        } else if e.source == "item_estimate" {
+        } else if e.source == EstimateSource::ItemEstimate {
             format!("no recorded runs of `{}`: share of the item's estimate", s.tool)
         } else {
             format!("no recorded runs of `{}`: policy default", s.tool)

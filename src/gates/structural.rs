@@ -6,7 +6,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::evaluate::{GateInput, GateReport};
 use super::model::{Enforcement, Finding, Gate, Verdict};
-use crate::planner::build::{PlanIssue, MANUAL_TOOL};
+use crate::planner::build::{PlanIssue, Preds, MANUAL_TOOL};
 
 fn finding(step_id: Option<String>, verdict: Verdict, enforcement: Enforcement, rule: &str, reason: String, remediation: String) -> Finding {
     Finding { gate: Gate::Structural, step_id, verdict, enforcement, rule: rule.into(), reason, remediation }
@@ -132,16 +132,16 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
             ));
         }
     }
-    let mut preds: Vec<Vec<usize>> = Vec::with_capacity(d.steps.len());
+    let mut preds = Preds::with_capacity(d.steps.len(), d.steps.len() * 4);
     for s in &d.steps {
-        let mut ps = Vec::with_capacity(s.depends_on.len());
         let mut orphans: Vec<&str> = vec![];
         for dep in &s.depends_on {
             match index.get(dep.as_str()) {
-                Some(&p) => ps.push(p),
+                Some(&p) => preds.push(p),
                 None => orphans.push(dep),
             }
         }
+        preds.end_row();
         if !orphans.is_empty() {
             report.push(finding(
                 Some(s.id.clone()),
@@ -152,7 +152,6 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                 "Re-plan so that every dependency points at a step of this plan.".into(),
             ));
         }
-        preds.push(ps);
     }
 
     // Steps that can be ordered at all; the rest sit in or behind a cycle of steps.
@@ -198,7 +197,7 @@ fn cut_edge(input: &GateInput<'_>, item_ids: &[i64]) -> String {
 
 /// Which steps can be put in some order (the others are in or behind a cycle): the planner's
 /// own Kahn ordering, re-run on the graph as the draft hands it in.
-fn orderable(preds: &[Vec<usize>]) -> Vec<bool> {
+fn orderable(preds: &Preds) -> Vec<bool> {
     let mut done = vec![false; preds.len()];
     for i in crate::planner::build::topological_order(preds) {
         done[i] = true;
@@ -208,13 +207,13 @@ fn orderable(preds: &[Vec<usize>]) -> Vec<bool> {
 
 /// Cycles in the step graph that the planner did not report as item cycles (a broken provider):
 /// one plan-level block naming them and a block on each of their steps. Returns those steps.
-fn step_cycles(input: &GateInput<'_>, preds: &[Vec<usize>], cycle_items: &HashSet<i64>, report: &mut GateReport) -> HashSet<usize> {
+fn step_cycles(input: &GateInput<'_>, preds: &Preds, cycle_items: &HashSet<i64>, report: &mut GateReport) -> HashSet<usize> {
     let steps = &input.draft.steps;
     let hard = input.policy.structural.enforcement;
     let mut g: DiGraph<usize, ()> = DiGraph::with_capacity(steps.len(), steps.len());
     let nodes: Vec<_> = (0..steps.len()).map(|i| g.add_node(i)).collect();
-    for (i, ps) in preds.iter().enumerate() {
-        for &p in ps {
+    for i in 0..preds.len() {
+        for &p in preds.of(i) {
             g.add_edge(nodes[p], nodes[i], ());
         }
     }
@@ -229,7 +228,7 @@ fn step_cycles(input: &GateInput<'_>, preds: &[Vec<usize>], cycle_items: &HashSe
         let ids: Vec<&str> = members.iter().map(|&i| steps[i].id.as_str()).collect();
         // Name an edge to cut: some member's dependency on another member.
         let set: HashSet<usize> = members.iter().copied().collect();
-        let edge = members.iter().find_map(|&i| preds[i].iter().find(|p| set.contains(p)).map(|&p| (i, p)));
+        let edge = members.iter().find_map(|&i| preds.of(i).iter().find(|p| set.contains(p)).map(|&p| (i, p)));
         let remediation = match edge {
             Some((i, p)) if steps[i].backlog_item_id != steps[p].backlog_item_id => format!(
                 "Remove item {} from the depends_on of item {} (PATCH /api/items/{}), then re-plan.",

@@ -6,7 +6,8 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use sha2::{Digest, Sha256};
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 #[cfg(test)]
 use std::collections::HashSet;
 
@@ -184,41 +185,111 @@ fn request_fingerprint(request: &PlanRequest, selected: &[i64]) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// `sha256(version, plan input, the item's content, tool, position)`, hex, 32 characters.
-fn idempotency_token(fingerprint: &str, item: &BacklogItem, tool: &str, tool_def: Option<&Tool>, position: usize) -> String {
-    let mut h = Sha256::new();
-    let mut field = |name: &str, value: &str| {
-        // Length-prefixed fields: no two different inputs can produce the same byte stream.
-        h.update(name.as_bytes());
-        h.update((value.len() as u64).to_le_bytes());
-        h.update(value.as_bytes());
-    };
-    field("v", "nofx-step-token-1");
-    field("input", fingerprint);
-    field("item", &item.id.to_string());
-    field("pack", &item.pack_id.to_string());
-    field("title", &item.title);
-    field("description", &item.description);
-    field("depends_on", &format!("{:?}", item.depends_on));
-    field("tools", &item.tools.join("\u{1f}"));
-    field("labels", &item.labels.join("\u{1f}"));
-    field("risk", item.risk.as_str());
-    field("estimate", &item.estimate_minutes.to_string());
-    field("tool", tool);
-    field("rollback", tool_def.and_then(|t| t.rollback.as_deref()).unwrap_or(""));
-    field("position", &position.to_string());
-    let digest = h.finalize();
-    hex::encode(&digest[..16])
+/// Length-prefixed fields, so that no two different inputs produce the same byte stream.
+struct TokenHasher(Sha256);
+
+impl TokenHasher {
+    fn field(&mut self, name: &str, value: &str) {
+        self.parts(name, &[value]);
+    }
+
+    /// A field whose value is `parts` joined by `sep`, hashed without building the joined text.
+    fn joined(&mut self, name: &str, parts: &[String], sep: &str) {
+        let len = parts.iter().map(String::len).sum::<usize>() + sep.len() * parts.len().saturating_sub(1);
+        self.0.update(name.as_bytes());
+        self.0.update((len as u64).to_le_bytes());
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                self.0.update(sep.as_bytes());
+            }
+            self.0.update(p.as_bytes());
+        }
+    }
+
+    fn parts(&mut self, name: &str, parts: &[&str]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.0.update(name.as_bytes());
+        self.0.update((len as u64).to_le_bytes());
+        for p in parts {
+            self.0.update(p.as_bytes());
+        }
+    }
+
+    fn number(&mut self, name: &str, value: i64) {
+        self.field(name, itoa::Buffer::new().format(value));
+    }
 }
 
-/// Fills a rollback recipe's placeholders for one step.
+/// The item's part of its steps' tokens, hashed once per item:
+/// `sha256(version, plan input, the item's content, …)`.
+fn item_token_prefix(fingerprint: &str, item: &BacklogItem, scratch: &mut String) -> TokenHasher {
+    let mut h = TokenHasher(Sha256::new());
+    h.field("v", "nofx-step-token-1");
+    h.field("input", fingerprint);
+    h.number("item", item.id);
+    h.number("pack", item.pack_id);
+    h.field("title", &item.title);
+    h.field("description", &item.description);
+    // `[1, 2, 3]`, as the first version wrote it (with `{:?}`).
+    scratch.clear();
+    scratch.push('[');
+    let mut digits = itoa::Buffer::new();
+    for (i, d) in item.depends_on.iter().enumerate() {
+        if i > 0 {
+            scratch.push_str(", ");
+        }
+        scratch.push_str(digits.format(*d));
+    }
+    scratch.push(']');
+    h.field("depends_on", scratch);
+    h.joined("tools", &item.tools, "\u{1f}");
+    h.joined("labels", &item.labels, "\u{1f}");
+    h.field("risk", item.risk.as_str());
+    h.number("estimate", item.estimate_minutes);
+    h
+}
+
+/// `sha256(item prefix, tool, rollback recipe, position)`, hex, 32 characters.
+fn idempotency_token(prefix: &TokenHasher, tool: &str, tool_def: Option<&Tool>, position: usize) -> String {
+    let mut h = TokenHasher(prefix.0.clone());
+    h.field("tool", tool);
+    h.field("rollback", tool_def.and_then(|t| t.rollback.as_deref()).unwrap_or(""));
+    h.number("position", position as i64);
+    let digest = h.0.finalize();
+    let mut hex = [0u8; 32];
+    hex::encode_to_slice(&digest[..16], &mut hex).expect("16 bytes are 32 hex digits");
+    String::from_utf8_lossy(&hex).into_owned()
+}
+
+/// Fills a rollback recipe's placeholders (`{item_id}`, `{item_title}`, `{pack}`, `{tool}`,
+/// `{token}`) for one step, in one pass: text that comes in through a placeholder (a title
+/// with braces, say) is never read as a placeholder itself.
 pub fn render_rollback(recipe: &str, item: &BacklogItem, tool: &str, token: &str) -> String {
-    recipe
-        .replace("{item_id}", &item.id.to_string())
-        .replace("{item_title}", &item.title)
-        .replace("{pack}", &item.pack_name)
-        .replace("{tool}", tool)
-        .replace("{token}", token)
+    let mut out = String::with_capacity(recipe.len() + item.title.len() + token.len());
+    let mut rest = recipe;
+    let mut digits = itoa::Buffer::new();
+    let item_id = digits.format(item.id);
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        rest = &rest[open..];
+        let (value, len): (&str, usize) = if rest.starts_with("{item_id}") {
+            (item_id, "{item_id}".len())
+        } else if rest.starts_with("{item_title}") {
+            (&item.title, "{item_title}".len())
+        } else if rest.starts_with("{pack}") {
+            (&item.pack_name, "{pack}".len())
+        } else if rest.starts_with("{tool}") {
+            (tool, "{tool}".len())
+        } else if rest.starts_with("{token}") {
+            (token, "{token}".len())
+        } else {
+            ("{", 1)
+        };
+        out.push_str(value);
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn estimate_for(input: &PlannerInput<'_>, item: &BacklogItem, tool: &str, steps_of_item: usize) -> StepEstimate {
@@ -228,18 +299,75 @@ fn estimate_for(input: &PlannerInput<'_>, item: &BacklogItem, tool: &str, steps_
             duration_p95_ms: s.duration_p95_ms,
             cost_p50_usd: s.cost_p50_usd,
             cost_p95_usd: s.cost_p95_usd,
-            source: "metrics".into(),
+            source: EstimateSource::Metrics,
             runs: s.runs,
         };
     }
     let cost = input.defaults.step_cost_usd;
     let (ms, source) = if item.estimate_minutes > 0 {
-        (item.estimate_minutes * 60_000 / steps_of_item.max(1) as i64, "item_estimate")
+        (item.estimate_minutes * 60_000 / steps_of_item.max(1) as i64, EstimateSource::ItemEstimate)
     } else {
-        (input.defaults.step_minutes * 60_000, "policy_default")
+        (input.defaults.step_minutes * 60_000, EstimateSource::PolicyDefault)
     };
     // Without recorded runs the spread is unknown: p95 assumes half as long again.
-    StepEstimate { duration_p50_ms: ms, duration_p95_ms: ms * 3 / 2, cost_p50_usd: cost, cost_p95_usd: cost * 1.5, source: source.into(), runs: 0 }
+    StepEstimate { duration_p50_ms: ms, duration_p95_ms: ms * 3 / 2, cost_p50_usd: cost, cost_p95_usd: cost * 1.5, source, runs: 0 }
+}
+
+/// Predecessor lists of every step in one flat vector (compressed rows): two allocations for a
+/// graph of any size instead of one per step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preds {
+    /// Row `i` is `list[offsets[i]..offsets[i + 1]]`.
+    offsets: Vec<usize>,
+    list: Vec<usize>,
+}
+
+impl Preds {
+    pub fn with_capacity(steps: usize, edges: usize) -> Preds {
+        let mut offsets = Vec::with_capacity(steps + 1);
+        offsets.push(0);
+        Preds { offsets, list: Vec::with_capacity(edges) }
+    }
+
+    /// Adds a predecessor to the row being built.
+    pub fn push(&mut self, pred: usize) {
+        self.list.push(pred);
+    }
+
+    /// Closes the current row: the next `push` starts the next step's.
+    pub fn end_row(&mut self) {
+        self.offsets.push(self.list.len());
+    }
+
+    /// Number of finished rows (steps).
+    pub fn len(&self) -> usize {
+        self.offsets.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn of(&self, step: usize) -> &[usize] {
+        &self.list[self.offsets[step]..self.offsets[step + 1]]
+    }
+
+    pub fn edges(&self) -> usize {
+        self.list.len()
+    }
+}
+
+impl<I: IntoIterator<Item = usize>> FromIterator<I> for Preds {
+    fn from_iter<T: IntoIterator<Item = I>>(rows: T) -> Preds {
+        let mut p = Preds::with_capacity(0, 0);
+        for row in rows {
+            for x in row {
+                p.push(x);
+            }
+            p.end_row();
+        }
+        p
+    }
 }
 
 /// Builds the plan: steps per tool, edges from dependencies, cycles by SCC, waves by longest-path
@@ -247,39 +375,46 @@ fn estimate_for(input: &PlannerInput<'_>, item: &BacklogItem, tool: &str, steps_
 pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     let mut issues = vec![];
     let (order, pulled) = resolve_items(input, &mut issues);
+    // One catalog lookup per item; positions in `order` index everything below.
+    let planned: Vec<&BacklogItem> = order.iter().map(|id| &input.catalog[id]).collect();
+    let position: FxHashMap<i64, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let fingerprint = request_fingerprint(input.request, input.selected);
+    let mut scratch = String::new();
 
     // Steps: one per tool, chained in the item's tool order.
     let mut steps: Vec<PlanStep> = Vec::with_capacity(order.len() * 2);
-    // Predecessors by step position, kept alongside the steps' `depends_on` ids.
-    let mut preds: Vec<Vec<usize>> = Vec::with_capacity(order.len() * 2);
-    let mut first_last: FxHashMap<i64, (usize, usize)> = FxHashMap::with_capacity_and_hasher(order.len(), Default::default());
-    for id in &order {
-        let item = &input.catalog[id];
-        let tools: Vec<&str> = if item.tools.is_empty() {
-            issues.push(PlanIssue::NoTools { item_id: *id });
-            vec![MANUAL_TOOL]
-        } else {
-            item.tools.iter().map(String::as_str).collect()
-        };
+    // First and last step of each planned item, by position.
+    let mut first_last: Vec<(usize, usize)> = Vec::with_capacity(order.len());
+    for item in &planned {
+        let id = item.id;
+        let n_tools = item.tools.len().max(1);
+        if item.tools.is_empty() {
+            issues.push(PlanIssue::NoTools { item_id: id });
+        }
+        let prefix = item_token_prefix(&fingerprint, item, &mut scratch);
         let first = steps.len();
-        for (n, tool) in tools.iter().enumerate() {
-            let def = input.tools.get(*tool);
-            if def.is_none() && *tool != MANUAL_TOOL {
-                issues.push(PlanIssue::UnknownTool { item_id: *id, tool: tool.to_string() });
+        for n in 0..n_tools {
+            let tool = item.tools.get(n).map_or(MANUAL_TOOL, String::as_str);
+            let def = input.tools.get(tool);
+            if def.is_none() && tool != MANUAL_TOOL {
+                issues.push(PlanIssue::UnknownTool { item_id: id, tool: tool.to_string() });
             }
-            let token = idempotency_token(&fingerprint, item, tool, def, n);
+            let token = idempotency_token(&prefix, tool, def, n);
             let mutating = def.is_some_and(|t| t.mutating);
             let rollback = match def.and_then(|t| t.rollback.as_deref()) {
                 Some(recipe) => Some(render_rollback(recipe, item, tool, &token)),
                 None if mutating => None,
                 None => Some(format!("Nothing to undo: `{tool}` changes nothing outside the agent.")),
             };
-            let depends_on = if n > 0 { vec![steps[first + n - 1].id.clone()] } else { vec![] };
-            preds.push(if n > 0 { vec![first + n - 1] } else { vec![] });
+            let depends_on = if n > 0 { vec![steps[first + n - 1].id.clone()] } else { Vec::with_capacity(item.depends_on.len()) };
+            let mut step_id = String::with_capacity(12);
+            step_id.push('s');
+            step_id.push_str(itoa::Buffer::new().format(id));
+            step_id.push('-');
+            step_id.push_str(itoa::Buffer::new().format(n + 1));
             steps.push(PlanStep {
-                id: format!("s{id}-{}", n + 1),
-                backlog_item_id: *id,
+                id: step_id,
+                backlog_item_id: id,
                 item_title: item.title.clone(),
                 pack_id: item.pack_id,
                 tool: tool.to_string(),
@@ -290,54 +425,71 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
                 depends_on,
                 idempotency_token: token,
                 rollback,
-                estimate: estimate_for(input, item, tool, tools.len()),
+                estimate: estimate_for(input, item, tool, n_tools),
                 verdicts: vec![],
                 verdict: Default::default(),
             });
         }
-        first_last.insert(*id, (first, steps.len() - 1));
+        first_last.push((first, steps.len() - 1));
     }
-    // An item's first step waits for the last step of each planned item it depends on.
-    for id in &order {
-        let (first, _) = first_last[id];
-        for dep in &input.catalog[id].depends_on {
-            if let Some(&(_, last)) = first_last.get(dep) {
-                let dep_id = steps[last].id.clone();
+    // Edges: each step waits for the one before it in its item; an item's first step waits for
+    // the last step of each planned item it depends on.
+    let mut preds = Preds::with_capacity(steps.len(), steps.len() * 4);
+    for (pos, item) in planned.iter().enumerate() {
+        let (first, last) = first_last[pos];
+        for dep in &item.depends_on {
+            if let Some(&d) = position.get(dep) {
+                let dep_last = first_last[d].1;
+                let dep_id = steps[dep_last].id.clone();
                 steps[first].depends_on.push(dep_id);
-                preds[first].push(last);
+                preds.push(dep_last);
             }
         }
-    }
-
-    // Cycles on the item graph: every SCC with more than one item (or a self-loop) is one cycle.
-    let mut item_graph: DiGraph<i64, ()> = DiGraph::with_capacity(order.len(), order.len() * 2);
-    let node_of: FxHashMap<i64, NodeIndex> = order.iter().map(|id| (*id, item_graph.add_node(*id))).collect();
-    for id in &order {
-        for dep in &input.catalog[id].depends_on {
-            if let Some(&d) = node_of.get(dep) {
-                item_graph.add_edge(d, node_of[id], ());
-            }
-        }
-    }
-    for scc in tarjan_scc(&item_graph) {
-        let self_loop = scc.len() == 1 && item_graph.contains_edge(scc[0], scc[0]);
-        if scc.len() > 1 || self_loop {
-            let mut ids: Vec<i64> = scc.iter().map(|n| item_graph[*n]).collect();
-            ids.sort_unstable();
-            issues.push(PlanIssue::Cycle { item_ids: ids });
+        preds.end_row();
+        for i in first + 1..=last {
+            preds.push(i - 1);
+            preds.end_row();
         }
     }
 
     let topo = topological_order(&preds);
 
+    // Cycles on the item graph: every SCC with more than one item (or a self-loop) is one cycle.
+    // An item cycle is also a step cycle, so when every step could be ordered there is none.
+    if topo.len() < steps.len() {
+        let mut item_graph: DiGraph<i64, ()> = DiGraph::with_capacity(order.len(), order.len() * 2);
+        for id in &order {
+            item_graph.add_node(*id);
+        }
+        for (pos, item) in planned.iter().enumerate() {
+            for dep in &item.depends_on {
+                if let Some(&d) = position.get(dep) {
+                    item_graph.add_edge(NodeIndex::new(d), NodeIndex::new(pos), ());
+                }
+            }
+        }
+        for scc in tarjan_scc(&item_graph) {
+            let self_loop = scc.len() == 1 && item_graph.contains_edge(scc[0], scc[0]);
+            if scc.len() > 1 || self_loop {
+                let mut ids: Vec<i64> = scc.iter().map(|n| item_graph[*n]).collect();
+                ids.sort_unstable();
+                issues.push(PlanIssue::Cycle { item_ids: ids });
+            }
+        }
+    }
+
     // Longest-path layering over the steps that can be ordered; the rest keep `wave: None`.
     let mut wave: Vec<Option<u32>> = vec![None; steps.len()];
     for &i in &topo {
-        let w = preds[i].iter().map(|&p| wave[p].map(|w| w + 1)).try_fold(0u32, |acc, w| w.map(|w| acc.max(w)));
+        let w = preds.of(i).iter().map(|&p| wave[p].map(|w| w + 1)).try_fold(0u32, |acc, w| w.map(|w| acc.max(w)));
         wave[i] = w;
     }
     let n_waves = wave.iter().flatten().max().map(|w| *w as usize + 1).unwrap_or(0);
-    let mut waves: Vec<Vec<String>> = vec![vec![]; n_waves];
+    let mut wave_sizes = vec![0usize; n_waves];
+    for w in wave.iter().flatten() {
+        wave_sizes[*w as usize] += 1;
+    }
+    let mut waves: Vec<Vec<String>> = wave_sizes.into_iter().map(Vec::with_capacity).collect();
     for (i, s) in steps.iter_mut().enumerate() {
         s.wave = wave[i];
         if let Some(w) = wave[i] {
@@ -350,7 +502,7 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     let mut via: Vec<Option<usize>> = vec![None; steps.len()];
     for &i in &topo {
         let mut best: Option<(i64, usize)> = None;
-        for &p in &preds[i] {
+        for &p in preds.of(i) {
             if best.is_none_or(|(f, _)| finish[p] > f) {
                 best = Some((finish[p], p));
             }
@@ -378,12 +530,9 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     let critical_path = critical_path.into_iter().map(|i| steps[i].id.clone()).collect();
 
     // Items and their packs, in plan order.
-    let items: Vec<PlanItem> = order
+    let items: Vec<PlanItem> = planned
         .iter()
-        .map(|id| {
-            let it = &input.catalog[id];
-            PlanItem { id: *id, title: it.title.clone(), pack_id: it.pack_id, pack_name: it.pack_name.clone(), status: it.status, pulled_in: pulled.contains(id) }
-        })
+        .map(|it| PlanItem { id: it.id, title: it.title.clone(), pack_id: it.pack_id, pack_name: it.pack_name.clone(), status: it.status, pulled_in: pulled.contains(&it.id) })
         .collect();
     // Packs in order of first appearance, so the grouping follows the request.
     let mut groups: Vec<PackGroup> = vec![];
@@ -400,24 +549,37 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
 }
 
 /// Kahn's algorithm over predecessor lists; nodes in or behind a cycle are left out. Ties are
-/// broken by position, so the order (and everything derived from it) is deterministic.
-pub fn topological_order(preds: &[Vec<usize>]) -> Vec<usize> {
+/// broken by position (smallest first), so the order (and everything derived from it) is
+/// deterministic.
+pub fn topological_order(preds: &Preds) -> Vec<usize> {
     let n = preds.len();
-    let mut indegree: Vec<usize> = preds.iter().map(Vec::len).collect();
-    let mut succs: Vec<Vec<usize>> = vec![vec![]; n];
-    for (i, ps) in preds.iter().enumerate() {
-        for &p in ps {
-            succs[p].push(i);
+    let mut indegree: Vec<usize> = (0..n).map(|i| preds.of(i).len()).collect();
+    // Successors, as compressed rows: count, prefix-sum, fill.
+    let mut start = vec![0usize; n + 1];
+    for i in 0..n {
+        for &p in preds.of(i) {
+            start[p + 1] += 1;
         }
     }
-    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut fill = start.clone();
+    let mut succs = vec![0usize; preds.edges()];
+    for i in 0..n {
+        for &p in preds.of(i) {
+            succs[fill[p]] = i;
+            fill[p] += 1;
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
     let mut out = Vec::with_capacity(n);
-    while let Some(i) = ready.pop_first() {
+    while let Some(Reverse(i)) = ready.pop() {
         out.push(i);
-        for &s in &succs[i] {
+        for &s in &succs[start[i]..start[i + 1]] {
             indegree[s] -= 1;
             if indegree[s] == 0 {
-                ready.insert(s);
+                ready.push(Reverse(s));
             }
         }
     }
@@ -427,6 +589,7 @@ pub fn topological_order(preds: &[Vec<usize>]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
     use crate::backlog::model::Risk;
     use proptest::prelude::*;
 
@@ -486,6 +649,23 @@ mod tests {
 
     fn step<'a>(d: &'a Draft, id: &str) -> &'a PlanStep {
         d.steps.iter().find(|s| s.id == id).unwrap()
+    }
+
+    #[test]
+    fn token_derivation_is_pinned() {
+        // Tokens outlive a release (executors dedupe on them): a change to how they are derived
+        // must be deliberate, with a new version string, and shows up here.
+        let mut a = item(7, vec![3, 11], &["codegen", "git_pr"]);
+        a.labels = vec!["prod".into(), "pii".into()];
+        a.description = "Ship it".into();
+        let mut b = item(3, vec![], &[]);
+        b.status = ItemStatus::Done;
+        let mut c = item(11, vec![], &["bash"]);
+        c.status = ItemStatus::Done;
+        let d = plan(vec![a, b, c], &[7], false);
+        let tokens: Vec<&str> = d.steps.iter().map(|s| s.idempotency_token.as_str()).collect();
+        assert_eq!(tokens, vec!["fc8639e1a3a599fda91eddf48d52eb2a", "64260959674f7ecd434564bd13a0cf97"]);
+        assert_eq!(step(&d, "s7-2").rollback.as_deref(), Some(format!("Close PR for item 7 (Item 7) in pack-2; token {}", tokens[1]).as_str()));
     }
 
     #[test]

@@ -76,9 +76,33 @@ pub struct StepEstimate {
     pub duration_p95_ms: i64,
     pub cost_p50_usd: f64,
     pub cost_p95_usd: f64,
-    /// `metrics` (from `runs` recorded runs), `item_estimate` or `policy_default`.
-    pub source: String,
+    pub source: EstimateSource,
     pub runs: i64,
+}
+
+/// Where a step's estimate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum EstimateSource {
+    /// p50 / p95 of the tool's recorded runs (`runs` of them).
+    Metrics,
+    /// The item's own estimate, shared among its steps.
+    ItemEstimate,
+    /// The policy's default per step.
+    #[default]
+    PolicyDefault,
+}
+
+impl EstimateSource {
+    /// For people: `item estimate`, `policy default`.
+    pub fn label(self) -> &'static str {
+        match self {
+            EstimateSource::Metrics => "recorded runs",
+            EstimateSource::ItemEstimate => "item estimate",
+            EstimateSource::PolicyDefault => "policy default",
+        }
+    }
 }
 
 /// One executable step: one tool run for one backlog item.

@@ -146,7 +146,7 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
     let mut draft = state.planner.plan(&input);
     draft.estimate.budget_usd = request.budget_usd.unwrap_or(policy.resource.budget_usd);
     let report = evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy, now_ms: now });
-    let judgement = apply(&mut draft, &report);
+    let judgement = apply(&mut draft, report);
 
     let mut plan = Plan {
         id: 0,

@@ -344,7 +344,7 @@ fn StepPanel(step: PlanStep, plan_id: i64) -> impl IntoView {
                 <dd class="col-span-2">{if step.required_approvals > 0 { format!("waits for {}", plural(step.required_approvals as usize, "human approval")) } else { "none".into() }}</dd>
                 <dt class="text-slate-500">"Estimate"</dt>
                 <dd class="col-span-2">{format!("{} · ${:.2} (p95 {} · ${:.2}) · {}", format_ms(step.estimate.duration_p50_ms), step.estimate.cost_p50_usd, format_ms(step.estimate.duration_p95_ms), step.estimate.cost_p95_usd,
-                    if step.estimate.runs > 0 { format!("{} recorded runs", step.estimate.runs) } else { step.estimate.source.replace('_', " ") })}</dd>
+                    if step.estimate.runs > 0 { format!("{} recorded runs", step.estimate.runs) } else { step.estimate.source.label().to_string() })}</dd>
                 <dt class="text-slate-500">"Token"</dt>
                 <dd class="col-span-2 break-all font-mono text-xs" data-testid="step-token">{step.idempotency_token.clone()}</dd>
                 <dt class="text-slate-500">"Rollback"</dt>
