@@ -16,7 +16,7 @@ use nofx::config::Config;
 use nofx::flags::FeatureFlags;
 use nofx::gates::policy::Policy;
 use nofx::gates::{apply, compliance, evaluate_all, resource, risk, structural, GateInput, GateReport};
-use nofx::planner::build::{GraphPlanner, PlannerInput, PlannerProvider, ToolStats};
+use nofx::planner::build::{Catalog, GraphPlanner, PlannerInput, PlannerProvider, StatsByTool, ToolRegistry, ToolStats};
 use nofx::planner::model::PlanRequest;
 use petgraph::graph::DiGraph;
 use std::collections::HashMap;
@@ -35,7 +35,7 @@ const TOOLS: [(&str, bool, f64); 8] = [
 ];
 
 /// A deterministic pseudo-random backlog: item i depends on up to 5 earlier items.
-fn backlog(n: usize) -> (HashMap<i64, BacklogItem>, HashMap<String, Tool>, HashMap<String, ToolStats>) {
+fn backlog(n: usize) -> (Catalog, ToolRegistry, StatsByTool) {
     let mut seed: u64 = 0x9e3779b97f4a7c15;
     let mut next = move || {
         seed ^= seed << 13;
@@ -43,7 +43,7 @@ fn backlog(n: usize) -> (HashMap<i64, BacklogItem>, HashMap<String, Tool>, HashM
         seed ^= seed << 17;
         seed
     };
-    let mut items = HashMap::with_capacity(n);
+    let mut items = Catalog::with_capacity_and_hasher(n, Default::default());
     for i in 0..n {
         let id = i as i64 + 1;
         let mut deps: Vec<i64> = if i == 0 { vec![] } else { (0..5).map(|_| (next() % i as u64) as i64 + 1).collect() };

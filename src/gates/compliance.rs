@@ -2,12 +2,11 @@
 //! and change-freeze windows, checked per item and step.
 
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use super::evaluate::{GateInput, GateReport};
-use super::model::{Finding, Gate, Verdict};
-use super::policy::tool_matches;
-use crate::planner::model::PlanStep;
+use super::model::{Finding, Gate, Text, Verdict};
+use super::policy::{tool_matches, Freeze};
 
 fn when(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
@@ -15,57 +14,78 @@ fn when(ms: i64) -> String {
 
 pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let policy = &input.policy.compliance;
-    if policy.rules.is_empty() && policy.freezes.is_empty() {
+    let freezes: Vec<&Freeze> = policy.freezes.iter().filter(|f| f.active_at(input.now_ms)).collect();
+    if policy.rules.is_empty() && freezes.is_empty() {
         return;
     }
-    let mut steps_of: HashMap<i64, Vec<&PlanStep>> = HashMap::new();
-    for s in &input.draft.steps {
-        steps_of.entry(s.backlog_item_id).or_default().push(s);
+    let steps = &input.draft.steps;
+    // Step positions per item (in plan order), as compressed rows: item → row.
+    let mut row_of: FxHashMap<i64, usize> = FxHashMap::with_capacity_and_hasher(input.draft.items.len(), Default::default());
+    for s in steps {
+        let next = row_of.len();
+        row_of.entry(s.backlog_item_id).or_insert(next);
     }
+    let mut start = vec![0usize; row_of.len() + 1];
+    for s in steps {
+        start[row_of[&s.backlog_item_id] + 1] += 1;
+    }
+    for r in 0..row_of.len() {
+        start[r + 1] += start[r];
+    }
+    let mut fill = start.clone();
+    let mut positions = vec![0usize; steps.len()];
+    for (i, s) in steps.iter().enumerate() {
+        let r = row_of[&s.backlog_item_id];
+        positions[fill[r]] = i;
+        fill[r] += 1;
+    }
+
     for planned in &input.draft.items {
         let Some(item) = input.catalog.get(&planned.id) else { continue };
-        let Some(steps) = steps_of.get(&item.id) else { continue };
+        let Some(&row) = row_of.get(&item.id) else { continue };
+        let mine = &positions[start[row]..start[row + 1]];
         let has_label = |labels: &[String]| labels.is_empty() || labels.iter().any(|l| item.labels.contains(l));
         for rule in policy.rules.iter().filter(|r| has_label(&r.labels)) {
-            let rule_name = format!("compliance.{}", rule.id);
+            let rule_name: Text = format!("compliance.{}", rule.id).into();
             let why = if rule.labels.is_empty() { String::new() } else { format!(" (labels {})", rule.labels.join(", ")) };
-            let finding = |step: &PlanStep, verdict: Verdict, reason: String, remediation: String| Finding {
+            let finding = |step: usize, verdict: Verdict, reason: String, remediation: String| Finding {
                 gate: Gate::Compliance,
-                step_id: Some(step.id.clone()),
+                step: Some(step),
                 verdict,
                 enforcement: rule.enforcement,
                 rule: rule_name.clone(),
-                reason,
-                remediation: rule.remediation.clone().unwrap_or(remediation),
+                reason: reason.into(),
+                remediation: rule.remediation.clone().unwrap_or(remediation).into(),
             };
             let missing: Vec<&str> = rule.require_tools.iter().filter(|t| !item.tools.contains(t)).map(String::as_str).collect();
             if !missing.is_empty() {
                 let f = finding(
-                    steps[0],
+                    mine[0],
                     Verdict::Block,
                     format!("Rule `{}`{why}: item #{} must also run {}.", rule.id, item.id, missing.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")),
                     format!("Add {} to item {}'s tools.", missing.join(", "), item.id),
                 );
                 report.push(f);
             }
-            for s in steps.iter().filter(|s| rule.forbid_tools.iter().any(|p| tool_matches(p, &s.tool))) {
+            for &i in mine.iter().filter(|&&i| rule.forbid_tools.iter().any(|p| tool_matches(p, &steps[i].tool))) {
+                let tool = &steps[i].tool;
                 let f = finding(
-                    s,
+                    i,
                     Verdict::Block,
-                    format!("Rule `{}`{why}: item #{} may not use `{}`.", rule.id, item.id, s.tool),
-                    format!("Remove `{}` from item {} or use another tool.", s.tool, item.id),
+                    format!("Rule `{}`{why}: item #{} may not use `{tool}`.", rule.id, item.id),
+                    format!("Remove `{tool}` from item {} or use another tool.", item.id),
                 );
                 report.push(f);
             }
             if rule.require_approvals > 0 {
                 let n = rule.require_approvals as i64;
-                let guarded: Vec<&&PlanStep> = steps.iter().filter(|s| s.mutating || s.sensitive).collect();
-                let targets: Vec<&PlanStep> = if guarded.is_empty() { vec![steps[steps.len() - 1]] } else { guarded.into_iter().copied().collect() };
-                for s in targets {
-                    let e = report.approvals.entry(s.id.clone()).or_insert(0);
+                let guarded: Vec<usize> = mine.iter().copied().filter(|&i| steps[i].mutating || steps[i].sensitive).collect();
+                let targets: Vec<usize> = if guarded.is_empty() { vec![mine[mine.len() - 1]] } else { guarded };
+                for i in targets {
+                    let e = report.approvals.entry(i).or_insert(0);
                     *e = (*e).max(n);
                     let f = finding(
-                        s,
+                        i,
                         Verdict::Warn,
                         format!("Rule `{}`{why}: this step will wait for {n} reviewer approval{}.", rule.id, if n == 1 { "" } else { "s" }),
                         "A reviewer approves it in the Approvals inbox when it runs.".into(),
@@ -74,16 +94,16 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                 }
             }
         }
-        for fr in policy.freezes.iter().filter(|f| f.active_at(input.now_ms) && has_label(&f.labels)) {
-            for s in steps.iter().filter(|s| fr.tools.iter().any(|p| tool_matches(p, &s.tool))) {
+        for fr in freezes.iter().filter(|f| has_label(&f.labels)) {
+            for &i in mine.iter().filter(|&&i| fr.tools.iter().any(|p| tool_matches(p, &steps[i].tool))) {
                 report.push(Finding {
                     gate: Gate::Compliance,
-                    step_id: Some(s.id.clone()),
+                    step: Some(i),
                     verdict: Verdict::Block,
                     enforcement: fr.enforcement,
-                    rule: format!("compliance.freeze.{}", fr.id),
-                    reason: format!("Change freeze `{}` ({} – {}) stops `{}`.{}", fr.id, when(fr.start.0), when(fr.end.0), s.tool, if fr.description.is_empty() { String::new() } else { format!(" {}", fr.description) }),
-                    remediation: format!("Wait until {} or request an override.", when(fr.end.0)),
+                    rule: format!("compliance.freeze.{}", fr.id).into(),
+                    reason: format!("Change freeze `{}` ({} – {}) stops `{}`.{}", fr.id, when(fr.start.0), when(fr.end.0), steps[i].tool, if fr.description.is_empty() { String::new() } else { format!(" {}", fr.description) }).into(),
+                    remediation: format!("Wait until {} or request an override.", when(fr.end.0)).into(),
                 });
             }
         }
@@ -136,14 +156,14 @@ labels = ["prod"]
         let d = f.draft();
         let r = f.report(&d);
         let pii = fired(&r, "compliance.pii-review");
-        let bash = pii.iter().find(|x| x.step_id.as_deref() == Some("s1-1") && x.verdict == Verdict::Block).unwrap();
+        let bash = pii.iter().find(|x| at(&d, x) == Some("s1-1") && x.verdict == Verdict::Block).unwrap();
         assert!(bash.reason.contains("may not use `bash`"), "{}", bash.reason);
         // bash is mutating in the fixture, so it is the step that waits for a reviewer.
-        assert_eq!(r.approvals.get("s1-1"), Some(&1));
+        assert_eq!(r.approvals.get(&pos(&d, "s1-1")), Some(&1));
         assert!(pii.iter().any(|x| x.verdict == Verdict::Warn && x.reason.contains("1 reviewer approval")));
         let tests = fired(&r, "compliance.prod-tests");
         assert_eq!(tests.len(), 1, "item 3 already runs gate:unit");
-        assert_eq!((tests[0].step_id.as_deref(), tests[0].verdict), (Some("s2-1"), Verdict::Warn), "advisory caps at warn");
+        assert_eq!((at(&d, tests[0]), tests[0].verdict), (Some("s2-1"), Verdict::Warn), "advisory caps at warn");
         let deploys = fired(&r, "compliance.no-deploys");
         assert_eq!((deploys.len(), deploys[0].verdict), (1, Verdict::Block));
         assert_eq!(deploys[0].remediation, "Deploys go through release engineering.");
@@ -154,7 +174,7 @@ labels = ["prod"]
         let f = Fixture::new(vec![item(1, &["codegen", "gate:unit"], &["pii"], Risk::Low, &[])]).with_policy(RULES);
         let d = f.draft();
         let r = f.report(&d);
-        assert_eq!(r.approvals.get("s1-2"), Some(&1));
+        assert_eq!(r.approvals.get(&pos(&d, "s1-2")), Some(&1));
     }
 
     #[test]
@@ -165,7 +185,7 @@ labels = ["prod"]
         let r = f.report(&d);
         let frozen = fired(&r, "compliance.freeze.xmas");
         assert_eq!(frozen.len(), 1);
-        assert_eq!((frozen[0].step_id.as_deref(), frozen[0].verdict), (Some("s1-1"), Verdict::Block));
+        assert_eq!((at(&d, frozen[0]), frozen[0].verdict), (Some("s1-1"), Verdict::Block));
         assert!(frozen[0].remediation.contains("2026-12-27 00:00 UTC"));
         f.now_ms = chrono::DateTime::parse_from_rfc3339("2026-12-27T00:00:00Z").unwrap().timestamp_millis();
         assert!(fired(&f.report(&d), "compliance.freeze.xmas").is_empty(), "the end is exclusive");

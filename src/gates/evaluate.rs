@@ -2,28 +2,26 @@
 //! verdicts. Linear in steps + findings: it runs on 20,000-step plans.
 
 use rustc_hash::FxHashMap;
-use std::collections::HashMap;
 
 use super::model::{Finding, Gate, GateVerdict, Verdict, VerdictCounts};
 use super::policy::Policy;
-use crate::backlog::model::{BacklogItem, Tool};
-use crate::planner::build::Draft;
+use crate::planner::build::{Catalog, Draft, ToolRegistry};
 use crate::planner::model::PlanStatus;
 
 /// What the gates read: the draft (its `estimate.budget_usd` set), the backlog, the tools, the policy and the time.
 pub struct GateInput<'a> {
     pub draft: &'a Draft,
-    pub catalog: &'a HashMap<i64, BacklogItem>,
-    pub tools: &'a HashMap<String, Tool>,
+    pub catalog: &'a Catalog,
+    pub tools: &'a ToolRegistry,
     pub policy: &'a Policy,
     pub now_ms: i64,
 }
 
-/// Every finding, plus approvals compliance rules add to steps (step id → approvals).
+/// Every finding, plus approvals compliance rules add to steps (step position → approvals).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct GateReport {
     pub findings: Vec<Finding>,
-    pub approvals: HashMap<String, i64>,
+    pub approvals: FxHashMap<usize, i64>,
 }
 
 impl GateReport {
@@ -35,7 +33,7 @@ impl GateReport {
 }
 
 pub fn evaluate_all(input: &GateInput<'_>) -> GateReport {
-    let mut report = GateReport { findings: Vec::with_capacity(input.draft.steps.len() * 2), approvals: HashMap::new() };
+    let mut report = GateReport { findings: Vec::with_capacity(input.draft.steps.len() * 3), approvals: FxHashMap::default() };
     super::structural::evaluate(input, &mut report);
     super::risk::evaluate(input, &mut report);
     super::compliance::evaluate(input, &mut report);
@@ -57,57 +55,70 @@ pub struct Judgement {
 }
 
 /// Writes each step's four verdicts and worst verdict, raises approvals, and judges the plan.
+/// Takes the report: step verdicts take their findings' texts instead of copying them.
 pub fn apply(draft: &mut Draft, report: GateReport) -> Judgement {
-    let report = &report;
-    // Step findings bucketed by (step position, gate) with a counting sort: two flat vectors
+    let GateReport { findings, approvals } = report;
+    let n = draft.steps.len();
+    // A finding for a step the draft does not have counts for the plan only.
+    let bucket_of = |f: &Finding| f.step.filter(|&i| i < n).map(|i| i * 4 + f.gate as usize);
+
+    // The plan's verdicts first, from references: they list what needs attention (plan-level
+    // findings, and step findings that warn or block); per-step notes stay on their steps.
+    let verdicts: Vec<GateVerdict> = Gate::ALL
+        .iter()
+        .map(|g| GateVerdict::from_findings(*g, findings.iter().filter(|f| f.gate == *g && (f.step.is_none() || f.verdict != Verdict::Allow))))
+        .collect();
+    let status = if verdicts.iter().any(|v| v.verdict == Verdict::Block) { PlanStatus::Blocked } else { PlanStatus::Ready };
+
+    // Step findings bucketed by (step position, gate) with a counting sort: one flat vector
     // instead of four small vectors per step (this runs on 20,000-step plans).
-    let position: FxHashMap<&str, usize> = draft.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-    let bucket_of = |f: &Finding| f.step_id.as_deref().and_then(|id| position.get(id)).map(|&i| i * 4 + f.gate as usize);
-    let mut start = vec![0usize; draft.steps.len() * 4 + 1];
-    for b in report.findings.iter().filter_map(bucket_of) {
+    let mut start = vec![0usize; n * 4 + 1];
+    for b in findings.iter().filter_map(bucket_of) {
         start[b + 1] += 1;
     }
     for b in 1..start.len() {
         start[b] += start[b - 1];
     }
     let mut next = start.clone();
-    let mut sorted: Vec<Option<&Finding>> = vec![None; start[start.len() - 1]];
-    let mut by_gate: [Vec<&Finding>; 4] = Default::default();
+    let mut sorted: Vec<Option<Finding>> = std::iter::repeat_with(|| None).take(start[n * 4]).collect();
     let mut plan_findings = vec![];
-    for f in &report.findings {
-        // The plan's verdict lists what needs attention; per-step notes stay on their steps.
-        if f.step_id.is_none() || f.verdict != Verdict::Allow {
-            by_gate[f.gate as usize].push(f);
-        }
-        match bucket_of(f) {
+    for f in findings {
+        match bucket_of(&f) {
             Some(b) => {
                 sorted[next[b]] = Some(f);
                 next[b] += 1;
             }
-            None if f.step_id.is_none() => plan_findings.push(f.clone()),
-            // A finding for a step the draft does not have counts for the plan only.
+            None if f.step.is_none() => plan_findings.push(f),
             None => {}
         }
     }
-    drop(position);
     let mut counts = VerdictCounts::default();
     for (i, step) in draft.steps.iter_mut().enumerate() {
-        step.verdicts = Gate::ALL
-            .iter()
-            .map(|g| {
-                let b = i * 4 + *g as usize;
-                GateVerdict::from_findings(*g, sorted[start[b]..start[b + 1]].iter().flatten().copied())
-            })
-            .collect();
+        step.verdicts = Gate::ALL.iter().map(|g| fold_step(*g, &mut sorted[start[i * 4 + *g as usize]..start[i * 4 + *g as usize + 1]])).collect();
         step.verdict = step.verdicts.iter().map(|v| v.verdict).max().unwrap_or_default();
-        if let Some(n) = report.approvals.get(&step.id) {
+        if let Some(n) = approvals.get(&i) {
             step.required_approvals = step.required_approvals.max(*n);
         }
         counts.add(step.verdict);
     }
-    let verdicts: Vec<GateVerdict> = Gate::ALL.iter().map(|g| GateVerdict::from_findings(*g, by_gate[*g as usize].iter().copied())).collect();
-    let status = if verdicts.iter().any(|v| v.verdict == Verdict::Block) { PlanStatus::Blocked } else { PlanStatus::Ready };
     Judgement { verdicts, counts, status, plan_findings }
+}
+
+/// One gate's verdict on one step from its (few) findings, worst first, taking their texts.
+fn fold_step(gate: Gate, findings: &mut [Option<Finding>]) -> GateVerdict {
+    let mut v = GateVerdict::allow(gate);
+    for f in findings.iter().flatten() {
+        v.weigh(f.verdict, f.enforcement);
+    }
+    for level in [Verdict::Block, Verdict::Warn, Verdict::Allow] {
+        if level > v.verdict {
+            continue;
+        }
+        for f in findings.iter_mut().flatten().filter(|f| f.verdict == level) {
+            v.take_texts(f);
+        }
+    }
+    v
 }
 
 #[cfg(test)]
@@ -115,13 +126,14 @@ pub(crate) mod testkit {
     //! Small real plans for the gate tests: built by the real planner from a hand-made backlog.
     use super::*;
     use crate::backlog::model::{ItemStatus, Risk};
-    use crate::planner::build::{build, EstimateDefaults, PlannerInput, ToolStats};
+    use crate::backlog::model::{BacklogItem, Tool};
+    use crate::planner::build::{build, EstimateDefaults, PlannerInput, StatsByTool};
     use crate::planner::model::PlanRequest;
 
     pub struct Fixture {
-        pub catalog: HashMap<i64, BacklogItem>,
-        pub tools: HashMap<String, Tool>,
-        pub stats: HashMap<String, ToolStats>,
+        pub catalog: Catalog,
+        pub tools: ToolRegistry,
+        pub stats: StatsByTool,
         pub policy: Policy,
         pub budget: f64,
         pub now_ms: i64,
@@ -177,7 +189,7 @@ pub(crate) mod testkit {
             Fixture {
                 catalog: items.into_iter().map(|i| (i.id, i)).collect(),
                 tools,
-                stats: HashMap::new(),
+                stats: StatsByTool::default(),
                 policy: Policy::default(),
                 budget: 25.0,
                 now_ms: 1_764_000_000_000,
@@ -212,6 +224,16 @@ pub(crate) mod testkit {
         }
     }
 
+    /// The id of the step a finding is about.
+    pub fn at<'a>(d: &'a Draft, f: &Finding) -> Option<&'a str> {
+        f.step.map(|i| d.steps[i].id.as_str())
+    }
+
+    /// The position of a step, by id.
+    pub fn pos(d: &Draft, id: &str) -> usize {
+        d.steps.iter().position(|s| s.id == id).unwrap()
+    }
+
     /// Findings of one rule.
     pub fn fired<'a>(r: &'a GateReport, rule: &str) -> Vec<&'a Finding> {
         r.findings.iter().filter(|f| f.rule == rule).collect()
@@ -240,7 +262,7 @@ mod tests {
         assert_eq!(j.status, PlanStatus::Blocked);
         let db = d.steps.iter().find(|s| s.tool == "db_write").unwrap();
         assert_eq!(db.verdict, Verdict::Block);
-        assert!(j.plan_findings.iter().all(|f| f.step_id.is_none()));
+        assert!(j.plan_findings.iter().all(|f| f.step.is_none()));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! the browser (the plan page colours steps by these).
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::HashSet;
 
 /// The four evaluators, in the order they run and are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -86,20 +88,30 @@ impl Enforcement {
     }
 }
 
-/// One thing one gate found: about one step (`step_id`) or the plan as a whole (`None`).
+/// Gate text: fixed sentences are borrowed (free to copy), the rest written per plan or step.
+pub type Text = Cow<'static, str>;
+
+/// One thing one gate found: about one step (`step`) or the plan as a whole (`None`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Finding {
     pub gate: Gate,
-    pub step_id: Option<String>,
+    /// The step it is about, by position in the draft's steps (the gates run before the plan is
+    /// stored); `None` for the plan as a whole. Only plan-level findings reach clients.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ssr", schema(ignore))]
+    pub step: Option<usize>,
     pub verdict: Verdict,
     pub enforcement: Enforcement,
     /// The policy rule that fired, e.g. `risk.threshold` or `compliance.pii-needs-review`.
-    pub rule: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = String))]
+    pub rule: Text,
     /// What was found, as a sentence.
-    pub reason: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = String))]
+    pub reason: Text,
     /// What to change to get past it, as a sentence.
-    pub remediation: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = String))]
+    pub remediation: Text,
 }
 
 /// A gate's verdict on one step or on the whole plan: the worst of its findings, with every
@@ -111,10 +123,13 @@ pub struct GateVerdict {
     pub verdict: Verdict,
     /// The strictest enforcement among the findings at this verdict.
     pub enforcement: Enforcement,
-    pub reasons: Vec<String>,
-    pub remediation: Vec<String>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Vec<String>))]
+    pub reasons: Vec<Text>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Vec<String>))]
+    pub remediation: Vec<Text>,
     /// The rules that fired.
-    pub rules: Vec<String>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Vec<String>))]
+    pub rules: Vec<Text>,
 }
 
 impl GateVerdict {
@@ -122,8 +137,19 @@ impl GateVerdict {
         GateVerdict { gate, verdict: Verdict::Allow, enforcement: Enforcement::Advisory, reasons: vec![], remediation: vec![], rules: vec![] }
     }
 
+    /// Takes in one finding's verdict and enforcement (call for all of them before the texts).
+    pub fn weigh(&mut self, verdict: Verdict, enforcement: Enforcement) {
+        if verdict > self.verdict {
+            self.verdict = verdict;
+            self.enforcement = enforcement;
+        } else if verdict == self.verdict && enforcement > self.enforcement {
+            self.enforcement = enforcement;
+        }
+    }
+
     /// Folds findings (all of this gate) into one verdict: reasons worst first, reasons and
-    /// remediation tips each listed once.
+    /// remediation tips each listed once. For many findings (a plan's verdicts): each text is
+    /// checked against a set and copied once.
     pub fn from_findings<'a, I>(gate: Gate, findings: I) -> GateVerdict
     where
         I: IntoIterator<Item = &'a Finding>,
@@ -131,33 +157,41 @@ impl GateVerdict {
     {
         let findings = findings.into_iter();
         let mut v = GateVerdict::allow(gate);
-        // Pass 1: the verdict and its strictest enforcement. Then one pass per verdict, worst
-        // first, for the text (no sorting, no scratch vector: this runs four times per step).
         for f in findings.clone() {
-            if f.verdict > v.verdict {
-                v.verdict = f.verdict;
-                v.enforcement = f.enforcement;
-            } else if f.verdict == v.verdict && f.enforcement > v.enforcement {
-                v.enforcement = f.enforcement;
-            }
+            v.weigh(f.verdict, f.enforcement);
         }
+        let (mut reasons, mut tips, mut rules) = (HashSet::new(), HashSet::new(), HashSet::new());
         for level in [Verdict::Block, Verdict::Warn, Verdict::Allow] {
             if level > v.verdict {
                 continue;
             }
             for f in findings.clone().filter(|f| f.verdict == level) {
-                if !v.reasons.contains(&f.reason) {
+                if reasons.insert(&*f.reason) {
                     v.reasons.push(f.reason.clone());
                 }
-                if !f.remediation.is_empty() && !v.remediation.contains(&f.remediation) {
+                if !f.remediation.is_empty() && tips.insert(&*f.remediation) {
                     v.remediation.push(f.remediation.clone());
                 }
-                if !v.rules.contains(&f.rule) {
+                if rules.insert(&*f.rule) {
                     v.rules.push(f.rule.clone());
                 }
             }
         }
         v
+    }
+
+    /// Adds one finding's texts, taking them (the caller feeds findings worst first, after
+    /// [`weigh`](Self::weigh)ing them all). For a step's few findings: a linear check is cheapest.
+    pub fn take_texts(&mut self, f: &mut Finding) {
+        if !self.reasons.contains(&f.reason) {
+            self.reasons.push(std::mem::take(&mut f.reason));
+        }
+        if !f.remediation.is_empty() && !self.remediation.contains(&f.remediation) {
+            self.remediation.push(std::mem::take(&mut f.remediation));
+        }
+        if !self.rules.contains(&f.rule) {
+            self.rules.push(std::mem::take(&mut f.rule));
+        }
     }
 }
 
@@ -185,7 +219,7 @@ mod tests {
     use super::*;
 
     fn finding(verdict: Verdict, enforcement: Enforcement, remediation: &str) -> Finding {
-        Finding { gate: Gate::Risk, step_id: None, verdict, enforcement, rule: "r".into(), reason: format!("{verdict:?}"), remediation: remediation.into() }
+        Finding { gate: Gate::Risk, step: None, verdict, enforcement, rule: "r".into(), reason: format!("{verdict:?}").into(), remediation: remediation.to_string().into() }
     }
 
     #[test]

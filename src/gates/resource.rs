@@ -2,70 +2,83 @@
 //! for the plan, against the budget and the longest acceptable critical path.
 
 use super::evaluate::{GateInput, GateReport};
-use super::model::{Finding, Fixed, Gate, Verdict};
+use std::fmt::Write;
+
+use super::model::{Finding, Fixed, Gate, Text, Verdict};
 use crate::planner::model::EstimateSource;
 
-fn duration(ms: i64) -> String {
-    let s = ms / 1000;
-    match s {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
-        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+/// A duration for people: `45 s`, `12 min 5 s`, `3 h 20 min`.
+struct Duration(i64);
+
+impl std::fmt::Display for Duration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 / 1000 {
+            s if s < 60 => write!(f, "{s} s"),
+            s if s < 3600 => write!(f, "{} min {} s", s / 60, s % 60),
+            s => write!(f, "{} h {} min", s / 3600, (s % 3600) / 60),
+        }
     }
+}
+
+fn duration(ms: i64) -> Duration {
+    Duration(ms)
 }
 
 pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let p = &input.policy.resource;
     let est = &input.draft.estimate;
     let budget = est.budget_usd;
-    let finding = |step_id: Option<String>, verdict: Verdict, rule: &str, reason: String, remediation: String| Finding {
+    let finding = |step: Option<usize>, verdict: Verdict, rule: &'static str, reason: String, remediation: Text| Finding {
         gate: Gate::Resource,
-        step_id,
+        step,
         verdict,
         enforcement: p.enforcement,
         rule: rule.into(),
-        reason,
+        reason: reason.into(),
         remediation,
     };
-    for s in &input.draft.steps {
+    for (i, s) in input.draft.steps.iter().enumerate() {
         let e = &s.estimate;
-        let source = if e.runs > 0 {
-            format!("from {} recorded runs", e.runs)
+        let mut reason = String::with_capacity(96);
+        let _ = write!(reason, "p50 {}, ${} (p95 {}, ${}), ", duration(e.duration_p50_ms), Fixed::<2>(e.cost_p50_usd), duration(e.duration_p95_ms), Fixed::<2>(e.cost_p95_usd));
+        let _ = if e.runs > 0 {
+            write!(reason, "from {} recorded runs.", e.runs)
         } else if e.source == EstimateSource::ItemEstimate {
-            format!("no recorded runs of `{}`: share of the item's estimate", s.tool)
+            write!(reason, "no recorded runs of `{}`: share of the item's estimate.", s.tool)
         } else {
-            format!("no recorded runs of `{}`: policy default", s.tool)
+            write!(reason, "no recorded runs of `{}`: policy default.", s.tool)
         };
-        let reason = format!("p50 {}, ${} (p95 {}, ${}), {source}.", duration(e.duration_p50_ms), Fixed::<2>(e.cost_p50_usd), duration(e.duration_p95_ms), Fixed::<2>(e.cost_p95_usd));
-        let remediation = if e.runs == 0 { format!("Record runs of `{}` with POST /api/tool-metrics for a real estimate.", s.tool) } else { String::new() };
-        let (verdict, reason, remediation) = if budget > 0.0 && e.cost_p50_usd > budget {
-            (Verdict::Block, format!("{reason} This one step costs more than the whole budget (${budget:.2})."), format!("Raise budget_usd above ${:.2} or use a cheaper tool than `{}`.", e.cost_p50_usd, s.tool))
+        let (verdict, remediation) = if budget > 0.0 && e.cost_p50_usd > budget {
+            let _ = write!(reason, " This one step costs more than the whole budget (${budget:.2}).");
+            (Verdict::Block, format!("Raise budget_usd above ${:.2} or use a cheaper tool than `{}`.", e.cost_p50_usd, s.tool).into())
+        } else if e.runs == 0 {
+            (Verdict::Allow, format!("Record runs of `{}` with POST /api/tool-metrics for a real estimate.", s.tool).into())
         } else {
-            (Verdict::Allow, reason, remediation)
+            (Verdict::Allow, Text::Borrowed(""))
         };
-        report.push(finding(Some(s.id.clone()), verdict, "resource.estimate", reason, remediation));
+        report.push(finding(Some(i), verdict, "resource.estimate", reason, remediation));
     }
 
     // The plan: cost against the budget, the critical path against the time limit.
     if budget > 0.0 {
         let reason = format!("Estimated cost ${:.2} (p95 ${:.2}) against a budget of ${budget:.2}.", est.cost_p50_usd, est.cost_p95_usd);
         let (verdict, remediation) = if est.cost_p50_usd > budget {
-            (Verdict::Block, format!("Raise budget_usd to at least ${:.2}, drop items from the plan, or use cheaper tools.", est.cost_p50_usd))
+            (Verdict::Block, format!("Raise budget_usd to at least ${:.2}, drop items from the plan, or use cheaper tools.", est.cost_p50_usd).into())
         } else if est.cost_p95_usd > budget || est.cost_p50_usd >= p.warn_ratio * budget {
-            (Verdict::Warn, format!("The estimate is close to the budget; consider budget_usd ${:.2} to cover the p95.", est.cost_p95_usd.max(est.cost_p50_usd)))
+            (Verdict::Warn, format!("The estimate is close to the budget; consider budget_usd ${:.2} to cover the p95.", est.cost_p95_usd.max(est.cost_p50_usd)).into())
         } else {
-            (Verdict::Allow, String::new())
+            (Verdict::Allow, Text::Borrowed(""))
         };
         report.push(finding(None, verdict, "resource.budget", reason, remediation));
     }
     let limit_ms = p.max_duration_minutes * 60_000;
     let reason = format!("Critical path {} (p95 {}) against a limit of {}.", duration(est.duration_p50_ms), duration(est.duration_p95_ms), duration(limit_ms));
     let (verdict, remediation) = if est.duration_p50_ms > limit_ms {
-        (Verdict::Block, "Split the plan, or cut dependencies so more steps run in parallel.".to_string())
+        (Verdict::Block, Text::Borrowed("Split the plan, or cut dependencies so more steps run in parallel."))
     } else if est.duration_p95_ms > limit_ms || est.duration_p50_ms as f64 >= p.warn_ratio * limit_ms as f64 {
-        (Verdict::Warn, "The critical path is close to the limit; look at the longest chain of steps.".to_string())
+        (Verdict::Warn, Text::Borrowed("The critical path is close to the limit; look at the longest chain of steps."))
     } else {
-        (Verdict::Allow, String::new())
+        (Verdict::Allow, Text::Borrowed(""))
     };
     report.push(finding(None, verdict, "resource.duration", reason, remediation));
 }
@@ -78,7 +91,7 @@ mod tests {
     use crate::planner::build::ToolStats;
 
     fn plan_level(r: &GateReport, rule: &str) -> Finding {
-        fired(r, rule).into_iter().find(|f| f.step_id.is_none()).unwrap().clone()
+        fired(r, rule).into_iter().find(|f| f.step.is_none()).unwrap().clone()
     }
 
     #[test]
@@ -113,7 +126,7 @@ mod tests {
         f.budget = 5.0;
         let d = f.draft();
         let r = f.report(&d);
-        let step = fired(&r, "resource.estimate").into_iter().find(|x| x.step_id.as_deref() == Some("s1-1")).unwrap();
+        let step = fired(&r, "resource.estimate").into_iter().find(|x| at(&d, x) == Some("s1-1")).unwrap();
         assert_eq!(step.verdict, Verdict::Block, "one step alone is over the budget");
         let advisory = Fixture { budget: 5.0, ..Fixture::new(vec![]) }.with_policy("[resource]\nenforcement = \"advisory\"\n");
         let r = evaluate_with(&advisory, &d);

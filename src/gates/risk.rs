@@ -9,7 +9,7 @@ use crate::planner::build::MANUAL_TOOL;
 
 pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let p = &input.policy.risk;
-    for s in &input.draft.steps {
+    for (i, s) in input.draft.steps.iter().enumerate() {
         let Some(item) = input.catalog.get(&s.backlog_item_id) else { continue };
         // Unknown tools are the structural gate's business; here they weigh nothing.
         let tool_weight = if s.tool == MANUAL_TOOL { 0.0 } else { input.tools.get(&s.tool).map_or(0.0, |t| t.risk_weight) };
@@ -30,30 +30,39 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         }
         let _ = write!(reason, " (warn at {}, block at {}).", p.warn_at, p.block_at);
 
-        let weighted_label = item.labels.iter().find(|l| p.label_weights.get(*l).is_some_and(|w| *w > 0.0));
-        let label_tip = weighted_label.map(|l| format!(" Remove the `{l}` label only if it is wrong.")).unwrap_or_default();
-        let (verdict, remediation) = if score >= p.block_at {
-            let r = format!(
-                "Lower the risk below {}: split item {} into smaller items, use a less risky tool than `{}`, or request an override with a justification.{label_tip}",
+        let verdict = if score >= p.block_at {
+            Verdict::Block
+        } else if score >= p.warn_at {
+            Verdict::Warn
+        } else {
+            Verdict::Allow
+        };
+        let mut remediation = String::new();
+        if verdict == Verdict::Block {
+            let _ = write!(
+                remediation,
+                "Lower the risk below {}: split item {} into smaller items, use a less risky tool than `{}`, or request an override with a justification.",
                 p.block_at, item.id, s.tool
             );
-            (Verdict::Block, r)
-        } else if score >= p.warn_at {
-            (Verdict::Warn, format!("Review this step with care (below {} it passes without a warning); splitting item {} lowers the risk per step.{label_tip}", p.warn_at, item.id))
-        } else {
-            (Verdict::Allow, String::new())
-        };
-        report.push(Finding { gate: Gate::Risk, step_id: Some(s.id.clone()), verdict, enforcement: p.enforcement, rule: "risk.score".into(), reason, remediation });
+        } else if verdict == Verdict::Warn {
+            let _ = write!(remediation, "Review this step with care (below {} it passes without a warning); splitting item {} lowers the risk per step.", p.warn_at, item.id);
+        }
+        if verdict != Verdict::Allow {
+            if let Some(l) = item.labels.iter().find(|l| p.label_weights.get(*l).is_some_and(|w| *w > 0.0)) {
+                let _ = write!(remediation, " Remove the `{l}` label only if it is wrong.");
+            }
+        }
+        report.push(Finding { gate: Gate::Risk, step: Some(i), verdict, enforcement: p.enforcement, rule: "risk.score".into(), reason: reason.into(), remediation: remediation.into() });
 
         if s.sensitive || s.required_approvals > 0 {
             let n = s.required_approvals.max(1);
             report.push(Finding {
                 gate: Gate::Risk,
-                step_id: Some(s.id.clone()),
+                step: Some(i),
                 verdict: Verdict::Warn,
                 enforcement: p.sensitive_enforcement,
                 rule: "risk.sensitive".into(),
-                reason: format!("`{}` is sensitive: this step will require human approval ({n} approval{}) before it runs.", s.tool, if n == 1 { "" } else { "s" }),
+                reason: format!("`{}` is sensitive: this step will require human approval ({n} approval{}) before it runs.", s.tool, if n == 1 { "" } else { "s" }).into(),
                 remediation: "Make sure a reviewer can approve it in the Approvals inbox when the step is reached.".into(),
             });
         }
@@ -66,8 +75,8 @@ mod tests {
     use super::super::model::Enforcement;
     use super::*;
 
-    fn score<'a>(r: &'a GateReport, step: &str) -> &'a Finding {
-        fired(r, "risk.score").into_iter().find(|x| x.step_id.as_deref() == Some(step)).unwrap()
+    fn score<'a>(d: &crate::planner::build::Draft, r: &'a GateReport, step: &str) -> &'a Finding {
+        fired(r, "risk.score").into_iter().find(|x| at(d, x) == Some(step)).unwrap()
     }
 
     #[test]
@@ -81,15 +90,15 @@ mod tests {
         ]);
         let d = f.draft();
         let r = f.report(&d);
-        let low = score(&r, "s1-1");
+        let low = score(&d, &r, "s1-1");
         assert_eq!(low.verdict, Verdict::Allow);
         assert_eq!(low.reason, "Risk score 1.0 = `codegen` 1.0 + low risk 0.0 (warn at 6, block at 11).");
-        let deploy = score(&r, "s2-1");
+        let deploy = score(&d, &r, "s2-1");
         assert_eq!(deploy.verdict, Verdict::Block, "5 + 3 + 3 = 11: {}", deploy.reason);
         assert!(deploy.reason.contains("+ prod 3.0"), "{}", deploy.reason);
         assert!(deploy.remediation.contains("override") && deploy.remediation.contains("split item 2") && deploy.remediation.contains("`prod` label only if it is wrong"), "{}", deploy.remediation);
-        assert_eq!(score(&r, "s3-1").verdict, Verdict::Warn, "bash 2 + medium 1 + prod 3 = 6");
-        assert_eq!(score(&r, "s4-1").verdict, Verdict::Allow, "labels without a weight add nothing");
+        assert_eq!(score(&d, &r, "s3-1").verdict, Verdict::Warn, "bash 2 + medium 1 + prod 3 = 6");
+        assert_eq!(score(&d, &r, "s4-1").verdict, Verdict::Allow, "labels without a weight add nothing");
         assert_eq!(fired(&r, "risk.score").len(), 4, "one finding per step");
     }
 
@@ -98,8 +107,8 @@ mod tests {
         let f = Fixture::new(vec![item(1, &["teleport"], &[], Risk::High, &[]), item(2, &[], &[], Risk::Medium, &[])]);
         let d = f.draft();
         let r = f.report(&d);
-        assert!(score(&r, "s1-1").reason.starts_with("Risk score 3.0 = `teleport` 0.0 + high risk 3.0"), "{}", score(&r, "s1-1").reason);
-        assert!(score(&r, "s2-1").reason.starts_with("Risk score 1.0 = `manual` 0.0"), "{}", score(&r, "s2-1").reason);
+        assert!(score(&d, &r, "s1-1").reason.starts_with("Risk score 3.0 = `teleport` 0.0 + high risk 3.0"), "{}", score(&d, &r, "s1-1").reason);
+        assert!(score(&d, &r, "s2-1").reason.starts_with("Risk score 1.0 = `manual` 0.0"), "{}", score(&d, &r, "s2-1").reason);
     }
 
     #[test]
@@ -134,7 +143,7 @@ mod tests {
         let d = f.draft();
         let r = f.report(&d);
         let s = fired(&r, "risk.sensitive");
-        assert_eq!(s.iter().map(|x| x.step_id.as_deref().unwrap()).collect::<Vec<_>>(), vec!["s1-2", "s1-3", "s2-1"], "git_pr, deploy:prod and the manual step");
+        assert_eq!(s.iter().map(|x| at(&d, x).unwrap()).collect::<Vec<_>>(), vec!["s1-2", "s1-3", "s2-1"], "git_pr, deploy:prod and the manual step");
         assert!(s.iter().all(|x| (x.verdict, x.enforcement) == (Verdict::Warn, Enforcement::Advisory)));
         assert!(s[0].reason.contains("will require human approval (1 approval)"), "{}", s[0].reason);
         assert!(s[1].reason.contains("(2 approvals)"), "{}", s[1].reason);

@@ -5,11 +5,11 @@ use petgraph::graph::DiGraph;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::evaluate::{GateInput, GateReport};
-use super::model::{Enforcement, Finding, Gate, Verdict};
+use super::model::{Enforcement, Finding, Gate, Text, Verdict};
 use crate::planner::build::{PlanIssue, Preds, MANUAL_TOOL};
 
-fn finding(step_id: Option<String>, verdict: Verdict, enforcement: Enforcement, rule: &str, reason: String, remediation: String) -> Finding {
-    Finding { gate: Gate::Structural, step_id, verdict, enforcement, rule: rule.into(), reason, remediation }
+fn finding(step: Option<usize>, verdict: Verdict, enforcement: Enforcement, rule: &'static str, reason: String, remediation: impl Into<Text>) -> Finding {
+    Finding { gate: Gate::Structural, step, verdict, enforcement, rule: rule.into(), reason: reason.into(), remediation: remediation.into() }
 }
 
 fn list(ids: &[i64]) -> String {
@@ -32,11 +32,14 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let title = |id: i64| input.catalog.get(&id).map(|i| format!("#{id} “{}”", i.title)).unwrap_or_else(|| format!("#{id}"));
     let titles = |ids: &[i64]| ids.iter().map(|i| title(*i)).collect::<Vec<_>>().join(", ");
     // Step positions per item, in plan order.
+    // Step positions per item, in plan order: only the planner's issues need them.
     let mut steps_of: HashMap<i64, Vec<usize>> = HashMap::default();
-    for (i, s) in d.steps.iter().enumerate() {
-        steps_of.entry(s.backlog_item_id).or_default().push(i);
+    if !d.issues.is_empty() {
+        for (i, s) in d.steps.iter().enumerate() {
+            steps_of.entry(s.backlog_item_id).or_default().push(i);
+        }
     }
-    let first_step = |item: i64| steps_of.get(&item).and_then(|s| s.first()).map(|&i| d.steps[i].id.clone());
+    let first_step = |item: i64| steps_of.get(&item).and_then(|s| s.first()).copied();
     let mut cycle_items: HashSet<i64> = HashSet::default();
     let mut unknown_tools: Vec<(i64, &str)> = vec![];
 
@@ -57,7 +60,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                 for item in item_ids {
                     for &i in steps_of.get(item).into_iter().flatten() {
                         let reason = format!("Item #{item} is in a dependency cycle ({members}), so this step can never start.");
-                        report.push(finding(Some(d.steps[i].id.clone()), Verdict::Block, hard, "structural.cycle", reason, remediation.clone()));
+                        report.push(finding(Some(i), Verdict::Block, hard, "structural.cycle", reason, remediation.clone()));
                     }
                 }
             }
@@ -97,11 +100,11 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let mut pairs: HashSet<(i64, &str)> = HashSet::with_capacity_and_hasher(d.steps.len(), Default::default());
     for (i, s) in d.steps.iter().enumerate() {
         if index.insert(&s.id, i).is_some() {
-            report.push(finding(Some(s.id.clone()), Verdict::Block, hard, "structural.duplicate_step", format!("Step id `{}` appears more than once.", s.id), "Re-plan: every step needs its own id.".into()));
+            report.push(finding(Some(i), Verdict::Block, hard, "structural.duplicate_step", format!("Step id `{}` appears more than once.", s.id), "Re-plan: every step needs its own id."));
         }
         if !pairs.insert((s.backlog_item_id, &s.tool)) {
             report.push(finding(
-                Some(s.id.clone()),
+                Some(i),
                 Verdict::Block,
                 hard,
                 "structural.duplicate_step",
@@ -111,7 +114,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         }
         if s.tool != MANUAL_TOOL && !input.tools.contains_key(&s.tool) {
             report.push(finding(
-                Some(s.id.clone()),
+                Some(i),
                 Verdict::Block,
                 hard,
                 "structural.unknown_tool",
@@ -133,7 +136,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         }
     }
     let mut preds = Preds::with_capacity(d.steps.len(), d.steps.len() * 4);
-    for s in &d.steps {
+    for (i, s) in d.steps.iter().enumerate() {
         let mut orphans: Vec<&str> = vec![];
         for dep in &s.depends_on {
             match index.get(dep.as_str()) {
@@ -144,12 +147,12 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         preds.end_row();
         if !orphans.is_empty() {
             report.push(finding(
-                Some(s.id.clone()),
+                Some(i),
                 Verdict::Block,
                 hard,
                 "structural.orphan_step",
                 format!("Step `{}` waits for steps that are not in the plan: {}.", s.id, orphans.join(", ")),
-                "Re-plan so that every dependency points at a step of this plan.".into(),
+                "Re-plan so that every dependency points at a step of this plan.",
             ));
         }
     }
@@ -168,12 +171,12 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
             } else {
                 (format!("Step `{}` ({}) can never start: it waits on a step in a dependency cycle.", s.id, s.tool), "Break the cycle named in this plan's structural verdict.".to_string())
             };
-            report.push(finding(Some(s.id.clone()), Verdict::Block, hard, "structural.unreachable", reason, remediation));
+            report.push(finding(Some(i), Verdict::Block, hard, "structural.unreachable", reason, remediation));
         }
         let mutating = s.mutating || input.tools.get(&s.tool).is_some_and(|t| t.mutating);
         if mutating && s.rollback.is_none() {
             report.push(finding(
-                Some(s.id.clone()),
+                Some(i),
                 Verdict::Block,
                 input.policy.structural.rollback_enforcement,
                 "structural.rollback",
@@ -241,7 +244,7 @@ fn step_cycles(input: &GateInput<'_>, preds: &Preds, cycle_items: &HashSet<i64>,
         report.push(finding(None, Verdict::Block, hard, "structural.cycle", format!("Steps wait for each other in a circle: {shown}; none of them can ever start."), remediation.clone()));
         for &i in &members {
             let reason = format!("Step `{}` is part of a cycle of {} steps, so it can never start.", steps[i].id, members.len());
-            report.push(finding(Some(steps[i].id.clone()), Verdict::Block, hard, "structural.cycle", reason, remediation.clone()));
+            report.push(finding(Some(i), Verdict::Block, hard, "structural.cycle", reason, remediation.clone()));
         }
         out.extend(members);
     }
@@ -272,16 +275,16 @@ mod tests {
         let d = f.draft();
         let r = f.report(&d);
         let cyc = fired(&r, "structural.cycle");
-        let plan_level: Vec<_> = cyc.iter().filter(|x| x.step_id.is_none()).collect();
+        let plan_level: Vec<_> = cyc.iter().filter(|x| x.step.is_none()).collect();
         assert_eq!(plan_level.len(), 1);
         assert!(plan_level[0].reason.contains("#1 “Item 1”") && plan_level[0].reason.contains("#2 “Item 2”"), "{}", plan_level[0].reason);
         assert!(plan_level[0].remediation.contains("remove item 2 from the depends_on of item 1"), "{}", plan_level[0].remediation);
-        let mut on_steps: Vec<_> = cyc.iter().filter_map(|x| x.step_id.as_deref()).collect();
+        let mut on_steps: Vec<_> = cyc.iter().filter_map(|x| at(&d, x)).collect();
         on_steps.sort();
         assert_eq!(on_steps, vec!["s1-1", "s2-1", "s2-2"], "every step of every cycle item");
         assert!(cyc.iter().all(|x| (x.verdict, x.enforcement) == (Verdict::Block, Enforcement::HardMandatory)));
         let unreachable = fired(&r, "structural.unreachable");
-        assert_eq!(unreachable.iter().map(|x| x.step_id.as_deref()).collect::<Vec<_>>(), vec![Some("s3-1")], "behind the cycle, not in it");
+        assert_eq!(unreachable.iter().map(|x| at(&d, x)).collect::<Vec<_>>(), vec![Some("s3-1")], "behind the cycle, not in it");
         assert!(unreachable[0].reason.contains("waits on a step in a dependency cycle"));
     }
 
@@ -303,7 +306,7 @@ mod tests {
         let d = f.draft_of(&[2]);
         let r = f.report(&d);
         let missing = fired(&r, "structural.missing_dependency");
-        assert_eq!(missing.iter().map(|x| x.step_id.as_deref()).collect::<Vec<_>>(), vec![None, Some("s2-1")], "plan-level and the item's first step");
+        assert_eq!(missing.iter().map(|x| at(&d, x)).collect::<Vec<_>>(), vec![None, Some("s2-1")], "plan-level and the item's first step");
         assert_eq!(missing[0].remediation, "Add items 1, 5 to the selection, mark them done, or plan with include_dependencies: true.");
         assert!(missing[0].reason.contains("#1 “Item 1”") && !missing[0].reason.contains("#4"), "done dependencies are satisfied: {}", missing[0].reason);
         let unknown = fired(&r, "structural.unknown_dependency");
@@ -325,11 +328,11 @@ mod tests {
         let r = f.report(&d);
         let tool = fired(&r, "structural.unknown_tool");
         assert_eq!(tool.len(), 1);
-        assert_eq!((tool[0].step_id.as_deref(), tool[0].verdict), (Some("s2-2"), Verdict::Block));
+        assert_eq!((at(&d, tool[0]), tool[0].verdict), (Some("s2-2"), Verdict::Block));
         assert!(tool[0].remediation.contains("Register `teleport` (POST /api/tools) or remove it from item 2"), "{}", tool[0].remediation);
         let none = fired(&r, "structural.no_tools");
-        assert_eq!((none[0].step_id.as_deref(), none[0].verdict), (Some("s3-1"), Verdict::Warn));
-        assert!(fired(&r, "structural.unknown_tool").iter().all(|x| x.step_id.as_deref() != Some("s3-1")), "the manual step is not an unknown tool");
+        assert_eq!((at(&d, none[0]), none[0].verdict), (Some("s3-1"), Verdict::Warn));
+        assert!(fired(&r, "structural.unknown_tool").iter().all(|x| at(&d, x) != Some("s3-1")), "the manual step is not an unknown tool");
     }
 
     #[test]
@@ -351,8 +354,8 @@ mod tests {
         assert!(d.issues.is_empty() && d.steps.iter().all(|s| s.wave.is_some()));
         let r = f.report(&d);
         let cyc = fired(&r, "structural.cycle");
-        assert_eq!(cyc.iter().filter(|x| x.step_id.is_none()).count(), 1);
-        assert_eq!(cyc.iter().filter(|x| x.step_id.is_some()).count(), 3);
+        assert_eq!(cyc.iter().filter(|x| x.step.is_none()).count(), 1);
+        assert_eq!(cyc.iter().filter(|x| x.step.is_some()).count(), 3);
         assert!(cyc[0].remediation.contains("remove item 2 from the depends_on of item 1") || cyc[0].remediation.contains("Remove item 2 from the depends_on of item 1"), "{}", cyc[0].remediation);
 
         // A step left without a wave although nothing stops it.
@@ -360,7 +363,7 @@ mod tests {
         d.steps[2].wave = None;
         let r = f.report(&d);
         let un = fired(&r, "structural.unreachable");
-        assert_eq!((un.len(), un[0].step_id.as_deref()), (1, Some("s2-1")));
+        assert_eq!((un.len(), at(&d, un[0])), (1, Some("s2-1")));
         assert!(un[0].reason.contains("no wave"));
     }
 
@@ -371,7 +374,7 @@ mod tests {
         let r = f.report(&d);
         let rb = fired(&r, "structural.rollback");
         assert_eq!(rb.len(), 1, "only the mutating step without recipe");
-        assert_eq!((rb[0].step_id.as_deref(), rb[0].verdict, rb[0].enforcement), (Some("s1-2"), Verdict::Block, Enforcement::SoftMandatory));
+        assert_eq!((at(&d, rb[0]), rb[0].verdict, rb[0].enforcement), (Some("s1-2"), Verdict::Block, Enforcement::SoftMandatory));
         assert_eq!(rb[0].remediation, "Add a rollback recipe to tool db_write (PATCH /api/tools/db_write).");
         let f = f.with_policy("[structural]\nrollback_enforcement = \"advisory\"\n");
         let r = f.report(&d);
@@ -400,8 +403,8 @@ mod tests {
         let d = f.draft();
         let r = f.report(&d);
         let cyc = fired(&r, "structural.cycle");
-        let plan = cyc.iter().find(|x| x.step_id.is_none()).unwrap();
+        let plan = cyc.iter().find(|x| x.step.is_none()).unwrap();
         assert!(plan.reason.contains("#40 “Item 40”"), "the plan-level finding names every item");
-        assert!(cyc.iter().filter(|x| x.step_id.is_some()).all(|x| x.reason.len() < 150));
+        assert!(cyc.iter().filter(|x| x.step.is_some()).all(|x| x.reason.len() < 150));
     }
 }

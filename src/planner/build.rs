@@ -7,7 +7,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use sha2::{Digest, Sha256};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 #[cfg(test)]
 use std::collections::HashSet;
 
@@ -62,15 +62,23 @@ impl Default for EstimateDefaults {
     }
 }
 
+/// Backlog items by id. Fx hashing: the keys come from our own store, and the planner and the
+/// gates look items up several times per step.
+pub type Catalog = FxHashMap<i64, BacklogItem>;
+/// Registered tools by id.
+pub type ToolRegistry = FxHashMap<String, Tool>;
+/// Recorded-run summaries by tool id.
+pub type StatsByTool = FxHashMap<String, ToolStats>;
+
 /// Everything a planner needs; the service loads it, the planner only reads it.
 pub struct PlannerInput<'a> {
     pub request: &'a PlanRequest,
     /// The requested items (resolved from `item_ids` or the pack), in request order.
     pub selected: &'a [i64],
     /// Backlog items by id: at least the selection and everything it depends on, transitively.
-    pub catalog: &'a HashMap<i64, BacklogItem>,
-    pub tools: &'a HashMap<String, Tool>,
-    pub stats: &'a HashMap<String, ToolStats>,
+    pub catalog: &'a Catalog,
+    pub tools: &'a ToolRegistry,
+    pub stats: &'a StatsByTool,
     pub defaults: EstimateDefaults,
 }
 
@@ -589,7 +597,7 @@ pub fn topological_order(preds: &Preds) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
+    use std::collections::{BTreeSet, HashMap};
     use crate::backlog::model::Risk;
     use proptest::prelude::*;
 
@@ -627,7 +635,7 @@ mod tests {
         }
     }
 
-    fn registry() -> HashMap<String, Tool> {
+    fn registry() -> ToolRegistry {
         [
             tool("codegen", false, None),
             tool("git_pr", true, Some("Close PR for item {item_id} ({item_title}) in {pack}; token {token}")),
@@ -640,10 +648,10 @@ mod tests {
     }
 
     fn plan(items: Vec<BacklogItem>, selected: &[i64], include_dependencies: bool) -> Draft {
-        let catalog: HashMap<i64, BacklogItem> = items.into_iter().map(|i| (i.id, i)).collect();
+        let catalog: Catalog = items.into_iter().map(|i| (i.id, i)).collect();
         let request = PlanRequest { item_ids: Some(selected.to_vec()), include_dependencies, ..Default::default() };
         let tools = registry();
-        let stats = HashMap::new();
+        let stats = StatsByTool::default();
         build("test", &PlannerInput { request: &request, selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: EstimateDefaults::default() })
     }
 
@@ -839,10 +847,10 @@ mod tests {
                 }
             }
             // Another plan input (a budget) gives other tokens for the same work.
-            let catalog: HashMap<i64, BacklogItem> = items.into_iter().map(|i| (i.id, i)).collect();
+            let catalog: Catalog = items.into_iter().map(|i| (i.id, i)).collect();
             let request = PlanRequest { item_ids: Some(ids.clone()), budget_usd: Some(5.0), ..Default::default() };
             let tools = registry();
-            let stats = HashMap::new();
+            let stats = StatsByTool::default();
             let d = build("test", &PlannerInput { request: &request, selected: &ids, catalog: &catalog, tools: &tools, stats: &stats, defaults: EstimateDefaults::default() });
             prop_assert!(d.steps.iter().zip(&a.steps).all(|(x, y)| x.idempotency_token != y.idempotency_token));
         }

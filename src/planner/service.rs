@@ -4,7 +4,7 @@
 use serde_json::json;
 use std::collections::HashMap;
 
-use super::build::{PlannerInput, ToolStats};
+use super::build::{Catalog, PlannerInput, StatsByTool, ToolRegistry, ToolStats};
 use super::model::*;
 use super::store;
 use crate::auth::http::require;
@@ -84,7 +84,7 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
     let db = &state.db;
 
     // The whole backlog: dependencies may reach anywhere, and "done" must be known for each.
-    let catalog: HashMap<i64, _> = backlog_store::list_items(db, &ItemFilter::default()).await?.into_iter().map(|i| (i.id, i)).collect();
+    let catalog: Catalog = backlog_store::list_items(db, &ItemFilter::default()).await?.into_iter().map(|i| (i.id, i)).collect();
     let selected: Vec<i64> = match (&request.item_ids, request.pack_id) {
         (Some(ids), _) => {
             let mut seen = std::collections::HashSet::new();
@@ -133,12 +133,12 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
         (None, None) => unreachable!("validated above"),
     };
 
-    let tools: HashMap<String, _> = backlog_store::list_tools(db).await?.into_iter().map(|t| (t.id.clone(), t)).collect();
+    let tools: ToolRegistry = backlog_store::list_tools(db).await?.into_iter().map(|t| (t.id.clone(), t)).collect();
     let mut runs: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
     for (tool, ms, cost) in store::recent_metrics(db, METRIC_WINDOW).await? {
         runs.entry(tool).or_default().push((ms, cost));
     }
-    let stats: HashMap<String, ToolStats> = runs.iter().filter_map(|(t, r)| ToolStats::from_runs(r).map(|s| (t.clone(), s))).collect();
+    let stats: StatsByTool = runs.iter().filter_map(|(t, r)| ToolStats::from_runs(r).map(|s| (t.clone(), s))).collect();
 
     let policy = &state.policy;
     let input = PlannerInput { request, selected: &selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: policy.estimate_defaults() };

@@ -197,12 +197,12 @@ fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
                         <div class="rounded-lg bg-white/70 p-3 ring-1 ring-rose-200">
                             <p class="text-sm font-semibold text-rose-900"><span class="capitalize">{g.gate.as_str()}</span> " gate · " <span class="font-normal">{enforcement_label(g.enforcement)}</span></p>
                             <ul class="mt-1 list-disc pl-5 text-sm text-rose-900">
-                                {g.reasons.iter().take(6).map(|r| view! { <li>{rich(r.clone())}</li> }).collect_view()}
+                                {g.reasons.iter().take(6).map(|r| view! { <li>{rich(r.to_string())}</li> }).collect_view()}
                                 {(g.reasons.len() > 6).then(|| view! { <li class="text-rose-700">{format!("… and {} more (see the verdict table)", g.reasons.len() - 6)}</li> })}
                             </ul>
                             <p class="mt-2 text-xs font-semibold uppercase tracking-wide text-rose-700">"What to change"</p>
                             <ul class="mt-1 list-disc pl-5 text-sm text-slate-800" data-testid="remediation">
-                                {g.remediation.iter().take(6).map(|r| view! { <li>{rich(r.clone())}</li> }).collect_view()}
+                                {g.remediation.iter().take(6).map(|r| view! { <li>{rich(r.to_string())}</li> }).collect_view()}
                             </ul>
                         </div>
                     }).collect_view()}
@@ -299,7 +299,7 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
         Verdict::Warn => "border-t-amber-500",
         Verdict::Block => "border-t-rose-500",
     };
-    let shown: Vec<String> = g.reasons.iter().filter(|r| !r.is_empty()).take(3).cloned().collect();
+    let shown: Vec<String> = g.reasons.iter().filter(|r| !r.is_empty()).take(3).map(|r| r.to_string()).collect();
     let more = g.reasons.len().saturating_sub(3);
     view! {
         <div class=format!("{CARD} border-t-4 {border} p-4") data-testid=format!("gate-{}", g.gate.as_str())>
@@ -315,7 +315,7 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
                         {shown.into_iter().map(|r| view! { <li class="line-clamp-2">{rich(r)}</li> }).collect_view()}
                         {(more > 0).then(|| view! { <li class="text-xs text-slate-400">{format!("+{more} more")}</li> })}
                     </ul>
-                    {g.remediation.first().cloned().map(|r| view! { <p class="mt-2 text-xs text-slate-500"><span class="font-semibold">"Fix: "</span>{rich(r)}</p> })}
+                    {g.remediation.first().map(|r| r.to_string()).map(|r| view! { <p class="mt-2 text-xs text-slate-500"><span class="font-semibold">"Fix: "</span>{rich(r)}</p> })}
                 }.into_any()
             }}
         </div>
@@ -361,11 +361,11 @@ fn StepPanel(step: PlanStep, plan_id: i64) -> impl IntoView {
                             {verdict_pill(g.verdict)}
                         </div>
                         <ul class="mt-1 list-disc pl-4 text-xs text-slate-600">
-                            {g.reasons.iter().map(|r| view! { <li>{rich(r.clone())}</li> }).collect_view()}
+                            {g.reasons.iter().map(|r| view! { <li>{rich(r.to_string())}</li> }).collect_view()}
                         </ul>
                         {(!g.remediation.is_empty() && g.verdict != Verdict::Allow).then(|| view! {
                             <ul class="mt-1 pl-4 text-xs text-slate-800">
-                                {g.remediation.iter().map(|r| view! { <li>"→ " {rich(r.clone())}</li> }).collect_view()}
+                                {g.remediation.iter().map(|r| view! { <li>"→ " {rich(r.to_string())}</li> }).collect_view()}
                             </ul>
                         })}
                     </li>
