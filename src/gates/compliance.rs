@@ -21,21 +21,23 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let steps = &input.draft.steps;
     // Step positions per item (in plan order), as compressed rows: item → row.
     let mut row_of: FxHashMap<i64, usize> = FxHashMap::with_capacity_and_hasher(input.draft.items.len(), Default::default());
-    for s in steps {
-        let next = row_of.len();
-        row_of.entry(s.backlog_item_id).or_insert(next);
-    }
+    let rows: Vec<usize> = steps
+        .iter()
+        .map(|s| {
+            let next = row_of.len();
+            *row_of.entry(s.backlog_item_id).or_insert(next)
+        })
+        .collect();
     let mut start = vec![0usize; row_of.len() + 1];
-    for s in steps {
-        start[row_of[&s.backlog_item_id] + 1] += 1;
+    for r in &rows {
+        start[r + 1] += 1;
     }
     for r in 0..row_of.len() {
         start[r + 1] += start[r];
     }
     let mut fill = start.clone();
     let mut positions = vec![0usize; steps.len()];
-    for (i, s) in steps.iter().enumerate() {
-        let r = row_of[&s.backlog_item_id];
+    for (i, r) in rows.into_iter().enumerate() {
         positions[fill[r]] = i;
         fill[r] += 1;
     }

@@ -64,10 +64,12 @@ pub fn apply(draft: &mut Draft, report: GateReport) -> Judgement {
 
     // The plan's verdicts first, from references: they list what needs attention (plan-level
     // findings, and step findings that warn or block); per-step notes stay on their steps.
-    let verdicts: Vec<GateVerdict> = Gate::ALL
-        .iter()
-        .map(|g| GateVerdict::from_findings(*g, findings.iter().filter(|f| f.gate == *g && (f.step.is_none() || f.verdict != Verdict::Allow))))
-        .collect();
+    let mut by_gate: [Vec<&Finding>; 4] = Default::default();
+    for f in findings.iter().filter(|f| f.step.is_none() || f.verdict != Verdict::Allow) {
+        by_gate[f.gate as usize].push(f);
+    }
+    let verdicts: Vec<GateVerdict> = Gate::ALL.iter().map(|g| GateVerdict::from_findings(*g, by_gate[*g as usize].iter().copied())).collect();
+    drop(by_gate);
     let status = if verdicts.iter().any(|v| v.verdict == Verdict::Block) { PlanStatus::Blocked } else { PlanStatus::Ready };
 
     // Step findings bucketed by (step position, gate) with a counting sort: one flat vector

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use rustc_hash::FxHashSet;
 
 /// The four evaluators, in the order they run and are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -160,7 +160,7 @@ impl GateVerdict {
         for f in findings.clone() {
             v.weigh(f.verdict, f.enforcement);
         }
-        let (mut reasons, mut tips, mut rules) = (HashSet::new(), HashSet::new(), HashSet::new());
+        let (mut reasons, mut tips) = (FxHashSet::default(), FxHashSet::default());
         for level in [Verdict::Block, Verdict::Warn, Verdict::Allow] {
             if level > v.verdict {
                 continue;
@@ -172,7 +172,8 @@ impl GateVerdict {
                 if !f.remediation.is_empty() && tips.insert(&*f.remediation) {
                     v.remediation.push(f.remediation.clone());
                 }
-                if rules.insert(&*f.rule) {
+                // Rules are few: a scan beats hashing.
+                if !v.rules.contains(&f.rule) {
                     v.rules.push(f.rule.clone());
                 }
             }

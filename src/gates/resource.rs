@@ -2,10 +2,11 @@
 //! for the plan, against the budget and the longest acceptable critical path.
 
 use super::evaluate::{GateInput, GateReport};
+use rustc_hash::FxHashMap;
 use std::fmt::Write;
 
 use super::model::{Finding, Fixed, Gate, Text, Verdict};
-use crate::planner::model::EstimateSource;
+use crate::planner::model::{EstimateSource, StepEstimate};
 
 /// A duration for people: `45 s`, `12 min 5 s`, `3 h 20 min`.
 struct Duration(i64);
@@ -24,6 +25,21 @@ fn duration(ms: i64) -> Duration {
     Duration(ms)
 }
 
+/// What a step is estimated at and where that comes from, and how to get a real estimate.
+fn estimate_text(tool: &str, e: &StepEstimate) -> (String, Text) {
+    let mut reason = String::with_capacity(96);
+    let _ = write!(reason, "p50 {}, ${} (p95 {}, ${}), ", duration(e.duration_p50_ms), Fixed::<2>(e.cost_p50_usd), duration(e.duration_p95_ms), Fixed::<2>(e.cost_p95_usd));
+    let _ = if e.runs > 0 {
+        write!(reason, "from {} recorded runs.", e.runs)
+    } else if e.source == EstimateSource::ItemEstimate {
+        write!(reason, "no recorded runs of `{tool}`: share of the item's estimate.")
+    } else {
+        write!(reason, "no recorded runs of `{tool}`: policy default.")
+    };
+    let remediation = if e.runs == 0 { format!("Record runs of `{tool}` with POST /api/tool-metrics for a real estimate.").into() } else { Text::Borrowed("") };
+    (reason, remediation)
+}
+
 pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let p = &input.policy.resource;
     let est = &input.draft.estimate;
@@ -37,26 +53,19 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         reason: reason.into(),
         remediation,
     };
+    // Steps with the same tool and estimate get the same text: each distinct one is written once.
+    let mut texts: FxHashMap<(&str, [i64; 5], EstimateSource), (String, Text)> = FxHashMap::default();
     for (i, s) in input.draft.steps.iter().enumerate() {
         let e = &s.estimate;
-        let mut reason = String::with_capacity(96);
-        let _ = write!(reason, "p50 {}, ${} (p95 {}, ${}), ", duration(e.duration_p50_ms), Fixed::<2>(e.cost_p50_usd), duration(e.duration_p95_ms), Fixed::<2>(e.cost_p95_usd));
-        let _ = if e.runs > 0 {
-            write!(reason, "from {} recorded runs.", e.runs)
-        } else if e.source == EstimateSource::ItemEstimate {
-            write!(reason, "no recorded runs of `{}`: share of the item's estimate.", s.tool)
+        let key = (s.tool.as_str(), [e.duration_p50_ms, e.duration_p95_ms, e.cost_p50_usd.to_bits() as i64, e.cost_p95_usd.to_bits() as i64, e.runs], e.source);
+        let (reason, remediation) = texts.entry(key).or_insert_with(|| estimate_text(&s.tool, e)).clone();
+        if budget > 0.0 && e.cost_p50_usd > budget {
+            let reason = format!("{reason} This one step costs more than the whole budget (${budget:.2}).");
+            let remediation = format!("Raise budget_usd above ${:.2} or use a cheaper tool than `{}`.", e.cost_p50_usd, s.tool);
+            report.push(finding(Some(i), Verdict::Block, "resource.estimate", reason, remediation.into()));
         } else {
-            write!(reason, "no recorded runs of `{}`: policy default.", s.tool)
-        };
-        let (verdict, remediation) = if budget > 0.0 && e.cost_p50_usd > budget {
-            let _ = write!(reason, " This one step costs more than the whole budget (${budget:.2}).");
-            (Verdict::Block, format!("Raise budget_usd above ${:.2} or use a cheaper tool than `{}`.", e.cost_p50_usd, s.tool).into())
-        } else if e.runs == 0 {
-            (Verdict::Allow, format!("Record runs of `{}` with POST /api/tool-metrics for a real estimate.", s.tool).into())
-        } else {
-            (Verdict::Allow, Text::Borrowed(""))
-        };
-        report.push(finding(Some(i), verdict, "resource.estimate", reason, remediation));
+            report.push(finding(Some(i), Verdict::Allow, "resource.estimate", reason, remediation));
+        }
     }
 
     // The plan: cost against the budget, the critical path against the time limit.

@@ -1,34 +1,26 @@
 //! Risk gate: scores every step (tool weight + item risk + label weights) against the policy's thresholds and flags steps that wait for a human.
 
+use rustc_hash::FxHashMap;
 use std::fmt::Write;
 
 use super::evaluate::{GateInput, GateReport};
 use super::model::{Finding, Fixed, Gate, Verdict};
-use crate::backlog::model::Risk;
+use crate::backlog::model::{BacklogItem, Risk};
 use crate::planner::build::MANUAL_TOOL;
 
 pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let p = &input.policy.risk;
+    // The same for every step: the thresholds as the texts print them.
+    let (warn_at, block_at) = (p.warn_at.to_string(), p.block_at.to_string());
+    // Steps with the same tool, item risk and labels have the same score and breakdown: each
+    // distinct one is written once (a plan has a handful, however many steps).
+    let mut breakdowns: FxHashMap<(&str, Risk, &[String]), (f64, String)> = FxHashMap::default();
+    let mut notices: FxHashMap<(&str, i64), String> = FxHashMap::default();
     for (i, s) in input.draft.steps.iter().enumerate() {
         let Some(item) = input.catalog.get(&s.backlog_item_id) else { continue };
-        // Unknown tools are the structural gate's business; here they weigh nothing.
-        let tool_weight = if s.tool == MANUAL_TOOL { 0.0 } else { input.tools.get(&s.tool).map_or(0.0, |t| t.risk_weight) };
-        let level = match item.risk {
-            Risk::Low => p.item_risk.low,
-            Risk::Medium => p.item_risk.medium,
-            Risk::High => p.item_risk.high,
-        };
-        let score = tool_weight + level + item.labels.iter().filter_map(|l| p.label_weights.get(l)).sum::<f64>();
-
-        // The breakdown, e.g. "risk 9.0 = deploy:prod 5.0 + high 3.0 + prod 3.0 (warn at 6, block at 11)".
-        let mut reason = String::with_capacity(96);
-        let _ = write!(reason, "Risk score {} = `{}` {} + {} risk {}", Fixed::<1>(score), s.tool, Fixed::<1>(tool_weight), item.risk.as_str(), Fixed::<1>(level));
-        for l in &item.labels {
-            if let Some(w) = p.label_weights.get(l) {
-                let _ = write!(reason, " + {l} {}", Fixed::<1>(*w));
-            }
-        }
-        let _ = write!(reason, " (warn at {}, block at {}).", p.warn_at, p.block_at);
+        let (score, reason) = breakdowns.entry((s.tool.as_str(), item.risk, item.labels.as_slice())).or_insert_with(|| breakdown(input, &s.tool, item, &warn_at, &block_at));
+        let score = *score;
+        let reason = reason.clone();
 
         let verdict = if score >= p.block_at {
             Verdict::Block
@@ -41,11 +33,11 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         if verdict == Verdict::Block {
             let _ = write!(
                 remediation,
-                "Lower the risk below {}: split item {} into smaller items, use a less risky tool than `{}`, or request an override with a justification.",
-                p.block_at, item.id, s.tool
+                "Lower the risk below {block_at}: split item {} into smaller items, use a less risky tool than `{}`, or request an override with a justification.",
+                item.id, s.tool
             );
         } else if verdict == Verdict::Warn {
-            let _ = write!(remediation, "Review this step with care (below {} it passes without a warning); splitting item {} lowers the risk per step.", p.warn_at, item.id);
+            let _ = write!(remediation, "Review this step with care (below {warn_at} it passes without a warning); splitting item {} lowers the risk per step.", item.id);
         }
         if verdict != Verdict::Allow {
             if let Some(l) = item.labels.iter().find(|l| p.label_weights.get(*l).is_some_and(|w| *w > 0.0)) {
@@ -56,17 +48,44 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
 
         if s.sensitive || s.required_approvals > 0 {
             let n = s.required_approvals.max(1);
+            let reason = notices
+                .entry((s.tool.as_str(), n))
+                .or_insert_with(|| format!("`{}` is sensitive: this step will require human approval ({n} approval{}) before it runs.", s.tool, if n == 1 { "" } else { "s" }))
+                .clone();
             report.push(Finding {
                 gate: Gate::Risk,
                 step: Some(i),
                 verdict: Verdict::Warn,
                 enforcement: p.sensitive_enforcement,
                 rule: "risk.sensitive".into(),
-                reason: format!("`{}` is sensitive: this step will require human approval ({n} approval{}) before it runs.", s.tool, if n == 1 { "" } else { "s" }).into(),
+                reason: reason.into(),
                 remediation: "Make sure a reviewer can approve it in the Approvals inbox when the step is reached.".into(),
             });
         }
     }
+}
+
+/// A step's score and its breakdown, e.g.
+/// "Risk score 9.0 = `deploy:prod` 5.0 + high risk 3.0 + prod 3.0 (warn at 6, block at 11).".
+fn breakdown(input: &GateInput<'_>, tool: &str, item: &BacklogItem, warn_at: &str, block_at: &str) -> (f64, String) {
+    let p = &input.policy.risk;
+    // Unknown tools are the structural gate's business; here they weigh nothing.
+    let tool_weight = if tool == MANUAL_TOOL { 0.0 } else { input.tools.get(tool).map_or(0.0, |t| t.risk_weight) };
+    let level = match item.risk {
+        Risk::Low => p.item_risk.low,
+        Risk::Medium => p.item_risk.medium,
+        Risk::High => p.item_risk.high,
+    };
+    let score = tool_weight + level + item.labels.iter().filter_map(|l| p.label_weights.get(l)).sum::<f64>();
+    let mut reason = String::with_capacity(96);
+    let _ = write!(reason, "Risk score {} = `{tool}` {} + {} risk {}", Fixed::<1>(score), Fixed::<1>(tool_weight), item.risk.as_str(), Fixed::<1>(level));
+    for l in &item.labels {
+        if let Some(w) = p.label_weights.get(l) {
+            let _ = write!(reason, " + {l} {}", Fixed::<1>(*w));
+        }
+    }
+    let _ = write!(reason, " (warn at {warn_at}, block at {block_at}).");
+    (score, reason)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use super::evaluate::{GateInput, GateReport};
 use super::model::{Enforcement, Finding, Gate, Text, Verdict};
 use crate::planner::build::{PlanIssue, Preds, MANUAL_TOOL};
+use crate::planner::model::PlanStep;
 
 fn finding(step: Option<usize>, verdict: Verdict, enforcement: Enforcement, rule: &'static str, reason: String, remediation: impl Into<Text>) -> Finding {
     Finding { gate: Gate::Structural, step, verdict, enforcement, rule: rule.into(), reason: reason.into(), remediation: remediation.into() }
@@ -158,7 +159,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     }
 
     // Steps that can be ordered at all; the rest sit in or behind a cycle of steps.
-    let ordered = orderable(&preds);
+    let ordered = orderable(&d.steps, &preds);
     let mut cyclic_steps: HashSet<usize> = HashSet::default();
     if ordered.iter().any(|o| !o) {
         cyclic_steps = step_cycles(input, &preds, &cycle_items, report);
@@ -198,9 +199,14 @@ fn cut_edge(input: &GateInput<'_>, item_ids: &[i64]) -> String {
     }
 }
 
-/// Which steps can be put in some order (the others are in or behind a cycle): the planner's
-/// own Kahn ordering, re-run on the graph as the draft hands it in.
-fn orderable(preds: &Preds) -> Vec<bool> {
+/// Which steps can be put in some order (the others are in or behind a cycle). When every step
+/// has a wave and every edge goes to a later wave, the waves themselves prove the graph acyclic;
+/// otherwise the planner's own Kahn ordering is re-run on the graph as the draft hands it in.
+fn orderable(steps: &[PlanStep], preds: &Preds) -> Vec<bool> {
+    let waves_prove_it = steps.iter().enumerate().all(|(i, s)| s.wave.is_some_and(|w| preds.of(i).iter().all(|&p| steps[p].wave.is_some_and(|pw| pw < w))));
+    if waves_prove_it {
+        return vec![true; steps.len()];
+    }
     let mut done = vec![false; preds.len()];
     for i in crate::planner::build::topological_order(preds) {
         done[i] = true;

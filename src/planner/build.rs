@@ -6,8 +6,6 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use sha2::{Digest, Sha256};
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 #[cfg(test)]
 use std::collections::HashSet;
 
@@ -135,7 +133,7 @@ impl PlannerProvider for GraphPlanner {
 
 /// Resolves which items the plan covers: the selection plus, with `include_dependencies`, every
 /// unfinished item it depends on (transitively). Dependencies that are done are satisfied.
-fn resolve_items(input: &PlannerInput<'_>, issues: &mut Vec<PlanIssue>) -> (Vec<i64>, FxHashSet<i64>) {
+fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> (Vec<i64>, Vec<&'a BacklogItem>, FxHashSet<i64>) {
     let mut order: Vec<i64> = Vec::with_capacity(input.selected.len());
     let mut included: FxHashSet<i64> = FxHashSet::with_capacity_and_hasher(input.selected.len(), Default::default());
     let mut pulled: FxHashSet<i64> = FxHashSet::default();
@@ -161,14 +159,20 @@ fn resolve_items(input: &PlannerInput<'_>, issues: &mut Vec<PlanIssue>) -> (Vec<
             i += 1;
         }
     }
+    let mut planned = Vec::with_capacity(order.len());
     for id in &order {
         let item = &input.catalog[id];
+        planned.push(item);
         let mut missing = vec![];
         let mut unknown = vec![];
         for dep in &item.depends_on {
+            // Planned dependencies are known items: no catalog lookup (a cache miss) needed.
+            if included.contains(dep) {
+                continue;
+            }
             match input.catalog.get(dep) {
                 None => unknown.push(*dep),
-                Some(d) if d.status != ItemStatus::Done && !included.contains(dep) => missing.push(*dep),
+                Some(d) if d.status != ItemStatus::Done => missing.push(*dep),
                 _ => {}
             }
         }
@@ -179,7 +183,7 @@ fn resolve_items(input: &PlannerInput<'_>, issues: &mut Vec<PlanIssue>) -> (Vec<
             issues.push(PlanIssue::UnknownDependency { item_id: *id, missing: unknown });
         }
     }
-    (order, pulled)
+    (order, planned, pulled)
 }
 
 /// A short, stable fingerprint of the plan input, part of every step's token: a digest, so
@@ -321,6 +325,16 @@ fn estimate_for(input: &PlannerInput<'_>, item: &BacklogItem, tool: &str, steps_
     StepEstimate { duration_p50_ms: ms, duration_p95_ms: ms * 3 / 2, cost_p50_usd: cost, cost_p95_usd: cost * 1.5, source, runs: 0 }
 }
 
+/// `s{item}-{n}`: the id of an item's n-th step (1-based).
+fn step_id(item: i64, n: usize) -> String {
+    let mut id = String::with_capacity(16);
+    id.push('s');
+    id.push_str(itoa::Buffer::new().format(item));
+    id.push('-');
+    id.push_str(itoa::Buffer::new().format(n));
+    id
+}
+
 /// Predecessor lists of every step in one flat vector (compressed rows): two allocations for a
 /// graph of any size instead of one per step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -382,12 +396,12 @@ impl<I: IntoIterator<Item = usize>> FromIterator<I> for Preds {
 /// layering, the critical path by estimated duration.
 pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     let mut issues = vec![];
-    let (order, pulled) = resolve_items(input, &mut issues);
-    // One catalog lookup per item; positions in `order` index everything below.
-    let planned: Vec<&BacklogItem> = order.iter().map(|id| &input.catalog[id]).collect();
+    // `planned[i]` is the item `order[i]`; positions in `order` index everything below.
+    let (order, planned, pulled) = resolve_items(input, &mut issues);
     let position: FxHashMap<i64, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
     let fingerprint = request_fingerprint(input.request, input.selected);
     let mut scratch = String::new();
+    let mut nothing_to_undo: FxHashMap<&str, String> = FxHashMap::default();
 
     // Steps: one per tool, chained in the item's tool order.
     let mut steps: Vec<PlanStep> = Vec::with_capacity(order.len() * 2);
@@ -412,16 +426,11 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
             let rollback = match def.and_then(|t| t.rollback.as_deref()) {
                 Some(recipe) => Some(render_rollback(recipe, item, tool, &token)),
                 None if mutating => None,
-                None => Some(format!("Nothing to undo: `{tool}` changes nothing outside the agent.")),
+                None => Some(nothing_to_undo.entry(tool).or_insert_with(|| format!("Nothing to undo: `{tool}` changes nothing outside the agent.")).clone()),
             };
             let depends_on = if n > 0 { vec![steps[first + n - 1].id.clone()] } else { Vec::with_capacity(item.depends_on.len()) };
-            let mut step_id = String::with_capacity(12);
-            step_id.push('s');
-            step_id.push_str(itoa::Buffer::new().format(id));
-            step_id.push('-');
-            step_id.push_str(itoa::Buffer::new().format(n + 1));
             steps.push(PlanStep {
-                id: step_id,
+                id: step_id(id, n + 1),
                 backlog_item_id: id,
                 item_title: item.title.clone(),
                 pack_id: item.pack_id,
@@ -447,9 +456,10 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
         let (first, last) = first_last[pos];
         for dep in &item.depends_on {
             if let Some(&d) = position.get(dep) {
-                let dep_last = first_last[d].1;
-                let dep_id = steps[dep_last].id.clone();
-                steps[first].depends_on.push(dep_id);
+                let (dep_first, dep_last) = first_last[d];
+                // Written from the compact arrays rather than copied from the step, which
+                // would be a cache miss per edge on a large plan.
+                steps[first].depends_on.push(step_id(order[d], dep_last - dep_first + 1));
                 preds.push(dep_last);
             }
         }
@@ -556,9 +566,9 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     Draft { planner: planner.to_string(), items, groups, steps, waves, critical_path, estimate, issues }
 }
 
-/// Kahn's algorithm over predecessor lists; nodes in or behind a cycle are left out. Ties are
-/// broken by position (smallest first), so the order (and everything derived from it) is
-/// deterministic.
+/// Kahn's algorithm over predecessor lists, first in first out; nodes in or behind a cycle are
+/// left out. What the planner derives from the order (longest-path waves, finish times, the
+/// critical path with its ties broken by position) does not depend on which valid order it is.
 pub fn topological_order(preds: &Preds) -> Vec<usize> {
     let n = preds.len();
     let mut indegree: Vec<usize> = (0..n).map(|i| preds.of(i).len()).collect();
@@ -580,14 +590,17 @@ pub fn topological_order(preds: &Preds) -> Vec<usize> {
             fill[p] += 1;
         }
     }
-    let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&i| indegree[i] == 0).map(Reverse).collect();
-    let mut out = Vec::with_capacity(n);
-    while let Some(Reverse(i)) = ready.pop() {
-        out.push(i);
+    // The output doubles as the queue: `out[head..]` is ready and not yet visited.
+    let mut out: Vec<usize> = Vec::with_capacity(n);
+    out.extend((0..n).filter(|&i| indegree[i] == 0));
+    let mut head = 0;
+    while head < out.len() {
+        let i = out[head];
+        head += 1;
         for &s in &succs[start[i]..start[i + 1]] {
             indegree[s] -= 1;
             if indegree[s] == 0 {
-                ready.push(Reverse(s));
+                out.push(s);
             }
         }
     }
