@@ -57,7 +57,7 @@ pub struct Judgement {
 /// Writes each step's four verdicts and worst verdict, raises approvals, and judges the plan.
 /// Takes the report: step verdicts take their findings' texts instead of copying them.
 pub fn apply(draft: &mut Draft, report: GateReport) -> Judgement {
-    let GateReport { findings, approvals } = report;
+    let GateReport { mut findings, approvals } = report;
     let n = draft.steps.len();
     // A finding for a step the draft does not have counts for the plan only.
     let bucket_of = |f: &Finding| f.step.filter(|&i| i < n).map(|i| i * 4 + f.gate as usize);
@@ -72,9 +72,10 @@ pub fn apply(draft: &mut Draft, report: GateReport) -> Judgement {
     drop(by_gate);
     let status = if verdicts.iter().any(|v| v.verdict == Verdict::Block) { PlanStatus::Blocked } else { PlanStatus::Ready };
 
-    // Step findings bucketed by (step position, gate) with a counting sort: one flat vector
-    // instead of four small vectors per step (this runs on 20,000-step plans).
-    let mut start = vec![0usize; n * 4 + 1];
+    // Step findings bucketed by (step position, gate) with a counting sort of their indices:
+    // one flat vector instead of four small vectors per step (this runs on 20,000-step plans),
+    // and the findings stay where they are until their texts are taken.
+    let mut start = vec![0u32; n * 4 + 1];
     for b in findings.iter().filter_map(bucket_of) {
         start[b + 1] += 1;
     }
@@ -82,42 +83,45 @@ pub fn apply(draft: &mut Draft, report: GateReport) -> Judgement {
         start[b] += start[b - 1];
     }
     let mut next = start.clone();
-    let mut sorted: Vec<Option<Finding>> = std::iter::repeat_with(|| None).take(start[n * 4]).collect();
-    let mut plan_findings = vec![];
-    for f in findings {
-        match bucket_of(&f) {
-            Some(b) => {
-                sorted[next[b]] = Some(f);
-                next[b] += 1;
-            }
-            None if f.step.is_none() => plan_findings.push(f),
-            None => {}
+    let mut sorted = vec![0u32; start[n * 4] as usize];
+    for (k, f) in findings.iter().enumerate() {
+        if let Some(b) = bucket_of(f) {
+            sorted[next[b] as usize] = k as u32;
+            next[b] += 1;
         }
     }
     let mut counts = VerdictCounts::default();
     for (i, step) in draft.steps.iter_mut().enumerate() {
-        step.verdicts = Gate::ALL.iter().map(|g| fold_step(*g, &mut sorted[start[i * 4 + *g as usize]..start[i * 4 + *g as usize + 1]])).collect();
+        let mut verdicts = Vec::with_capacity(4);
+        for g in Gate::ALL {
+            let b = i * 4 + g as usize;
+            verdicts.push(fold_step(g, &mut findings, &sorted[start[b] as usize..start[b + 1] as usize]));
+        }
+        step.verdicts = verdicts;
         step.verdict = step.verdicts.iter().map(|v| v.verdict).max().unwrap_or_default();
         if let Some(n) = approvals.get(&i) {
             step.required_approvals = step.required_approvals.max(*n);
         }
         counts.add(step.verdict);
     }
+    let plan_findings: Vec<Finding> = findings.into_iter().filter(|f| f.step.is_none()).collect();
     Judgement { verdicts, counts, status, plan_findings }
 }
 
 /// One gate's verdict on one step from its (few) findings, worst first, taking their texts.
-fn fold_step(gate: Gate, findings: &mut [Option<Finding>]) -> GateVerdict {
+fn fold_step(gate: Gate, findings: &mut [Finding], mine: &[u32]) -> GateVerdict {
     let mut v = GateVerdict::allow(gate);
-    for f in findings.iter().flatten() {
-        v.weigh(f.verdict, f.enforcement);
+    for &k in mine {
+        v.weigh(findings[k as usize].verdict, findings[k as usize].enforcement);
     }
     for level in [Verdict::Block, Verdict::Warn, Verdict::Allow] {
         if level > v.verdict {
             continue;
         }
-        for f in findings.iter_mut().flatten().filter(|f| f.verdict == level) {
-            v.take_texts(f);
+        for &k in mine {
+            if findings[k as usize].verdict == level {
+                v.take_texts(&mut findings[k as usize]);
+            }
         }
     }
     v

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use rustc_hash::FxHashSet;
+use smallvec::SmallVec;
 
 /// The four evaluators, in the order they run and are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -91,6 +92,9 @@ impl Enforcement {
 /// Gate text: fixed sentences are borrowed (free to copy), the rest written per plan or step.
 pub type Text = Cow<'static, str>;
 
+/// A verdict's texts: most step verdicts have one reason, one tip and one rule, kept inline.
+pub type Texts = SmallVec<[Text; 1]>;
+
 /// One thing one gate found: about one step (`step`) or the plan as a whole (`None`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -124,17 +128,17 @@ pub struct GateVerdict {
     /// The strictest enforcement among the findings at this verdict.
     pub enforcement: Enforcement,
     #[cfg_attr(feature = "ssr", schema(value_type = Vec<String>))]
-    pub reasons: Vec<Text>,
+    pub reasons: Texts,
     #[cfg_attr(feature = "ssr", schema(value_type = Vec<String>))]
-    pub remediation: Vec<Text>,
+    pub remediation: Texts,
     /// The rules that fired.
     #[cfg_attr(feature = "ssr", schema(value_type = Vec<String>))]
-    pub rules: Vec<Text>,
+    pub rules: Texts,
 }
 
 impl GateVerdict {
     pub fn allow(gate: Gate) -> GateVerdict {
-        GateVerdict { gate, verdict: Verdict::Allow, enforcement: Enforcement::Advisory, reasons: vec![], remediation: vec![], rules: vec![] }
+        GateVerdict { gate, verdict: Verdict::Allow, enforcement: Enforcement::Advisory, reasons: Texts::new(), remediation: Texts::new(), rules: Texts::new() }
     }
 
     /// Takes in one finding's verdict and enforcement (call for all of them before the texts).
@@ -232,8 +236,8 @@ mod tests {
         ];
         let v = GateVerdict::from_findings(Gate::Risk, &fs);
         assert_eq!((v.verdict, v.enforcement), (Verdict::Block, Enforcement::HardMandatory));
-        assert_eq!(v.reasons, vec!["Block", "Warn"], "worst first, each once");
-        assert_eq!(v.remediation, vec!["b", "a"]);
+        assert_eq!(v.reasons.as_slice(), ["Block", "Warn"], "worst first, each once");
+        assert_eq!(v.remediation.as_slice(), ["b", "a"]);
         assert_eq!(GateVerdict::from_findings(Gate::Risk, &[]).verdict, Verdict::Allow);
     }
 

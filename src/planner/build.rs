@@ -270,7 +270,7 @@ fn idempotency_token(prefix: &TokenHasher, tool: &str, tool_def: Option<&Tool>, 
     let digest = h.0.finalize();
     let mut hex = [0u8; 32];
     hex::encode_to_slice(&digest[..16], &mut hex).expect("16 bytes are 32 hex digits");
-    String::from_utf8_lossy(&hex).into_owned()
+    String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")
 }
 
 /// Fills a rollback recipe's placeholders (`{item_id}`, `{item_title}`, `{pack}`, `{tool}`,
