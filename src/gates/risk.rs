@@ -16,8 +16,17 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     // distinct one is written once (a plan has a handful, however many steps).
     let mut breakdowns: FxHashMap<(&str, Risk, &[String]), (f64, String)> = FxHashMap::default();
     let mut notices: FxHashMap<(&str, i64), String> = FxHashMap::default();
+    // An item's steps usually sit together: look the item up once per run of them.
+    let mut last: Option<&BacklogItem> = None;
     for (i, s) in input.draft.steps.iter().enumerate() {
-        let Some(item) = input.catalog.get(&s.backlog_item_id) else { continue };
+        let item = match last {
+            Some(it) if it.id == s.backlog_item_id => it,
+            _ => {
+                let Some(it) = input.catalog.get(&s.backlog_item_id) else { continue };
+                last = Some(it);
+                it
+            }
+        };
         let (score, reason) = breakdowns.entry((s.tool.as_str(), item.risk, item.labels.as_slice())).or_insert_with(|| breakdown(input, &s.tool, item, &warn_at, &block_at));
         let score = *score;
         let reason = reason.clone();

@@ -6,6 +6,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use sha2::{Digest, Sha256};
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::hash_map::Entry;
 #[cfg(test)]
 use std::collections::HashSet;
 
@@ -131,15 +132,34 @@ impl PlannerProvider for GraphPlanner {
     }
 }
 
+/// The items a plan covers, resolved from the request.
+struct Resolved<'a> {
+    /// Item ids in plan order; positions in it index everything below.
+    order: Vec<i64>,
+    /// `planned[i]` is the item `order[i]`.
+    planned: Vec<&'a BacklogItem>,
+    /// Pulled in by `include_dependencies`, not selected.
+    pulled: FxHashSet<i64>,
+    /// Per item, the positions of the planned items it depends on (in `depends_on` order): the
+    /// planner reads these compact rows instead of going back to the catalog.
+    deps: Preds,
+}
+
 /// Resolves which items the plan covers: the selection plus, with `include_dependencies`, every
 /// unfinished item it depends on (transitively). Dependencies that are done are satisfied.
-fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> (Vec<i64>, Vec<&'a BacklogItem>, FxHashSet<i64>) {
+fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> Resolved<'a> {
     let mut order: Vec<i64> = Vec::with_capacity(input.selected.len());
-    let mut included: FxHashSet<i64> = FxHashSet::with_capacity_and_hasher(input.selected.len(), Default::default());
+    // Item id → position in `order`.
+    let mut included: FxHashMap<i64, usize> = FxHashMap::with_capacity_and_hasher(input.selected.len(), Default::default());
     let mut pulled: FxHashSet<i64> = FxHashSet::default();
+    let mut planned: Vec<&BacklogItem> = Vec::with_capacity(input.selected.len());
     for id in input.selected {
-        if input.catalog.contains_key(id) && included.insert(*id) {
-            order.push(*id);
+        if let Some(item) = input.catalog.get(id) {
+            if let Entry::Vacant(e) = included.entry(*id) {
+                e.insert(order.len());
+                order.push(*id);
+                planned.push(item);
+            }
         }
     }
     if input.request.include_dependencies {
@@ -147,27 +167,29 @@ fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> (
         // by the graph anyway, so listing order only affects display.
         let mut i = 0;
         while i < order.len() {
-            let item = &input.catalog[&order[i]];
-            for dep in &item.depends_on {
+            for dep in &planned[i].depends_on {
                 if let Some(d) = input.catalog.get(dep) {
-                    if d.status != ItemStatus::Done && included.insert(*dep) {
-                        pulled.insert(*dep);
-                        order.push(*dep);
+                    if d.status != ItemStatus::Done {
+                        if let Entry::Vacant(e) = included.entry(*dep) {
+                            e.insert(order.len());
+                            pulled.insert(*dep);
+                            order.push(*dep);
+                            planned.push(d);
+                        }
                     }
                 }
             }
             i += 1;
         }
     }
-    let mut planned = Vec::with_capacity(order.len());
-    for id in &order {
-        let item = &input.catalog[id];
-        planned.push(item);
+    let mut deps = Preds::with_capacity(order.len(), order.len() * 4);
+    for (id, item) in order.iter().zip(&planned) {
         let mut missing = vec![];
         let mut unknown = vec![];
         for dep in &item.depends_on {
             // Planned dependencies are known items: no catalog lookup (a cache miss) needed.
-            if included.contains(dep) {
+            if let Some(&p) = included.get(dep) {
+                deps.push(p);
                 continue;
             }
             match input.catalog.get(dep) {
@@ -176,6 +198,7 @@ fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> (
                 _ => {}
             }
         }
+        deps.end_row();
         if !missing.is_empty() {
             issues.push(PlanIssue::MissingDependency { item_id: *id, missing });
         }
@@ -183,7 +206,7 @@ fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> (
             issues.push(PlanIssue::UnknownDependency { item_id: *id, missing: unknown });
         }
     }
-    (order, planned, pulled)
+    Resolved { order, planned, pulled, deps }
 }
 
 /// A short, stable fingerprint of the plan input, part of every step's token: a digest, so
@@ -396,18 +419,28 @@ impl<I: IntoIterator<Item = usize>> FromIterator<I> for Preds {
 /// layering, the critical path by estimated duration.
 pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     let mut issues = vec![];
-    // `planned[i]` is the item `order[i]`; positions in `order` index everything below.
-    let (order, planned, pulled) = resolve_items(input, &mut issues);
-    let position: FxHashMap<i64, usize> = order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let Resolved { order, planned, pulled, deps } = resolve_items(input, &mut issues);
     let fingerprint = request_fingerprint(input.request, input.selected);
     let mut scratch = String::new();
     let mut nothing_to_undo: FxHashMap<&str, String> = FxHashMap::default();
 
-    // Steps: one per tool, chained in the item's tool order.
-    let mut steps: Vec<PlanStep> = Vec::with_capacity(order.len() * 2);
-    // First and last step of each planned item, by position.
-    let mut first_last: Vec<(usize, usize)> = Vec::with_capacity(order.len());
+    // Each item's first step, by position (one step per tool, a manual step when it names none),
+    // so that a step can name the steps it waits for before those exist.
+    let mut first_of: Vec<usize> = Vec::with_capacity(order.len() + 1);
+    first_of.push(0);
     for item in &planned {
+        first_of.push(first_of[first_of.len() - 1] + item.tools.len().max(1));
+    }
+    let n_steps = first_of[order.len()];
+
+    // Steps: one per tool, chained in the item's tool order; an item's first step waits for the
+    // last step of each planned item it depends on. One pass over the items, each read once.
+    let mut steps: Vec<PlanStep> = Vec::with_capacity(n_steps);
+    let mut preds = Preds::with_capacity(n_steps, n_steps + deps.edges());
+    // p50 durations by step, for the critical path (compact, unlike the steps themselves).
+    let mut p50: Vec<i64> = Vec::with_capacity(n_steps);
+    let mut items: Vec<PlanItem> = Vec::with_capacity(order.len());
+    for (pos, item) in planned.iter().enumerate() {
         let id = item.id;
         let n_tools = item.tools.len().max(1);
         if item.tools.is_empty() {
@@ -428,7 +461,22 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
                 None if mutating => None,
                 None => Some(nothing_to_undo.entry(tool).or_insert_with(|| format!("Nothing to undo: `{tool}` changes nothing outside the agent.")).clone()),
             };
-            let depends_on = if n > 0 { vec![steps[first + n - 1].id.clone()] } else { Vec::with_capacity(item.depends_on.len()) };
+            let depends_on = if n > 0 {
+                preds.push(first + n - 1);
+                vec![steps[first + n - 1].id.clone()]
+            } else {
+                let mine = deps.of(pos);
+                let mut ids = Vec::with_capacity(mine.len());
+                for &d in mine {
+                    let last = first_of[d + 1] - 1;
+                    preds.push(last);
+                    ids.push(step_id(order[d], first_of[d + 1] - first_of[d]));
+                }
+                ids
+            };
+            preds.end_row();
+            let estimate = estimate_for(input, item, tool, n_tools);
+            p50.push(estimate.duration_p50_ms);
             steps.push(PlanStep {
                 id: step_id(id, n + 1),
                 backlog_item_id: id,
@@ -442,32 +490,12 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
                 depends_on,
                 idempotency_token: token,
                 rollback,
-                estimate: estimate_for(input, item, tool, n_tools),
+                estimate,
                 verdicts: vec![],
                 verdict: Default::default(),
             });
         }
-        first_last.push((first, steps.len() - 1));
-    }
-    // Edges: each step waits for the one before it in its item; an item's first step waits for
-    // the last step of each planned item it depends on.
-    let mut preds = Preds::with_capacity(steps.len(), steps.len() * 4);
-    for (pos, item) in planned.iter().enumerate() {
-        let (first, last) = first_last[pos];
-        for dep in &item.depends_on {
-            if let Some(&d) = position.get(dep) {
-                let (dep_first, dep_last) = first_last[d];
-                // Written from the compact arrays rather than copied from the step, which
-                // would be a cache miss per edge on a large plan.
-                steps[first].depends_on.push(step_id(order[d], dep_last - dep_first + 1));
-                preds.push(dep_last);
-            }
-        }
-        preds.end_row();
-        for i in first + 1..=last {
-            preds.push(i - 1);
-            preds.end_row();
-        }
+        items.push(PlanItem { id, title: item.title.clone(), pack_id: item.pack_id, pack_name: item.pack_name.clone(), status: item.status, pulled_in: pulled.contains(&id) });
     }
 
     let topo = topological_order(&preds);
@@ -479,11 +507,9 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
         for id in &order {
             item_graph.add_node(*id);
         }
-        for (pos, item) in planned.iter().enumerate() {
-            for dep in &item.depends_on {
-                if let Some(&d) = position.get(dep) {
-                    item_graph.add_edge(NodeIndex::new(d), NodeIndex::new(pos), ());
-                }
+        for pos in 0..order.len() {
+            for &d in deps.of(pos) {
+                item_graph.add_edge(NodeIndex::new(d), NodeIndex::new(pos), ());
             }
         }
         for scc in tarjan_scc(&item_graph) {
@@ -525,7 +551,7 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
                 best = Some((finish[p], p));
             }
         }
-        finish[i] = best.map(|b| b.0).unwrap_or(0) + steps[i].estimate.duration_p50_ms;
+        finish[i] = best.map(|b| b.0).unwrap_or(0) + p50[i];
         via[i] = best.map(|b| b.1);
     }
     let mut critical_path = vec![];
@@ -547,11 +573,6 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     };
     let critical_path = critical_path.into_iter().map(|i| steps[i].id.clone()).collect();
 
-    // Items and their packs, in plan order.
-    let items: Vec<PlanItem> = planned
-        .iter()
-        .map(|it| PlanItem { id: it.id, title: it.title.clone(), pack_id: it.pack_id, pack_name: it.pack_name.clone(), status: it.status, pulled_in: pulled.contains(&it.id) })
-        .collect();
     // Packs in order of first appearance, so the grouping follows the request.
     let mut groups: Vec<PackGroup> = vec![];
     let mut group_of: FxHashMap<i64, usize> = FxHashMap::default();
