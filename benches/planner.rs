@@ -19,7 +19,8 @@ use nofx::gates::{apply, compliance, evaluate_all, resource, risk, structural, G
 use nofx::planner::build::{Catalog, GraphPlanner, PlannerInput, PlannerProvider, StatsByTool, ToolRegistry, ToolStats};
 use nofx::planner::model::PlanRequest;
 use petgraph::graph::DiGraph;
-use rustc_hash::FxHashMap;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
@@ -113,6 +114,30 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Baseline: the same step graph (2 steps per item, chained, plus dependency edges), built as a
+/// petgraph DiGraph and topologically sorted — no tokens, no gates. With the planner's own
+/// hasher (Fx), so the baseline pays no more for its lookups than the planner does.
+fn toposort_baseline<S: BuildHasher + Default>(selected: &[i64], catalog: &Catalog) -> Duration {
+    let n = selected.len();
+    let start = Instant::now();
+    let mut g: DiGraph<(i64, usize), ()> = DiGraph::with_capacity(n * 2, n * 7);
+    let mut first_last: HashMap<i64, _, S> = HashMap::with_capacity_and_hasher(n, S::default());
+    for id in selected {
+        let a = g.add_node((*id, 0));
+        let b = g.add_node((*id, 1));
+        g.add_edge(a, b, ());
+        first_last.insert(*id, (a, b));
+    }
+    for id in selected {
+        for dep in &catalog[id].depends_on {
+            g.add_edge(first_last[dep].1, first_last[id].0, ());
+        }
+    }
+    let order = petgraph::algo::toposort(&g, None).unwrap();
+    assert_eq!(order.len(), n * 2);
+    start.elapsed()
+}
+
 fn bench_planner(n: usize, runs: usize) {
     let (catalog, tools, stats) = backlog(n);
     let policy = Policy::default_policy();
@@ -121,29 +146,9 @@ fn bench_planner(n: usize, runs: usize) {
     let request = PlanRequest { item_ids: Some(selected.clone()), budget_usd: Some(1_000_000.0), ..Default::default() };
     let input = PlannerInput { request: &request, selected: &selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: policy.estimate_defaults() };
 
-    // Baseline: the same step graph (2 steps per item, chained, plus dependency edges), built
-    // as a petgraph DiGraph and topologically sorted — no tokens, no gates.
-    let mut baseline = vec![];
-    for _ in 0..runs {
-        let start = Instant::now();
-        let mut g: DiGraph<(i64, usize), ()> = DiGraph::with_capacity(n * 2, n * 7);
-        // The planner's own hasher, so the baseline pays no more for its lookups than it does.
-        let mut first_last = FxHashMap::with_capacity_and_hasher(n, Default::default());
-        for id in &selected {
-            let a = g.add_node((*id, 0));
-            let b = g.add_node((*id, 1));
-            g.add_edge(a, b, ());
-            first_last.insert(*id, (a, b));
-        }
-        for id in &selected {
-            for dep in &catalog[id].depends_on {
-                g.add_edge(first_last[dep].1, first_last[id].0, ());
-            }
-        }
-        let order = petgraph::algo::toposort(&g, None).unwrap();
-        assert_eq!(order.len(), n * 2);
-        baseline.push(start.elapsed());
-    }
+    let baseline: Vec<Duration> = (0..runs).map(|_| toposort_baseline::<rustc_hash::FxBuildHasher>(&selected, &catalog)).collect();
+    // The same with std's SipHash map, as the figures before 2026-11-30 were measured.
+    let sip_baseline: Vec<Duration> = (0..runs).map(|_| toposort_baseline::<std::hash::RandomState>(&selected, &catalog)).collect();
 
     let mut planning = vec![];
     let mut full = vec![];
@@ -185,7 +190,7 @@ fn bench_planner(n: usize, runs: usize) {
         "{:>21} phases: build {:.2} ms, structural {:.2} ms, risk {:.2} ms, compliance {:.2} ms, resource {:.2} ms, apply {:.2} ms",
         "", phases[0], phases[1], phases[2], phases[3], phases[4], phases[5]
     );
-    let (b, p, f) = (median(baseline), median(planning), median(full));
+    let (b, p, f, sip) = (median(baseline), median(planning), median(full), median(sip_baseline));
     println!(
         "{n:>6} items, {steps:>6} steps ({status}): toposort baseline {:>8.2} ms | planner {:>8.2} ms ({:>4.1}x) | planner + 4 gates {:>8.2} ms ({:>4.1}x)",
         ms(b),
@@ -194,6 +199,7 @@ fn bench_planner(n: usize, runs: usize) {
         ms(f),
         ms(f) / ms(b)
     );
+    println!("{:>21} baseline with std's SipHash map {:.2} ms: planner + 4 gates {:.1}x of it", "", ms(sip), ms(f) / ms(sip));
 }
 
 async fn bench_plan_page() {

@@ -734,6 +734,17 @@ mod tests {
     }
 
     #[test]
+    fn rollback_placeholders_are_filled_once() {
+        let mut it = item(7, vec![], &["git_pr"]);
+        it.title = "Fix {token} and {tool} {braces".into();
+        let r = render_rollback("undo {item_id} \"{item_title}\" {pack}/{tool} {token} {unknown} {", &it, "git_pr", "abc");
+        // A title that looks like a placeholder is left as written; unknown ones stay literal.
+        assert_eq!(r, "undo 7 \"Fix {token} and {tool} {braces\" pack-2/git_pr abc {unknown} {");
+        assert_eq!(render_rollback("", &it, "t", "x"), "");
+        assert_eq!(render_rollback("no placeholders", &it, "t", "x"), "no placeholders");
+    }
+
+    #[test]
     fn dependencies_outside_the_request() {
         let mut done = item(1, vec![], &["codegen"]);
         done.status = ItemStatus::Done;
