@@ -1,10 +1,10 @@
 //! Gate verdicts: what each evaluator says about a plan and its steps. Shared by the server and
 //! the browser (the plan page colours steps by these).
 
-use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use rustc_hash::FxHashSet;
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 
 /// The four evaluators, in the order they run and are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

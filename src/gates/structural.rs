@@ -32,7 +32,6 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let hard = input.policy.structural.enforcement;
     let title = |id: i64| input.catalog.get(&id).map(|i| format!("#{id} “{}”", i.title)).unwrap_or_else(|| format!("#{id}"));
     let titles = |ids: &[i64]| ids.iter().map(|i| title(*i)).collect::<Vec<_>>().join(", ");
-    // Step positions per item, in plan order.
     // Step positions per item, in plan order: only the planner's issues need them.
     let mut steps_of: HashMap<i64, Vec<usize>> = HashMap::default();
     if !d.issues.is_empty() {
