@@ -143,6 +143,9 @@ struct Resolved<'a> {
     /// Per item, the positions of the planned items it depends on (in `depends_on` order): the
     /// planner reads these compact rows instead of going back to the catalog.
     deps: Preds,
+    /// Each item's first step, by position, and the step count at the end (one step per tool, a
+    /// manual step when it names none): a step can name the steps it waits for before they exist.
+    first_of: Vec<usize>,
 }
 
 /// Resolves which items the plan covers: the selection plus, with `include_dependencies`, every
@@ -183,7 +186,10 @@ fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> R
         }
     }
     let mut deps = Preds::with_capacity(order.len(), order.len() * 4);
+    let mut first_of: Vec<usize> = Vec::with_capacity(order.len() + 1);
+    first_of.push(0);
     for (id, item) in order.iter().zip(&planned) {
+        first_of.push(first_of[first_of.len() - 1] + item.tools.len().max(1));
         let mut missing = vec![];
         let mut unknown = vec![];
         for dep in &item.depends_on {
@@ -206,7 +212,7 @@ fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> R
             issues.push(PlanIssue::UnknownDependency { item_id: *id, missing: unknown });
         }
     }
-    Resolved { order, planned, pulled, deps }
+    Resolved { order, planned, pulled, deps, first_of }
 }
 
 /// A short, stable fingerprint of the plan input, part of every step's token: a digest, so
@@ -225,7 +231,9 @@ struct TokenHasher(Sha256);
 
 impl TokenHasher {
     fn field(&mut self, name: &str, value: &str) {
-        self.parts(name, &[value]);
+        self.0.update(name.as_bytes());
+        self.0.update((value.len() as u64).to_le_bytes());
+        self.0.update(value.as_bytes());
     }
 
     /// A field whose value is `parts` joined by `sep`, hashed without building the joined text.
@@ -241,14 +249,6 @@ impl TokenHasher {
         }
     }
 
-    fn parts(&mut self, name: &str, parts: &[&str]) {
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        self.0.update(name.as_bytes());
-        self.0.update((len as u64).to_le_bytes());
-        for p in parts {
-            self.0.update(p.as_bytes());
-        }
-    }
 
     fn number(&mut self, name: &str, value: i64) {
         self.field(name, itoa::Buffer::new().format(value));
@@ -402,35 +402,16 @@ impl Preds {
     }
 }
 
-impl<I: IntoIterator<Item = usize>> FromIterator<I> for Preds {
-    fn from_iter<T: IntoIterator<Item = I>>(rows: T) -> Preds {
-        let mut p = Preds::with_capacity(0, 0);
-        for row in rows {
-            for x in row {
-                p.push(x);
-            }
-            p.end_row();
-        }
-        p
-    }
-}
 
 /// Builds the plan: steps per tool, edges from dependencies, cycles by SCC, waves by longest-path
 /// layering, the critical path by estimated duration.
 pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     let mut issues = vec![];
-    let Resolved { order, planned, pulled, deps } = resolve_items(input, &mut issues);
+    let Resolved { order, planned, pulled, deps, first_of } = resolve_items(input, &mut issues);
     let fingerprint = request_fingerprint(input.request, input.selected);
     let mut scratch = String::new();
     let mut nothing_to_undo: FxHashMap<&str, String> = FxHashMap::default();
 
-    // Each item's first step, by position (one step per tool, a manual step when it names none),
-    // so that a step can name the steps it waits for before those exist.
-    let mut first_of: Vec<usize> = Vec::with_capacity(order.len() + 1);
-    first_of.push(0);
-    for item in &planned {
-        first_of.push(first_of[first_of.len() - 1] + item.tools.len().max(1));
-    }
     let n_steps = first_of[order.len()];
 
     // Steps: one per tool, chained in the item's tool order; an item's first step waits for the
