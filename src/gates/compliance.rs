@@ -7,6 +7,7 @@ use rustc_hash::FxHashMap;
 use super::evaluate::{GateInput, GateReport};
 use super::model::{Finding, Gate, Text, Verdict};
 use super::policy::{tool_matches, Freeze};
+use crate::planner::build::Rows;
 
 fn when(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
@@ -28,24 +29,12 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
             *row_of.entry(s.backlog_item_id).or_insert(next)
         })
         .collect();
-    let mut start = vec![0usize; row_of.len() + 1];
-    for r in &rows {
-        start[r + 1] += 1;
-    }
-    for r in 0..row_of.len() {
-        start[r + 1] += start[r];
-    }
-    let mut fill = start.clone();
-    let mut positions = vec![0usize; steps.len()];
-    for (i, r) in rows.into_iter().enumerate() {
-        positions[fill[r]] = i;
-        fill[r] += 1;
-    }
+    let steps_of = Rows::grouped(row_of.len(), rows.into_iter().enumerate().map(|(i, r)| (r, i)));
 
     for planned in &input.draft.items {
         let Some(item) = input.catalog.get(&planned.id) else { continue };
         let Some(&row) = row_of.get(&item.id) else { continue };
-        let mine = &positions[start[row]..start[row + 1]];
+        let mine = steps_of.of(row);
         let has_label = |labels: &[String]| labels.is_empty() || labels.iter().any(|l| item.labels.contains(l));
         for rule in policy.rules.iter().filter(|r| has_label(&r.labels)) {
             let rule_name: Text = format!("compliance.{}", rule.id).into();

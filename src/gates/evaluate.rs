@@ -5,7 +5,7 @@ use rustc_hash::FxHashMap;
 
 use super::model::{Finding, Gate, GateVerdict, Verdict, VerdictCounts};
 use super::policy::Policy;
-use crate::planner::build::{Catalog, Draft, ToolRegistry};
+use crate::planner::build::{Catalog, Draft, Rows, ToolRegistry};
 use crate::planner::model::PlanStatus;
 
 /// What the gates read: the draft (its `estimate.budget_usd` set), the backlog, the tools, the policy and the time.
@@ -75,29 +75,10 @@ pub fn apply(draft: &mut Draft, report: GateReport) -> Judgement {
     // Step findings bucketed by (step position, gate) with a counting sort of their indices:
     // one flat vector instead of four small vectors per step (this runs on 20,000-step plans),
     // and the findings stay where they are until their texts are taken.
-    let mut start = vec![0u32; n * 4 + 1];
-    for b in findings.iter().filter_map(bucket_of) {
-        start[b + 1] += 1;
-    }
-    for b in 1..start.len() {
-        start[b] += start[b - 1];
-    }
-    let mut next = start.clone();
-    let mut sorted = vec![0u32; start[n * 4] as usize];
-    for (k, f) in findings.iter().enumerate() {
-        if let Some(b) = bucket_of(f) {
-            sorted[next[b] as usize] = k as u32;
-            next[b] += 1;
-        }
-    }
+    let buckets = Rows::grouped(n * 4, findings.iter().enumerate().filter_map(|(k, f)| bucket_of(f).map(|b| (b, k))));
     let mut counts = VerdictCounts::default();
     for (i, step) in draft.steps.iter_mut().enumerate() {
-        let mut verdicts = Vec::with_capacity(4);
-        for g in Gate::ALL {
-            let b = i * 4 + g as usize;
-            verdicts.push(fold_step(g, &mut findings, &sorted[start[b] as usize..start[b + 1] as usize]));
-        }
-        step.verdicts = verdicts;
+        step.verdicts = Gate::ALL.iter().map(|g| fold_step(*g, &mut findings, buckets.of(i * 4 + *g as usize))).collect();
         step.verdict = step.verdicts.iter().map(|v| v.verdict).max().unwrap_or_default();
         if let Some(n) = approvals.get(&i) {
             step.required_approvals = step.required_approvals.max(*n);
@@ -109,18 +90,18 @@ pub fn apply(draft: &mut Draft, report: GateReport) -> Judgement {
 }
 
 /// One gate's verdict on one step from its (few) findings, worst first, taking their texts.
-fn fold_step(gate: Gate, findings: &mut [Finding], mine: &[u32]) -> GateVerdict {
+fn fold_step(gate: Gate, findings: &mut [Finding], mine: &[usize]) -> GateVerdict {
     let mut v = GateVerdict::allow(gate);
     for &k in mine {
-        v.weigh(findings[k as usize].verdict, findings[k as usize].enforcement);
+        v.weigh(findings[k].verdict, findings[k].enforcement);
     }
     for level in [Verdict::Block, Verdict::Warn, Verdict::Allow] {
         if level > v.verdict {
             continue;
         }
         for &k in mine {
-            if findings[k as usize].verdict == level {
-                v.take_texts(&mut findings[k as usize]);
+            if findings[k].verdict == level {
+                v.take_texts(&mut findings[k]);
             }
         }
     }

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use super::model::{Finding, Fixed, Gate, Text, Verdict};
 use crate::planner::model::{EstimateSource, StepEstimate};
 
-/// A duration for people: `45 s`, `12 min 5 s`, `3 h 20 min`.
+/// A duration in milliseconds, written for people: `45 s`, `12 min 5 s`, `3 h 20 min`.
 struct Duration(i64);
 
 impl std::fmt::Display for Duration {
@@ -21,14 +21,10 @@ impl std::fmt::Display for Duration {
     }
 }
 
-fn duration(ms: i64) -> Duration {
-    Duration(ms)
-}
-
 /// What a step is estimated at and where that comes from, and how to get a real estimate.
 fn estimate_text(tool: &str, e: &StepEstimate) -> (String, Text) {
     let mut reason = String::with_capacity(96);
-    let _ = write!(reason, "p50 {}, ${} (p95 {}, ${}), ", duration(e.duration_p50_ms), Fixed::<2>(e.cost_p50_usd), duration(e.duration_p95_ms), Fixed::<2>(e.cost_p95_usd));
+    let _ = write!(reason, "p50 {}, ${} (p95 {}, ${}), ", Duration(e.duration_p50_ms), Fixed::<2>(e.cost_p50_usd), Duration(e.duration_p95_ms), Fixed::<2>(e.cost_p95_usd));
     let _ = if e.runs > 0 {
         write!(reason, "from {} recorded runs.", e.runs)
     } else if e.source == EstimateSource::ItemEstimate {
@@ -81,7 +77,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         report.push(finding(None, verdict, "resource.budget", reason, remediation));
     }
     let limit_ms = p.max_duration_minutes * 60_000;
-    let reason = format!("Critical path {} (p95 {}) against a limit of {}.", duration(est.duration_p50_ms), duration(est.duration_p95_ms), duration(limit_ms));
+    let reason = format!("Critical path {} (p95 {}) against a limit of {}.", Duration(est.duration_p50_ms), Duration(est.duration_p95_ms), Duration(limit_ms));
     let (verdict, remediation) = if est.duration_p50_ms > limit_ms {
         (Verdict::Block, Text::Borrowed("Split the plan, or cut dependencies so more steps run in parallel."))
     } else if est.duration_p95_ms > limit_ms || est.duration_p50_ms as f64 >= p.warn_ratio * limit_ms as f64 {

@@ -6,7 +6,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::evaluate::{GateInput, GateReport};
 use super::model::{Enforcement, Finding, Gate, Text, Verdict};
-use crate::planner::build::{PlanIssue, Preds, MANUAL_TOOL};
+use crate::planner::build::{PlanIssue, Rows, MANUAL_TOOL};
 use crate::planner::model::PlanStep;
 
 fn finding(step: Option<usize>, verdict: Verdict, enforcement: Enforcement, rule: &'static str, reason: String, remediation: impl Into<Text>) -> Finding {
@@ -135,7 +135,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
             ));
         }
     }
-    let mut preds = Preds::with_capacity(d.steps.len(), d.steps.len() * 4);
+    let mut preds = Rows::with_capacity(d.steps.len(), d.steps.len() * 4);
     for (i, s) in d.steps.iter().enumerate() {
         let mut orphans: Vec<&str> = vec![];
         for dep in &s.depends_on {
@@ -201,7 +201,7 @@ fn cut_edge(input: &GateInput<'_>, item_ids: &[i64]) -> String {
 /// Which steps can be put in some order (the others are in or behind a cycle). When every step
 /// has a wave and every edge goes to a later wave, the waves themselves prove the graph acyclic;
 /// otherwise the planner's own Kahn ordering is re-run on the graph as the draft hands it in.
-fn orderable(steps: &[PlanStep], preds: &Preds) -> Vec<bool> {
+fn orderable(steps: &[PlanStep], preds: &Rows) -> Vec<bool> {
     let waves_prove_it = steps.iter().enumerate().all(|(i, s)| s.wave.is_some_and(|w| preds.of(i).iter().all(|&p| steps[p].wave.is_some_and(|pw| pw < w))));
     if waves_prove_it {
         return vec![true; steps.len()];
@@ -215,7 +215,7 @@ fn orderable(steps: &[PlanStep], preds: &Preds) -> Vec<bool> {
 
 /// Cycles in the step graph that the planner did not report as item cycles (a broken provider):
 /// one plan-level block naming them and a block on each of their steps. Returns those steps.
-fn step_cycles(input: &GateInput<'_>, preds: &Preds, cycle_items: &HashSet<i64>, report: &mut GateReport) -> HashSet<usize> {
+fn step_cycles(input: &GateInput<'_>, preds: &Rows, cycle_items: &HashSet<i64>, report: &mut GateReport) -> HashSet<usize> {
     let steps = &input.draft.steps;
     let hard = input.policy.structural.enforcement;
     let mut g: DiGraph<usize, ()> = DiGraph::with_capacity(steps.len(), steps.len());

@@ -142,7 +142,7 @@ struct Resolved<'a> {
     pulled: FxHashSet<i64>,
     /// Per item, the positions of the planned items it depends on (in `depends_on` order): the
     /// planner reads these compact rows instead of going back to the catalog.
-    deps: Preds,
+    deps: Rows,
     /// Each item's first step, by position, and the step count at the end (one step per tool, a
     /// manual step when it names none): a step can name the steps it waits for before they exist.
     first_of: Vec<usize>,
@@ -185,7 +185,7 @@ fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> R
             i += 1;
         }
     }
-    let mut deps = Preds::with_capacity(order.len(), order.len() * 4);
+    let mut deps = Rows::with_capacity(order.len(), order.len() * 4);
     let mut first_of: Vec<usize> = Vec::with_capacity(order.len() + 1);
     first_of.push(0);
     for (id, item) in order.iter().zip(&planned) {
@@ -358,33 +358,53 @@ fn step_id(item: i64, n: usize) -> String {
     id
 }
 
-/// Predecessor lists of every step in one flat vector (compressed rows): two allocations for a
-/// graph of any size instead of one per step.
+/// Lists of positions, one row per step (or item, or bucket), in one flat vector (compressed
+/// rows): two allocations for a graph of any size instead of one per row. Predecessor lists,
+/// successor lists and findings per step all take this shape.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Preds {
+pub struct Rows {
     /// Row `i` is `list[offsets[i]..offsets[i + 1]]`.
     offsets: Vec<usize>,
     list: Vec<usize>,
 }
 
-impl Preds {
-    pub fn with_capacity(steps: usize, edges: usize) -> Preds {
-        let mut offsets = Vec::with_capacity(steps + 1);
+impl Rows {
+    pub fn with_capacity(rows: usize, values: usize) -> Rows {
+        let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0);
-        Preds { offsets, list: Vec::with_capacity(edges) }
+        Rows { offsets, list: Vec::with_capacity(values) }
     }
 
-    /// Adds a predecessor to the row being built.
+    /// Groups `(row, value)` pairs into `rows` rows by a counting sort, values in the order the
+    /// pairs come. The pairs are walked twice (count, then place), hence `Clone`.
+    pub fn grouped<I: Iterator<Item = (usize, usize)> + Clone>(rows: usize, pairs: I) -> Rows {
+        let mut offsets = vec![0usize; rows + 1];
+        for (r, _) in pairs.clone() {
+            offsets[r + 1] += 1;
+        }
+        for r in 0..rows {
+            offsets[r + 1] += offsets[r];
+        }
+        let mut next = offsets.clone();
+        let mut list = vec![0usize; offsets[rows]];
+        for (r, v) in pairs {
+            list[next[r]] = v;
+            next[r] += 1;
+        }
+        Rows { offsets, list }
+    }
+
+    /// Adds a value to the row being built.
     pub fn push(&mut self, pred: usize) {
         self.list.push(pred);
     }
 
-    /// Closes the current row: the next `push` starts the next step's.
+    /// Closes the current row: the next `push` starts the next one.
     pub fn end_row(&mut self) {
         self.offsets.push(self.list.len());
     }
 
-    /// Number of finished rows (steps).
+    /// Number of finished rows.
     pub fn len(&self) -> usize {
         self.offsets.len() - 1
     }
@@ -393,11 +413,12 @@ impl Preds {
         self.len() == 0
     }
 
-    pub fn of(&self, step: usize) -> &[usize] {
-        &self.list[self.offsets[step]..self.offsets[step + 1]]
+    pub fn of(&self, row: usize) -> &[usize] {
+        &self.list[self.offsets[row]..self.offsets[row + 1]]
     }
 
-    pub fn edges(&self) -> usize {
+    /// Number of values in all rows.
+    pub fn total(&self) -> usize {
         self.list.len()
     }
 }
@@ -417,7 +438,7 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     // Steps: one per tool, chained in the item's tool order; an item's first step waits for the
     // last step of each planned item it depends on. One pass over the items, each read once.
     let mut steps: Vec<PlanStep> = Vec::with_capacity(n_steps);
-    let mut preds = Preds::with_capacity(n_steps, n_steps + deps.edges());
+    let mut preds = Rows::with_capacity(n_steps, n_steps + deps.total());
     // p50 durations by step, for the critical path (compact, unlike the steps themselves).
     let mut p50: Vec<i64> = Vec::with_capacity(n_steps);
     let mut items: Vec<PlanItem> = Vec::with_capacity(order.len());
@@ -571,27 +592,10 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
 /// Kahn's algorithm over predecessor lists, first in first out; nodes in or behind a cycle are
 /// left out. What the planner derives from the order (longest-path waves, finish times, the
 /// critical path with its ties broken by position) does not depend on which valid order it is.
-pub fn topological_order(preds: &Preds) -> Vec<usize> {
+pub fn topological_order(preds: &Rows) -> Vec<usize> {
     let n = preds.len();
     let mut indegree: Vec<usize> = (0..n).map(|i| preds.of(i).len()).collect();
-    // Successors, as compressed rows: count, prefix-sum, fill.
-    let mut start = vec![0usize; n + 1];
-    for i in 0..n {
-        for &p in preds.of(i) {
-            start[p + 1] += 1;
-        }
-    }
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
-    let mut fill = start.clone();
-    let mut succs = vec![0usize; preds.edges()];
-    for i in 0..n {
-        for &p in preds.of(i) {
-            succs[fill[p]] = i;
-            fill[p] += 1;
-        }
-    }
+    let succs = Rows::grouped(n, (0..n).flat_map(|i| preds.of(i).iter().map(move |&p| (p, i))));
     // The output doubles as the queue: `out[head..]` is ready and not yet visited.
     let mut out: Vec<usize> = Vec::with_capacity(n);
     out.extend((0..n).filter(|&i| indegree[i] == 0));
@@ -599,7 +603,7 @@ pub fn topological_order(preds: &Preds) -> Vec<usize> {
     while head < out.len() {
         let i = out[head];
         head += 1;
-        for &s in &succs[start[i]..start[i + 1]] {
+        for &s in succs.of(i) {
             indegree[s] -= 1;
             if indegree[s] == 0 {
                 out.push(s);
@@ -712,6 +716,18 @@ mod tests {
         assert_eq!(pr.rollback.as_deref(), Some(format!("Close PR for item 7 (Item 7) in pack-2; token {}", pr.idempotency_token).as_str()));
         assert!(step(&d, "s7-1").rollback.as_deref().unwrap().starts_with("Nothing to undo"));
         assert_eq!(step(&d, "s7-3").rollback, None, "mutating db_write has no recipe: a finding for the gates, not a crash");
+    }
+
+    #[test]
+    fn rows_group_pairs_in_order() {
+        let rows = Rows::grouped(4, [(2, 10), (0, 11), (2, 12), (3, 13)].into_iter());
+        assert_eq!((rows.len(), rows.total()), (4, 4));
+        assert_eq!((rows.of(0), rows.of(1), rows.of(2), rows.of(3)), (&[11][..], &[][..], &[10, 12][..], &[13][..]));
+        let mut built = Rows::with_capacity(2, 2);
+        built.push(5);
+        built.end_row();
+        built.end_row();
+        assert_eq!((built.of(0), built.of(1)), (&[5][..], &[][..]));
     }
 
     #[test]
