@@ -32,6 +32,79 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Documents the contract's error answers on every operation that can give them, with the
+/// `Error` body: 400 when it takes parameters or a body, 401 and 403 when it needs a key, 404
+/// when its path names something, 413, 415 and 422 when it takes a JSON body, 429 where
+/// throttled. Written once here rather than on each handler, so no operation can forget one.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Type};
+
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert(
+            "Error".into(),
+            ObjectBuilder::new()
+                .description(Some("Every error: a stable code, a sentence saying what to fix, and details (e.g. the unknown ids)."))
+                .property("error", ObjectBuilder::new().schema_type(Type::String))
+                .property("message", ObjectBuilder::new().schema_type(Type::String))
+                .required("error")
+                .required("message")
+                .into(),
+        );
+        let error = || ContentBuilder::new().schema(Some(Ref::from_schema_name("Error"))).build();
+        let describe = |code: &str| match code {
+            "400" => "malformed request: the message says which parameter or field",
+            "401" => "missing or unknown API key (or a refused webhook signature)",
+            "403" => "the key's role may not do this, or the feature is off",
+            "404" => "not found",
+            "409" => "conflicts with the current state",
+            "413" => "body too large",
+            "415" => "body is not `application/json`",
+            "422" => "valid JSON whose values make no sense (unknown ids, blank fields)",
+            _ => "error",
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten() {
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let has_query_or_path = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Query | ParameterIn::Path));
+                let has_path = params.iter().any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                let has_body = op.request_body.is_some();
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut codes = vec![];
+                if has_query_or_path || has_body {
+                    codes.push("400");
+                }
+                if secured {
+                    codes.extend(["401", "403"]);
+                }
+                if has_path {
+                    codes.push("404");
+                }
+                if has_body {
+                    codes.extend(["413", "415", "422"]);
+                }
+                for code in codes {
+                    op.responses.responses.entry(code.into()).or_insert_with(|| RefOr::T(ResponseBuilder::new().description(describe(code)).build()));
+                }
+                // Every 4xx answer, documented here or on the handler, has the error body.
+                for (code, response) in op.responses.responses.iter_mut() {
+                    if let (true, RefOr::T(r)) = (code.starts_with('4'), response) {
+                        if r.content.is_empty() {
+                            r.content.insert("application/json".into(), error());
+                        }
+                        if r.description.is_empty() {
+                            r.description = describe(code).into();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The `/api` router (to be nested under `/api`) with every area's endpoints.
 pub fn router() -> Router<AppState> {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -44,6 +117,8 @@ pub fn router() -> Router<AppState> {
         .merge(crate::events::http::router())
         .split_for_parts();
     let mut openapi = openapi;
+    // After the routes are in: it walks their operations.
+    ErrorResponses.modify(&mut openapi);
     openapi.servers = Some(vec![utoipa::openapi::Server::new("/api")]);
     let doc = serde_json::to_value(&openapi).unwrap_or_default();
     router.route("/openapi.json", get(move || async move { Json(doc) }))

@@ -12,6 +12,9 @@ use crate::planner::ui::{PlanPage, PlansPage};
 use crate::ui::{ComingSoon, Layout};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The Content-Security-Policy with this response's script nonce (see `http::security`).
+    #[cfg(feature = "ssr")]
+    crate::http::security::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -177,6 +177,7 @@ async fn serve(database_url: String, addr: Option<String>) -> anyhow::Result<()>
     tracing::info!(?config, "starting");
     let state = crate::server::prepare(config, options.clone()).await?;
     let flags = state.config.flags;
+    let limits = state.config.limits;
     let app = crate::server::app(state);
     let listener = tokio::net::TcpListener::bind(options.site_addr).await?;
     let addr = listener.local_addr()?;
@@ -186,7 +187,7 @@ async fn serve(database_url: String, addr: Option<String>) -> anyhow::Result<()>
         if flags.auto_planner { "on" } else { "off" },
         if flags.planner_execute { "on" } else { "off" }
     );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    crate::server::serve(listener, app, limits, shutdown_signal()).await?;
     Ok(())
 }
 

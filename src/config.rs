@@ -29,6 +29,39 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     /// First retry delay of a failed delivery, in ms (`NOFX_WEBHOOK_RETRY_BASE_MS`, default 5000).
     pub webhook_retry_base_ms: i64,
+    /// Connection limits and timeouts of the HTTP server.
+    pub limits: ServerLimits,
+    /// Sign-in throttling (see `auth::throttle`).
+    pub login_throttle: crate::auth::throttle::ThrottlePolicy,
+    /// Read the client's address from the last `X-Forwarded-For` entry, as set by a reverse proxy
+    /// in front of this server (`NOFX_TRUST_PROXY=1`); otherwise the TCP peer address is used.
+    pub trust_proxy: bool,
+}
+
+/// What the server allows a connection before it closes it (`docs/operations.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A client must send a request's complete headers within this time, on a new connection
+    /// and on an idle keep-alive one (`NOFX_HEADER_TIMEOUT_S`, default 10).
+    pub header_read_timeout: std::time::Duration,
+    /// The longest pause between two pieces of a request body (`NOFX_BODY_TIMEOUT_S`, default 15).
+    pub body_timeout: std::time::Duration,
+    /// Open connections at once; further clients wait in the listen queue (`NOFX_MAX_CONNECTIONS`,
+    /// default 1024).
+    pub max_connections: usize,
+    /// How long a shutdown waits for open requests (long polls, event streams) before it closes them.
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(15),
+            max_connections: 1024,
+            shutdown_grace: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -45,6 +78,9 @@ impl std::fmt::Debug for Config {
             .field("zig_todo_secret", &self.zig_todo_secret.as_ref().map(|_| "(set)"))
             .field("webhook_urls", &self.webhook_urls)
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "(set)"))
+            .field("limits", &self.limits)
+            .field("login_throttle", &self.login_throttle)
+            .field("trust_proxy", &self.trust_proxy)
             .finish()
     }
 }
@@ -67,6 +103,20 @@ impl Config {
             webhook_urls: get("NOFX_WEBHOOK_URLS").map(|v| v.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect()).unwrap_or_default(),
             webhook_secret: get("NOFX_WEBHOOK_SECRET").filter(|v| !v.trim().is_empty()),
             webhook_retry_base_ms: get("NOFX_WEBHOOK_RETRY_BASE_MS").and_then(|v| v.trim().parse().ok()).filter(|v: &i64| *v > 0).unwrap_or(5000),
+            limits: {
+                let secs = |k: &str, default: std::time::Duration| {
+                    get(k).and_then(|v| v.trim().parse::<u64>().ok()).filter(|v| *v > 0).map(std::time::Duration::from_secs).unwrap_or(default)
+                };
+                let d = ServerLimits::default();
+                ServerLimits {
+                    header_read_timeout: secs("NOFX_HEADER_TIMEOUT_S", d.header_read_timeout),
+                    body_timeout: secs("NOFX_BODY_TIMEOUT_S", d.body_timeout),
+                    max_connections: get("NOFX_MAX_CONNECTIONS").and_then(|v| v.trim().parse().ok()).filter(|v: &usize| *v > 0).unwrap_or(d.max_connections),
+                    shutdown_grace: d.shutdown_grace,
+                }
+            },
+            login_throttle: Default::default(),
+            trust_proxy: FeatureFlags::parse_value(get("NOFX_TRUST_PROXY").as_deref()),
         }
     }
 
@@ -85,6 +135,9 @@ impl Config {
             webhook_urls: vec![],
             webhook_secret: None,
             webhook_retry_base_ms: 5000,
+            limits: ServerLimits::default(),
+            login_throttle: Default::default(),
+            trust_proxy: false,
         }
     }
 }

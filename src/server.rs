@@ -8,10 +8,11 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{shell, App};
-use crate::config::Config;
+use crate::config::{Config, ServerLimits};
 use crate::events::bus::EventBus;
 use crate::state::AppState;
 use crate::storage::Db;
@@ -24,7 +25,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state.clone());
     let ctx_state = state.clone();
-    Router::new()
+    let router = Router::new()
         .nest("/api", api.into())
         .leptos_routes_with_context(
             &state,
@@ -39,11 +40,79 @@ pub fn app(state: AppState) -> Router {
         // Rejects oversized bodies up front (by Content-Length) for every route, server
         // functions included; the normaliser outside it turns `/api` errors into JSON.
         .layer(RequestBodyLimitLayer::new(body_limit))
+        // A body that stalls (a client that stops sending half-way) is cut off instead of
+        // holding its connection and handler forever.
+        .layer(RequestBodyTimeoutLayer::new(state.config.limits.body_timeout))
         .layer(axum::middleware::from_fn(crate::http::normalise_api_errors))
         .layer(axum::middleware::from_fn(crate::http::server_fn_error_status))
-        .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(CompressionLayer::new());
+    crate::http::security::layers(router, state.config.secure_cookies).layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, with the connection limits a public
+/// server needs and `axum::serve` does not set: complete headers within
+/// `header_read_timeout` (slow or idle connections are closed), at most `max_connections` open at
+/// once, and each request told its client's address (`ConnectInfo`). HTTP/1.1 and HTTP/2.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.header_read_timeout))
+        .keep_alive_timeout(limits.header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    tokio::pin!(shutdown);
+    loop {
+        // At the limit, new clients wait in the kernel's listen queue until a connection closes.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app.clone().map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service)).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => tracing::warn!("closing connections still open after the shutdown grace period"),
+    }
+    Ok(())
 }
 
 /// Connects, migrates and builds the state.
@@ -61,6 +130,7 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
     let state = AppState {
         leptos_options,
         db,
+        login_throttle: Arc::new(crate::auth::throttle::Throttle::new(config.login_throttle)),
         config: Arc::new(config),
         events,
         policy: Arc::new(policy),

@@ -24,4 +24,6 @@ pub struct AppState {
     pub expiry: crate::approvals::service::ExpiryNotify,
     /// Parsed webhook secrets and targets.
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
+    /// Failed sign-ins per account and address, in memory (per instance).
+    pub login_throttle: Arc<crate::auth::throttle::Throttle>,
 }

@@ -74,19 +74,70 @@ async fn inbound_decisions(backend: Backend) {
     assert_eq!(log_rows().await, before, "nothing recorded");
     assert_eq!(app.count("webhook_inbound").await, 0);
 
-    // Signed and fresh: decided, as zig-todo/dana.
-    let (s, a) = deliver(&app, &secret, "msg_ok", now, &body).await;
+    // The secret alone cannot invent reviewers: `reviewer` must be a NOFX user who decides.
+    nofx::auth::service::create_user(&app.db, "dana", "dana-password", Role::Reviewer).await.unwrap();
+    nofx::auth::service::create_user(&app.db, "erin", "erin-password", Role::Admin).await.unwrap();
+    nofx::auth::service::create_user(&app.db, "pat", "pat-password", Role::Planner).await.unwrap();
+    for (n, who) in ["mallory", "pat"].into_iter().enumerate() {
+        let (s, e) = deliver(&app, &secret, &format!("msg_who_{n}"), now, &body.replace("dana", who)).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("unknown_reviewer")), "{who}: {e}");
+    }
+    assert_eq!(log_rows().await, before, "nothing recorded");
+    assert_eq!(app.count("webhook_inbound").await, 0, "a refused delivery's id is not burnt");
+
+    // A refused decision does not burn its `webhook-id`: the sender's retry with the same id
+    // (as Standard Webhooks requires) is heard once the content is right.
+    let deny_blank = json!({"approval_id": id, "decision": "deny", "comment": " ", "reviewer": "dana"}).to_string();
+    let (s, e) = deliver(&app, &secret, "msg_retry", now, &deny_blank).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason_required")), "{e}");
+    let unknown = json!({"approval_id": 999_999, "decision": "approve", "reviewer": "dana"}).to_string();
+    let (s, _) = deliver(&app, &secret, "msg_retry", now, &unknown).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(app.count("webhook_inbound").await, 0);
+
+    // Signed, fresh, a known reviewer: decided as that user, through Zig Todo.
+    let (s, a) = deliver(&app, &secret, "msg_retry", now, &body).await;
     assert_eq!(s, StatusCode::OK, "{a}");
-    assert_eq!((a["status"].as_str(), a["decided_by"].as_str()), (Some("approved"), Some("key:zig-todo/dana")));
+    assert_eq!((a["status"].as_str(), a["decided_by"].as_str()), (Some("approved"), Some("user:dana")));
+    let (_, detail) = app.api(Role::Viewer).await.get(&format!("/api/approvals/{id}")).await;
+    let last = detail["log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["actor"].as_str(), last["kind"].as_str(), last["via"].as_str()), (Some("user:dana"), Some("approve"), Some("zig-todo")), "{detail}");
     // The same delivery again is a replay: 401, nothing new in the log.
     let after = log_rows().await;
-    let (s, e) = deliver(&app, &secret, "msg_ok", now, &body).await;
+    let (s, e) = deliver(&app, &secret, "msg_retry", now, &body).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert!(e["message"].as_str().unwrap().contains("delivered before"), "{e}");
     assert_eq!(log_rows().await, after);
+    assert_eq!(app.count("webhook_inbound").await, 1);
     // Valid signature, bad content: 400 with the reason.
     let (s, e) = deliver(&app, &secret, "msg_bad", now, r#"{"approval_id": 1, "decision": "perhaps", "reviewer": "dana"}"#).await;
     assert_eq!((s, e["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_body")));
+
+    // A quorum of two counts distinct known reviewers, whichever door they use.
+    let admin = app.api(Role::Admin).await;
+    let (s, t) = admin.post("/api/tools", json!({"id": "deploy:prod", "sensitive": true, "required_approvals": 2, "mutating": true, "rollback": "redeploy"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let (_, two) = app.api(Role::Automation).await.post("/api/approvals", json!({"tool_id": "deploy:prod"})).await;
+    let two_id = two["id"].as_i64().unwrap();
+    let vote = |who: &str| json!({"approval_id": two_id, "decision": "approve", "reviewer": who}).to_string();
+    let (s, a) = deliver(&app, &secret, "msg_q1", now, &vote("dana")).await;
+    assert_eq!((s, a["status"].as_str()), (StatusCode::OK, Some("pending")), "{a}");
+    let (s, e) = deliver(&app, &secret, "msg_q2", now, &vote("dana")).await;
+    assert_eq!((s, e["error"].as_str()), (StatusCode::CONFLICT, Some("already_voted")), "the same reviewer twice is one vote: {e}");
+    let dana_browser = app.sign_in("dana", "dana-password").await;
+    let two_text = two_id.to_string();
+    let (s, e, _) = dana_browser.call("decide_approval", &[("csrf", &dana_browser.csrf), ("id", &two_text), ("decision", "approve")]).await;
+    assert_eq!((s, e["code"].as_str()), (StatusCode::CONFLICT, Some("already_voted")), "nor through the browser: {e}");
+    let (s, a) = deliver(&app, &secret, "msg_q2", now, &vote("erin")).await;
+    assert_eq!((s, a["status"].as_str()), (StatusCode::OK, Some("approved")), "the refused id is free for the retry: {a}");
+    assert_eq!(a["approved_by"], json!(["user:dana", "user:erin"]));
+
+    // A timestamp that would wrap `now - ts` around is stale, not fresh.
+    for far in [i64::MIN, now - i64::MAX] {
+        let (s, e) = deliver(&app, &secret, "msg_far", far, &vote("erin")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{far}: {e}");
+        assert!(e["message"].as_str().unwrap().contains("5 minutes"), "{e}");
+    }
 
     // A server without a secret does not accept any.
     let Some(plain) = TestApp::spawn_configured(backend, FLAGS, |_| {}).await else { return };
@@ -129,10 +180,15 @@ async fn outbound_deliveries(backend: Backend) {
         return;
     };
     let id = tool_and_request(&app).await;
+    // Targets and their errors are for operators only.
+    for role in [Role::Viewer, Role::Reviewer, Role::Automation, Role::Planner] {
+        let (s, e) = app.api(role).await.get("/api/webhooks/deliveries").await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{role}: {e}");
+    }
     // The first attempt gets a 500; the retry succeeds. Both carry the same webhook-id.
     let mut delivered = vec![];
     for _ in 0..100 {
-        let (_, d) = app.api(Role::Viewer).await.get("/api/webhooks/deliveries").await;
+        let (_, d) = app.api(Role::Admin).await.get("/api/webhooks/deliveries").await;
         delivered = d.as_array().unwrap().clone();
         if delivered.iter().any(|d| d["status"] == "delivered") {
             break;

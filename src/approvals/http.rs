@@ -61,6 +61,7 @@ async fn create_approval(State(s): State<AppState>, caller: ApiCaller, ApiJson(r
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// `pending`, `approved`, `denied`, `expired` or `cancelled`.
@@ -97,6 +98,7 @@ async fn get_approval(State(s): State<AppState>, _caller: AnyCaller, ApiPath(id)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct WaitQuery {
     /// Seconds to wait at most (0–300, default 30).

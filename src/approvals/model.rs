@@ -143,6 +143,36 @@ pub struct LogEntry {
     pub kind: LogKind,
     pub note: String,
     pub at: i64,
+    /// The webhook a decision arrived through; absent for the browser and the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+}
+
+/// A webhook that carries reviewers' decisions in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum Via {
+    #[serde(rename = "zig-todo")]
+    ZigTodo,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::ZigTodo => "zig-todo",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Via> {
+        (s == "zig-todo").then_some(Via::ZigTodo)
+    }
+
+    /// For people: "Zig Todo".
+    pub fn label(self) -> &'static str {
+        match self {
+            Via::ZigTodo => "Zig Todo",
+        }
+    }
 }
 
 /// A request to run a sensitive tool, and where it stands.

@@ -86,6 +86,15 @@ fn approval_event(kind: &'static str, a: &Approval, note: &str) -> NewEvent {
     }
 }
 
+/// A missing (or `null`) document is stored as `{}`, so readers always get an object.
+fn object_or_empty(doc: &serde_json::Value) -> serde_json::Value {
+    if doc.is_null() {
+        json!({})
+    } else {
+        doc.clone()
+    }
+}
+
 /// Creates a pending request for `tool_id`; the caller is the requester.
 pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -> AppResult<Approval> {
     let db = &state.db;
@@ -97,6 +106,12 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
         AppError::unprocessable("unknown_tool", format!("Tool `{tool_id}` is not registered; register it (POST /api/tools) or fix the id.")).with("tool_id", tool_id)
     })?;
     for (name, doc) in [("args", &req.args), ("context", &req.context)] {
+        if !(doc.is_object() || doc.is_null()) {
+            return Err(AppError::unprocessable(
+                "invalid_field",
+                format!("`{name}` must be a JSON object, like {{\"target\": \"prod\"}}; wrap other values in one."),
+            ));
+        }
         if doc.to_string().len() > MAX_DOC_BYTES {
             return Err(AppError::unprocessable("too_large", format!("`{name}` is over {} KB; send a summary and a link instead.", MAX_DOC_BYTES / 1024)));
         }
@@ -124,8 +139,8 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
 
     let new = NewApproval {
         tool_id: tool_id.to_string(),
-        args: req.args.clone(),
-        context: req.context.clone(),
+        args: object_or_empty(&req.args),
+        context: object_or_empty(&req.context),
         plan_id: req.plan_id,
         step_id: req.step_id.clone(),
         backlog_item_id: req.backlog_item_id,
@@ -145,7 +160,7 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
                 new.expires_at = now + expires_in * 1000;
                 let id = store::insert(tx, &new, now).await?;
                 let requested = Transition { log: LogKind::Requested, note: String::new(), status: None, counts_vote: false };
-                store::record(tx, id, &new.requester, &requested, now).await?;
+                store::record(tx, id, &new.requester, &requested, now, None).await?;
                 let approval = Approval {
                     id,
                     tool_id: new.tool_id,
@@ -220,15 +235,20 @@ fn event_kind(t: &Transition) -> &'static str {
 
 /// Locks the request, runs the state machine, writes the log row (which is also the vote) and
 /// the status, and the event — all or nothing; then wakes the waiters.
-async fn act(state: &AppState, id: i64, actor: &str, is_admin: bool, action: Action) -> AppResult<(Approval, LogKind)> {
+async fn act(state: &AppState, id: i64, actor: &str, is_admin: bool, action: Action, delivery: Option<Delivery>) -> AppResult<(Approval, LogKind)> {
     let db = &state.db;
     let backend = db.backend;
     let actor_id = actor.to_string();
     let outcome = db
         .write(move |tx| {
-            let (actor, action) = (actor_id.clone(), action.clone());
+            let (actor, action, delivery) = (actor_id.clone(), action.clone(), delivery.clone());
             Box::pin(async move {
                 let now = now_ms();
+                if let Some(d) = &delivery {
+                    if store::delivery_seen(tx, &d.webhook_id).await? {
+                        return Err(replayed());
+                    }
+                }
                 let current = store::lock(tx, backend, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
                 let t = match action {
                     Action::Decide(d, c) => decide(&current, &actor, d, &c, now),
@@ -240,7 +260,14 @@ async fn act(state: &AppState, id: i64, actor: &str, is_admin: bool, action: Act
                     Ok(t) => t,
                     Err(r) => return Ok(Err(r)),
                 };
-                store::record(tx, id, &actor, &t, now).await?;
+                // The delivery's id is kept with the decision it carried, in the same commit: a
+                // refused delivery leaves no trace, so its sender's retry is heard.
+                if let Some(d) = &delivery {
+                    if !store::record_delivery(tx, d, now).await? {
+                        return Err(replayed());
+                    }
+                }
+                store::record(tx, id, &actor, &t, now, delivery.as_ref().map(|d| d.via)).await?;
                 let mut after = current;
                 if t.counts_vote {
                     after.approved_by.push(actor.clone());
@@ -275,15 +302,32 @@ async fn act(state: &AppState, id: i64, actor: &str, is_admin: bool, action: Act
 }
 
 pub async fn decide_as(state: &AppState, who: &Principal, id: i64, decision: Decision, comment: &str) -> AppResult<Approval> {
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string())).await.map(|r| r.0)
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string()), None).await.map(|r| r.0)
+}
+
+/// A webhook delivery that carries a decision: where it came from and its `webhook-id`.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub via: Via,
+    pub webhook_id: String,
+}
+
+fn replayed() -> AppError {
+    AppError::unauthorized("This `webhook-id` was delivered before; a replayed delivery is not accepted.")
+}
+
+/// A decision that arrived by webhook, made by the known reviewer `who`: recorded (with the
+/// delivery's id, for replay protection) only if it is accepted.
+pub async fn decide_delivered(state: &AppState, who: &Principal, id: i64, decision: Decision, comment: &str, delivery: Delivery) -> AppResult<Approval> {
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string()), Some(delivery)).await.map(|r| r.0)
 }
 
 pub async fn comment_as(state: &AppState, who: &Principal, id: i64, text: &str) -> AppResult<Approval> {
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Comment(text.to_string())).await.map(|r| r.0)
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Comment(text.to_string()), None).await.map(|r| r.0)
 }
 
 pub async fn cancel_as(state: &AppState, who: &Principal, id: i64, reason: &str) -> AppResult<Approval> {
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Cancel(reason.to_string())).await.map(|r| r.0)
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Cancel(reason.to_string()), None).await.map(|r| r.0)
 }
 
 /// Writes the expiry of one overdue request (no-op when it is not overdue any more).
@@ -298,7 +342,7 @@ pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>
                 let Some(t) = expire(&current, now) else {
                     return Ok(Some((current, vec![])));
                 };
-                store::record(tx, id, "system", &t, now).await?;
+                store::record(tx, id, "system", &t, now, None).await?;
                 let after = Approval { status: ApprovalStatus::Expired, decided_at: Some(now), decided_by: Some("system".into()), ..current };
                 let ids = crate::events::store::append(tx, backend, &[approval_event("approval.decided", &after, &t.note)], now).await?;
                 Ok(Some((after, ids)))

@@ -104,13 +104,14 @@ pub async fn lock(tx: &mut Transaction<'_, Any>, backend: Backend, id: i64) -> A
 }
 
 /// Writes an accepted transition: its log row (which is also the vote) and the final status.
-pub async fn record(tx: &mut Transaction<'_, Any>, id: i64, actor: &str, t: &Transition, now: i64) -> AppResult<i64> {
-    let row = sqlx::query("insert into approval_log (approval_id, actor, kind, note, at) values ($1, $2, $3, $4, $5) returning id")
+pub async fn record(tx: &mut Transaction<'_, Any>, id: i64, actor: &str, t: &Transition, now: i64, via: Option<Via>) -> AppResult<i64> {
+    let row = sqlx::query("insert into approval_log (approval_id, actor, kind, note, at, via) values ($1, $2, $3, $4, $5, $6) returning id")
         .bind(id)
         .bind(actor)
         .bind(t.log.as_str())
         .bind(&t.note)
         .bind(now)
+        .bind(via.map(Via::as_str))
         .fetch_one(&mut **tx)
         .await?;
     // An approval's vote is this row (kind `approve`, unique per reviewer and request).
@@ -134,8 +135,25 @@ pub async fn record(tx: &mut Transaction<'_, Any>, id: i64, actor: &str, t: &Tra
     Ok(log_id)
 }
 
+/// Whether a webhook delivery with this id was accepted before.
+pub async fn delivery_seen(tx: &mut Transaction<'_, Any>, webhook_id: &str) -> AppResult<bool> {
+    Ok(sqlx::query("select 1 from webhook_inbound where webhook_id = $1").bind(webhook_id).fetch_optional(&mut **tx).await?.is_some())
+}
+
+/// Keeps an accepted delivery's id; false when another delivery with it got there first.
+pub async fn record_delivery(tx: &mut Transaction<'_, Any>, d: &super::service::Delivery, now: i64) -> AppResult<bool> {
+    let inserted = sqlx::query("insert into webhook_inbound (webhook_id, source, received_at) values ($1, $2, $3) on conflict (webhook_id) do nothing")
+        .bind(&d.webhook_id)
+        .bind(d.via.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    Ok(inserted == 1)
+}
+
 pub async fn log(db: &Db, id: i64) -> AppResult<Vec<LogEntry>> {
-    let rows = sqlx::query("select id, approval_id, actor, kind, note, at from approval_log where approval_id = $1 order by id").bind(id).fetch_all(&db.pool).await?;
+    let rows = sqlx::query("select id, approval_id, actor, kind, note, at, via from approval_log where approval_id = $1 order by id").bind(id).fetch_all(&db.pool).await?;
     rows.iter()
         .map(|r| {
             Ok(LogEntry {
@@ -145,6 +163,7 @@ pub async fn log(db: &Db, id: i64) -> AppResult<Vec<LogEntry>> {
                 kind: LogKind::parse(&r.try_get::<String, _>("kind")?).ok_or_else(AppError::internal)?,
                 note: r.try_get("note")?,
                 at: r.try_get("at")?,
+                via: r.try_get::<Option<String>, _>("via")?.as_deref().and_then(Via::parse),
             })
         })
         .collect()
@@ -234,11 +253,11 @@ mod tests {
         let vote = Transition { log: LogKind::Approve, note: String::new(), status: None, counts_vote: true };
         let mut tx = db.pool.begin().await.unwrap();
         let id = insert(&mut tx, &new, 1).await.unwrap();
-        record(&mut tx, id, "user:dana", &vote, 2).await.unwrap();
+        record(&mut tx, id, "user:dana", &vote, 2, None).await.unwrap();
         // The database itself refuses a second vote by the same reviewer (unique index).
-        let again = record(&mut tx, id, "user:dana", &vote, 3).await.unwrap_err();
+        let again = record(&mut tx, id, "user:dana", &vote, 3, None).await.unwrap_err();
         assert!(again.database && again.code == "already_exists", "{again:?}");
-        record(&mut tx, id, "user:lee", &vote, 4).await.unwrap();
+        record(&mut tx, id, "user:lee", &vote, 4, None).await.unwrap();
         tx.commit().await.unwrap();
         let a = get(&db, id).await.unwrap().unwrap();
         assert_eq!(a.approved_by, vec!["user:dana", "user:lee"], "votes come from the log, in order");

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 use crate::flags::FeatureFlags;
 #[cfg(feature = "ssr")]
+use http::header;
+#[cfg(feature = "ssr")]
 use super::model::{Permission, Principal};
 use super::model::Role;
 
@@ -40,12 +42,18 @@ pub async fn login(username: String, password: String, #[server(default)] next: 
         if username.len() > 100 || password.len() > 1000 {
             return Err(AppError::unauthorized("That username and password do not match. Check both and try again."));
         }
-        let (token, _session) =
-            super::service::login(&state.db, username.trim(), &password, state.config.session_ttl_ms).await?;
+        let address = ssr::client_address(state.config.trust_proxy);
+        let signed_in = super::service::sign_in(&state.db, &state.login_throttle, username.trim(), &password, address, state.config.session_ttl_ms).await;
+        if let Err(e) = &signed_in {
+            if let Some(wait) = e.details.get("retry_after_s").and_then(|v| v.as_u64()) {
+                ssr::set_header(header::RETRY_AFTER, &wait.to_string());
+            }
+        }
+        let (token, _session) = signed_in?;
         ssr::set_cookie(&ssr::session_cookie(&token, state.config.session_ttl_ms / 1000, state.config.secure_cookies));
-        // Only local paths, so a crafted link cannot bounce a fresh session to another site.
-        let target = if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') { next } else { "/backlog".into() };
-        leptos_axum::redirect(&target);
+        // Only a parsed same-origin path, so a crafted link cannot bounce a fresh session to
+        // another site or break the `Location` header.
+        leptos_axum::redirect(&crate::auth::redirect::after_login(&next));
         Ok(())
     })
     .await
@@ -134,6 +142,25 @@ pub mod ssr {
         )
     }
 
+    /// The client's address: the TCP peer, or with `trust_proxy` the last `X-Forwarded-For`
+    /// entry (the one the proxy in front of us appended). Unknown when neither is there.
+    pub fn client_address(trust_proxy: bool) -> std::net::IpAddr {
+        let unknown = std::net::IpAddr::from([0, 0, 0, 0]);
+        let Some(parts) = use_context::<Parts>() else { return unknown };
+        let forwarded = trust_proxy
+            .then(|| parts.headers.get_all("x-forwarded-for").iter().last()?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
+            .flatten();
+        forwarded
+            .or_else(|| parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
+            .unwrap_or(unknown)
+    }
+
+    pub fn set_header(name: header::HeaderName, value: &str) {
+        if let (Some(opts), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(value)) {
+            opts.insert_header(name, value);
+        }
+    }
+
     pub fn set_cookie(cookie: &str) {
         if let (Some(opts), Ok(value)) = (use_context::<ResponseOptions>(), HeaderValue::from_str(cookie)) {
             opts.append_header(header::SET_COOKIE, value);
@@ -171,7 +198,10 @@ pub mod ssr {
                             Some(q) => format!("{}?{q}", url.path()),
                             None => url.path().to_string(),
                         };
-                        leptos_axum::redirect(&path);
+                        // The Referer is the client's word: back to a path on this site only.
+                        if let Some(path) = crate::auth::redirect::safe_local_path(&path) {
+                            leptos_axum::redirect(&path);
+                        }
                     }
                 }
             }

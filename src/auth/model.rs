@@ -69,6 +69,8 @@ pub enum Permission {
     DecideApproval,
     Override,
     ManageUsers,
+    /// Webhook delivery logs name target URLs and their errors: operators only.
+    ManageWebhooks,
 }
 
 impl Permission {
@@ -85,6 +87,7 @@ impl Permission {
             Permission::DecideApproval => "decide approvals",
             Permission::Override => "override gate verdicts",
             Permission::ManageUsers => "manage users and API keys",
+            Permission::ManageWebhooks => "inspect webhook deliveries",
         }
     }
 
@@ -148,11 +151,12 @@ mod tests {
         assert!(!Role::Reviewer.allows(EditBacklog));
         assert!(Role::Automation.allows(RecordMetrics) && Role::Automation.allows(RequestApproval));
         assert!(!Role::Automation.allows(DecideApproval) && !Role::Automation.allows(ManageUsers));
-        for p in [Read, EditBacklog, ManageTools, RecordMetrics, CreatePlan, ExecutePlan, RequestApproval, DecideApproval, Override, ManageUsers] {
+        for p in [Read, EditBacklog, ManageTools, RecordMetrics, CreatePlan, ExecutePlan, RequestApproval, DecideApproval, Override, ManageUsers, ManageWebhooks] {
             assert!(Role::Admin.allows(p));
             assert!(p.roles().contains(&Role::Admin));
         }
         assert_eq!(ManageTools.roles(), vec![Role::Admin]);
+        assert_eq!(ManageWebhooks.roles(), vec![Role::Admin], "delivery logs name targets and their errors");
     }
 
     #[test]

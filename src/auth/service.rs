@@ -124,6 +124,41 @@ pub async fn login(db: &Db, username: &str, password: &str, ttl_ms: i64) -> AppR
     Ok((token, Session { principal, csrf_token }))
 }
 
+/// Signs in through the throttle (see [`super::throttle`]): refused with 429 and the wait while a
+/// delay runs, before the password is checked; failures counted and logged; success clears the
+/// account's counters.
+pub async fn sign_in(
+    db: &Db,
+    throttle: &super::throttle::Throttle,
+    username: &str,
+    password: &str,
+    address: std::net::IpAddr,
+    ttl_ms: i64,
+) -> AppResult<(String, Session)> {
+    if let Err(refused) = throttle.check(username, address, std::time::Instant::now()) {
+        let wait = refused.retry_after_s();
+        tracing::warn!(username, %address, scope = ?refused.scope, retry_after_s = wait, "sign-in refused while throttled");
+        return Err(AppError::new(
+            429,
+            "too_many_attempts",
+            format!("Too many failed sign-ins. Wait {} and try again.", if wait == 1 { "1 second".to_string() } else { format!("{wait} seconds") }),
+        )
+        .with("retry_after_s", wait));
+    }
+    match login(db, username, password, ttl_ms).await {
+        Ok(done) => {
+            throttle.succeeded(username, address);
+            Ok(done)
+        }
+        Err(e) if e.status == 401 => {
+            let failures = throttle.failed(username, address, std::time::Instant::now());
+            tracing::warn!(username, %address, failures, "failed sign-in");
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn invalid_login() -> AppError {
     AppError::unauthorized("That username and password do not match. Check both and try again.")
 }
@@ -148,6 +183,14 @@ pub async fn session_by_token(db: &Db, token: &str) -> AppResult<Option<Session>
 pub async fn logout(db: &Db, token: &str) -> AppResult<()> {
     sqlx::query("delete from sessions where token_hash = $1").bind(hash_token(token)).execute(&db.pool).await?;
     Ok(())
+}
+
+/// The user named `username`, as a principal (for decisions a webhook carries on their behalf).
+pub async fn user_principal(db: &Db, username: &str) -> AppResult<Option<Principal>> {
+    let row = sqlx::query("select id, username, role from users where username = $1").bind(username).fetch_optional(&db.pool).await?;
+    let Some(r) = row else { return Ok(None) };
+    let role = Role::parse(&r.try_get::<String, _>("role")?).ok_or_else(AppError::internal)?;
+    Ok(Some(Principal { kind: PrincipalKind::User, id: r.try_get("id")?, name: r.try_get("username")?, role }))
 }
 
 /// Creates an API key and returns `(id, key)`; the key is shown once and only its hash is kept.

@@ -123,6 +123,7 @@ async fn delete_tool(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPa
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MetricQuery {
     tool_id: Option<String>,
     /// At most 1000; default 100.

@@ -189,6 +189,7 @@ pub struct MetricInput {
 /// Filters for the backlog list (query string of `GET /api/items` and of the backlog page).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 pub struct ItemFilter {
     pub pack_id: Option<i64>,
     pub status: Option<ItemStatus>,

@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct EventQuery {
     /// Comma-separated types or prefixes (`plan.ready,approval.*`); empty means all.
     types: Option<String>,

@@ -1,5 +1,7 @@
 //! HTTP plumbing shared by the JSON API: the JSON body extractor and the error normaliser.
 
+pub mod security;
+
 use axum::extract::rejection::{JsonRejection, QueryRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};

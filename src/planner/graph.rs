@@ -23,8 +23,9 @@ pub fn to_dot(plan: &Plan) -> String {
             Verdict::Warn => "#fef3c7",
             Verdict::Block => "#ffe4e6",
         };
-        let label = format!("{}\\n#{} {}", s.tool, s.backlog_item_id, truncate(&s.item_title, 32));
-        let _ = writeln!(out, "  {} [label={}, fillcolor=\"{fill}\", tooltip={}];", dot_str(&s.id), dot_label(&label), dot_str(s.verdict.as_str()));
+        // Two lines: the tool, then the item; `\\n` is Graphviz's centred line break.
+        let label = format!("\"{}\\n#{} {}\"", dot_escape(&s.tool), s.backlog_item_id, dot_escape(&truncate(&s.item_title, 32)));
+        let _ = writeln!(out, "  {} [label={label}, fillcolor=\"{fill}\", tooltip={}];", dot_str(&s.id), dot_str(s.verdict.as_str()));
     }
     let critical: HashSet<(&str, &str)> = plan.critical_path.windows(2).map(|w| (w[0].as_str(), w[1].as_str())).collect();
     for s in &plan.steps {
@@ -37,14 +38,25 @@ pub fn to_dot(plan: &Plan) -> String {
     out
 }
 
-/// A DOT string literal with quotes and backslashes escaped.
+/// A DOT string literal: the text with [`dot_escape`] in double quotes.
 fn dot_str(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " "))
+    format!("\"{}\"", dot_escape(s))
 }
 
-/// Like [`dot_str`] but keeps the `\n` line breaks we put in labels.
-fn dot_label(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\\\"").replace('\n', " "))
+/// Text for inside a DOT double-quoted string. Backslashes are doubled (so a trailing `\` cannot
+/// escape the closing quote, and `\n`, `\l`, `\N` in user text are not read as Graphviz label
+/// escapes), quotes escaped, and line breaks and other control characters become spaces.
+fn dot_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -69,19 +81,10 @@ pub fn to_json(plan: &Plan) -> Value {
     json!({"plan_id": plan.id, "status": plan.status, "nodes": nodes, "edges": edges, "waves": plan.waves, "critical_path": plan.critical_path})
 }
 
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// Text escaped for SVG text content and double-quoted attribute values alike (`&`, `<`, `>`,
+/// quotes and `/`): every piece of plan data goes through it before it reaches the SVG string.
+fn xml(s: &str) -> std::borrow::Cow<'_, str> {
+    html_escape::encode_safe(s)
 }
 
 /// The plan page's SVG: waves as columns, boxes coloured by worst verdict, the critical path in

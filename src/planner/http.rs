@@ -89,6 +89,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PlanListQuery {
     status: Option<PlanStatus>,
     /// At most 500; default 100.
@@ -120,6 +121,7 @@ async fn list_evaluations(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct GraphQuery {
     /// `json` (default) or `dot` (Graphviz).
     format: Option<String>,

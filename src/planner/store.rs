@@ -136,6 +136,7 @@ pub async fn list_plans(db: &Db, status: Option<PlanStatus>, limit: i64) -> AppR
 
 /// Filters for `GET /api/plans/{id}/evaluations`.
 #[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EvaluationFilter {
     pub gate: Option<Gate>,
     pub verdict: Option<Verdict>,

@@ -205,6 +205,17 @@ pub fn LockIcon() -> impl IntoView {
     }
 }
 
+/// The prefilled text of a `<textarea>`, for its `inner_html`.
+///
+/// Never give user text to a textarea as its children: leptos 0.8 writes a textarea's children
+/// unescaped during server-side rendering (it treats them as raw text, like `<script>`), so a
+/// stored `</textarea><img onerror=…>` would close the element and run. As escaped inner HTML
+/// the browser decodes the entities back into the literal text (a textarea's content is RCDATA),
+/// and hydration leaves server-rendered inner HTML alone.
+pub fn textarea_text(text: &str) -> String {
+    html_escape::encode_text(text).into_owned()
+}
+
 /// "1 step", "3 steps".
 pub fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
@@ -312,3 +323,19 @@ pub const BUTTON_DANGER: &str = "inline-flex items-center gap-1.5 rounded-md bg-
 pub const INPUT: &str = "block w-full rounded-md border-0 px-3 py-2 text-sm text-slate-900 shadow-sm ring-1 ring-inset ring-slate-300 placeholder:text-slate-400 focus:ring-2 focus:ring-inset focus:ring-indigo-500";
 pub const LABEL: &str = "block text-sm font-medium text-slate-700 mb-1";
 pub const CARD: &str = "rounded-xl bg-white shadow-sm ring-1 ring-slate-200";
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn textarea_text_cannot_close_the_element() {
+        let hostile = "x</textarea><img src=x onerror=alert(1)><textarea>&amp;";
+        let html = view! { <textarea inner_html=textarea_text(hostile)></textarea> }.to_html();
+        assert_eq!(html.matches("<textarea").count(), 1, "{html}");
+        assert_eq!(html.matches("</textarea>").count(), 1, "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert!(html.contains("&lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+        assert!(html.contains("&amp;amp;"), "an entity in the text stays literal text: {html}");
+    }
+}

@@ -7,11 +7,12 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::outbound::{self, Delivery};
+use super::outbound::{self, Delivery as OutboundDelivery};
 use super::signature::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use crate::approvals::model::{Approval, Decision};
+use crate::approvals::model::{Approval, Decision, Via};
+use crate::approvals::service::Delivery;
 use crate::auth::http::ApiCaller;
-use crate::auth::model::{Permission, Principal, PrincipalKind, Role};
+use crate::auth::model::Permission;
 use crate::error::{AppError, AppResult};
 use crate::http::ApiQuery;
 use crate::state::AppState;
@@ -30,7 +31,9 @@ pub struct ZigTodoDecision {
     pub decision: String,
     #[serde(default)]
     pub comment: String,
-    /// Who decided in Zig Todo; recorded as `zig-todo/<reviewer>`.
+    /// The NOFX username of the reviewer who decided in Zig Todo: a user whose role decides
+    /// approvals. The decision is theirs (it counts once towards the quorum, whichever door
+    /// they use) and the log notes that it came through Zig Todo.
     pub reviewer: String,
 }
 
@@ -64,31 +67,36 @@ async fn zig_todo(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
     if reviewer.is_empty() || reviewer.len() > 100 {
         return Err(AppError::unprocessable("invalid_field", "`reviewer` must name who decided (1–100 characters)."));
     }
-    // Replays are refused before anything else is written; the id stays recorded.
-    let fresh = sqlx::query("insert into webhook_inbound (webhook_id, source, received_at) values ($1, 'zig-todo', $2) on conflict (webhook_id) do nothing")
-        .bind(id)
-        .bind(now_ms())
-        .execute(&s.db.pool)
+    // The secret proves the sender is Zig Todo, not who the reviewer is: only known reviewers'
+    // decisions count, so the secret alone cannot invent a quorum.
+    let who = crate::auth::service::user_principal(&s.db, reviewer)
         .await?
-        .rows_affected();
-    if fresh != 1 {
-        return Err(AppError::unauthorized("This `webhook-id` was delivered before; a replayed delivery is not accepted."));
-    }
-    let who = Principal { kind: PrincipalKind::ApiKey, id: 0, name: format!("zig-todo/{reviewer}"), role: Role::Reviewer };
-    Ok(Json(crate::approvals::service::decide_as(&s, &who, decision.approval_id, verdict, &decision.comment).await?))
+        .filter(|p| p.can(Permission::DecideApproval))
+        .ok_or_else(|| {
+            AppError::unprocessable(
+                "unknown_reviewer",
+                format!("`{reviewer}` is not a NOFX user who decides approvals; send the NOFX username of a reviewer or admin."),
+            )
+            .with("reviewer", reviewer)
+        })?;
+    // The id is recorded with the decision, in its transaction: a refused delivery can be retried.
+    let delivery = Delivery { via: Via::ZigTodo, webhook_id: id.to_string() };
+    Ok(Json(crate::approvals::service::decide_delivered(&s, &who, decision.approval_id, verdict, &decision.comment, delivery).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DeliveryQuery {
     /// At most 500 (default 100).
     limit: Option<i64>,
 }
 
-/// Outbound deliveries, newest first: target, event, status, attempts, last answer.
-#[utoipa::path(get, path = "/webhooks/deliveries", tag = "approvals", params(DeliveryQuery), responses((status = 200, body = [Delivery])), security(("api_key" = [])))]
-async fn deliveries(State(s): State<AppState>, caller: ApiCaller, ApiQuery(q): ApiQuery<DeliveryQuery>) -> AppResult<Json<Vec<Delivery>>> {
-    caller.require(Permission::Read)?;
+/// Outbound deliveries, newest first: target, event, status, attempts, last answer. Admin only:
+/// targets and their errors are operators' business.
+#[utoipa::path(get, path = "/webhooks/deliveries", tag = "approvals", params(DeliveryQuery), responses((status = 200, body = [OutboundDelivery])), security(("api_key" = [])))]
+async fn deliveries(State(s): State<AppState>, caller: ApiCaller, ApiQuery(q): ApiQuery<DeliveryQuery>) -> AppResult<Json<Vec<OutboundDelivery>>> {
+    caller.require(Permission::ManageWebhooks)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(AppError::bad_request("invalid_query", "`limit` must be between 1 and 500."));

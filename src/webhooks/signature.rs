@@ -83,7 +83,8 @@ pub fn verify(secret: &Secret, id: Option<&str>, timestamp: Option<&str>, signat
     let ts = timestamp.ok_or(Rejection::Missing(HEADER_TIMESTAMP))?;
     let signature = signature.ok_or(Rejection::Missing(HEADER_SIGNATURE))?;
     let ts: i64 = ts.trim().parse().map_err(|_| Rejection::BadTimestamp)?;
-    if (now_s - ts).abs() > TOLERANCE_S {
+    // `abs_diff` cannot overflow, whatever the sender puts in the header.
+    if now_s.abs_diff(ts) > TOLERANCE_S.unsigned_abs() {
         return Err(Rejection::Stale);
     }
     for candidate in signature.split_whitespace() {
@@ -124,6 +125,10 @@ mod tests {
         assert_eq!(ok(SPEC_SIG, "1614265330", SPEC_TS + TOLERANCE_S + 1), Err(Rejection::Stale));
         assert_eq!(ok(SPEC_SIG, "1614265330", SPEC_TS - TOLERANCE_S - 1), Err(Rejection::Stale), "from the future too");
         assert_eq!(ok(SPEC_SIG, "yesterday", SPEC_TS), Err(Rejection::BadTimestamp));
+        // `now - ts` would wrap around to a small number for these; they are simply stale.
+        for far in [i64::MIN, i64::MIN + 1, SPEC_TS - i64::MAX, i64::MAX] {
+            assert_eq!(ok(SPEC_SIG, &far.to_string(), SPEC_TS), Err(Rejection::Stale), "{far}");
+        }
         assert_eq!(ok("v2,abc v1,!!!", "1614265330", SPEC_TS), Err(Rejection::BadSignature));
         assert_eq!(ok(&format!("v1,bm90IGl0 {SPEC_SIG}"), "1614265330", SPEC_TS), Ok(()), "any of several signatures (key rotation)");
         assert_eq!(verify(&s, None, Some("1"), Some(SPEC_SIG), body, 1), Err(Rejection::Missing(HEADER_ID)));

@@ -65,10 +65,12 @@ impl TestApp {
         configure(&mut config);
         let state = nofx::server::prepare(config, options).await.expect("app state");
         let db = state.db.clone();
+        let limits = state.config.limits;
         let app = nofx::server::app(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        // The production accept loop: its limits and client addresses are part of what is tested.
+        tokio::spawn(async move { nofx::server::serve(listener, app, limits, std::future::pending()).await.unwrap() });
         Some(TestApp { base: format!("http://{addr}"), database_url: url, db, backend, _tmp: tmp, pg_db })
     }
 
@@ -95,11 +97,17 @@ impl TestApp {
     pub async fn browser(&self, role: Role) -> Browser {
         let username = format!("{}{}", role.as_str(), unique());
         nofx::auth::service::create_user(&self.db, &username, "correct horse battery", role).await.unwrap();
+        self.sign_in(&username, "correct horse battery").await
+    }
+
+    /// A cookie-keeping client signed in as an existing user, plus the CSRF token.
+    pub async fn sign_in(&self, username: &str, password: &str) -> Browser {
+        let username = username.to_string();
         let http = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let res = http
             .post(self.url("/_fn/login"))
             .header("accept", "application/json")
-            .form(&[("username", username.as_str()), ("password", "correct horse battery"), ("next", "/backlog")])
+            .form(&[("username", username.as_str()), ("password", password), ("next", "/backlog")])
             .send()
             .await
             .unwrap();

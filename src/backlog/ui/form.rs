@@ -90,9 +90,8 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
             </div>
             <div>
                 <label class=LABEL for="description">"Description"</label>
-                <textarea class=INPUT id="description" name="description" rows="4" placeholder="What done looks like, links, context…">
-                    {item.as_ref().map(|i| i.description.clone()).unwrap_or_default()}
-                </textarea>
+                <textarea class=INPUT id="description" name="description" rows="4" placeholder="What done looks like, links, context…"
+                    inner_html=textarea_text(item.as_ref().map(|i| i.description.as_str()).unwrap_or_default())></textarea>
             </div>
             <div class="grid grid-cols-1 gap-6 md:grid-cols-3">
                 <div>
