@@ -98,10 +98,17 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo(peer));
             req
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service)).into_owned();
-        let conn = graceful.watch(conn);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            // hyper's header timer starts at the first byte: a client that connects and never
+            // sends one is closed here after the same time.
+            // (`peek` waits for data itself; `readable` may report a fresh socket ready.)
+            let mut first = [0u8; 1];
+            if !matches!(tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut first)).await, Ok(Ok(1..))) {
+                return;
+            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             drop(permit);
