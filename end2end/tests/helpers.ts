@@ -1,15 +1,22 @@
 import { test as base, expect, Page } from "@playwright/test";
 
 /**
- * Playwright's `test`, failing any test in which a page throws: a hydration mismatch or a
- * panic in the WebAssembly app shows up as an uncaught error and leaves the page dead, which
- * assertions on server-rendered HTML alone would not notice.
+ * Playwright's `test`, failing any test in which a page throws or breaks the page's
+ * Content-Security-Policy: a hydration mismatch or a panic in the WebAssembly app shows up as
+ * an uncaught error and leaves the page dead, which assertions on server-rendered HTML alone
+ * would not notice.
  */
 export const test = base.extend<{ pageErrors: string[] }>({
   pageErrors: [
     async ({ context }, use) => {
       const errors: string[] = [];
-      const watch = (page: Page) => page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
+      const watch = (page: Page) => {
+        page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
+        // The app's own scripts must never trip its Content-Security-Policy.
+        page.on("console", (m) => {
+          if (m.type() === "error" && /Content Security Policy/i.test(m.text())) errors.push(`${page.url()}: ${m.text()}`);
+        });
+      };
       context.pages().forEach(watch);
       context.on("page", watch);
       await use(errors);
