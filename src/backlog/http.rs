@@ -45,7 +45,7 @@ async fn get_pack(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPath(
 }
 
 /// Change a pack's name, slug or description.
-#[utoipa::path(patch, path = "/packs/{id}", tag = "backlog", params(("id" = i64, Path)), request_body = PackInput, responses((status = 200, body = Pack)), security(("api_key" = [])))]
+#[utoipa::path(patch, path = "/packs/{id}", tag = "backlog", params(("id" = i64, Path)), request_body = PackInput, responses((status = 200, body = Pack), (status = 409, description = "slug taken")), security(("api_key" = [])))]
 async fn update_pack(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPath(id): ApiPath<i64>, ApiJson(input): ApiJson<PackInput>) -> AppResult<Json<Pack>> {
     Ok(Json(service::update_pack(&s.db, &who, id, &input).await?))
 }
