@@ -26,7 +26,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
     let ctx_state = state.clone();
     let router = Router::new()
-        .nest("/api", api.into())
+        .nest("/api", api)
         .leptos_routes_with_context(
             &state,
             routes,

@@ -203,7 +203,7 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
     } else {
         None
     };
-    let voted = a.approved_by.iter().any(|r| *r == page.me);
+    let voted = a.approved_by.contains(&page.me);
     view! {
         <nav class="mb-2 text-sm text-slate-500"><A href="/approvals" attr:class="hover:text-indigo-600">"Approvals"</A> {format!(" / #{id}")}</nav>
         <PageHeader title=format!("Run {}?", a.tool_id) subtitle=format!("Request #{id} by {}", a.requester)>

@@ -148,7 +148,7 @@ pub mod ssr {
         let unknown = std::net::IpAddr::from([0, 0, 0, 0]);
         let Some(parts) = use_context::<Parts>() else { return unknown };
         let forwarded = trust_proxy
-            .then(|| parts.headers.get_all("x-forwarded-for").iter().last()?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
+            .then(|| parts.headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
             .flatten();
         forwarded
             .or_else(|| parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()))
