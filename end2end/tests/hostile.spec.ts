@@ -20,6 +20,8 @@ const P = {
   odd: `C:\\temp\\ "quoted" 'single' \u202Eevil\u202C & &amp; &lt;b&gt;`,
 };
 const ALL = Object.values(P).join(" ");
+// Control characters: refused in backlog text, kept (escaped) inside JSON arguments.
+const CONTROL = "bell\u0007 nul\u0000 esc\u001b del\u007f";
 const LONG = `${"A long line without any break ".repeat(120)}${P.textarea}`;
 
 type Fixture = { item: number; pack: number; plan: number; step: string; pending: number; denied: number; tool: string };
@@ -58,7 +60,7 @@ async function store(request: APIRequestContext): Promise<Fixture> {
       step_id: step,
       backlog_item_id: item.id,
     });
-  const pending = await ask({ branch: P.script, title: P.svg, odd: P.odd });
+  const pending = await ask({ branch: P.script, title: P.svg, odd: P.odd, control: CONTROL });
   await post(request, `/api/approvals/${pending.id}/comments`, ADMIN, { comment: `${P.attr} ${P.url}` });
   const denied = await ask({ branch: P.raw });
   await post(request, `/api/approvals/${denied.id}/decision`, ADMIN, { decision: "deny", comment: `${P.textarea} ${P.template}` });
@@ -81,7 +83,7 @@ function pages(f: Fixture): [string, string[]][] {
     [`/plans/${f.plan}?step=${encodeURIComponent(f.step)}`, [P.svg]],
     ["/approvals", []],
     // Arguments and context are shown as pretty-printed JSON (quotes escaped); comments as text.
-    [`/approvals/${f.pending}`, [json(P.script), json(P.svg), json(P.frame), json(P.template), P.attr, P.url]],
+    [`/approvals/${f.pending}`, [json(P.script), json(P.svg), json(P.frame), json(P.template), json(CONTROL), P.attr, P.url]],
     ["/approvals/history", [P.textarea]],
     [`/approvals/${f.denied}`, [json(P.raw), P.textarea, P.template]],
   ];
@@ -152,11 +154,20 @@ test.describe("without JavaScript", () => {
   });
 });
 
-test("control characters and oversized text are refused with a sentence, not stored", async ({ request }) => {
+test("control characters, oversized text and markup in labels are refused with a sentence, not stored", async ({ request }) => {
   const pack = (await (await request.get("/api/packs", { headers: AGENT })).json())[0];
-  for (const title of ["bell \u0007 in a title", "nul \u0000 in a title", "x".repeat(201)]) {
-    const res = await request.post("/api/items", { headers: AGENT, data: { pack_id: pack.id, title } });
-    expect(res.status(), title.slice(0, 20)).toBe(422);
-    expect((await res.json()).message).toMatch(/title/);
+  const before = (await (await request.get("/api/items", { headers: AGENT })).json()).length;
+  const cases: [object, RegExp][] = [
+    [{ title: "bell \u0007 in a title" }, /title/],
+    [{ title: "nul \u0000 in a title" }, /title/],
+    [{ title: "x".repeat(201) }, /title/],
+    [{ title: "fine", labels: ["<b>bold</b>"] }, /labels/],
+    [{ title: "fine", labels: ["javascript:alert(1)"] }, /labels/],
+  ];
+  for (const [fields, field] of cases) {
+    const res = await request.post("/api/items", { headers: AGENT, data: { pack_id: pack.id, ...fields } });
+    expect(res.status(), JSON.stringify(fields).slice(0, 40)).toBe(422);
+    expect((await res.json()).message).toMatch(field);
   }
+  expect((await (await request.get("/api/items", { headers: AGENT })).json()).length).toBe(before);
 });
