@@ -34,8 +34,8 @@ impl Modify for BearerAuth {
 
 /// Documents the contract's error answers on every operation that can give them, with the
 /// `Error` body: 400 when it takes parameters or a body, 401 and 403 when it needs a key, 404
-/// when its path names something, 413, 415 and 422 when it takes a JSON body, 429 where
-/// throttled. Written once here rather than on each handler, so no operation can forget one.
+/// when its path names something, 413, 415 and 422 when it takes a JSON body. Written once here
+/// rather than on each handler, so no operation can forget one.
 struct ErrorResponses;
 
 impl Modify for ErrorResponses {

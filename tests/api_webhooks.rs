@@ -102,6 +102,8 @@ async fn inbound_decisions(backend: Backend) {
     let (_, detail) = app.api(Role::Viewer).await.get(&format!("/api/approvals/{id}")).await;
     let last = detail["log"].as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["actor"].as_str(), last["kind"].as_str(), last["via"].as_str()), (Some("user:dana"), Some("approve"), Some("zig-todo")), "{detail}");
+    let (_, page) = app.browser(Role::Viewer).await.page(&format!("/approvals/{id}")).await;
+    assert!(page.contains("data-testid=\"via\"") && page.contains(" via Zig Todo"), "the log says which door the decision came through");
     // The same delivery again is a replay: 401, nothing new in the log.
     let after = log_rows().await;
     let (s, e) = deliver(&app, &secret, "msg_retry", now, &body).await;

@@ -252,6 +252,7 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
                                     <span class=format!("mt-1.5 h-2 w-2 shrink-0 rounded-full {dot}")></span>
                                     <div>
                                         <p><span class="font-mono text-slate-800">{e.actor.clone()}</span> " " <span class="text-slate-600">{verb}</span>
+                                           {e.via.map(|v| view! { <span class="text-slate-600" data-testid="via">{format!(" via {}", v.label())}</span> })}
                                            <span class="text-xs text-slate-400">{format!(" · {}", format_time(e.at))}</span></p>
                                         {(!e.note.is_empty()).then(|| view! { <p class="mt-0.5 whitespace-pre-wrap text-slate-700">{e.note.clone()}</p> })}
                                     </div>
