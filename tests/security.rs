@@ -363,3 +363,47 @@ async fn connections_are_limited() {
     let res = tokio::time::timeout(Duration::from_secs(10), third).await.expect("served once a connection closed").unwrap().unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 }
+
+/// The class of bug behind the stored XSS, closed in the source: markup that bypasses leptos'
+/// escaping may only come from the two escaped builders (`ui::textarea_text` for a textarea's
+/// text, `planner::graph::to_svg` for the plan graph), and no textarea gets children.
+#[test]
+fn raw_html_only_from_escaped_builders() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push((path.display().to_string(), std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut files = vec![];
+    walk(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src").as_path(), &mut files);
+    let mut raw = 0;
+    for (path, text) in &files {
+        // Code only: comments may talk about textareas.
+        let code: String = text.lines().map(|l| if l.trim_start().starts_with("//") { "" } else { l }).collect::<Vec<_>>().join("\n");
+        for (n, line) in code.lines().enumerate() {
+            if let Some(at) = line.find("inner_html=") {
+                raw += 1;
+                let value = &line[at + "inner_html=".len()..];
+                assert!(
+                    value.starts_with("textarea_text(") || value.starts_with("v.svg"),
+                    "{path}:{}: `inner_html` with something other than an escaped builder: {line}",
+                    n + 1
+                );
+            }
+        }
+        // `<textarea …>` (a tag with attributes, as in `view!`) must close at once: `></textarea>` (its text comes from textarea_text).
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find("<textarea ") {
+            let tag = &rest[at..];
+            let end = tag.find('>').unwrap();
+            assert!(tag[end..].starts_with("></textarea>"), "{path}: a textarea with children: {}", &tag[..tag.len().min(200)]);
+            rest = &tag[end..];
+        }
+    }
+    assert!(raw >= 2, "the edit form and the plan graph use it: {raw}");
+}
