@@ -36,8 +36,16 @@ async fn state() -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/bench.db", dir.path().display());
     let options = LeptosOptions::builder().output_name("nofx").build();
-    let state = nofx::server::prepare(Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true }), options).await.unwrap();
-    let input = nofx::backlog::model::ToolInput { id: Some("deploy:prod".into()), sensitive: Some(true), required_approvals: Some(1), mutating: Some(true), rollback: Some("roll back".into()), ..Default::default() };
+    let state =
+        nofx::server::prepare(Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true }), options).await.unwrap();
+    let input = nofx::backlog::model::ToolInput {
+        id: Some("deploy:prod".into()),
+        sensitive: Some(true),
+        required_approvals: Some(1),
+        mutating: Some(true),
+        rollback: Some("roll back".into()),
+        ..Default::default()
+    };
     nofx::backlog::service::create_tool(&state.db, &who("bench", Role::Admin), &input).await.unwrap();
     (state, dir)
 }
@@ -46,7 +54,12 @@ async fn create(state: &AppState, n: usize) -> Vec<i64> {
     let agent = who("agent", Role::Automation);
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
-        let req = ApprovalRequest { tool_id: Some("deploy:prod".into()), args: serde_json::json!({"n": i}), expires_in_s: Some(86_400), ..Default::default() };
+        let req = ApprovalRequest {
+            tool_id: Some("deploy:prod".into()),
+            args: serde_json::json!({"n": i}),
+            expires_in_s: Some(86_400),
+            ..Default::default()
+        };
         ids.push(service::request(state, &agent, &req).await.unwrap().id);
     }
     ids
@@ -100,7 +113,10 @@ async fn main() {
     // Baselines: raw single-row insert + commit at the same concurrency, on the same pool:
     // straight (writers meet at SQLite's lock) and through the same write gate the server's
     // write transactions queue at. The ratio below is against the faster of the two.
-    sqlx::query("create table bench_raw (id integer primary key autoincrement, v text not null, at integer not null)").execute(&state.db.pool).await.unwrap();
+    sqlx::query("create table bench_raw (id integer primary key autoincrement, v text not null, at integer not null)")
+        .execute(&state.db.pool)
+        .await
+        .unwrap();
     let mut raws = vec![];
     for gated in [false, true] {
         let db = state.db.clone();
@@ -163,7 +179,11 @@ async fn main() {
         wake.push(woken - decided);
     }
     wake.sort();
-    println!("  decide call → waiter woken  p50 {:>6.2} ms   p99 {:>6.2} ms   (300 rounds; includes the decision's own commit)", pct(&wake, 0.5), pct(&wake, 0.99));
+    println!(
+        "  decide call → waiter woken  p50 {:>6.2} ms   p99 {:>6.2} ms   (300 rounds; includes the decision's own commit)",
+        pct(&wake, 0.5),
+        pct(&wake, 0.99)
+    );
 
     // Inbox page with 500 pending requests, server render over the real router.
     let (state, _dir2) = self::state().await;
@@ -174,7 +194,11 @@ async fn main() {
     let mut times = vec![];
     let mut size = 0;
     for i in 0..60 {
-        let req = Request::get("/approvals").header("cookie", format!("nofx_session={token}")).header("accept", "text/html").body(Body::empty()).unwrap();
+        let req = Request::get("/approvals")
+            .header("cookie", format!("nofx_session={token}"))
+            .header("accept", "text/html")
+            .body(Body::empty())
+            .unwrap();
         let start = Instant::now();
         let res = app.clone().oneshot(req).await.unwrap();
         assert!(res.status().is_success());
@@ -185,5 +209,10 @@ async fn main() {
         size = body.len();
     }
     times.sort();
-    println!("  inbox page, 500 pending    p50 {:>6.2} ms   p95 {:>6.2} ms   {} KB of HTML", pct(&times, 0.5), pct(&times, 0.95), size / 1024);
+    println!(
+        "  inbox page, 500 pending    p50 {:>6.2} ms   p95 {:>6.2} ms   {} KB of HTML",
+        pct(&times, 0.5),
+        pct(&times, 0.95),
+        size / 1024
+    );
 }

@@ -2,7 +2,6 @@
 //! measured in the same run: `GET /api/health` (routing + middleware only) and `GET /api/items`
 //! (the same data as JSON). Run: `cargo bench --features ssr --bench backlog_page`.
 
-
 // The same allocator as the `nofx` binary, so the figures are the server's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -50,7 +49,8 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/bench.db", dir.path().display());
     let options = LeptosOptions::builder().output_name("nofx").build();
-    let state = nofx::server::prepare(Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true }), options).await.unwrap();
+    let state =
+        nofx::server::prepare(Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true }), options).await.unwrap();
     nofx::demo::seed(&state.db).await.unwrap();
     let (token, _) = nofx::auth::service::login(&state.db, "planner", "nofx-planner-demo", 3_600_000).await.unwrap();
     let (_, key) = nofx::auth::service::create_api_key(&state.db, "bench", Role::Viewer).await.unwrap();

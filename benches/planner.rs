@@ -3,7 +3,6 @@
 //! graph measured in the same run; then the plan page's server render for a 500-step plan.
 //! Run: `cargo bench --features ssr --bench planner`.
 
-
 // The same allocator as the `nofx` binary, so the figures are the server's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -144,7 +143,14 @@ fn bench_planner(n: usize, runs: usize) {
     let mut selected: Vec<i64> = catalog.keys().copied().collect();
     selected.sort_unstable();
     let request = PlanRequest { item_ids: Some(selected.clone()), budget_usd: Some(1_000_000.0), ..Default::default() };
-    let input = PlannerInput { request: &request, selected: &selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: policy.estimate_defaults() };
+    let input = PlannerInput {
+        request: &request,
+        selected: &selected,
+        catalog: &catalog,
+        tools: &tools,
+        stats: &stats,
+        defaults: policy.estimate_defaults(),
+    };
 
     let baseline: Vec<Duration> = (0..runs).map(|_| toposort_baseline::<rustc_hash::FxBuildHasher>(&selected, &catalog)).collect();
     // The same with std's SipHash map, as the figures before 2026-11-30 were measured.
@@ -159,7 +165,8 @@ fn bench_planner(n: usize, runs: usize) {
         let mut draft = GraphPlanner.plan(&input);
         let planned = start.elapsed();
         draft.estimate.budget_usd = 1_000_000.0;
-        let report = evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy: &policy, now_ms: 1_764_000_000_000 });
+        let report =
+            evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy: &policy, now_ms: 1_764_000_000_000 });
         let judgement = apply(&mut draft, report);
         full.push(start.elapsed());
         planning.push(planned);
@@ -175,7 +182,8 @@ fn bench_planner(n: usize, runs: usize) {
         draft.estimate.budget_usd = 1_000_000.0;
         let gate_input = GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy: &policy, now_ms: 1_764_000_000_000 };
         let mut report = GateReport::default();
-        let gates: [fn(&GateInput<'_>, &mut GateReport); 4] = [structural::evaluate, risk::evaluate, compliance::evaluate, resource::evaluate];
+        let gates: [fn(&GateInput<'_>, &mut GateReport); 4] =
+            [structural::evaluate, risk::evaluate, compliance::evaluate, resource::evaluate];
         for (i, gate) in gates.iter().enumerate() {
             let start = Instant::now();
             gate(&gate_input, &mut report);
@@ -206,8 +214,14 @@ async fn bench_plan_page() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/bench.db", dir.path().display());
     let options = LeptosOptions::builder().output_name("nofx").build();
-    let state = nofx::server::prepare(Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true }), options).await.unwrap();
-    let admin = nofx::auth::model::Principal { kind: nofx::auth::model::PrincipalKind::User, id: 0, name: "bench".into(), role: nofx::auth::model::Role::Admin };
+    let state =
+        nofx::server::prepare(Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true }), options).await.unwrap();
+    let admin = nofx::auth::model::Principal {
+        kind: nofx::auth::model::PrincipalKind::User,
+        id: 0,
+        name: "bench".into(),
+        role: nofx::auth::model::Role::Admin,
+    };
     for (id, mutating, weight) in TOOLS {
         let input = nofx::backlog::model::ToolInput {
             id: Some(id.into()),
@@ -218,7 +232,13 @@ async fn bench_plan_page() {
         };
         nofx::backlog::service::create_tool(&state.db, &admin, &input).await.unwrap();
     }
-    let pack = nofx::backlog::service::create_pack(&state.db, &admin, &nofx::backlog::model::PackInput { name: Some("Bench".into()), ..Default::default() }).await.unwrap();
+    let pack = nofx::backlog::service::create_pack(
+        &state.db,
+        &admin,
+        &nofx::backlog::model::PackInput { name: Some("Bench".into()), ..Default::default() },
+    )
+    .await
+    .unwrap();
     let mut ids = vec![];
     for i in 0..250usize {
         let deps: Vec<i64> = ids.iter().rev().step_by(7).take(3).copied().collect();
@@ -231,7 +251,9 @@ async fn bench_plan_page() {
         };
         ids.push(nofx::backlog::service::create_item(&state.db, &admin, &input).await.unwrap().id);
     }
-    let plan = nofx::planner::service::create_plan(&state, &admin, &PlanRequest { item_ids: Some(ids), ..Default::default() }, None).await.unwrap();
+    let plan = nofx::planner::service::create_plan(&state, &admin, &PlanRequest { item_ids: Some(ids), ..Default::default() }, None)
+        .await
+        .unwrap();
     nofx::auth::service::create_user(&state.db, "viewer", "bench-password-1", nofx::auth::model::Role::Viewer).await.unwrap();
     let (token, _) = nofx::auth::service::login(&state.db, "viewer", "bench-password-1", 3_600_000).await.unwrap();
     let app = nofx::server::app(state);
@@ -239,7 +261,11 @@ async fn bench_plan_page() {
     let mut times = vec![];
     let mut size = 0;
     for i in 0..60 {
-        let req = Request::get(&path).header("cookie", format!("nofx_session={token}")).header("accept", "text/html").body(Body::empty()).unwrap();
+        let req = Request::get(&path)
+            .header("cookie", format!("nofx_session={token}"))
+            .header("accept", "text/html")
+            .body(Body::empty())
+            .unwrap();
         let start = Instant::now();
         let res = app.clone().oneshot(req).await.unwrap();
         assert!(res.status().is_success());

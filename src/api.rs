@@ -87,7 +87,10 @@ impl Modify for ErrorResponses {
                     codes.extend(["413", "415", "422"]);
                 }
                 for code in codes {
-                    op.responses.responses.entry(code.into()).or_insert_with(|| RefOr::T(ResponseBuilder::new().description(describe(code)).build()));
+                    op.responses
+                        .responses
+                        .entry(code.into())
+                        .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(describe(code)).build()));
                 }
                 // Every 4xx answer, documented here or on the handler, has the error body.
                 for (code, response) in op.responses.responses.iter_mut() {

@@ -99,10 +99,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()))
         .with_writer(std::io::stderr)
         .init();
     match run(cli).await {
@@ -145,8 +142,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gate { tool, args, context, expires_in_s, url, token, command } => {
-            let parse = |what: &str, v: &str| serde_json::from_str::<serde_json::Value>(v).map_err(|e| anyhow::anyhow!("--{what} is not valid JSON: {e}"));
-            let g = crate::approvals::gate::GateArgs { url, token, tool, args: parse("args", &args)?, context: parse("context", &context)?, expires_in_s, command };
+            let parse = |what: &str, v: &str| {
+                serde_json::from_str::<serde_json::Value>(v).map_err(|e| anyhow::anyhow!("--{what} is not valid JSON: {e}"))
+            };
+            let g = crate::approvals::gate::GateArgs {
+                url,
+                token,
+                tool,
+                args: parse("args", &args)?,
+                context: parse("context", &context)?,
+                expires_in_s,
+                command,
+            };
             Ok(crate::approvals::gate::run(g).await)
         }
         Command::WebhookSecret => {

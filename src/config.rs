@@ -95,23 +95,38 @@ impl Config {
             session_ttl_ms: 7 * 24 * 3_600_000,
             body_limit: get("NOFX_BODY_LIMIT").and_then(|v| v.parse().ok()).unwrap_or(1024 * 1024),
             policy_path: get("NOFX_POLICY").filter(|p| !p.trim().is_empty()).map(Into::into),
-            approval_expires_in_s: get("NOFX_APPROVAL_EXPIRES_IN_S").and_then(|v| v.trim().parse().ok()).filter(|s: &i64| *s > 0).unwrap_or(3600),
+            approval_expires_in_s: get("NOFX_APPROVAL_EXPIRES_IN_S")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|s: &i64| *s > 0)
+                .unwrap_or(3600),
             approval_expiry_outcome: get("NOFX_APPROVAL_EXPIRY_OUTCOME")
                 .and_then(|v| crate::approvals::model::ExpiryOutcome::parse(v.trim()))
                 .unwrap_or_default(),
             zig_todo_secret: get("NOFX_ZIG_TODO_SECRET").filter(|v| !v.trim().is_empty()),
-            webhook_urls: get("NOFX_WEBHOOK_URLS").map(|v| v.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect()).unwrap_or_default(),
+            webhook_urls: get("NOFX_WEBHOOK_URLS")
+                .map(|v| v.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect())
+                .unwrap_or_default(),
             webhook_secret: get("NOFX_WEBHOOK_SECRET").filter(|v| !v.trim().is_empty()),
-            webhook_retry_base_ms: get("NOFX_WEBHOOK_RETRY_BASE_MS").and_then(|v| v.trim().parse().ok()).filter(|v: &i64| *v > 0).unwrap_or(5000),
+            webhook_retry_base_ms: get("NOFX_WEBHOOK_RETRY_BASE_MS")
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|v: &i64| *v > 0)
+                .unwrap_or(5000),
             limits: {
                 let secs = |k: &str, default: std::time::Duration| {
-                    get(k).and_then(|v| v.trim().parse::<u64>().ok()).filter(|v| *v > 0).map(std::time::Duration::from_secs).unwrap_or(default)
+                    get(k)
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .filter(|v| *v > 0)
+                        .map(std::time::Duration::from_secs)
+                        .unwrap_or(default)
                 };
                 let d = ServerLimits::default();
                 ServerLimits {
                     header_read_timeout: secs("NOFX_HEADER_TIMEOUT_S", d.header_read_timeout),
                     body_timeout: secs("NOFX_BODY_TIMEOUT_S", d.body_timeout),
-                    max_connections: get("NOFX_MAX_CONNECTIONS").and_then(|v| v.trim().parse().ok()).filter(|v: &usize| *v > 0).unwrap_or(d.max_connections),
+                    max_connections: get("NOFX_MAX_CONNECTIONS")
+                        .and_then(|v| v.trim().parse().ok())
+                        .filter(|v: &usize| *v > 0)
+                        .unwrap_or(d.max_connections),
                     shutdown_grace: d.shutdown_grace,
                 }
             },

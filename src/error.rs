@@ -74,9 +74,7 @@ impl leptos::server_fn::error::FromServerFnError for AppError {
             E::Args(m) | E::MissingArg(m) | E::Deserialization(m) => {
                 AppError::bad_request("invalid_form", format!("The form could not be read: {m}"))
             }
-            E::Request(m) | E::Response(m) => {
-                AppError::new(503, "unreachable", format!("The server could not be reached: {m}"))
-            }
+            E::Request(m) | E::Response(m) => AppError::new(503, "unreachable", format!("The server could not be reached: {m}")),
             other => AppError::new(500, "internal", other.to_string()),
         }
     }
@@ -89,14 +87,10 @@ mod ssr {
 
     impl IntoResponse for AppError {
         fn into_response(self) -> Response {
-            let status = http::StatusCode::from_u16(self.status)
-                .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+            let status = http::StatusCode::from_u16(self.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
             let mut response = (status, axum::Json(self.body())).into_response();
             if self.status == 401 {
-                response.headers_mut().insert(
-                    http::header::WWW_AUTHENTICATE,
-                    http::HeaderValue::from_static("Bearer"),
-                );
+                response.headers_mut().insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
             }
             response
         }

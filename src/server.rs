@@ -21,21 +21,14 @@ use crate::storage::Db;
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let body_limit = state.config.body_limit;
-    let api = crate::api::router()
-        .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(state.clone());
+    let api = crate::api::router().layer(DefaultBodyLimit::max(body_limit)).with_state(state.clone());
     let ctx_state = state.clone();
     let router = Router::new()
         .nest("/api", api)
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(ctx_state.clone()),
-            {
-                let options = state.leptos_options.clone();
-                move || shell(options.clone())
-            },
-        )
+        .leptos_routes_with_context(&state, routes, move || provide_context(ctx_state.clone()), {
+            let options = state.leptos_options.clone();
+            move || shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Rejects oversized bodies up front (by Content-Length) for every route, server
         // functions included; the normaliser outside it turns `/api` errors into JSON.

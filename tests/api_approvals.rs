@@ -116,7 +116,8 @@ async fn quorum_deny_and_self_approval(app: TestApp) {
     let bid = b["id"].as_i64().unwrap();
     let (s, e) = f.reviewer.post(&format!("/api/approvals/{bid}/decision"), json!({"decision": "deny", "comment": "  "})).await;
     assert_eq!((s, e["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("reason_required")));
-    let (s, d) = f.reviewer.post(&format!("/api/approvals/{bid}/decision"), json!({"decision": "deny", "comment": "Not during the sale"})).await;
+    let (s, d) =
+        f.reviewer.post(&format!("/api/approvals/{bid}/decision"), json!({"decision": "deny", "comment": "Not during the sale"})).await;
     assert_eq!((s, d["status"].as_str(), d["go_ahead"].as_bool()), (StatusCode::OK, Some("denied"), Some(false)));
 
     // The requester cannot decide its own request, even as an admin.
@@ -236,7 +237,12 @@ async fn expiry_after_restart(app: TestApp) {
     let a = request(&f.automation, json!({"tool_id": "git_pr", "expires_in_s": 3600})).await;
     let id = a["id"].as_i64().unwrap();
     // "While the server was down" the deadline passed.
-    sqlx::query("update approvals set expires_at = $1 where id = $2").bind(nofx::storage::now_ms() - 60_000).bind(id).execute(&app.db.pool).await.unwrap();
+    sqlx::query("update approvals set expires_at = $1 where id = $2")
+        .bind(nofx::storage::now_ms() - 60_000)
+        .bind(id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
     let options = leptos::config::LeptosOptions::builder().output_name("nofx").build();
     let config = nofx::config::Config::for_tests(app.database_url.clone(), nofx::flags::FeatureFlags::default());
     let _restarted = nofx::server::prepare(config, options).await.unwrap();
@@ -248,7 +254,10 @@ async fn expiry_after_restart(app: TestApp) {
     for _ in 0..100 {
         if status().await == "expired" {
             let (_, d) = f.reviewer.get(&format!("/api/approvals/{id}")).await;
-            assert_eq!((d["go_ahead"].as_bool(), d["log"].as_array().unwrap().last().unwrap()["kind"].as_str()), (Some(false), Some("expired")));
+            assert_eq!(
+                (d["go_ahead"].as_bool(), d["log"].as_array().unwrap().last().unwrap()["kind"].as_str()),
+                (Some(false), Some("expired"))
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -256,4 +265,10 @@ async fn expiry_after_restart(app: TestApp) {
     panic!("the restarted server did not expire the overdue request");
 }
 
-on_both_databases!(expiry_after_restart, request_and_decide, quorum_deny_and_self_approval, concurrent_decisions_one_winner, expiry_and_bad_input);
+on_both_databases!(
+    expiry_after_restart,
+    request_and_decide,
+    quorum_deny_and_self_approval,
+    concurrent_decisions_one_winner,
+    expiry_and_bad_input
+);

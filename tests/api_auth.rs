@@ -62,7 +62,13 @@ async fn browser_session_and_csrf(app: TestApp) {
 
     // Wrong password: 401 and no session.
     let (s, body) = common::into_json(
-        plain.post(app.url("/_fn/login")).header("accept", "application/json").form(&[("username", "nobody"), ("password", "x")]).send().await.unwrap(),
+        plain
+            .post(app.url("/_fn/login"))
+            .header("accept", "application/json")
+            .form(&[("username", "nobody"), ("password", "x")])
+            .send()
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -79,7 +85,8 @@ async fn browser_session_and_csrf(app: TestApp) {
     let pack_id = pack["id"].to_string();
 
     // A form that cannot be decoded is the client's mistake: 400 with what is wrong, not 500.
-    let (s, err, _) = browser.call("decide_approval", &[("csrf", &browser.csrf), ("id", "not-a-number"), ("decision", "approve"), ("comment", "")]).await;
+    let (s, err, _) =
+        browser.call("decide_approval", &[("csrf", &browser.csrf), ("id", "not-a-number"), ("decision", "approve"), ("comment", "")]).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["code"], "invalid_form");
     assert!(err["message"].as_str().unwrap().contains("could not be read"), "{err}");
@@ -89,7 +96,8 @@ async fn browser_session_and_csrf(app: TestApp) {
     assert_eq!(app.count("backlog_items").await, 0);
 
     // Without the CSRF token, or with a wrong one, nothing is written.
-    let (s, err, _) = browser.call("save_item", &[("csrf", "forged"), ("pack_id", &pack_id), ("title", "x"), ("risk", "low"), ("status", "todo")]).await;
+    let (s, err, _) =
+        browser.call("save_item", &[("csrf", "forged"), ("pack_id", &pack_id), ("title", "x"), ("risk", "low"), ("status", "todo")]).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(err["code"], "csrf_failed");
     // A cross-site Origin is refused even with the right token.
@@ -107,14 +115,27 @@ async fn browser_session_and_csrf(app: TestApp) {
 
     // With it, the item is created and the browser is sent to its page.
     let (s, id, location) = browser
-        .call("save_item", &[("csrf", &browser.csrf), ("pack_id", &pack_id), ("title", "From the browser"), ("risk", "low"), ("status", "todo"), ("tools", ""), ("estimate_minutes", "30")])
+        .call(
+            "save_item",
+            &[
+                ("csrf", &browser.csrf),
+                ("pack_id", &pack_id),
+                ("title", "From the browser"),
+                ("risk", "low"),
+                ("status", "todo"),
+                ("tools", ""),
+                ("estimate_minutes", "30"),
+            ],
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{id}");
     assert_eq!(location.as_deref(), Some(format!("/backlog/{id}").as_str()));
 
     // A viewer signed in cannot write through the UI door either.
     let viewer = app.browser(Role::Viewer).await;
-    let (s, err, _) = viewer.call("save_item", &[("csrf", &viewer.csrf), ("pack_id", &pack_id), ("title", "nope"), ("risk", "low"), ("status", "todo")]).await;
+    let (s, err, _) = viewer
+        .call("save_item", &[("csrf", &viewer.csrf), ("pack_id", &pack_id), ("title", "nope"), ("risk", "low"), ("status", "todo")])
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{err}");
 
     // Logging out ends the session server-side.

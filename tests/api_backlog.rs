@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 async fn setup(app: &TestApp) -> (Api, i64) {
     let admin = app.api(Role::Admin).await;
     for (id, sensitive) in [("codegen", false), ("git_pr", true), ("gate:unit", false), ("deploy:prod", true)] {
-        let (s, body) = admin.post("/api/tools", json!({"id": id, "sensitive": sensitive, "mutating": sensitive, "rollback": "undo {item_id}"})).await;
+        let (s, body) =
+            admin.post("/api/tools", json!({"id": id, "sensitive": sensitive, "mutating": sensitive, "rollback": "undo {item_id}"})).await;
         assert_eq!(s, StatusCode::CREATED, "{body}");
     }
     let planner = app.api(Role::Planner).await;
@@ -112,7 +113,9 @@ async fn rejected_writes_leave_nothing(app: TestApp) {
     let a_id = a["id"].as_i64().unwrap();
     let before = (app.count("backlog_items").await, app.count("item_tools").await, app.count("item_dependencies").await);
 
-    let (s, err) = api.post("/api/items", json!({"pack_id": pack, "title": "B", "depends_on": [a_id, 9999, 8888], "tools": ["codegen", "teleport"]})).await;
+    let (s, err) = api
+        .post("/api/items", json!({"pack_id": pack, "title": "B", "depends_on": [a_id, 9999, 8888], "tools": ["codegen", "teleport"]}))
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(err["error"], "unknown_references");
     assert_eq!(err["unknown_item_ids"], json!([9999, 8888]));
@@ -192,7 +195,8 @@ async fn tools_and_metrics(app: TestApp) {
     assert_eq!(tool["approval_expires_in_s"], Value::Null, "0 clears it");
 
     let automation = app.api(Role::Automation).await;
-    let (s, m) = automation.post("/api/tool-metrics", json!({"tool_id": "codegen", "duration_ms": 1500, "cost_usd": 0.25, "tokens": 900})).await;
+    let (s, m) =
+        automation.post("/api/tool-metrics", json!({"tool_id": "codegen", "duration_ms": 1500, "cost_usd": 0.25, "tokens": 900})).await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
     let (s, err) = automation.post("/api/tool-metrics", json!({"tool_id": "warp", "duration_ms": 1})).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);

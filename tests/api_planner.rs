@@ -363,7 +363,12 @@ async fn events_stream_and_replay(app: TestApp) {
 async fn browser_door_and_pages(app: TestApp) {
     let f = setup(&app).await;
     let browser = app.browser(Role::Planner).await;
-    let (s, id, location) = browser.call("plan_items", &[("csrf", &browser.csrf), ("item_ids[]", &f.a.to_string()), ("item_ids[]", &f.b.to_string()), ("budget_usd", "")]).await;
+    let (s, id, location) = browser
+        .call(
+            "plan_items",
+            &[("csrf", &browser.csrf), ("item_ids[]", &f.a.to_string()), ("item_ids[]", &f.b.to_string()), ("budget_usd", "")],
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{id}");
     assert_eq!(location.as_deref(), Some(format!("/plans/{id}").as_str()));
     let (s, err, _) = browser.call("plan_items", &[("csrf", "forged"), ("item_ids[]", &f.a.to_string())]).await;
@@ -394,20 +399,30 @@ async fn browser_door_and_pages(app: TestApp) {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
-on_both_databases!(plan_happy_path, blocked_plans_say_why, idempotency_keys, bad_input_writes_nothing, events_stream_and_replay, browser_door_and_pages);
+on_both_databases!(
+    plan_happy_path,
+    blocked_plans_say_why,
+    idempotency_keys,
+    bad_input_writes_nothing,
+    events_stream_and_replay,
+    browser_door_and_pages
+);
 
 mod flag_off {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite() {
-        let app = TestApp::spawn_with(nofx::storage::Backend::Sqlite, FeatureFlags { auto_planner: false, planner_execute: true }).await.unwrap();
+        let app =
+            TestApp::spawn_with(nofx::storage::Backend::Sqlite, FeatureFlags { auto_planner: false, planner_execute: true }).await.unwrap();
         feature_flag_off(app).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres() {
-        if let Some(app) = TestApp::spawn_with(nofx::storage::Backend::Postgres, FeatureFlags { auto_planner: false, planner_execute: true }).await {
+        if let Some(app) =
+            TestApp::spawn_with(nofx::storage::Backend::Postgres, FeatureFlags { auto_planner: false, planner_execute: true }).await
+        {
             feature_flag_off(app).await;
         }
     }

@@ -19,7 +19,9 @@ const FLAGS: FeatureFlags = FeatureFlags { auto_planner: true, planner_execute: 
 
 async fn tool_and_request(app: &TestApp) -> i64 {
     let admin = app.api(Role::Admin).await;
-    let (s, t) = admin.post("/api/tools", json!({"id": "git_pr", "sensitive": true, "required_approvals": 1, "mutating": true, "rollback": "close"})).await;
+    let (s, t) = admin
+        .post("/api/tools", json!({"id": "git_pr", "sensitive": true, "required_approvals": 1, "mutating": true, "rollback": "close"}))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     let (s, a) = app.api(Role::Automation).await.post("/api/approvals", json!({"tool_id": "git_pr", "args": {"branch": "x"}})).await;
     assert_eq!(s, StatusCode::CREATED, "{a}");
@@ -69,7 +71,8 @@ async fn inbound_decisions(backend: Backend) {
     assert!(e["message"].as_str().unwrap().contains("5 minutes"), "{e}");
     let (s, _) = deliver(&app, &secret, "msg_4", now + 400, &body).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    let (s, _) = reqwest::Client::new().post(app.url("/api/webhooks/zig-todo")).body(body.clone()).send().await.map(|r| (r.status(), ())).unwrap();
+    let (s, _) =
+        reqwest::Client::new().post(app.url("/api/webhooks/zig-todo")).body(body.clone()).send().await.map(|r| (r.status(), ())).unwrap();
     assert_eq!(s, StatusCode::UNAUTHORIZED, "unsigned");
     assert_eq!(log_rows().await, before, "nothing recorded");
     assert_eq!(app.count("webhook_inbound").await, 0);
@@ -101,7 +104,11 @@ async fn inbound_decisions(backend: Backend) {
     assert_eq!((a["status"].as_str(), a["decided_by"].as_str()), (Some("approved"), Some("user:dana")));
     let (_, detail) = app.api(Role::Viewer).await.get(&format!("/api/approvals/{id}")).await;
     let last = detail["log"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!((last["actor"].as_str(), last["kind"].as_str(), last["via"].as_str()), (Some("user:dana"), Some("approve"), Some("zig-todo")), "{detail}");
+    assert_eq!(
+        (last["actor"].as_str(), last["kind"].as_str(), last["via"].as_str()),
+        (Some("user:dana"), Some("approve"), Some("zig-todo")),
+        "{detail}"
+    );
     let (_, page) = app.browser(Role::Viewer).await.page(&format!("/approvals/{id}")).await;
     assert!(page.contains("data-testid=\"via\"") && page.contains(" via Zig Todo"), "the log says which door the decision came through");
     // The same delivery again is a replay: 401, nothing new in the log.
@@ -117,7 +124,12 @@ async fn inbound_decisions(backend: Backend) {
 
     // A quorum of two counts distinct known reviewers, whichever door they use.
     let admin = app.api(Role::Admin).await;
-    let (s, t) = admin.post("/api/tools", json!({"id": "deploy:prod", "sensitive": true, "required_approvals": 2, "mutating": true, "rollback": "redeploy"})).await;
+    let (s, t) = admin
+        .post(
+            "/api/tools",
+            json!({"id": "deploy:prod", "sensitive": true, "required_approvals": 2, "mutating": true, "rollback": "redeploy"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     let (_, two) = app.api(Role::Automation).await.post("/api/approvals", json!({"tool_id": "deploy:prod"})).await;
     let two_id = two["id"].as_i64().unwrap();
@@ -158,7 +170,11 @@ async fn receiver() -> (String, Arc<Mutex<Vec<(HeaderMap, Bytes)>>>) {
             async move {
                 let mut k = kept.lock().unwrap();
                 k.push((headers, body));
-                if k.len() == 1 { AxumStatus::INTERNAL_SERVER_ERROR } else { AxumStatus::NO_CONTENT }
+                if k.len() == 1 {
+                    AxumStatus::INTERNAL_SERVER_ERROR
+                } else {
+                    AxumStatus::NO_CONTENT
+                }
             }
         }),
     );
@@ -205,7 +221,11 @@ async fn outbound_deliveries(backend: Backend) {
     for (headers, body) in &got {
         let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
         assert_eq!(h("webhook-id"), d["webhook_id"].as_str(), "the same id on every retry");
-        assert_eq!(verify(&secret, h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"), body, now), Ok(()), "signed with the configured secret");
+        assert_eq!(
+            verify(&secret, h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"), body, now),
+            Ok(()),
+            "signed with the configured secret"
+        );
         let v: Value = serde_json::from_slice(body).unwrap();
         assert_eq!((v["type"].as_str(), v["data"]["approval_id"].as_i64()), (Some("approval.requested"), Some(id)));
     }

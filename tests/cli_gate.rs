@@ -39,7 +39,12 @@ async fn gate(app: &TestApp, token: &str, marker: &std::path::Path, exit: i32) -
 async fn gate_runs_only_approved_commands() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let admin = app.api(Role::Admin).await;
-    let (s, t) = admin.post("/api/tools", json!({"id": "deploy:prod", "sensitive": true, "required_approvals": 1, "mutating": true, "rollback": "roll back"})).await;
+    let (s, t) = admin
+        .post(
+            "/api/tools",
+            json!({"id": "deploy:prod", "sensitive": true, "required_approvals": 1, "mutating": true, "rollback": "roll back"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{t}");
     let token = app.key(Role::Automation).await;
     let reviewer = app.api(Role::Reviewer).await;

@@ -33,8 +33,15 @@ async fn health_openapi_and_errors(app: TestApp) {
     assert_eq!(err["error"], "invalid_path");
 
     // Responses are compressed for clients that ask.
-    let res = reqwest::Client::builder().no_gzip().build().unwrap()
-        .get(app.url("/api/openapi.json")).header("accept-encoding", "gzip").send().await.unwrap();
+    let res = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(app.url("/api/openapi.json"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["content-encoding"], "gzip");
 }
 
@@ -67,7 +74,20 @@ async fn forms_without_javascript(app: TestApp) {
 
     // A valid plain POST redirects (302) to the new item's page.
     let (s, location) = browser
-        .submit_plain("save_item", "/backlog/new", &[("csrf", &browser.csrf), ("pack_id", &pack_id), ("title", "Plain form"), ("risk", "medium"), ("status", "todo"), ("tools", "codegen"), ("labels", "pii"), ("estimate_minutes", "45")])
+        .submit_plain(
+            "save_item",
+            "/backlog/new",
+            &[
+                ("csrf", &browser.csrf),
+                ("pack_id", &pack_id),
+                ("title", "Plain form"),
+                ("risk", "medium"),
+                ("status", "todo"),
+                ("tools", "codegen"),
+                ("labels", "pii"),
+                ("estimate_minutes", "45"),
+            ],
+        )
         .await;
     assert_eq!(s, StatusCode::FOUND);
     let location = location.unwrap();
@@ -77,7 +97,19 @@ async fn forms_without_javascript(app: TestApp) {
 
     // An invalid one comes back to the form with the message in place.
     let (s, location) = browser
-        .submit_plain("save_item", "/backlog/new", &[("csrf", &browser.csrf), ("pack_id", &pack_id), ("title", ""), ("risk", "medium"), ("status", "todo"), ("tools", "warp_drive"), ("estimate_minutes", "1")])
+        .submit_plain(
+            "save_item",
+            "/backlog/new",
+            &[
+                ("csrf", &browser.csrf),
+                ("pack_id", &pack_id),
+                ("title", ""),
+                ("risk", "medium"),
+                ("status", "todo"),
+                ("tools", "warp_drive"),
+                ("estimate_minutes", "1"),
+            ],
+        )
         .await;
     assert_eq!(s, StatusCode::FOUND);
     let location = location.unwrap();

@@ -40,9 +40,8 @@ async fn stored_markup_stays_text(app: TestApp) {
     let (_, pack) = admin.post("/api/packs", json!({"name": SVG})).await;
     // Short enough not to be truncated in the DOT label, so it ends there in a backslash.
     let title = "<svg onload=alert(3)>a\\";
-    let (s, item) = admin
-        .post("/api/items", json!({"pack_id": pack["id"], "title": title, "description": BREAKOUT, "tools": ["codegen"]}))
-        .await;
+    let (s, item) =
+        admin.post("/api/items", json!({"pack_id": pack["id"], "title": title, "description": BREAKOUT, "tools": ["codegen"]})).await;
     assert_eq!(s, StatusCode::CREATED, "{item}");
     let id = item["id"].as_i64().unwrap();
     let (s, plan) = app.api(Role::Automation).await.post("/api/auto-planner/plan", json!({"item_ids": [id]})).await;
@@ -128,14 +127,24 @@ async fn security_headers(app: TestApp) {
         let res = browser.http.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
         assert_fixed_headers(path, &res, false);
         let csp = csp_of(&res);
-        let nonce = csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).unwrap_or_else(|| panic!("{path}: no nonce in {csp}")).to_string();
+        let nonce = csp
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|r| r.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {csp}"))
+            .to_string();
         assert!(nonce.len() >= 16, "{path}: {nonce}");
         assert!(csp.contains("object-src 'none'") && !csp.contains("script-src 'unsafe-inline'"), "{path}: {csp}");
         let html = res.text().await.unwrap();
         // Every script the page carries has this response's nonce; the next response another.
         let scripts = html.matches("<script").count();
         assert!(scripts >= 1, "{path} hydrates");
-        assert_eq!(html.matches(&format!("<script nonce=\"{nonce}\"")).count() + html.matches(&format!("<script type=\"module\" nonce=\"{nonce}\"")).count(), scripts, "{path}");
+        assert_eq!(
+            html.matches(&format!("<script nonce=\"{nonce}\"")).count()
+                + html.matches(&format!("<script type=\"module\" nonce=\"{nonce}\"")).count(),
+            scripts,
+            "{path}"
+        );
         let again = browser.http.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
         assert!(!csp_of(&again).contains(&nonce), "{path}: a nonce is never reused");
     }
@@ -291,7 +300,13 @@ async fn openapi_tells_the_truth(app: TestApp) {
     assert_eq!((a["args"].clone(), a["context"].clone()), (json!({}), json!({})), "missing documents are empty objects");
 }
 
-on_both_databases!(stored_markup_stays_text, security_headers, sign_in_redirects_stay_on_site, sign_in_is_throttled, openapi_tells_the_truth);
+on_both_databases!(
+    stored_markup_stays_text,
+    security_headers,
+    sign_in_redirects_stay_on_site,
+    sign_in_is_throttled,
+    openapi_tells_the_truth
+);
 
 /// A server with short limits, on SQLite (connections are the same on both databases).
 async fn limited(limits: ServerLimits) -> (TestApp, String) {
@@ -319,7 +334,9 @@ async fn until_closed(sock: &mut tokio::net::TcpStream, within: Duration) -> Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_idle_connections_are_closed() {
-    let (_app, host) = limited(ServerLimits { header_read_timeout: Duration::from_secs(1), body_timeout: Duration::from_secs(1), ..Default::default() }).await;
+    let (_app, host) =
+        limited(ServerLimits { header_read_timeout: Duration::from_secs(1), body_timeout: Duration::from_secs(1), ..Default::default() })
+            .await;
     // Never sends a byte.
     let mut idle = tokio::net::TcpStream::connect(&host).await.unwrap();
     // Half the headers, then nothing (slowloris).
@@ -327,7 +344,10 @@ async fn slow_and_idle_connections_are_closed() {
     slow.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nx-slow: 1\r\n").await.unwrap();
     // A body that stops half-way: answered with an error, then closed.
     let mut stalled = tokio::net::TcpStream::connect(&host).await.unwrap();
-    stalled.write_all(b"POST /api/items HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"title\":").await.unwrap();
+    stalled
+        .write_all(b"POST /api/items HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"title\":")
+        .await
+        .unwrap();
     // One served request, then an idle keep-alive.
     let mut kept = tokio::net::TcpStream::connect(&host).await.unwrap();
     kept.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
@@ -344,7 +364,8 @@ async fn slow_and_idle_connections_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_limited() {
-    let (app, host) = limited(ServerLimits { max_connections: 2, header_read_timeout: Duration::from_secs(30), ..Default::default() }).await;
+    let (app, host) =
+        limited(ServerLimits { max_connections: 2, header_read_timeout: Duration::from_secs(30), ..Default::default() }).await;
     let mut held = vec![];
     for _ in 0..2 {
         let mut s = tokio::net::TcpStream::connect(&host).await.unwrap();

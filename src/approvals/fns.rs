@@ -4,9 +4,12 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::model::*;
-use crate::error::AppError;
 #[cfg(feature = "ssr")]
-use crate::auth::{fns::ssr::{form_result, require_reader, require_session, state}, model::Permission};
+use crate::auth::{
+    fns::ssr::{form_result, require_reader, require_session, state},
+    model::Permission,
+};
+use crate::error::AppError;
 
 /// The inbox: pending requests (filtered), the clock they were read at, and the filter choices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,7 +32,11 @@ fn parse_id(v: &str, what: &str) -> Result<Option<i64>, AppError> {
 }
 
 #[server(prefix = "/_fn", endpoint = "load_inbox")]
-pub async fn load_inbox(#[server(default)] tool_id: String, #[server(default)] pack_id: String, #[server(default)] plan_id: String) -> Result<InboxView, AppError> {
+pub async fn load_inbox(
+    #[server(default)] tool_id: String,
+    #[server(default)] pack_id: String,
+    #[server(default)] plan_id: String,
+) -> Result<InboxView, AppError> {
     let who = require_reader(Permission::Read).await?;
     let s = state()?;
     let filter = super::store::ListFilter {
@@ -42,7 +49,12 @@ pub async fn load_inbox(#[server(default)] tool_id: String, #[server(default)] p
     let now = crate::storage::now_ms();
     // Requests past their deadline are on their way out (the expiry task writes them); hide them.
     let pending = super::service::list(&s, &filter).await?.into_iter().filter(|a| !a.is_overdue(now)).collect();
-    let tools = crate::backlog::store::list_tools(&s.db).await?.into_iter().filter(|t| t.sensitive || t.required_approvals > 0).map(|t| t.id).collect();
+    let tools = crate::backlog::store::list_tools(&s.db)
+        .await?
+        .into_iter()
+        .filter(|t| t.sensitive || t.required_approvals > 0)
+        .map(|t| t.id)
+        .collect();
     Ok(InboxView { pending, now, tools, can_decide: who.can(Permission::DecideApproval), me: who.identity() })
 }
 
@@ -59,7 +71,11 @@ pub async fn load_history(#[server(default)] status: String) -> Result<Vec<Histo
     let s = state()?;
     let status = match status.trim() {
         "" => None,
-        v => Some(ApprovalStatus::parse(v).filter(|s| s.is_final()).ok_or_else(|| AppError::bad_request("invalid_query", "Pick approved, denied, expired or cancelled."))?),
+        v => Some(
+            ApprovalStatus::parse(v)
+                .filter(|s| s.is_final())
+                .ok_or_else(|| AppError::bad_request("invalid_query", "Pick approved, denied, expired or cancelled."))?,
+        ),
     };
     let mut rows = vec![];
     for st in status.map(|s| vec![s]).unwrap_or_else(|| ApprovalStatus::ALL.into_iter().filter(|s| s.is_final()).collect()) {
@@ -114,7 +130,12 @@ pub async fn load_approval(id: i64) -> Result<ApprovalPage, AppError> {
 /// Approve or deny from the browser (the clicked button carries `decision`). Errors come back to
 /// the form in place; without JavaScript the browser returns to the inbox after a decision.
 #[server(prefix = "/_fn", endpoint = "decide_approval")]
-pub async fn decide_approval(csrf: String, id: i64, #[server(default)] decision: String, #[server(default)] comment: String) -> Result<ApprovalStatus, AppError> {
+pub async fn decide_approval(
+    csrf: String,
+    id: i64,
+    #[server(default)] decision: String,
+    #[server(default)] comment: String,
+) -> Result<ApprovalStatus, AppError> {
     form_result(async move {
         let who = require_session(Permission::DecideApproval, &csrf).await?;
         let decision = Decision::parse(decision.trim()).ok_or_else(|| AppError::bad_request("invalid_body", "Choose Approve or Deny."))?;

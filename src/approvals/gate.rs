@@ -32,7 +32,11 @@ pub async fn run(g: GateArgs) -> ExitCode {
             let note = decided["log"].as_array().and_then(|l| l.last()).and_then(|e| e["note"].as_str()).unwrap_or("").to_string();
             let by = decided["decided_by"].as_str().unwrap_or("?").to_string();
             if decided["go_ahead"].as_bool() == Some(true) {
-                eprintln!("nofx gate: {status} by {by}{}; running: {}", if note.is_empty() { String::new() } else { format!(" ({note})") }, g.command.join(" "));
+                eprintln!(
+                    "nofx gate: {status} by {by}{}; running: {}",
+                    if note.is_empty() { String::new() } else { format!(" ({note})") },
+                    g.command.join(" ")
+                );
                 match std::process::Command::new(&g.command[0]).args(&g.command[1..]).status() {
                     Ok(s) => ExitCode::from(s.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1)),
                     Err(e) => {
@@ -44,7 +48,10 @@ pub async fn run(g: GateArgs) -> ExitCode {
                 eprintln!("nofx gate: the request expired without a decision; not running the command.");
                 ExitCode::from(EXIT_EXPIRED)
             } else {
-                eprintln!("nofx gate: {status} by {by}: {}; not running the command.", if note.is_empty() { "no reason given" } else { &note });
+                eprintln!(
+                    "nofx gate: {status} by {by}: {}; not running the command.",
+                    if note.is_empty() { "no reason given" } else { &note }
+                );
                 ExitCode::from(EXIT_DENIED)
             }
         }
@@ -62,7 +69,13 @@ async fn ask_and_wait(g: &GateArgs) -> Result<Value, String> {
     if let Some(s) = g.expires_in_s {
         body["expires_in_s"] = json!(s);
     }
-    let res = http.post(format!("{base}/api/approvals")).bearer_auth(&g.token).json(&body).send().await.map_err(|e| format!("cannot reach {base}: {e}"))?;
+    let res = http
+        .post(format!("{base}/api/approvals"))
+        .bearer_auth(&g.token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {base}: {e}"))?;
     let status = res.status();
     let created: Value = res.json().await.unwrap_or(Value::Null);
     if status != reqwest::StatusCode::CREATED {

@@ -54,7 +54,11 @@ async fn detail(s: &AppState, a: Approval) -> AppResult<ApprovalDetail> {
         (status = 403, description = "role cannot request approvals"),
         (status = 422, description = "unknown tool, item or plan; bad `expires_in_s`; documents too large")),
     security(("api_key" = [])))]
-async fn create_approval(State(s): State<AppState>, caller: ApiCaller, ApiJson(req): ApiJson<ApprovalRequest>) -> AppResult<(StatusCode, Json<ApprovalDetail>)> {
+async fn create_approval(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(req): ApiJson<ApprovalRequest>,
+) -> AppResult<(StatusCode, Json<ApprovalDetail>)> {
     let who = caller.require(Permission::RequestApproval)?;
     let a = service::request(&s, &who, &req).await?;
     Ok((StatusCode::CREATED, Json(detail(&s, a).await?)))
@@ -79,7 +83,10 @@ async fn list_approvals(State(s): State<AppState>, _caller: AnyCaller, ApiQuery(
     let status = match q.status.as_deref().filter(|v| !v.is_empty()) {
         None => None,
         Some(v) => Some(ApprovalStatus::parse(v).ok_or_else(|| {
-            AppError::bad_request("invalid_query", format!("`status` must be one of pending, approved, denied, expired, cancelled; not `{v}`."))
+            AppError::bad_request(
+                "invalid_query",
+                format!("`status` must be one of pending, approved, denied, expired, cancelled; not `{v}`."),
+            )
         })?),
     };
     let limit = q.limit.unwrap_or(100);
@@ -109,10 +116,18 @@ struct WaitQuery {
 /// after `timeout_s` seconds — then simply ask again.
 #[utoipa::path(get, path = "/approvals/{id}/wait", tag = "approvals", params(("id" = i64, Path), WaitQuery),
     responses((status = 200, body = ApprovalDetail), (status = 400), (status = 404)), security(("api_key" = [])))]
-async fn wait_approval(State(s): State<AppState>, _caller: AnyCaller, ApiPath(id): ApiPath<i64>, ApiQuery(q): ApiQuery<WaitQuery>) -> AppResult<Json<ApprovalDetail>> {
+async fn wait_approval(
+    State(s): State<AppState>,
+    _caller: AnyCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+) -> AppResult<Json<ApprovalDetail>> {
     let timeout = q.timeout_s.unwrap_or(30);
     if timeout > MAX_WAIT_S {
-        return Err(AppError::bad_request("invalid_query", format!("`timeout_s` must be at most {MAX_WAIT_S}; ask again after it returns.")));
+        return Err(AppError::bad_request(
+            "invalid_query",
+            format!("`timeout_s` must be at most {MAX_WAIT_S}; ask again after it returns."),
+        ));
     }
     let a = service::wait(&s, id, Duration::from_secs(timeout)).await?;
     Ok(Json(detail(&s, a).await?))
@@ -139,10 +154,16 @@ pub struct DecisionBody {
         (status = 409, description = "`already_decided`, `already_voted` or `expired`"),
         (status = 422, description = "`reason_required` (deny without a comment) or `invalid_comment`")),
     security(("api_key" = [])))]
-async fn decide_approval(State(s): State<AppState>, caller: ApiCaller, ApiPath(id): ApiPath<i64>, ApiJson(body): ApiJson<DecisionBody>) -> AppResult<Json<ApprovalDetail>> {
+async fn decide_approval(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DecisionBody>,
+) -> AppResult<Json<ApprovalDetail>> {
     let who = caller.require(Permission::DecideApproval)?;
-    let decision = Decision::parse(&body.decision)
-        .ok_or_else(|| AppError::bad_request("invalid_body", format!("`decision` must be `approve` or `deny`, not `{}`.", body.decision)))?;
+    let decision = Decision::parse(&body.decision).ok_or_else(|| {
+        AppError::bad_request("invalid_body", format!("`decision` must be `approve` or `deny`, not `{}`.", body.decision))
+    })?;
     let a = service::decide_as(&s, &who, id, decision, &body.comment).await?;
     Ok(Json(detail(&s, a).await?))
 }
@@ -156,7 +177,12 @@ pub struct CommentBody {
 /// Add a comment while the request is pending (anyone who can read it).
 #[utoipa::path(post, path = "/approvals/{id}/comments", tag = "approvals", params(("id" = i64, Path)), request_body = CommentBody,
     responses((status = 201, body = ApprovalDetail), (status = 404), (status = 409), (status = 422)), security(("api_key" = [])))]
-async fn comment_approval(State(s): State<AppState>, caller: ApiCaller, ApiPath(id): ApiPath<i64>, ApiJson(body): ApiJson<CommentBody>) -> AppResult<(StatusCode, Json<ApprovalDetail>)> {
+async fn comment_approval(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<CommentBody>,
+) -> AppResult<(StatusCode, Json<ApprovalDetail>)> {
     let who = caller.require(Permission::Read)?;
     let a = service::comment_as(&s, &who, id, &body.comment).await?;
     Ok((StatusCode::CREATED, Json(detail(&s, a).await?)))
@@ -172,7 +198,12 @@ pub struct CancelBody {
 /// Withdraw a pending request (its requester, or an admin).
 #[utoipa::path(post, path = "/approvals/{id}/cancel", tag = "approvals", params(("id" = i64, Path)), request_body = CancelBody,
     responses((status = 200, body = ApprovalDetail), (status = 403), (status = 404), (status = 409)), security(("api_key" = [])))]
-async fn cancel_approval(State(s): State<AppState>, caller: ApiCaller, ApiPath(id): ApiPath<i64>, ApiJson(body): ApiJson<CancelBody>) -> AppResult<Json<ApprovalDetail>> {
+async fn cancel_approval(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<CancelBody>,
+) -> AppResult<Json<ApprovalDetail>> {
     let who = caller.require(Permission::Read)?;
     let a = service::cancel_as(&s, &who, id, &body.reason).await?;
     Ok(Json(detail(&s, a).await?))

@@ -2,13 +2,13 @@
 //! `model` is the pure state machine; storage, service, HTTP and UI build on it.
 
 pub mod fns;
+#[cfg(feature = "ssr")]
+pub mod gate;
+#[cfg(feature = "ssr")]
+pub mod http;
 pub mod model;
-pub mod ui;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
-#[cfg(feature = "ssr")]
-pub mod http;
-#[cfg(feature = "ssr")]
-pub mod gate;
+pub mod ui;

@@ -313,7 +313,10 @@ pub fn comment(a: &Approval, text: &str, now: i64) -> Result<Transition, Refusal
 pub fn expire(a: &Approval, now: i64) -> Option<Transition> {
     a.is_overdue(now).then(|| Transition {
         log: LogKind::Expired,
-        note: format!("No decision before the deadline; counts as {}.", if a.expiry_outcome == ExpiryOutcome::Approve { "approved" } else { "denied" }),
+        note: format!(
+            "No decision before the deadline; counts as {}.",
+            if a.expiry_outcome == ExpiryOutcome::Approve { "approved" } else { "denied" }
+        ),
         status: Some(ApprovalStatus::Expired),
         counts_vote: false,
     })
@@ -371,7 +374,10 @@ mod tests {
     #[test]
     fn one_approval_approves_a_single_quorum() {
         let t = decide(&pending(1), "user:dana", Decision::Approve, "  looks fine ", 10).unwrap();
-        assert_eq!(t, Transition { log: LogKind::Approve, note: "looks fine".into(), status: Some(ApprovalStatus::Approved), counts_vote: true });
+        assert_eq!(
+            t,
+            Transition { log: LogKind::Approve, note: "looks fine".into(), status: Some(ApprovalStatus::Approved), counts_vote: true }
+        );
         // A quorum of 0 from a misconfigured tool still needs one human.
         assert_eq!(decide(&pending(0), "user:dana", Decision::Approve, "", 10).unwrap().status, Some(ApprovalStatus::Approved));
     }

@@ -63,11 +63,18 @@ pub struct ApprovalRequest {
 
 fn refusal(r: Refusal) -> AppError {
     match r {
-        Refusal::AlreadyDecided(s) => AppError::conflict("already_decided", format!("This request is already {}; nothing changed.", s.as_str())).with("status", s.as_str()),
-        Refusal::Expired => AppError::conflict("expired", "This request expired before the decision arrived; nothing changed.").with("status", "expired"),
+        Refusal::AlreadyDecided(s) => {
+            AppError::conflict("already_decided", format!("This request is already {}; nothing changed.", s.as_str()))
+                .with("status", s.as_str())
+        }
+        Refusal::Expired => {
+            AppError::conflict("expired", "This request expired before the decision arrived; nothing changed.").with("status", "expired")
+        }
         Refusal::SelfApproval => AppError::forbidden("self_approval", "You asked for this approval, so someone else has to decide it."),
         Refusal::ReasonRequired => AppError::unprocessable("reason_required", "Say why you deny it: the requester sees your reason."),
-        Refusal::AlreadyVoted => AppError::conflict("already_voted", "You approved this already; it needs another reviewer to reach its quorum."),
+        Refusal::AlreadyVoted => {
+            AppError::conflict("already_voted", "You approved this already; it needs another reviewer to reach its quorum.")
+        }
         Refusal::InvalidComment(m) => AppError::unprocessable("invalid_comment", m),
         Refusal::NotRequester => AppError::forbidden("not_requester", "Only the requester or an admin can cancel this request."),
     }
@@ -103,7 +110,8 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
         return Err(AppError::unprocessable("missing_field", "Name the tool that needs approval in `tool_id`."));
     }
     let tool = crate::backlog::store::get_tool(db, tool_id).await?.ok_or_else(|| {
-        AppError::unprocessable("unknown_tool", format!("Tool `{tool_id}` is not registered; register it (POST /api/tools) or fix the id.")).with("tool_id", tool_id)
+        AppError::unprocessable("unknown_tool", format!("Tool `{tool_id}` is not registered; register it (POST /api/tools) or fix the id."))
+            .with("tool_id", tool_id)
     })?;
     for (name, doc) in [("args", &req.args), ("context", &req.context)] {
         if !(doc.is_object() || doc.is_null()) {
@@ -113,7 +121,10 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
             ));
         }
         if doc.to_string().len() > MAX_DOC_BYTES {
-            return Err(AppError::unprocessable("too_large", format!("`{name}` is over {} KB; send a summary and a link instead.", MAX_DOC_BYTES / 1024)));
+            return Err(AppError::unprocessable(
+                "too_large",
+                format!("`{name}` is over {} KB; send a summary and a link instead.", MAX_DOC_BYTES / 1024),
+            ));
         }
     }
     if let Some(step) = &req.step_id {
@@ -124,9 +135,9 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
     // Links must point at things that exist, and the pack comes from the item.
     let mut pack_id = None;
     if let Some(item_id) = req.backlog_item_id {
-        let item = crate::backlog::store::get_item(db, item_id)
-            .await?
-            .ok_or_else(|| AppError::unprocessable("unknown_item", format!("Backlog item {item_id} does not exist.")).with("backlog_item_id", item_id))?;
+        let item = crate::backlog::store::get_item(db, item_id).await?.ok_or_else(|| {
+            AppError::unprocessable("unknown_item", format!("Backlog item {item_id} does not exist.")).with("backlog_item_id", item_id)
+        })?;
         pack_id = Some(item.pack_id);
     }
     if let Some(plan_id) = req.plan_id {
@@ -134,8 +145,9 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
             return Err(AppError::unprocessable("unknown_plan", format!("Plan {plan_id} does not exist.")).with("plan_id", plan_id));
         }
     }
-    let expires_in = expiry_seconds(req.expires_in_s, tool.approval_expires_in_s, state.config.approval_expires_in_s, MIN_EXPIRY_S, MAX_EXPIRY_S)
-        .map_err(|m| AppError::unprocessable("invalid_field", m))?;
+    let expires_in =
+        expiry_seconds(req.expires_in_s, tool.approval_expires_in_s, state.config.approval_expires_in_s, MIN_EXPIRY_S, MAX_EXPIRY_S)
+            .map_err(|m| AppError::unprocessable("invalid_field", m))?;
 
     let new = NewApproval {
         tool_id: tool_id.to_string(),
@@ -235,7 +247,14 @@ fn event_kind(t: &Transition) -> &'static str {
 
 /// Locks the request, runs the state machine, writes the log row (which is also the vote) and
 /// the status, and the event — all or nothing; then wakes the waiters.
-async fn act(state: &AppState, id: i64, actor: &str, is_admin: bool, action: Action, delivery: Option<Delivery>) -> AppResult<(Approval, LogKind)> {
+async fn act(
+    state: &AppState,
+    id: i64,
+    actor: &str,
+    is_admin: bool,
+    action: Action,
+    delivery: Option<Delivery>,
+) -> AppResult<(Approval, LogKind)> {
     let db = &state.db;
     let backend = db.backend;
     let actor_id = actor.to_string();
@@ -318,8 +337,17 @@ fn replayed() -> AppError {
 
 /// A decision that arrived by webhook, made by the known reviewer `who`: recorded (with the
 /// delivery's id, for replay protection) only if it is accepted.
-pub async fn decide_delivered(state: &AppState, who: &Principal, id: i64, decision: Decision, comment: &str, delivery: Delivery) -> AppResult<Approval> {
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string()), Some(delivery)).await.map(|r| r.0)
+pub async fn decide_delivered(
+    state: &AppState,
+    who: &Principal,
+    id: i64,
+    decision: Decision,
+    comment: &str,
+    delivery: Delivery,
+) -> AppResult<Approval> {
+    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string()), Some(delivery))
+        .await
+        .map(|r| r.0)
 }
 
 pub async fn comment_as(state: &AppState, who: &Principal, id: i64, text: &str) -> AppResult<Approval> {
@@ -343,7 +371,8 @@ pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>
                     return Ok(Some((current, vec![])));
                 };
                 store::record(tx, id, "system", &t, now, None).await?;
-                let after = Approval { status: ApprovalStatus::Expired, decided_at: Some(now), decided_by: Some("system".into()), ..current };
+                let after =
+                    Approval { status: ApprovalStatus::Expired, decided_at: Some(now), decided_by: Some("system".into()), ..current };
                 let ids = crate::events::store::append(tx, backend, &[approval_event("approval.decided", &after, &t.note)], now).await?;
                 Ok(Some((after, ids)))
             })

@@ -105,26 +105,29 @@ pub async fn lock(tx: &mut Transaction<'_, Any>, backend: Backend, id: i64) -> A
 
 /// Writes an accepted transition: its log row (which is also the vote) and the final status.
 pub async fn record(tx: &mut Transaction<'_, Any>, id: i64, actor: &str, t: &Transition, now: i64, via: Option<Via>) -> AppResult<i64> {
-    let row = sqlx::query("insert into approval_log (approval_id, actor, kind, note, at, via) values ($1, $2, $3, $4, $5, $6) returning id")
-        .bind(id)
-        .bind(actor)
-        .bind(t.log.as_str())
-        .bind(&t.note)
-        .bind(now)
-        .bind(via.map(Via::as_str))
-        .fetch_one(&mut **tx)
-        .await?;
+    let row =
+        sqlx::query("insert into approval_log (approval_id, actor, kind, note, at, via) values ($1, $2, $3, $4, $5, $6) returning id")
+            .bind(id)
+            .bind(actor)
+            .bind(t.log.as_str())
+            .bind(&t.note)
+            .bind(now)
+            .bind(via.map(Via::as_str))
+            .fetch_one(&mut **tx)
+            .await?;
     // An approval's vote is this row (kind `approve`, unique per reviewer and request).
     let log_id: i64 = row.try_get("id")?;
     match t.status {
         Some(status) => {
-            sqlx::query("update approvals set status = $1, decided_at = $2, decided_by = $3, updated_at = $2 where id = $4 and status = 'pending'")
-                .bind(status.as_str())
-                .bind(now)
-                .bind(actor)
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "update approvals set status = $1, decided_at = $2, decided_by = $3, updated_at = $2 where id = $4 and status = 'pending'",
+            )
+            .bind(status.as_str())
+            .bind(now)
+            .bind(actor)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
         }
         // A new request's row was written with this very time.
         None if t.log == LogKind::Requested => {}
@@ -142,18 +145,23 @@ pub async fn delivery_seen(tx: &mut Transaction<'_, Any>, webhook_id: &str) -> A
 
 /// Keeps an accepted delivery's id; false when another delivery with it got there first.
 pub async fn record_delivery(tx: &mut Transaction<'_, Any>, d: &super::service::Delivery, now: i64) -> AppResult<bool> {
-    let inserted = sqlx::query("insert into webhook_inbound (webhook_id, source, received_at) values ($1, $2, $3) on conflict (webhook_id) do nothing")
-        .bind(&d.webhook_id)
-        .bind(d.via.as_str())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+    let inserted = sqlx::query(
+        "insert into webhook_inbound (webhook_id, source, received_at) values ($1, $2, $3) on conflict (webhook_id) do nothing",
+    )
+    .bind(&d.webhook_id)
+    .bind(d.via.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
     Ok(inserted == 1)
 }
 
 pub async fn log(db: &Db, id: i64) -> AppResult<Vec<LogEntry>> {
-    let rows = sqlx::query("select id, approval_id, actor, kind, note, at, via from approval_log where approval_id = $1 order by id").bind(id).fetch_all(&db.pool).await?;
+    let rows = sqlx::query("select id, approval_id, actor, kind, note, at, via from approval_log where approval_id = $1 order by id")
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(LogEntry {
@@ -218,7 +226,11 @@ pub async fn list(db: &Db, f: &ListFilter) -> AppResult<Vec<Approval>> {
 
 /// Pending requests whose deadline has passed, oldest deadline first.
 pub async fn overdue(db: &Db, now: i64, limit: i64) -> AppResult<Vec<i64>> {
-    let rows = sqlx::query("select id from approvals where status = 'pending' and expires_at <= $1 order by expires_at limit $2").bind(now).bind(limit).fetch_all(&db.pool).await?;
+    let rows = sqlx::query("select id from approvals where status = 'pending' and expires_at <= $1 order by expires_at limit $2")
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
 }
 

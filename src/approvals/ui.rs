@@ -73,7 +73,8 @@ fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>, sa
         let name = pack_name.unwrap_or_else(|| format!("Pack #{p}"));
         view! { <A href=format!("/backlog?pack_id={p}") attr:class="text-indigo-600 hover:underline">{name}</A> }
     });
-    let none = (say_none && plan.is_none() && item.is_none() && pack.is_none()).then(|| view! { <span class="text-slate-400">"— not linked to a plan or backlog item"</span> });
+    let none = (say_none && plan.is_none() && item.is_none() && pack.is_none())
+        .then(|| view! { <span class="text-slate-400">"— not linked to a plan or backlog item"</span> });
     view! { <span class="flex flex-wrap gap-x-3 gap-y-1 text-sm">{plan}{item}{pack}{none}</span> }
 }
 
@@ -81,7 +82,9 @@ fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>, sa
 #[component]
 pub fn ApprovalsPage() -> impl IntoView {
     let query = use_query_map();
-    let filter = move || query.with(|q| (q.get("tool_id").unwrap_or_default(), q.get("pack_id").unwrap_or_default(), q.get("plan_id").unwrap_or_default()));
+    let filter = move || {
+        query.with(|q| (q.get("tool_id").unwrap_or_default(), q.get("pack_id").unwrap_or_default(), q.get("plan_id").unwrap_or_default()))
+    };
     let version = RwSignal::new(0u64);
     let data = Resource::new(move || (filter(), version.get()), |((tool, pack, plan), _)| load_inbox(tool, pack, plan));
     let live = use_live_events(EVENTS, move |_, _| version.update(|v| *v += 1));
@@ -188,7 +191,13 @@ pub fn ApprovalDetailPage() -> impl IntoView {
 }
 
 #[component]
-fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>, comment: ServerAction<CommentApproval>, live: ReadSignal<bool>) -> impl IntoView {
+fn Detail(
+    page: ApprovalPage,
+    csrf: String,
+    decide: ServerAction<DecideApproval>,
+    comment: ServerAction<CommentApproval>,
+    live: ReadSignal<bool>,
+) -> impl IntoView {
     let a = page.approval.clone();
     let now = use_clock(page.now);
     let id = a.id;

@@ -3,13 +3,13 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::model::Role;
+#[cfg(feature = "ssr")]
+use super::model::{Permission, Principal};
 use crate::error::AppError;
 use crate::flags::FeatureFlags;
 #[cfg(feature = "ssr")]
 use http::header;
-#[cfg(feature = "ssr")]
-use super::model::{Permission, Principal};
-use super::model::Role;
 
 /// What the UI knows about the signed-in user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,7 +43,9 @@ pub async fn login(username: String, password: String, #[server(default)] next: 
             return Err(AppError::unauthorized("That username and password do not match. Check both and try again."));
         }
         let address = ssr::client_address(state.config.trust_proxy);
-        let signed_in = super::service::sign_in(&state.db, &state.login_throttle, username.trim(), &password, address, state.config.session_ttl_ms).await;
+        let signed_in =
+            super::service::sign_in(&state.db, &state.login_throttle, username.trim(), &password, address, state.config.session_ttl_ms)
+                .await;
         if let Err(e) = &signed_in {
             if let Some(wait) = e.details.get("retry_after_s").and_then(|v| v.as_u64()) {
                 ssr::set_header(header::RETRY_AFTER, &wait.to_string());
@@ -102,18 +104,14 @@ pub mod ssr {
 
     /// The signed-in principal for a read; 401 when signed out, 403 when the role lacks it.
     pub async fn require_reader(permission: Permission) -> Result<Principal, AppError> {
-        let session = current_session()
-            .await?
-            .ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?;
+        let session = current_session().await?.ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?;
         crate::auth::http::require(session.principal, permission)
     }
 
     /// The signed-in principal for a mutation: also checks the CSRF token and the Origin.
     pub async fn require_session(permission: Permission, csrf: &str) -> Result<Principal, AppError> {
         check_origin()?;
-        let session = current_session()
-            .await?
-            .ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?;
+        let session = current_session().await?.ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?;
         if !bool::from(subtle::ConstantTimeEq::ct_eq(session.csrf_token.as_bytes(), csrf.as_bytes())) {
             return Err(AppError::forbidden(
                 "csrf_failed",
@@ -136,10 +134,7 @@ pub mod ssr {
     }
 
     pub fn session_cookie(token: &str, max_age_s: i64, secure: bool) -> String {
-        format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{}",
-            if secure { "; Secure" } else { "" }
-        )
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{}", if secure { "; Secure" } else { "" })
     }
 
     /// The client's address: the TCP peer, or with `trust_proxy` the last `X-Forwarded-For`
@@ -178,11 +173,7 @@ pub mod ssr {
                 opts.set_status(StatusCode::from_u16(err.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
             }
             if let Some(parts) = use_context::<Parts>() {
-                let accepts_html = parts
-                    .headers
-                    .get(header::ACCEPT)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|v| v.contains("text/html"));
+                let accepts_html = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
                 let referer = parts.headers.get(header::REFERER).and_then(|v| v.to_str().ok());
                 if let (true, Some(referer)) = (accepts_html, referer) {
                     if let Ok(mut url) = url::Url::parse(referer) {
@@ -193,7 +184,11 @@ pub mod ssr {
                             .collect();
                         // Which form failed (the server function's endpoint), for pages with several.
                         let endpoint = parts.uri.path().rsplit('/').next().unwrap_or_default().to_string();
-                        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("form_error", &err.message).append_pair("form_for", &endpoint);
+                        url.query_pairs_mut()
+                            .clear()
+                            .extend_pairs(kept)
+                            .append_pair("form_error", &err.message)
+                            .append_pair("form_for", &endpoint);
                         let path = match url.query() {
                             Some(q) => format!("{}?{q}", url.path()),
                             None => url.path().to_string(),

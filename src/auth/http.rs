@@ -48,11 +48,7 @@ pub fn require(principal: Principal, permission: Permission) -> Result<Principal
     let roles = permission.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
     Err(AppError::forbidden(
         "forbidden",
-        format!(
-            "Your role `{}` cannot {}; this needs one of: {roles}.",
-            principal.role,
-            permission.describe()
-        ),
+        format!("Your role `{}` cannot {}; this needs one of: {roles}.", principal.role, permission.describe()),
     )
     .with("required_roles", roles.split(", ").collect::<Vec<_>>()))
 }
@@ -74,9 +70,7 @@ impl FromRequestParts<AppState> for AnyCaller {
                 return Ok(AnyCaller(session.principal));
             }
         }
-        Err(AppError::unauthorized(
-            "Send `Authorization: Bearer <key>` or sign in: this endpoint accepts an API key or a browser session.",
-        ))
+        Err(AppError::unauthorized("Send `Authorization: Bearer <key>` or sign in: this endpoint accepts an API key or a browser session."))
     }
 }
 

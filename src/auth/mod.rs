@@ -1,13 +1,13 @@
 //! Authentication and authorisation: users with sessions (browser) and API keys (automation).
 
 pub mod fns;
-pub mod model;
-pub mod ui;
 #[cfg(feature = "ssr")]
 pub mod http;
+pub mod model;
 #[cfg(feature = "ssr")]
 pub mod redirect;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod throttle;
+pub mod ui;

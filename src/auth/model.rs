@@ -40,10 +40,7 @@ impl Role {
             Role::Viewer => matches!(permission, Read),
             Role::Planner => matches!(permission, Read | EditBacklog | CreatePlan),
             Role::Reviewer => matches!(permission, Read | DecideApproval),
-            Role::Automation => matches!(
-                permission,
-                Read | EditBacklog | RecordMetrics | CreatePlan | ExecutePlan | RequestApproval
-            ),
+            Role::Automation => matches!(permission, Read | EditBacklog | RecordMetrics | CreatePlan | ExecutePlan | RequestApproval),
         }
     }
 }
@@ -151,7 +148,19 @@ mod tests {
         assert!(!Role::Reviewer.allows(EditBacklog));
         assert!(Role::Automation.allows(RecordMetrics) && Role::Automation.allows(RequestApproval));
         assert!(!Role::Automation.allows(DecideApproval) && !Role::Automation.allows(ManageUsers));
-        for p in [Read, EditBacklog, ManageTools, RecordMetrics, CreatePlan, ExecutePlan, RequestApproval, DecideApproval, Override, ManageUsers, ManageWebhooks] {
+        for p in [
+            Read,
+            EditBacklog,
+            ManageTools,
+            RecordMetrics,
+            CreatePlan,
+            ExecutePlan,
+            RequestApproval,
+            DecideApproval,
+            Override,
+            ManageUsers,
+            ManageWebhooks,
+        ] {
             assert!(Role::Admin.allows(p));
             assert!(p.roles().contains(&Role::Admin));
         }

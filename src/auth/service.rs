@@ -49,8 +49,7 @@ async fn verify_password(password: String, hash: String) -> bool {
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$FQVvyhAAX6dzWmdzwq8sh7sc6tE5FIT/7l3HGgMzF7o";
 
 pub fn validate_username(username: &str) -> AppResult<()> {
-    let ok = (2..=40).contains(&username.len())
-        && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let ok = (2..=40).contains(&username.len()) && username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if ok {
         Ok(())
     } else {
@@ -61,10 +60,7 @@ pub fn validate_username(username: &str) -> AppResult<()> {
 pub async fn create_user(db: &Db, username: &str, password: &str, role: Role) -> AppResult<i64> {
     validate_username(username)?;
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(AppError::unprocessable(
-            "weak_password",
-            format!("Passwords need at least {MIN_PASSWORD_LEN} characters."),
-        ));
+        return Err(AppError::unprocessable("weak_password", format!("Passwords need at least {MIN_PASSWORD_LEN} characters.")));
     }
     let hash = hash_password(password.to_string()).await?;
     let row = sqlx::query(
@@ -92,10 +88,7 @@ pub struct Session {
 
 /// Checks the password and opens a session; returns the cookie token (shown once) and the session.
 pub async fn login(db: &Db, username: &str, password: &str, ttl_ms: i64) -> AppResult<(String, Session)> {
-    let row = sqlx::query("select id, password_hash, role from users where username = $1")
-        .bind(username)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query("select id, password_hash, role from users where username = $1").bind(username).fetch_optional(&db.pool).await?;
     let (id, hash, role) = match row {
         Some(r) => (r.try_get::<i64, _>("id")?, r.try_get::<String, _>("password_hash")?, r.try_get::<String, _>("role")?),
         None => {
@@ -141,7 +134,10 @@ pub async fn sign_in(
         return Err(AppError::new(
             429,
             "too_many_attempts",
-            format!("Too many failed sign-ins. Wait {} and try again.", if wait == 1 { "1 second".to_string() } else { format!("{wait} seconds") }),
+            format!(
+                "Too many failed sign-ins. Wait {} and try again.",
+                if wait == 1 { "1 second".to_string() } else { format!("{wait} seconds") }
+            ),
         )
         .with("retry_after_s", wait));
     }
@@ -195,9 +191,8 @@ pub async fn user_principal(db: &Db, username: &str) -> AppResult<Option<Princip
 
 /// Creates an API key and returns `(id, key)`; the key is shown once and only its hash is kept.
 pub async fn create_api_key(db: &Db, name: &str, role: Role) -> AppResult<(i64, String)> {
-    validate_username(name).map_err(|_| {
-        AppError::unprocessable("invalid_key_name", "Key names are 2–40 characters of letters, digits, '_', '-' or '.'.")
-    })?;
+    validate_username(name)
+        .map_err(|_| AppError::unprocessable("invalid_key_name", "Key names are 2–40 characters of letters, digits, '_', '-' or '.'."))?;
     let key = generate_token("nofx_", 40);
     let row = sqlx::query(
         "insert into api_keys (name, key_prefix, key_hash, role, created_at) values ($1, $2, $3, $4, $5)

@@ -233,7 +233,11 @@ mod tests {
             t.failed("Alice", ip(1), t0);
         }
         let r = t.check(" alice ", ip(1), t0).unwrap_err();
-        assert_eq!((r.scope, r.retry_after, r.retry_after_s()), (Scope::AccountFromAddress, S, 1), "names compare trimmed and case-insensitively");
+        assert_eq!(
+            (r.scope, r.retry_after, r.retry_after_s()),
+            (Scope::AccountFromAddress, S, 1),
+            "names compare trimmed and case-insensitively"
+        );
         assert_eq!(t.check("alice", ip(1), t0 + S), Ok(()));
         t.failed("alice", ip(1), t0 + S);
         assert_eq!(t.check("alice", ip(1), t0 + S).unwrap_err().retry_after, 2 * S, "doubles");

@@ -4,11 +4,14 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::model::*;
-use crate::error::AppError;
-#[cfg(feature = "ssr")]
-use crate::auth::{fns::ssr::{form_result, require_reader, require_session, state}, model::Permission};
 #[cfg(feature = "ssr")]
 use super::{service, store};
+#[cfg(feature = "ssr")]
+use crate::auth::{
+    fns::ssr::{form_result, require_reader, require_session, state},
+    model::Permission,
+};
+use crate::error::AppError;
 
 /// Everything the backlog page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,7 +76,6 @@ pub async fn load_item_form(id: Option<i64>) -> Result<ItemFormData, AppError> {
 }
 
 /// Creates (no `id`) or updates an item from the browser form, then opens its page.
-#[allow(clippy::too_many_arguments)]
 #[server(prefix = "/_fn", endpoint = "save_item")]
 pub async fn save_item(
     csrf: String,
@@ -129,11 +131,7 @@ pub async fn create_pack(
 ) -> Result<Pack, AppError> {
     form_result(async move {
         let who = require_session(Permission::EditBacklog, &csrf).await?;
-        let input = PackInput {
-            name: Some(name),
-            slug: (!slug.trim().is_empty()).then_some(slug),
-            description: Some(description),
-        };
+        let input = PackInput { name: Some(name), slug: (!slug.trim().is_empty()).then_some(slug), description: Some(description) };
         let pack = service::create_pack(&state()?.db, &who, &input).await?;
         leptos_axum::redirect("/packs");
         Ok(pack)

@@ -34,7 +34,11 @@ async fn list_packs(State(s): State<AppState>, ApiCaller(who): ApiCaller) -> App
 #[utoipa::path(post, path = "/packs", tag = "backlog", request_body = PackInput,
     responses((status = 201, body = Pack), (status = 409, description = "slug taken"), (status = 422, description = "invalid")),
     security(("api_key" = [])))]
-async fn create_pack(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiJson(input): ApiJson<PackInput>) -> AppResult<(StatusCode, Json<Pack>)> {
+async fn create_pack(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiJson(input): ApiJson<PackInput>,
+) -> AppResult<(StatusCode, Json<Pack>)> {
     Ok((StatusCode::CREATED, Json(service::create_pack(&s.db, &who, &input).await?)))
 }
 
@@ -46,7 +50,12 @@ async fn get_pack(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPath(
 
 /// Change a pack's name, slug or description.
 #[utoipa::path(patch, path = "/packs/{id}", tag = "backlog", params(("id" = i64, Path)), request_body = PackInput, responses((status = 200, body = Pack), (status = 409, description = "slug taken")), security(("api_key" = [])))]
-async fn update_pack(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPath(id): ApiPath<i64>, ApiJson(input): ApiJson<PackInput>) -> AppResult<Json<Pack>> {
+async fn update_pack(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<PackInput>,
+) -> AppResult<Json<Pack>> {
     Ok(Json(service::update_pack(&s.db, &who, id, &input).await?))
 }
 
@@ -59,7 +68,11 @@ async fn delete_pack(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPa
 
 /// List backlog items, filtered by pack, status, label or title text.
 #[utoipa::path(get, path = "/items", tag = "backlog", params(ItemFilter), responses((status = 200, body = [BacklogItem])), security(("api_key" = [])))]
-async fn list_items(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiQuery(filter): ApiQuery<ItemFilter>) -> AppResult<Json<Vec<BacklogItem>>> {
+async fn list_items(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiQuery(filter): ApiQuery<ItemFilter>,
+) -> AppResult<Json<Vec<BacklogItem>>> {
     Ok(Json(service::list_items(&s.db, &who, &filter).await?))
 }
 
@@ -67,7 +80,11 @@ async fn list_items(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiQue
 #[utoipa::path(post, path = "/items", tag = "backlog", request_body = ItemInput,
     responses((status = 201, body = BacklogItem), (status = 400, description = "malformed body"), (status = 422, description = "invalid or unknown references")),
     security(("api_key" = [])))]
-async fn create_item(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiJson(input): ApiJson<ItemInput>) -> AppResult<(StatusCode, Json<BacklogItem>)> {
+async fn create_item(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiJson(input): ApiJson<ItemInput>,
+) -> AppResult<(StatusCode, Json<BacklogItem>)> {
     Ok((StatusCode::CREATED, Json(service::create_item(&s.db, &who, &input).await?)))
 }
 
@@ -80,7 +97,12 @@ async fn get_item(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPath(
 /// Change some fields of an item; omitted fields keep their value, lists are replaced whole.
 #[utoipa::path(patch, path = "/items/{id}", tag = "backlog", params(("id" = i64, Path)), request_body = ItemInput,
     responses((status = 200, body = BacklogItem), (status = 422, description = "invalid, self-dependency or unknown references")), security(("api_key" = [])))]
-async fn update_item(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPath(id): ApiPath<i64>, ApiJson(input): ApiJson<ItemInput>) -> AppResult<Json<BacklogItem>> {
+async fn update_item(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<ItemInput>,
+) -> AppResult<Json<BacklogItem>> {
     Ok(Json(service::update_item(&s.db, &who, id, &input).await?))
 }
 
@@ -99,7 +121,11 @@ async fn list_tools(State(s): State<AppState>, ApiCaller(who): ApiCaller) -> App
 
 /// Register a tool (admin).
 #[utoipa::path(post, path = "/tools", tag = "tools", request_body = ToolInput, responses((status = 201, body = Tool), (status = 409)), security(("api_key" = [])))]
-async fn create_tool(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiJson(input): ApiJson<ToolInput>) -> AppResult<(StatusCode, Json<Tool>)> {
+async fn create_tool(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiJson(input): ApiJson<ToolInput>,
+) -> AppResult<(StatusCode, Json<Tool>)> {
     Ok((StatusCode::CREATED, Json(service::create_tool(&s.db, &who, &input).await?)))
 }
 
@@ -111,7 +137,12 @@ async fn get_tool(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPath(
 
 /// Change a tool (admin).
 #[utoipa::path(patch, path = "/tools/{id}", tag = "tools", params(("id" = String, Path)), request_body = ToolInput, responses((status = 200, body = Tool)), security(("api_key" = [])))]
-async fn update_tool(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPath(id): ApiPath<String>, ApiJson(input): ApiJson<ToolInput>) -> AppResult<Json<Tool>> {
+async fn update_tool(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(input): ApiJson<ToolInput>,
+) -> AppResult<Json<Tool>> {
     Ok(Json(service::update_tool(&s.db, &who, &id, &input).await?))
 }
 
@@ -132,13 +163,20 @@ struct MetricQuery {
 
 /// Recorded tool runs, newest first.
 #[utoipa::path(get, path = "/tool-metrics", tag = "tools", params(MetricQuery), responses((status = 200, body = [ToolMetric])), security(("api_key" = [])))]
-async fn list_metrics(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiQuery(q): ApiQuery<MetricQuery>) -> AppResult<Json<Vec<ToolMetric>>> {
+async fn list_metrics(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiQuery(q): ApiQuery<MetricQuery>,
+) -> AppResult<Json<Vec<ToolMetric>>> {
     Ok(Json(service::list_metrics(&s.db, &who, q.tool_id.as_deref(), q.limit.unwrap_or(100)).await?))
 }
 
 /// Record one run of a tool (duration, cost, tokens) for the resource gate's estimates.
 #[utoipa::path(post, path = "/tool-metrics", tag = "tools", request_body = MetricInput, responses((status = 201, body = ToolMetric), (status = 422)), security(("api_key" = [])))]
-async fn record_metric(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiJson(input): ApiJson<MetricInput>) -> AppResult<(StatusCode, Json<ToolMetric>)> {
+async fn record_metric(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiJson(input): ApiJson<MetricInput>,
+) -> AppResult<(StatusCode, Json<ToolMetric>)> {
     Ok((StatusCode::CREATED, Json(service::record_metric(&s.db, &who, &input).await?)))
 }
-

@@ -236,8 +236,7 @@ impl Problems {
             return Ok(());
         }
         let message = self.0.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join(" ");
-        Err(AppError::unprocessable("validation_failed", message)
-            .with("fields", serde_json::to_value(&self.0).unwrap_or_default()))
+        Err(AppError::unprocessable("validation_failed", message).with("fields", serde_json::to_value(&self.0).unwrap_or_default()))
     }
 }
 
@@ -404,7 +403,10 @@ pub fn validate_item(input: &ItemInput, current: Option<&BacklogItem>) -> Result
     let mut tool_seen = BTreeSet::new();
     let dup_tools: BTreeSet<&str> = tools.iter().filter(|t| !tool_seen.insert(t.as_str())).map(|s| s.as_str()).collect();
     if !dup_tools.is_empty() {
-        p.add("tools", format!("Each tool may appear once per item; {} is listed twice.", quoted(&dup_tools.into_iter().collect::<Vec<_>>())));
+        p.add(
+            "tools",
+            format!("Each tool may appear once per item; {} is listed twice.", quoted(&dup_tools.into_iter().collect::<Vec<_>>())),
+        );
     }
 
     let labels = input.labels.clone().or_else(|| current.map(|c| c.labels.clone())).unwrap_or_default();
@@ -467,10 +469,7 @@ pub fn validate_tool(input: &ToolInput, current: Option<&Tool>) -> Result<ToolDr
         (None, None) => String::new(),
     };
     let sensitive = input.sensitive.or(current.map(|c| c.sensitive)).unwrap_or(false);
-    let required_approvals = input
-        .required_approvals
-        .or(current.map(|c| c.required_approvals))
-        .unwrap_or(if sensitive { 1 } else { 0 });
+    let required_approvals = input.required_approvals.or(current.map(|c| c.required_approvals)).unwrap_or(if sensitive { 1 } else { 0 });
     if !(0..=MAX_REQUIRED_APPROVALS).contains(&required_approvals) {
         p.add("required_approvals", format!("`required_approvals` must be between 0 and {MAX_REQUIRED_APPROVALS}."));
     } else if sensitive && required_approvals == 0 {
@@ -495,7 +494,10 @@ pub fn validate_tool(input: &ToolInput, current: Option<&Tool>) -> Result<ToolDr
         Some(0) => None,
         Some(s) => {
             if !(5..=7 * 24 * 3600).contains(&s) {
-                p.add("approval_expires_in_s", "`approval_expires_in_s` must be between 5 and 604800 seconds (7 days), or 0 for the server default.");
+                p.add(
+                    "approval_expires_in_s",
+                    "`approval_expires_in_s` must be between 5 and 604800 seconds (7 days), or 0 for the server default.",
+                );
             }
             Some(s)
         }
@@ -683,11 +685,17 @@ mod tests {
     fn tool_rules() {
         let t = validate_tool(&ToolInput { id: Some("deploy:prod".into()), sensitive: Some(true), ..Default::default() }, None).unwrap();
         assert_eq!(t.required_approvals, 1, "sensitive tools default to one approval");
-        let err = validate_tool(&ToolInput { id: Some("x".into()), sensitive: Some(true), required_approvals: Some(0), ..Default::default() }, None).unwrap_err();
+        let err = validate_tool(
+            &ToolInput { id: Some("x".into()), sensitive: Some(true), required_approvals: Some(0), ..Default::default() },
+            None,
+        )
+        .unwrap_err();
         assert!(err.message.contains("at least 1 approval"));
-        let err = validate_tool(&ToolInput { id: Some("Bad Id".into()), risk_weight: Some(f64::NAN), ..Default::default() }, None).unwrap_err();
+        let err =
+            validate_tool(&ToolInput { id: Some("Bad Id".into()), risk_weight: Some(f64::NAN), ..Default::default() }, None).unwrap_err();
         assert_eq!(fields(&err), vec!["id", "risk_weight"]);
-        let err = validate_tool(&ToolInput { id: Some("bash".into()), required_approvals: Some(2), ..Default::default() }, None).unwrap_err();
+        let err =
+            validate_tool(&ToolInput { id: Some("bash".into()), required_approvals: Some(2), ..Default::default() }, None).unwrap_err();
         assert!(err.message.contains("Only sensitive tools"));
     }
 
@@ -696,7 +704,8 @@ mod tests {
         assert_eq!(slugify("Billing & Payments!"), "billing-payments");
         let d = validate_pack(&PackInput { name: Some("Data Platform".into()), ..Default::default() }, None).unwrap();
         assert_eq!(d.slug, "data-platform");
-        let err = validate_pack(&PackInput { name: Some("x".into()), slug: Some("Not A Slug".into()), ..Default::default() }, None).unwrap_err();
+        let err =
+            validate_pack(&PackInput { name: Some("x".into()), slug: Some("Not A Slug".into()), ..Default::default() }, None).unwrap_err();
         assert_eq!(fields(&err), vec!["slug"]);
     }
 

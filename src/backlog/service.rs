@@ -193,7 +193,14 @@ pub async fn record_metric(db: &Db, who: &Principal, input: &MetricInput) -> App
         .with("unknown_tool_ids", vec![input.tool_id.clone()]));
     }
     let id = store::insert_metric(db, &input.tool_id, values).await?;
-    Ok(ToolMetric { id, tool_id: input.tool_id.clone(), duration_ms: values.0, cost_usd: values.1, tokens: values.2, recorded_at: values.3 })
+    Ok(ToolMetric {
+        id,
+        tool_id: input.tool_id.clone(),
+        duration_ms: values.0,
+        cost_usd: values.1,
+        tokens: values.2,
+        recorded_at: values.3,
+    })
 }
 
 pub async fn list_metrics(db: &Db, who: &Principal, tool_id: Option<&str>, limit: i64) -> AppResult<Vec<ToolMetric>> {

@@ -74,7 +74,8 @@ pub async fn delete_pack(db: &Db, id: i64) -> AppResult<u64> {
 
 // ---- tools -----------------------------------------------------------------------------------
 
-const TOOL_COLUMNS: &str = "t.id, t.description, t.sensitive, t.required_approvals, t.mutating, t.rollback, t.risk_weight, t.approval_expires_in_s,
+const TOOL_COLUMNS: &str =
+    "t.id, t.description, t.sensitive, t.required_approvals, t.mutating, t.rollback, t.risk_weight, t.approval_expires_in_s,
     t.created_at, t.updated_at, (select count(*) from tool_metrics m where m.tool_id = t.id) as run_count";
 
 fn tool_from_row(r: &AnyRow) -> sqlx::Result<Tool> {
@@ -133,7 +134,10 @@ pub async fn delete_tool(db: &Db, id: &str) -> AppResult<u64> {
 
 /// Items that use `tool_id`, to refuse deleting a tool still in use.
 pub async fn items_using_tool(db: &Db, tool_id: &str) -> AppResult<Vec<i64>> {
-    let rows = sqlx::query("select distinct item_id from item_tools where tool_id = $1 order by item_id").bind(tool_id).fetch_all(&db.pool).await?;
+    let rows = sqlx::query("select distinct item_id from item_tools where tool_id = $1 order by item_id")
+        .bind(tool_id)
+        .fetch_all(&db.pool)
+        .await?;
     Ok(rows.iter().map(|r| r.try_get("item_id")).collect::<sqlx::Result<_>>()?)
 }
 
@@ -293,7 +297,8 @@ async fn attach_relations(db: &Db, items: &mut [BacklogItem], subset_sql: &str, 
         return Ok(());
     }
     let index: HashMap<i64, usize> = items.iter().enumerate().map(|(i, it)| (it.id, i)).collect();
-    let deps = format!("select item_id, depends_on_id from item_dependencies where item_id in ({subset_sql}) order by item_id, depends_on_id");
+    let deps =
+        format!("select item_id, depends_on_id from item_dependencies where item_id in ({subset_sql}) order by item_id, depends_on_id");
     for r in bind_all(sqlx::query(&deps), binds).fetch_all(&db.pool).await? {
         if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
             items[i].depends_on.push(r.try_get("depends_on_id")?);
@@ -329,7 +334,8 @@ pub async fn existing_item_ids(db: &Db, ids: &[i64]) -> AppResult<Vec<i64>> {
 
 /// Ids of the items that depend on `id`.
 pub async fn dependents(db: &Db, id: i64) -> AppResult<Vec<i64>> {
-    let rows = sqlx::query("select item_id from item_dependencies where depends_on_id = $1 order by item_id").bind(id).fetch_all(&db.pool).await?;
+    let rows =
+        sqlx::query("select item_id from item_dependencies where depends_on_id = $1 order by item_id").bind(id).fetch_all(&db.pool).await?;
     Ok(rows.iter().map(|r| r.try_get("item_id")).collect::<sqlx::Result<_>>()?)
 }
 
@@ -384,7 +390,11 @@ pub async fn save_item(db: &Db, id: Option<i64>, d: &ItemDraft, now: i64) -> App
 
 async fn write_relations(tx: &mut Tx<'_>, id: i64, d: &ItemDraft) -> AppResult<()> {
     for dep in &d.depends_on {
-        sqlx::query("insert into item_dependencies (item_id, depends_on_id) values ($1, $2)").bind(id).bind(*dep).execute(&mut **tx).await?;
+        sqlx::query("insert into item_dependencies (item_id, depends_on_id) values ($1, $2)")
+            .bind(id)
+            .bind(*dep)
+            .execute(&mut **tx)
+            .await?;
     }
     for (pos, tool) in d.tools.iter().enumerate() {
         sqlx::query("insert into item_tools (item_id, position, tool_id) values ($1, $2, $3)")

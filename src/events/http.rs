@@ -45,9 +45,12 @@ async fn stream_events(
 ) -> AppResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     caller.require(Permission::Read)?;
     let header_id = match headers.get("last-event-id") {
-        Some(v) => Some(v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()).ok_or_else(|| {
-            AppError::bad_request("invalid_last_event_id", "`Last-Event-ID` must be the numeric id of an event.")
-        })?),
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .ok_or_else(|| AppError::bad_request("invalid_last_event_id", "`Last-Event-ID` must be the numeric id of an event."))?,
+        ),
         None => None,
     };
     let filter = parse_type_filter(q.types.as_deref());

@@ -53,7 +53,12 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                 let f = finding(
                     mine[0],
                     Verdict::Block,
-                    format!("Rule `{}`{why}: item #{} must also run {}.", rule.id, item.id, missing.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")),
+                    format!(
+                        "Rule `{}`{why}: item #{} must also run {}.",
+                        rule.id,
+                        item.id,
+                        missing.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+                    ),
                     format!("Add {} to item {}'s tools.", missing.join(", "), item.id),
                 );
                 report.push(f);
@@ -93,7 +98,15 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                     verdict: Verdict::Block,
                     enforcement: fr.enforcement,
                     rule: format!("compliance.freeze.{}", fr.id).into(),
-                    reason: format!("Change freeze `{}` ({} – {}) stops `{}`.{}", fr.id, when(fr.start.0), when(fr.end.0), steps[i].tool, if fr.description.is_empty() { String::new() } else { format!(" {}", fr.description) }).into(),
+                    reason: format!(
+                        "Change freeze `{}` ({} – {}) stops `{}`.{}",
+                        fr.id,
+                        when(fr.start.0),
+                        when(fr.end.0),
+                        steps[i].tool,
+                        if fr.description.is_empty() { String::new() } else { format!(" {}", fr.description) }
+                    )
+                    .into(),
                     remediation: format!("Wait until {} or request an override.", when(fr.end.0)).into(),
                 });
             }
@@ -170,7 +183,8 @@ labels = ["prod"]
 
     #[test]
     fn freezes_apply_only_inside_their_window_and_labels() {
-        let mut f = Fixture::new(vec![item(1, &["git_pr"], &["prod"], Risk::Low, &[]), item(2, &["git_pr"], &[], Risk::Low, &[])]).with_policy(RULES);
+        let mut f = Fixture::new(vec![item(1, &["git_pr"], &["prod"], Risk::Low, &[]), item(2, &["git_pr"], &[], Risk::Low, &[])])
+            .with_policy(RULES);
         let d = f.draft();
         f.now_ms = chrono::DateTime::parse_from_rfc3339("2026-12-25T10:00:00Z").unwrap().timestamp_millis();
         let r = f.report(&d);

@@ -68,7 +68,8 @@ pub fn apply(draft: &mut Draft, report: GateReport) -> Judgement {
     for f in findings.iter().filter(|f| f.step.is_none() || f.verdict != Verdict::Allow) {
         by_gate[f.gate as usize].push(f);
     }
-    let verdicts: Vec<GateVerdict> = Gate::ALL.iter().map(|g| GateVerdict::from_findings(*g, by_gate[*g as usize].iter().copied())).collect();
+    let verdicts: Vec<GateVerdict> =
+        Gate::ALL.iter().map(|g| GateVerdict::from_findings(*g, by_gate[*g as usize].iter().copied())).collect();
     drop(by_gate);
     let status = if verdicts.iter().any(|v| v.verdict == Verdict::Block) { PlanStatus::Blocked } else { PlanStatus::Ready };
 
@@ -112,8 +113,8 @@ fn fold_step(gate: Gate, findings: &mut [Finding], mine: &[usize]) -> GateVerdic
 pub(crate) mod testkit {
     //! Small real plans for the gate tests: built by the real planner from a hand-made backlog.
     use super::*;
-    use crate::backlog::model::{ItemStatus, Risk};
     use crate::backlog::model::{BacklogItem, Tool};
+    use crate::backlog::model::{ItemStatus, Risk};
     use crate::planner::build::{build, EstimateDefaults, PlannerInput, StatsByTool};
     use crate::planner::model::PlanRequest;
 
@@ -201,7 +202,10 @@ pub(crate) mod testkit {
         pub fn draft_with(&self, selected: &[i64], include_dependencies: bool) -> Draft {
             let request = PlanRequest { item_ids: Some(selected.to_vec()), include_dependencies, ..Default::default() };
             let defaults = EstimateDefaults::default();
-            let mut d = build("test", &PlannerInput { request: &request, selected, catalog: &self.catalog, tools: &self.tools, stats: &self.stats, defaults });
+            let mut d = build(
+                "test",
+                &PlannerInput { request: &request, selected, catalog: &self.catalog, tools: &self.tools, stats: &self.stats, defaults },
+            );
             d.estimate.budget_usd = self.budget;
             d
         }
@@ -235,7 +239,8 @@ mod tests {
 
     #[test]
     fn apply_gives_four_verdicts_per_step_and_judges_the_plan() {
-        let f = Fixture::new(vec![item(1, &["codegen", "git_pr"], &[], Risk::Low, &[]), item(2, &["db_write"], &["pii"], Risk::High, &[1])]);
+        let f =
+            Fixture::new(vec![item(1, &["codegen", "git_pr"], &[], Risk::Low, &[]), item(2, &["db_write"], &["pii"], Risk::High, &[1])]);
         let mut d = f.draft();
         let report = f.report(&d);
         let j = apply(&mut d, report.clone());

@@ -138,7 +138,14 @@ pub struct GateVerdict {
 
 impl GateVerdict {
     pub fn allow(gate: Gate) -> GateVerdict {
-        GateVerdict { gate, verdict: Verdict::Allow, enforcement: Enforcement::Advisory, reasons: Texts::new(), remediation: Texts::new(), rules: Texts::new() }
+        GateVerdict {
+            gate,
+            verdict: Verdict::Allow,
+            enforcement: Enforcement::Advisory,
+            reasons: Texts::new(),
+            remediation: Texts::new(),
+            rules: Texts::new(),
+        }
     }
 
     /// Takes in one finding's verdict and enforcement (call for all of them before the texts).
@@ -224,7 +231,15 @@ mod tests {
     use super::*;
 
     fn finding(verdict: Verdict, enforcement: Enforcement, remediation: &str) -> Finding {
-        Finding { gate: Gate::Risk, step: None, verdict, enforcement, rule: "r".into(), reason: format!("{verdict:?}").into(), remediation: remediation.to_string().into() }
+        Finding {
+            gate: Gate::Risk,
+            step: None,
+            verdict,
+            enforcement,
+            rule: "r".into(),
+            reason: format!("{verdict:?}").into(),
+            remediation: remediation.to_string().into(),
+        }
     }
 
     #[test]
@@ -276,7 +291,7 @@ mod fixed_tests {
     #[test]
     fn fixed_matches_float_formatting() {
         for x in [0.0, 1.0, 2.5, 3.25, 10.049, 0.126, 123.456, -1.25, -0.5, 1e9 + 0.5] {
-            assert_eq!(Fixed::<2>(x).to_string().parse::<f64>().unwrap(), format!("{x:.2}").parse::<f64>().unwrap() , "{x}");
+            assert_eq!(Fixed::<2>(x).to_string().parse::<f64>().unwrap(), format!("{x:.2}").parse::<f64>().unwrap(), "{x}");
         }
         assert_eq!(Fixed::<1>(11.0).to_string(), "11.0");
         assert_eq!(Fixed::<1>(0.45).to_string(), "0.5");

@@ -314,7 +314,10 @@ impl Check<'_> {
 
     fn patterns(&self, path: &[Seg<'_>], name: &str, patterns: &[String]) -> Result<(), PolicyError> {
         match patterns.iter().find(|p| !is_tool_pattern(p)) {
-            Some(p) => Err(self.fail(path, format!("{name}: `{p}` is not a tool id or pattern; write `bash`, or `deploy:*` for every deploy tool"))),
+            Some(p) => {
+                Err(self
+                    .fail(path, format!("{name}: `{p}` is not a tool id or pattern; write `bash`, or `deploy:*` for every deploy tool")))
+            }
             None => Ok(()),
         }
     }
@@ -342,7 +345,9 @@ impl Policy {
         if r.warn_at >= r.block_at {
             // Blame warn_at when the file sets it, else block_at.
             let key = if locate(c.text, &[Key("risk"), Key("warn_at")]).1 { "warn_at" } else { "block_at" };
-            return Err(c.fail(&[Key("risk"), Key(key)], format!("risk.warn_at ({}) must be below risk.block_at ({})", r.warn_at, r.block_at)));
+            return Err(
+                c.fail(&[Key("risk"), Key(key)], format!("risk.warn_at ({}) must be below risk.block_at ({})", r.warn_at, r.block_at))
+            );
         }
         for (key, v) in [("low", r.item_risk.low), ("medium", r.item_risk.medium), ("high", r.item_risk.high)] {
             c.number(&[Key("risk"), Key("item_risk"), Key(key)], &format!("risk.item_risk.{key}"), v, 0.0)?;
@@ -350,7 +355,10 @@ impl Policy {
         for (label, w) in &r.label_weights {
             let path = [Key("risk"), Key("label_weights"), Key(label)];
             if !is_valid_label(label) {
-                return Err(c.fail(&path, format!("risk.label_weights: `{label}` is not a label; labels look like `pii` or `needs-review` (lowercase)")));
+                return Err(c.fail(
+                    &path,
+                    format!("risk.label_weights: `{label}` is not a label; labels look like `pii` or `needs-review` (lowercase)"),
+                ));
             }
             // Negative weights are allowed: a `sandbox` label may lower the risk.
             if !w.is_finite() {
@@ -360,16 +368,28 @@ impl Policy {
 
         let res = &self.resource;
         if !(res.budget_usd.is_finite() && res.budget_usd > 0.0) {
-            return Err(c.fail(&[Key("resource"), Key("budget_usd")], format!("resource.budget_usd ({}) must be a positive number of dollars", res.budget_usd)));
+            return Err(c.fail(
+                &[Key("resource"), Key("budget_usd")],
+                format!("resource.budget_usd ({}) must be a positive number of dollars", res.budget_usd),
+            ));
         }
         if res.max_duration_minutes <= 0 {
-            return Err(c.fail(&[Key("resource"), Key("max_duration_minutes")], format!("resource.max_duration_minutes ({}) must be at least 1", res.max_duration_minutes)));
+            return Err(c.fail(
+                &[Key("resource"), Key("max_duration_minutes")],
+                format!("resource.max_duration_minutes ({}) must be at least 1", res.max_duration_minutes),
+            ));
         }
         if !(res.warn_ratio > 0.0 && res.warn_ratio <= 1.0) {
-            return Err(c.fail(&[Key("resource"), Key("warn_ratio")], format!("resource.warn_ratio ({}) must be above 0 and at most 1", res.warn_ratio)));
+            return Err(c.fail(
+                &[Key("resource"), Key("warn_ratio")],
+                format!("resource.warn_ratio ({}) must be above 0 and at most 1", res.warn_ratio),
+            ));
         }
         if res.default_step_minutes <= 0 {
-            return Err(c.fail(&[Key("resource"), Key("default_step_minutes")], format!("resource.default_step_minutes ({}) must be at least 1", res.default_step_minutes)));
+            return Err(c.fail(
+                &[Key("resource"), Key("default_step_minutes")],
+                format!("resource.default_step_minutes ({}) must be at least 1", res.default_step_minutes),
+            ));
         }
         c.number(&[Key("resource"), Key("default_step_cost_usd")], "resource.default_step_cost_usd", res.default_step_cost_usd, 0.0)?;
 
@@ -389,7 +409,10 @@ impl Policy {
             }
             c.patterns(&at("forbid_tools"), &name, &rule.forbid_tools)?;
             if i64::from(rule.require_approvals) > MAX_REQUIRED_APPROVALS {
-                return Err(c.fail(&at("require_approvals"), format!("{name}: require_approvals ({}) may be at most {MAX_REQUIRED_APPROVALS}", rule.require_approvals)));
+                return Err(c.fail(
+                    &at("require_approvals"),
+                    format!("{name}: require_approvals ({}) may be at most {MAX_REQUIRED_APPROVALS}", rule.require_approvals),
+                ));
             }
             if rule.require_tools.is_empty() && rule.forbid_tools.is_empty() && rule.require_approvals == 0 {
                 return Err(c.fail(&at("id"), format!("{name} requires nothing: give it require_tools, forbid_tools or require_approvals")));
@@ -426,8 +449,12 @@ impl Policy {
     pub fn load(path: Option<&std::path::Path>) -> Result<Policy, PolicyError> {
         let Some(path) = path else { return Ok(Policy::default_policy()) };
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError { source_name: name.clone(), line: 0, column: None, message: format!("cannot read the policy file: {e}") })?;
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
+            source_name: name.clone(),
+            line: 0,
+            column: None,
+            message: format!("cannot read the policy file: {e}"),
+        })?;
         Policy::parse(&text, &name)
     }
 

@@ -24,7 +24,14 @@ impl std::fmt::Display for Duration {
 /// What a step is estimated at and where that comes from, and how to get a real estimate.
 fn estimate_text(tool: &str, e: &StepEstimate) -> (String, Text) {
     let mut reason = String::with_capacity(96);
-    let _ = write!(reason, "p50 {}, ${} (p95 {}, ${}), ", Duration(e.duration_p50_ms), Fixed::<2>(e.cost_p50_usd), Duration(e.duration_p95_ms), Fixed::<2>(e.cost_p95_usd));
+    let _ = write!(
+        reason,
+        "p50 {}, ${} (p95 {}, ${}), ",
+        Duration(e.duration_p50_ms),
+        Fixed::<2>(e.cost_p50_usd),
+        Duration(e.duration_p95_ms),
+        Fixed::<2>(e.cost_p95_usd)
+    );
     let _ = if e.runs > 0 {
         write!(reason, "from {} recorded runs.", e.runs)
     } else if e.source == EstimateSource::ItemEstimate {
@@ -32,7 +39,11 @@ fn estimate_text(tool: &str, e: &StepEstimate) -> (String, Text) {
     } else {
         write!(reason, "no recorded runs of `{tool}`: policy default.")
     };
-    let remediation = if e.runs == 0 { format!("Record runs of `{tool}` with POST /api/tool-metrics for a real estimate.").into() } else { Text::Borrowed("") };
+    let remediation = if e.runs == 0 {
+        format!("Record runs of `{tool}` with POST /api/tool-metrics for a real estimate.").into()
+    } else {
+        Text::Borrowed("")
+    };
     (reason, remediation)
 }
 
@@ -53,7 +64,11 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let mut texts: FxHashMap<(&str, [i64; 5], EstimateSource), (String, Text)> = FxHashMap::default();
     for (i, s) in input.draft.steps.iter().enumerate() {
         let e = &s.estimate;
-        let key = (s.tool.as_str(), [e.duration_p50_ms, e.duration_p95_ms, e.cost_p50_usd.to_bits() as i64, e.cost_p95_usd.to_bits() as i64, e.runs], e.source);
+        let key = (
+            s.tool.as_str(),
+            [e.duration_p50_ms, e.duration_p95_ms, e.cost_p50_usd.to_bits() as i64, e.cost_p95_usd.to_bits() as i64, e.runs],
+            e.source,
+        );
         let (reason, remediation) = texts.entry(key).or_insert_with(|| estimate_text(&s.tool, e)).clone();
         if budget > 0.0 && e.cost_p50_usd > budget {
             let reason = format!("{reason} This one step costs more than the whole budget (${budget:.2}).");
@@ -68,16 +83,31 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     if budget > 0.0 {
         let reason = format!("Estimated cost ${:.2} (p95 ${:.2}) against a budget of ${budget:.2}.", est.cost_p50_usd, est.cost_p95_usd);
         let (verdict, remediation) = if est.cost_p50_usd > budget {
-            (Verdict::Block, format!("Raise budget_usd to at least ${:.2}, drop items from the plan, or use cheaper tools.", est.cost_p50_usd).into())
+            (
+                Verdict::Block,
+                format!("Raise budget_usd to at least ${:.2}, drop items from the plan, or use cheaper tools.", est.cost_p50_usd).into(),
+            )
         } else if est.cost_p95_usd > budget || est.cost_p50_usd >= p.warn_ratio * budget {
-            (Verdict::Warn, format!("The estimate is close to the budget; consider budget_usd ${:.2} to cover the p95.", est.cost_p95_usd.max(est.cost_p50_usd)).into())
+            (
+                Verdict::Warn,
+                format!(
+                    "The estimate is close to the budget; consider budget_usd ${:.2} to cover the p95.",
+                    est.cost_p95_usd.max(est.cost_p50_usd)
+                )
+                .into(),
+            )
         } else {
             (Verdict::Allow, Text::Borrowed(""))
         };
         report.push(finding(None, verdict, "resource.budget", reason, remediation));
     }
     let limit_ms = p.max_duration_minutes * 60_000;
-    let reason = format!("Critical path {} (p95 {}) against a limit of {}.", Duration(est.duration_p50_ms), Duration(est.duration_p95_ms), Duration(limit_ms));
+    let reason = format!(
+        "Critical path {} (p95 {}) against a limit of {}.",
+        Duration(est.duration_p50_ms),
+        Duration(est.duration_p95_ms),
+        Duration(limit_ms)
+    );
     let (verdict, remediation) = if est.duration_p50_ms > limit_ms {
         (Verdict::Block, Text::Borrowed("Split the plan, or cut dependencies so more steps run in parallel."))
     } else if est.duration_p95_ms > limit_ms || est.duration_p50_ms as f64 >= p.warn_ratio * limit_ms as f64 {

@@ -27,7 +27,9 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                 it
             }
         };
-        let (score, reason) = breakdowns.entry((s.tool.as_str(), item.risk, item.labels.as_slice())).or_insert_with(|| breakdown(input, &s.tool, item, &warn_at, &block_at));
+        let (score, reason) = breakdowns
+            .entry((s.tool.as_str(), item.risk, item.labels.as_slice()))
+            .or_insert_with(|| breakdown(input, &s.tool, item, &warn_at, &block_at));
         let score = *score;
         let reason = reason.clone();
 
@@ -46,20 +48,38 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                 item.id, s.tool
             );
         } else if verdict == Verdict::Warn {
-            let _ = write!(remediation, "Review this step with care (below {warn_at} it passes without a warning); splitting item {} lowers the risk per step.", item.id);
+            let _ = write!(
+                remediation,
+                "Review this step with care (below {warn_at} it passes without a warning); splitting item {} lowers the risk per step.",
+                item.id
+            );
         }
         if verdict != Verdict::Allow {
             if let Some(l) = item.labels.iter().find(|l| p.label_weights.get(*l).is_some_and(|w| *w > 0.0)) {
                 let _ = write!(remediation, " Remove the `{l}` label only if it is wrong.");
             }
         }
-        report.push(Finding { gate: Gate::Risk, step: Some(i), verdict, enforcement: p.enforcement, rule: "risk.score".into(), reason: reason.into(), remediation: remediation.into() });
+        report.push(Finding {
+            gate: Gate::Risk,
+            step: Some(i),
+            verdict,
+            enforcement: p.enforcement,
+            rule: "risk.score".into(),
+            reason: reason.into(),
+            remediation: remediation.into(),
+        });
 
         if s.sensitive || s.required_approvals > 0 {
             let n = s.required_approvals.max(1);
             let reason = notices
                 .entry((s.tool.as_str(), n))
-                .or_insert_with(|| format!("`{}` is sensitive: this step will require human approval ({n} approval{}) before it runs.", s.tool, if n == 1 { "" } else { "s" }))
+                .or_insert_with(|| {
+                    format!(
+                        "`{}` is sensitive: this step will require human approval ({n} approval{}) before it runs.",
+                        s.tool,
+                        if n == 1 { "" } else { "s" }
+                    )
+                })
                 .clone();
             report.push(Finding {
                 gate: Gate::Risk,
@@ -87,7 +107,14 @@ fn breakdown(input: &GateInput<'_>, tool: &str, item: &BacklogItem, warn_at: &st
     };
     let score = tool_weight + level + item.labels.iter().filter_map(|l| p.label_weights.get(l)).sum::<f64>();
     let mut reason = String::with_capacity(96);
-    let _ = write!(reason, "Risk score {} = `{tool}` {} + {} risk {}", Fixed::<1>(score), Fixed::<1>(tool_weight), item.risk.as_str(), Fixed::<1>(level));
+    let _ = write!(
+        reason,
+        "Risk score {} = `{tool}` {} + {} risk {}",
+        Fixed::<1>(score),
+        Fixed::<1>(tool_weight),
+        item.risk.as_str(),
+        Fixed::<1>(level)
+    );
     for l in &item.labels {
         if let Some(w) = p.label_weights.get(l) {
             let _ = write!(reason, " + {l} {}", Fixed::<1>(*w));
@@ -124,7 +151,13 @@ mod tests {
         let deploy = score(&d, &r, "s2-1");
         assert_eq!(deploy.verdict, Verdict::Block, "5 + 3 + 3 = 11: {}", deploy.reason);
         assert!(deploy.reason.contains("+ prod 3.0"), "{}", deploy.reason);
-        assert!(deploy.remediation.contains("override") && deploy.remediation.contains("split item 2") && deploy.remediation.contains("`prod` label only if it is wrong"), "{}", deploy.remediation);
+        assert!(
+            deploy.remediation.contains("override")
+                && deploy.remediation.contains("split item 2")
+                && deploy.remediation.contains("`prod` label only if it is wrong"),
+            "{}",
+            deploy.remediation
+        );
         assert_eq!(score(&d, &r, "s3-1").verdict, Verdict::Warn, "bash 2 + medium 1 + prod 3 = 6");
         assert_eq!(score(&d, &r, "s4-1").verdict, Verdict::Allow, "labels without a weight add nothing");
         assert_eq!(fired(&r, "risk.score").len(), 4, "one finding per step");
@@ -135,7 +168,11 @@ mod tests {
         let f = Fixture::new(vec![item(1, &["teleport"], &[], Risk::High, &[]), item(2, &[], &[], Risk::Medium, &[])]);
         let d = f.draft();
         let r = f.report(&d);
-        assert!(score(&d, &r, "s1-1").reason.starts_with("Risk score 3.0 = `teleport` 0.0 + high risk 3.0"), "{}", score(&d, &r, "s1-1").reason);
+        assert!(
+            score(&d, &r, "s1-1").reason.starts_with("Risk score 3.0 = `teleport` 0.0 + high risk 3.0"),
+            "{}",
+            score(&d, &r, "s1-1").reason
+        );
         assert!(score(&d, &r, "s2-1").reason.starts_with("Risk score 1.0 = `manual` 0.0"), "{}", score(&d, &r, "s2-1").reason);
     }
 
@@ -145,13 +182,23 @@ mod tests {
         let advisory = Fixture::new(items.clone()).with_policy("[risk]\nenforcement = \"advisory\"\n");
         let d = advisory.draft();
         let r = advisory.report(&d);
-        assert_eq!((fired(&r, "risk.score")[0].verdict, fired(&r, "risk.score")[0].enforcement), (Verdict::Warn, Enforcement::Advisory), "advisory never blocks");
+        assert_eq!(
+            (fired(&r, "risk.score")[0].verdict, fired(&r, "risk.score")[0].enforcement),
+            (Verdict::Warn, Enforcement::Advisory),
+            "advisory never blocks"
+        );
         let soft = Fixture::new(items.clone());
         let r = soft.report(&d);
-        assert_eq!((fired(&r, "risk.score")[0].verdict, fired(&r, "risk.score")[0].enforcement), (Verdict::Block, Enforcement::SoftMandatory));
+        assert_eq!(
+            (fired(&r, "risk.score")[0].verdict, fired(&r, "risk.score")[0].enforcement),
+            (Verdict::Block, Enforcement::SoftMandatory)
+        );
         let hard = Fixture::new(items).with_policy("[risk]\nenforcement = \"hard-mandatory\"\n");
         let r = hard.report(&d);
-        assert_eq!((fired(&r, "risk.score")[0].verdict, fired(&r, "risk.score")[0].enforcement), (Verdict::Block, Enforcement::HardMandatory));
+        assert_eq!(
+            (fired(&r, "risk.score")[0].verdict, fired(&r, "risk.score")[0].enforcement),
+            (Verdict::Block, Enforcement::HardMandatory)
+        );
     }
 
     #[test]
@@ -171,7 +218,11 @@ mod tests {
         let d = f.draft();
         let r = f.report(&d);
         let s = fired(&r, "risk.sensitive");
-        assert_eq!(s.iter().map(|x| at(&d, x).unwrap()).collect::<Vec<_>>(), vec!["s1-2", "s1-3", "s2-1"], "git_pr, deploy:prod and the manual step");
+        assert_eq!(
+            s.iter().map(|x| at(&d, x).unwrap()).collect::<Vec<_>>(),
+            vec!["s1-2", "s1-3", "s2-1"],
+            "git_pr, deploy:prod and the manual step"
+        );
         assert!(s.iter().all(|x| (x.verdict, x.enforcement) == (Verdict::Warn, Enforcement::Advisory)));
         assert!(s[0].reason.contains("will require human approval (1 approval)"), "{}", s[0].reason);
         assert!(s[1].reason.contains("(2 approvals)"), "{}", s[1].reason);

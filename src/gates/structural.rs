@@ -9,8 +9,23 @@ use super::model::{Enforcement, Finding, Gate, Text, Verdict};
 use crate::planner::build::{PlanIssue, Rows, MANUAL_TOOL};
 use crate::planner::model::PlanStep;
 
-fn finding(step: Option<usize>, verdict: Verdict, enforcement: Enforcement, rule: &'static str, reason: String, remediation: impl Into<Text>) -> Finding {
-    Finding { gate: Gate::Structural, step, verdict, enforcement, rule: rule.into(), reason: reason.into(), remediation: remediation.into() }
+fn finding(
+    step: Option<usize>,
+    verdict: Verdict,
+    enforcement: Enforcement,
+    rule: &'static str,
+    reason: String,
+    remediation: impl Into<Text>,
+) -> Finding {
+    Finding {
+        gate: Gate::Structural,
+        step,
+        verdict,
+        enforcement,
+        rule: rule.into(),
+        reason: reason.into(),
+        remediation: remediation.into(),
+    }
 }
 
 fn list(ids: &[i64]) -> String {
@@ -66,7 +81,8 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
             }
             PlanIssue::MissingDependency { item_id, missing } => {
                 let reason = format!("Item {} depends on unfinished items outside this plan: {}.", title(*item_id), titles(missing));
-                let remediation = format!("Add items {} to the selection, mark them done, or plan with include_dependencies: true.", list(missing));
+                let remediation =
+                    format!("Add items {} to the selection, mark them done, or plan with include_dependencies: true.", list(missing));
                 report.push(finding(None, Verdict::Block, hard, "structural.missing_dependency", reason.clone(), remediation.clone()));
                 if let Some(step) = first_step(*item_id) {
                     report.push(finding(Some(step), Verdict::Block, hard, "structural.missing_dependency", reason, remediation));
@@ -100,7 +116,14 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let mut pairs: HashSet<(i64, &str)> = HashSet::with_capacity_and_hasher(d.steps.len(), Default::default());
     for (i, s) in d.steps.iter().enumerate() {
         if index.insert(&s.id, i).is_some() {
-            report.push(finding(Some(i), Verdict::Block, hard, "structural.duplicate_step", format!("Step id `{}` appears more than once.", s.id), "Re-plan: every step needs its own id."));
+            report.push(finding(
+                Some(i),
+                Verdict::Block,
+                hard,
+                "structural.duplicate_step",
+                format!("Step id `{}` appears more than once.", s.id),
+                "Re-plan: every step needs its own id.",
+            ));
         }
         if !pairs.insert((s.backlog_item_id, &s.tool)) {
             report.push(finding(
@@ -167,9 +190,15 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         let in_cycle = cycle_items.contains(&s.backlog_item_id) || cyclic_steps.contains(&i);
         if !in_cycle && (s.wave.is_none() || !ordered[i]) {
             let (reason, remediation) = if ordered[i] {
-                (format!("Step `{}` ({}) has no wave: the planner did not schedule it.", s.id, s.tool), "Re-plan; if it persists, report the planner provider.".to_string())
+                (
+                    format!("Step `{}` ({}) has no wave: the planner did not schedule it.", s.id, s.tool),
+                    "Re-plan; if it persists, report the planner provider.".to_string(),
+                )
             } else {
-                (format!("Step `{}` ({}) can never start: it waits on a step in a dependency cycle.", s.id, s.tool), "Break the cycle named in this plan's structural verdict.".to_string())
+                (
+                    format!("Step `{}` ({}) can never start: it waits on a step in a dependency cycle.", s.id, s.tool),
+                    "Break the cycle named in this plan's structural verdict.".to_string(),
+                )
             };
             report.push(finding(Some(i), Verdict::Block, hard, "structural.unreachable", reason, remediation));
         }
@@ -190,10 +219,14 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
 /// A concrete edge whose removal breaks the cycle: the first item's dependency inside it.
 fn cut_edge(input: &GateInput<'_>, item_ids: &[i64]) -> String {
     let members: HashSet<i64> = item_ids.iter().copied().collect();
-    let edge = item_ids.iter().find_map(|i| input.catalog.get(i).and_then(|it| it.depends_on.iter().find(|d| members.contains(d)).map(|d| (*i, *d))));
+    let edge = item_ids
+        .iter()
+        .find_map(|i| input.catalog.get(i).and_then(|it| it.depends_on.iter().find(|d| members.contains(d)).map(|d| (*i, *d))));
     match edge {
         Some((i, d)) if i == d => format!("Remove item {i} from its own depends_on (PATCH /api/items/{i})."),
-        Some((i, d)) => format!("Break the cycle: remove item {d} from the depends_on of item {i} (PATCH /api/items/{i}), or cut another edge of the cycle."),
+        Some((i, d)) => format!(
+            "Break the cycle: remove item {d} from the depends_on of item {i} (PATCH /api/items/{i}), or cut another edge of the cycle."
+        ),
         None => "Break the cycle by removing one dependency between these items.".into(),
     }
 }
@@ -202,7 +235,8 @@ fn cut_edge(input: &GateInput<'_>, item_ids: &[i64]) -> String {
 /// has a wave and every edge goes to a later wave, the waves themselves prove the graph acyclic;
 /// otherwise the planner's own Kahn ordering is re-run on the graph as the draft hands it in.
 fn orderable(steps: &[PlanStep], preds: &Rows) -> Vec<bool> {
-    let waves_prove_it = steps.iter().enumerate().all(|(i, s)| s.wave.is_some_and(|w| preds.of(i).iter().all(|&p| steps[p].wave.is_some_and(|pw| pw < w))));
+    let waves_prove_it =
+        steps.iter().enumerate().all(|(i, s)| s.wave.is_some_and(|w| preds.of(i).iter().all(|&p| steps[p].wave.is_some_and(|pw| pw < w))));
     if waves_prove_it {
         return vec![true; steps.len()];
     }
@@ -242,11 +276,20 @@ fn step_cycles(input: &GateInput<'_>, preds: &Rows, cycle_items: &HashSet<i64>, 
                 "Remove item {} from the depends_on of item {} (PATCH /api/items/{}), then re-plan.",
                 steps[p].backlog_item_id, steps[i].backlog_item_id, steps[i].backlog_item_id
             ),
-            Some((i, p)) => format!("Re-plan: step `{}` must not wait for step `{}`; the planner produced a broken graph.", steps[i].id, steps[p].id),
+            Some((i, p)) => {
+                format!("Re-plan: step `{}` must not wait for step `{}`; the planner produced a broken graph.", steps[i].id, steps[p].id)
+            }
             None => "Re-plan; the planner produced a broken graph.".into(),
         };
         let shown = if ids.len() <= 8 { ids.join(" → ") } else { format!("{} … ({} steps)", ids[..8].join(", "), ids.len()) };
-        report.push(finding(None, Verdict::Block, hard, "structural.cycle", format!("Steps wait for each other in a circle: {shown}; none of them can ever start."), remediation.clone()));
+        report.push(finding(
+            None,
+            Verdict::Block,
+            hard,
+            "structural.cycle",
+            format!("Steps wait for each other in a circle: {shown}; none of them can ever start."),
+            remediation.clone(),
+        ));
         for &i in &members {
             let reason = format!("Step `{}` is part of a cycle of {} steps, so it can never start.", steps[i].id, members.len());
             report.push(finding(Some(i), Verdict::Block, hard, "structural.cycle", reason, remediation.clone()));
@@ -268,7 +311,8 @@ mod tests {
 
     #[test]
     fn a_clean_graph_has_no_findings() {
-        let f = Fixture::new(vec![item(1, &["codegen", "git_pr"], &[], Risk::Low, &[]), item(2, &["gate:unit", "bash"], &[], Risk::Low, &[1])]);
+        let f =
+            Fixture::new(vec![item(1, &["codegen", "git_pr"], &[], Risk::Low, &[]), item(2, &["gate:unit", "bash"], &[], Risk::Low, &[1])]);
         let d = f.draft();
         let r = f.report(&d);
         assert!(structural(&r).is_empty(), "{:?}", structural(&r));
@@ -276,7 +320,11 @@ mod tests {
 
     #[test]
     fn cycles_name_every_item_and_an_edge_to_cut() {
-        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[2]), item(2, &["codegen", "gate:unit"], &[], Risk::Low, &[1]), item(3, &["codegen"], &[], Risk::Low, &[2])]);
+        let f = Fixture::new(vec![
+            item(1, &["codegen"], &[], Risk::Low, &[2]),
+            item(2, &["codegen", "gate:unit"], &[], Risk::Low, &[1]),
+            item(3, &["codegen"], &[], Risk::Low, &[2]),
+        ]);
         let d = f.draft();
         let r = f.report(&d);
         let cyc = fired(&r, "structural.cycle");
@@ -307,13 +355,22 @@ mod tests {
     fn missing_and_unknown_dependencies() {
         let mut done = item(4, &["codegen"], &[], Risk::Low, &[]);
         done.status = ItemStatus::Done;
-        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[]), item(5, &["codegen"], &[], Risk::Low, &[]), item(2, &["codegen", "gate:unit"], &[], Risk::Low, &[1, 4, 5, 77]), done]);
+        let f = Fixture::new(vec![
+            item(1, &["codegen"], &[], Risk::Low, &[]),
+            item(5, &["codegen"], &[], Risk::Low, &[]),
+            item(2, &["codegen", "gate:unit"], &[], Risk::Low, &[1, 4, 5, 77]),
+            done,
+        ]);
         let d = f.draft_of(&[2]);
         let r = f.report(&d);
         let missing = fired(&r, "structural.missing_dependency");
         assert_eq!(missing.iter().map(|x| at(&d, x)).collect::<Vec<_>>(), vec![None, Some("s2-1")], "plan-level and the item's first step");
         assert_eq!(missing[0].remediation, "Add items 1, 5 to the selection, mark them done, or plan with include_dependencies: true.");
-        assert!(missing[0].reason.contains("#1 “Item 1”") && !missing[0].reason.contains("#4"), "done dependencies are satisfied: {}", missing[0].reason);
+        assert!(
+            missing[0].reason.contains("#1 “Item 1”") && !missing[0].reason.contains("#4"),
+            "done dependencies are satisfied: {}",
+            missing[0].reason
+        );
         let unknown = fired(&r, "structural.unknown_dependency");
         assert_eq!(unknown.len(), 2);
         assert!(unknown[0].reason.contains("77") && unknown[0].remediation.contains("Remove 77 from the depends_on of item 2"));
@@ -361,7 +418,12 @@ mod tests {
         let cyc = fired(&r, "structural.cycle");
         assert_eq!(cyc.iter().filter(|x| x.step.is_none()).count(), 1);
         assert_eq!(cyc.iter().filter(|x| x.step.is_some()).count(), 3);
-        assert!(cyc[0].remediation.contains("remove item 2 from the depends_on of item 1") || cyc[0].remediation.contains("Remove item 2 from the depends_on of item 1"), "{}", cyc[0].remediation);
+        assert!(
+            cyc[0].remediation.contains("remove item 2 from the depends_on of item 1")
+                || cyc[0].remediation.contains("Remove item 2 from the depends_on of item 1"),
+            "{}",
+            cyc[0].remediation
+        );
 
         // A step left without a wave although nothing stops it.
         let mut d = clean;
@@ -386,12 +448,16 @@ mod tests {
         assert_eq!(fired(&r, "structural.rollback")[0].verdict, Verdict::Warn, "advisory caps at warn");
         let f = f.with_policy("[structural]\nrollback_enforcement = \"hard-mandatory\"\n");
         let r = f.report(&d);
-        assert_eq!((fired(&r, "structural.rollback")[0].verdict, fired(&r, "structural.rollback")[0].enforcement), (Verdict::Block, Enforcement::HardMandatory));
+        assert_eq!(
+            (fired(&r, "structural.rollback")[0].verdict, fired(&r, "structural.rollback")[0].enforcement),
+            (Verdict::Block, Enforcement::HardMandatory)
+        );
     }
 
     #[test]
     fn graph_enforcement_is_configurable() {
-        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[2]), item(2, &["codegen"], &[], Risk::Low, &[1])]).with_policy("[structural]\nenforcement = \"advisory\"\n");
+        let f = Fixture::new(vec![item(1, &["codegen"], &[], Risk::Low, &[2]), item(2, &["codegen"], &[], Risk::Low, &[1])])
+            .with_policy("[structural]\nenforcement = \"advisory\"\n");
         let d = f.draft();
         let r = f.report(&d);
         assert!(fired(&r, "structural.cycle").iter().all(|x| x.verdict == Verdict::Warn && x.enforcement == Enforcement::Advisory));

@@ -2,7 +2,7 @@
 
 pub mod security;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection, PathRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
@@ -35,15 +35,12 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
             "invalid_json",
             format!("The body is not valid JSON: {}. Check quotes, commas and brackets.", inner(&e.body_text())),
         ),
-        JsonRejection::JsonDataError(e) => AppError::bad_request(
-            "invalid_body",
-            format!("The JSON does not have the expected shape: {}.", inner(&e.body_text())),
-        ),
-        JsonRejection::MissingJsonContentType(_) => AppError::new(
-            415,
-            "unsupported_media_type",
-            "Send the body as JSON with the header `Content-Type: application/json`.",
-        ),
+        JsonRejection::JsonDataError(e) => {
+            AppError::bad_request("invalid_body", format!("The JSON does not have the expected shape: {}.", inner(&e.body_text())))
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            AppError::new(415, "unsupported_media_type", "Send the body as JSON with the header `Content-Type: application/json`.")
+        }
         other if other.status() == http::StatusCode::PAYLOAD_TOO_LARGE => too_large(),
         other => AppError::bad_request("invalid_body", format!("The body could not be read: {}.", other.body_text())),
     }
@@ -71,10 +68,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(AppError::bad_request(
-                "invalid_query",
-                format!("The query string could not be read: {}.", inner(&e.body_text())),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(AppError::bad_request("invalid_query", format!("The query string could not be read: {}.", inner(&e.body_text()))))
+            }
             Err(e) => Err(AppError::bad_request("invalid_query", e.body_text())),
         }
     }
@@ -93,10 +89,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(AppError::bad_request(
-                "invalid_path",
-                format!("The URL path is not valid: {}.", inner(&e.body_text())),
-            )),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(AppError::bad_request("invalid_path", format!("The URL path is not valid: {}.", inner(&e.body_text()))))
+            }
             Err(e) => Err(AppError::bad_request("invalid_path", e.body_text())),
         }
     }

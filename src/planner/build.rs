@@ -4,8 +4,8 @@
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
-use sha2::{Digest, Sha256};
 use rustc_hash::{FxHashMap, FxHashSet};
+use sha2::{Digest, Sha256};
 use std::collections::hash_map::Entry;
 #[cfg(test)]
 use std::collections::HashSet;
@@ -249,7 +249,6 @@ impl TokenHasher {
         }
     }
 
-
     fn number(&mut self, name: &str, value: i64) {
         self.field(name, itoa::Buffer::new().format(value));
     }
@@ -423,7 +422,6 @@ impl Rows {
     }
 }
 
-
 /// Builds the plan: steps per tool, edges from dependencies, cycles by SCC, waves by longest-path
 /// layering, the critical path by estimated duration.
 pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
@@ -461,7 +459,12 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
             let rollback = match def.and_then(|t| t.rollback.as_deref()) {
                 Some(recipe) => Some(render_rollback(recipe, item, tool, &token)),
                 None if mutating => None,
-                None => Some(nothing_to_undo.entry(tool).or_insert_with(|| format!("Nothing to undo: `{tool}` changes nothing outside the agent.")).clone()),
+                None => Some(
+                    nothing_to_undo
+                        .entry(tool)
+                        .or_insert_with(|| format!("Nothing to undo: `{tool}` changes nothing outside the agent."))
+                        .clone(),
+                ),
             };
             let depends_on = if n > 0 {
                 preds.push(first + n - 1);
@@ -497,7 +500,14 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
                 verdict: Default::default(),
             });
         }
-        items.push(PlanItem { id, title: item.title.clone(), pack_id: item.pack_id, pack_name: item.pack_name.clone(), status: item.status, pulled_in: pulled.contains(&id) });
+        items.push(PlanItem {
+            id,
+            title: item.title.clone(),
+            pack_id: item.pack_id,
+            pack_name: item.pack_name.clone(),
+            status: item.status,
+            pulled_in: pulled.contains(&id),
+        });
     }
 
     let topo = topological_order(&preds);
@@ -616,9 +626,9 @@ pub fn topological_order(preds: &Rows) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::{BTreeSet, HashMap};
     use crate::backlog::model::Risk;
     use proptest::prelude::*;
+    use std::collections::{BTreeSet, HashMap};
 
     pub fn item(id: i64, deps: Vec<i64>, tools: &[&str]) -> BacklogItem {
         BacklogItem {
@@ -671,7 +681,17 @@ mod tests {
         let request = PlanRequest { item_ids: Some(selected.to_vec()), include_dependencies, ..Default::default() };
         let tools = registry();
         let stats = StatsByTool::default();
-        build("test", &PlannerInput { request: &request, selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: EstimateDefaults::default() })
+        build(
+            "test",
+            &PlannerInput {
+                request: &request,
+                selected,
+                catalog: &catalog,
+                tools: &tools,
+                stats: &stats,
+                defaults: EstimateDefaults::default(),
+            },
+        )
     }
 
     fn step<'a>(d: &'a Draft, id: &str) -> &'a PlanStep {
@@ -692,12 +712,19 @@ mod tests {
         let d = plan(vec![a, b, c], &[7], false);
         let tokens: Vec<&str> = d.steps.iter().map(|s| s.idempotency_token.as_str()).collect();
         assert_eq!(tokens, vec!["fc8639e1a3a599fda91eddf48d52eb2a", "64260959674f7ecd434564bd13a0cf97"]);
-        assert_eq!(step(&d, "s7-2").rollback.as_deref(), Some(format!("Close PR for item 7 (Item 7) in pack-2; token {}", tokens[1]).as_str()));
+        assert_eq!(
+            step(&d, "s7-2").rollback.as_deref(),
+            Some(format!("Close PR for item 7 (Item 7) in pack-2; token {}", tokens[1]).as_str())
+        );
     }
 
     #[test]
     fn steps_chain_per_item_and_follow_dependencies() {
-        let d = plan(vec![item(1, vec![], &["codegen", "git_pr"]), item(2, vec![1], &["db_write"]), item(3, vec![], &["bash"])], &[1, 2, 3], false);
+        let d = plan(
+            vec![item(1, vec![], &["codegen", "git_pr"]), item(2, vec![1], &["db_write"]), item(3, vec![], &["bash"])],
+            &[1, 2, 3],
+            false,
+        );
         assert_eq!(d.steps.len(), 4);
         assert_eq!(step(&d, "s1-2").depends_on, vec!["s1-1"]);
         assert_eq!(step(&d, "s2-1").depends_on, vec!["s1-2"], "an item's first step waits for its dependency's last step");
@@ -713,7 +740,10 @@ mod tests {
     fn rollback_is_rendered_per_step_and_missing_for_mutating_tools_without_recipe() {
         let d = plan(vec![item(7, vec![], &["codegen", "git_pr", "db_write"])], &[7], false);
         let pr = step(&d, "s7-2");
-        assert_eq!(pr.rollback.as_deref(), Some(format!("Close PR for item 7 (Item 7) in pack-2; token {}", pr.idempotency_token).as_str()));
+        assert_eq!(
+            pr.rollback.as_deref(),
+            Some(format!("Close PR for item 7 (Item 7) in pack-2; token {}", pr.idempotency_token).as_str())
+        );
         assert!(step(&d, "s7-1").rollback.as_deref().unwrap().starts_with("Nothing to undo"));
         assert_eq!(step(&d, "s7-3").rollback, None, "mutating db_write has no recipe: a finding for the gates, not a crash");
     }
@@ -747,7 +777,11 @@ mod tests {
         done.status = ItemStatus::Done;
         let items = vec![done, item(2, vec![], &["codegen"]), item(3, vec![1, 2, 99], &["git_pr"])];
         let d = plan(items.clone(), &[3], false);
-        assert!(d.issues.contains(&PlanIssue::MissingDependency { item_id: 3, missing: vec![2] }), "done item 1 is satisfied: {:?}", d.issues);
+        assert!(
+            d.issues.contains(&PlanIssue::MissingDependency { item_id: 3, missing: vec![2] }),
+            "done item 1 is satisfied: {:?}",
+            d.issues
+        );
         assert!(d.issues.contains(&PlanIssue::UnknownDependency { item_id: 3, missing: vec![99] }));
         let d = plan(items, &[3], true);
         assert_eq!(d.items.iter().map(|i| (i.id, i.pulled_in)).collect::<Vec<_>>(), vec![(3, false), (2, true)]);
@@ -757,8 +791,25 @@ mod tests {
 
     #[test]
     fn cycles_are_named_and_unschedulable() {
-        let d = plan(vec![item(1, vec![3], &["codegen"]), item(2, vec![1], &["codegen"]), item(3, vec![2], &["codegen"]), item(4, vec![3], &["codegen"]), item(5, vec![5], &[])], &[1, 2, 3, 4, 5], false);
-        let mut cycles: Vec<Vec<i64>> = d.issues.iter().filter_map(|i| match i { PlanIssue::Cycle { item_ids } => Some(item_ids.clone()), _ => None }).collect();
+        let d = plan(
+            vec![
+                item(1, vec![3], &["codegen"]),
+                item(2, vec![1], &["codegen"]),
+                item(3, vec![2], &["codegen"]),
+                item(4, vec![3], &["codegen"]),
+                item(5, vec![5], &[]),
+            ],
+            &[1, 2, 3, 4, 5],
+            false,
+        );
+        let mut cycles: Vec<Vec<i64>> = d
+            .issues
+            .iter()
+            .filter_map(|i| match i {
+                PlanIssue::Cycle { item_ids } => Some(item_ids.clone()),
+                _ => None,
+            })
+            .collect();
         cycles.sort();
         assert_eq!(cycles, vec![vec![1, 2, 3], vec![5]]);
         assert!(d.steps.iter().all(|s| s.wave.is_none()), "item 4 waits behind the cycle");
@@ -788,7 +839,11 @@ mod tests {
     /// A random DAG: item i may only depend on items before it.
     fn dag() -> impl Strategy<Value = Vec<BacklogItem>> {
         (1usize..50).prop_flat_map(|n| {
-            proptest::collection::vec((proptest::collection::vec(any::<proptest::sample::Index>(), 0..5), proptest::collection::vec(0usize..4, 0..3)), n).prop_map(|specs| {
+            proptest::collection::vec(
+                (proptest::collection::vec(any::<proptest::sample::Index>(), 0..5), proptest::collection::vec(0usize..4, 0..3)),
+                n,
+            )
+            .prop_map(|specs| {
                 specs
                     .into_iter()
                     .enumerate()
@@ -810,16 +865,18 @@ mod tests {
 
     /// Any graph at all: arbitrary, self, duplicate and unknown dependency ids.
     fn any_graph() -> impl Strategy<Value = Vec<BacklogItem>> {
-        proptest::collection::vec((proptest::collection::vec(0i64..40, 0..6), proptest::collection::vec(0usize..5, 0..4)), 0..35).prop_map(|specs| {
-            specs
-                .into_iter()
-                .enumerate()
-                .map(|(i, (deps, tools))| {
-                    let names: Vec<&str> = tools.iter().map(|t| TOOLS[*t]).collect();
-                    item(i as i64 + 1, deps, &names)
-                })
-                .collect()
-        })
+        proptest::collection::vec((proptest::collection::vec(0i64..40, 0..6), proptest::collection::vec(0usize..5, 0..4)), 0..35).prop_map(
+            |specs| {
+                specs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (deps, tools))| {
+                        let names: Vec<&str> = tools.iter().map(|t| TOOLS[*t]).collect();
+                        item(i as i64 + 1, deps, &names)
+                    })
+                    .collect()
+            },
+        )
     }
 
     /// Items that can reach themselves through dependencies (a slow, obviously right reference).

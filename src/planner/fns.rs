@@ -4,10 +4,13 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::model::*;
+#[cfg(feature = "ssr")]
+use crate::auth::{
+    fns::ssr::{form_result, require_reader, require_session, state},
+    model::Permission,
+};
 use crate::error::AppError;
 use crate::gates::model::{Enforcement, Finding, Gate, GateVerdict, Verdict, VerdictCounts};
-#[cfg(feature = "ssr")]
-use crate::auth::{fns::ssr::{form_result, require_reader, require_session, state}, model::Permission};
 
 /// Plans a selection from the backlog page (checked `item_ids[]`) or a whole pack, then opens
 /// the new plan. Errors come back to the form (in place, with or without JavaScript).
@@ -25,14 +28,23 @@ pub async fn plan_items(
         let budget_usd = if budget.is_empty() {
             None
         } else {
-            Some(budget.parse::<f64>().map_err(|_| AppError::unprocessable("invalid_budget", "The budget must be a number of dollars, like 25 or 12.50."))?)
+            Some(
+                budget
+                    .parse::<f64>()
+                    .map_err(|_| AppError::unprocessable("invalid_budget", "The budget must be a number of dollars, like 25 or 12.50."))?,
+            )
         };
         let pack_id = pack_id.trim();
         let request = if !pack_id.is_empty() && item_ids.is_empty() {
             let id = pack_id.parse::<i64>().map_err(|_| AppError::unprocessable("invalid_selection", "Choose a pack to plan."))?;
             PlanRequest { pack_id: Some(id), budget_usd, include_dependencies: !include_dependencies.is_empty(), ..Default::default() }
         } else {
-            PlanRequest { item_ids: Some(item_ids), budget_usd, include_dependencies: !include_dependencies.is_empty(), ..Default::default() }
+            PlanRequest {
+                item_ids: Some(item_ids),
+                budget_usd,
+                include_dependencies: !include_dependencies.is_empty(),
+                ..Default::default()
+            }
         };
         let plan = super::service::create_plan(&state()?, &who, &request, None).await?;
         leptos_axum::redirect(&format!("/plans/{}", plan.id));
@@ -115,7 +127,11 @@ impl RowFilter {
 }
 
 #[server(prefix = "/_fn", endpoint = "load_plan")]
-pub async fn load_plan(id: i64, #[server(default)] step: Option<String>, #[server(default)] filter: RowFilter) -> Result<PlanPageView, AppError> {
+pub async fn load_plan(
+    id: i64,
+    #[server(default)] step: Option<String>,
+    #[server(default)] filter: RowFilter,
+) -> Result<PlanPageView, AppError> {
     let who = require_reader(Permission::Read).await?;
     let plan = super::service::get_plan(&state()?, &who, id).await?;
     Ok(page_view(plan, step.as_deref(), &filter))
@@ -131,7 +147,13 @@ pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter) -> PlanPage
         for v in s.verdicts.iter().filter(|v| filter.keeps(v)) {
             matching_rows += 1;
             if rows.len() < MAX_ROWS {
-                rows.push(VerdictRow { step_id: s.id.clone(), tool: s.tool.clone(), item_id: s.backlog_item_id, item_title: s.item_title.clone(), verdict: v.clone() });
+                rows.push(VerdictRow {
+                    step_id: s.id.clone(),
+                    tool: s.tool.clone(),
+                    item_id: s.backlog_item_id,
+                    item_title: s.item_title.clone(),
+                    verdict: v.clone(),
+                });
             }
         }
     }

@@ -15,7 +15,12 @@ pub fn to_dot(plan: &Plan) -> String {
     let _ = writeln!(out, "digraph \"plan-{}\" {{", plan.id);
     let _ = writeln!(out, "  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];");
     for (w, ids) in plan.waves.iter().enumerate() {
-        let _ = writeln!(out, "  subgraph \"wave_{}\" {{ rank=same; {} }}", w + 1, ids.iter().map(|i| dot_str(i)).collect::<Vec<_>>().join("; "));
+        let _ = writeln!(
+            out,
+            "  subgraph \"wave_{}\" {{ rank=same; {} }}",
+            w + 1,
+            ids.iter().map(|i| dot_str(i)).collect::<Vec<_>>().join("; ")
+        );
     }
     for s in &plan.steps {
         let fill = match s.verdict {
@@ -103,7 +108,13 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str) -> String {
     );
     out.push_str(r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#94a3b8"/></marker><marker id="arrow-crit" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#4f46e5"/></marker></defs>"##);
     for (x, title) in &l.columns {
-        let _ = write!(out, r##"<text x="{:.1}" y="{:.1}" font-size="11" font-weight="600" fill="#64748b">{}</text>"##, x, MARGIN + HEADER / 2.0, xml(title));
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" font-size="11" font-weight="600" fill="#64748b">{}</text>"##,
+            x,
+            MARGIN + HEADER / 2.0,
+            xml(title)
+        );
     }
     // Edges first so boxes sit on top; critical edges last so they are drawn above the others.
     let mut ordered: Vec<_> = l.edges.iter().collect();
@@ -127,7 +138,13 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str) -> String {
             Verdict::Block => ("#fff1f2", "#f43f5e", "#9f1239"),
         };
         let is_selected = selected == Some(s.id.as_str());
-        let stroke_w = if is_selected { 3.0 } else if on_path.contains(s.id.as_str()) { 2.0 } else { 1.2 };
+        let stroke_w = if is_selected {
+            3.0
+        } else if on_path.contains(s.id.as_str()) {
+            2.0
+        } else {
+            1.2
+        };
         let stroke = if is_selected { "#1e293b" } else { stroke };
         // A padlock in the corner for steps that wait for a human (a path: no emoji font needed).
         let lock = if s.sensitive || s.required_approvals > 0 {

@@ -61,7 +61,9 @@ async fn create_plan(State(s): State<AppState>, ApiCaller(who): ApiCaller, heade
     let claim = IdempotencyClaim { principal: who.identity(), endpoint: PLAN_ENDPOINT, key };
     match idempotency::claim(&s.db, &claim.principal, claim.endpoint, &claim.key, &idempotency::fingerprint(&body)).await? {
         Claim::Replay { status, body } => {
-            let mut res = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+            let mut res =
+                (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [(http::header::CONTENT_TYPE, "application/json")], body)
+                    .into_response();
             res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(res)
         }
@@ -98,7 +100,11 @@ struct PlanListQuery {
 
 /// Plans, newest first.
 #[utoipa::path(get, path = "/plans", tag = "planner", params(PlanListQuery), responses((status = 200, body = [PlanSummary])), security(("api_key" = [])))]
-async fn list_plans(State(s): State<AppState>, caller: AnyCaller, ApiQuery(q): ApiQuery<PlanListQuery>) -> AppResult<Json<Vec<PlanSummary>>> {
+async fn list_plans(
+    State(s): State<AppState>,
+    caller: AnyCaller,
+    ApiQuery(q): ApiQuery<PlanListQuery>,
+) -> AppResult<Json<Vec<PlanSummary>>> {
     Ok(Json(service::list_plans(&s, &caller.0, q.status, q.limit.unwrap_or(100)).await?))
 }
 
@@ -131,7 +137,12 @@ struct GraphQuery {
 #[utoipa::path(get, path = "/plans/{id}/graph", tag = "planner", params(("id" = i64, Path), GraphQuery),
     responses((status = 200, description = "DOT text or JSON graph"), (status = 400, description = "unknown format"), (status = 404)),
     security(("api_key" = [])))]
-async fn plan_graph(State(s): State<AppState>, caller: AnyCaller, ApiPath(id): ApiPath<i64>, ApiQuery(q): ApiQuery<GraphQuery>) -> AppResult<Response> {
+async fn plan_graph(
+    State(s): State<AppState>,
+    caller: AnyCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<GraphQuery>,
+) -> AppResult<Response> {
     let format = q.format.unwrap_or_else(|| "json".into());
     if format != "json" && format != "dot" {
         return Err(AppError::bad_request("invalid_format", format!("`format` must be `json` or `dot`, not `{format}`.")));
@@ -139,7 +150,13 @@ async fn plan_graph(State(s): State<AppState>, caller: AnyCaller, ApiPath(id): A
     let plan = service::get_plan(&s, &caller.0, id).await?;
     let disposition = format!("inline; filename=\"plan-{id}.{format}\"");
     Ok(if format == "dot" {
-        ([(http::header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8".to_string()), (http::header::CONTENT_DISPOSITION, disposition)], super::graph::to_dot(&plan))
+        (
+            [
+                (http::header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8".to_string()),
+                (http::header::CONTENT_DISPOSITION, disposition),
+            ],
+            super::graph::to_dot(&plan),
+        )
             .into_response()
     } else {
         ([(http::header::CONTENT_DISPOSITION, disposition)], Json(super::graph::to_json(&plan))).into_response()

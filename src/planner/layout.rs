@@ -136,7 +136,8 @@ mod tests {
         // 240 steps: 40 chains of 6, each chain step depending on the previous one.
         let ids: Vec<String> = (0..240).map(|i| format!("s{i}")).collect();
         let deps: Vec<Vec<String>> = (0..240).map(|i| if i % 6 == 0 { vec![] } else { vec![ids[i - 1].clone()] }).collect();
-        let steps: Vec<LayoutInput> = (0..240).map(|i| LayoutInput { id: &ids[i], wave: Some((i % 6) as u32), depends_on: &deps[i] }).collect();
+        let steps: Vec<LayoutInput> =
+            (0..240).map(|i| LayoutInput { id: &ids[i], wave: Some((i % 6) as u32), depends_on: &deps[i] }).collect();
         let l = layout(&steps);
         assert_eq!(l.nodes.len(), 240);
         for (i, a) in l.nodes.iter().enumerate() {

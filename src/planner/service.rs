@@ -114,7 +114,8 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
                 AppError::unprocessable("unknown_references", format!("Pack {pack_id} does not exist; pick a pack from GET /api/packs."))
                     .with("unknown_pack_id", pack_id)
             })?;
-            let mut ids: Vec<i64> = catalog.values().filter(|i| i.pack_id == pack_id && i.status != ItemStatus::Done).map(|i| i.id).collect();
+            let mut ids: Vec<i64> =
+                catalog.values().filter(|i| i.pack_id == pack_id && i.status != ItemStatus::Done).map(|i| i.id).collect();
             ids.sort_unstable();
             if ids.is_empty() {
                 return Err(AppError::unprocessable(
@@ -141,7 +142,14 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
     let stats: StatsByTool = runs.iter().filter_map(|(t, r)| ToolStats::from_runs(r).map(|s| (t.clone(), s))).collect();
 
     let policy = &state.policy;
-    let input = PlannerInput { request, selected: &selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: policy.estimate_defaults() };
+    let input = PlannerInput {
+        request,
+        selected: &selected,
+        catalog: &catalog,
+        tools: &tools,
+        stats: &stats,
+        defaults: policy.estimate_defaults(),
+    };
     let now = now_ms();
     let mut draft = state.planner.plan(&input);
     draft.estimate.budget_usd = request.budget_usd.unwrap_or(policy.resource.budget_usd);

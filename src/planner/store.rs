@@ -38,7 +38,8 @@ pub async fn insert_plan(tx: &mut Transaction<'_, Any>, plan: &Plan, now: i64) -
     let id: i64 = row.try_get("id")?;
 
     for chunk in plan.items.chunks(CHUNK) {
-        let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4)).collect();
+        let values: Vec<String> =
+            (0..chunk.len()).map(|i| format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4)).collect();
         let sql = format!("insert into plan_items (plan_id, item_id, pack_id, pulled_in) values {}", values.join(", "));
         let mut q = sqlx::query(&sql);
         for it in chunk {
@@ -59,7 +60,20 @@ pub async fn insert_plan(tx: &mut Transaction<'_, Any>, plan: &Plan, now: i64) -
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let b = i * 11;
-                format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11)
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9,
+                    b + 10,
+                    b + 11
+                )
             })
             .collect();
         let sql = format!(
@@ -190,5 +204,8 @@ pub async fn recent_metrics(db: &Db, per_tool: i64) -> AppResult<Vec<(String, i6
     .bind(per_tool)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter().map(|r| Ok((r.try_get("tool_id")?, r.try_get("duration_ms")?, r.try_get("cost_usd")?))).collect::<sqlx::Result<_>>().map_err(Into::into)
+    rows.iter()
+        .map(|r| Ok((r.try_get("tool_id")?, r.try_get("duration_ms")?, r.try_get("cost_usd")?)))
+        .collect::<sqlx::Result<_>>()
+        .map_err(Into::into)
 }

@@ -135,7 +135,8 @@ pub fn PlanPage() -> impl IntoView {
     let version = RwSignal::new(0u64);
     let key = move || {
         query.with(|q| {
-            let filter = RowFilter { gate: q.get("gate").and_then(|g| Gate::parse(&g)), verdict: q.get("verdict").filter(|v| !v.is_empty()) };
+            let filter =
+                RowFilter { gate: q.get("gate").and_then(|g| Gate::parse(&g)), verdict: q.get("verdict").filter(|v| !v.is_empty()) };
             (id(), q.get("step").filter(|s| !s.is_empty()), filter, version.get())
         })
     };
@@ -354,7 +355,7 @@ fn StepPanel(step: PlanStep, plan_id: i64) -> impl IntoView {
             </dl>
             <h3 class="mt-4 text-xs font-semibold uppercase tracking-wide text-slate-500">"Gate verdicts"</h3>
             <ul class="mt-2 space-y-3" data-testid="step-verdicts">
-                {step.verdicts.iter().cloned().map(|g| view! {
+                {step.verdicts.iter().map(|g| view! {
                     <li class="rounded-lg bg-slate-50 p-3" data-gate=g.gate.as_str()>
                         <div class="flex items-center justify-between">
                             <span class="text-sm font-medium capitalize">{g.gate.as_str()}</span>
@@ -389,10 +390,18 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
         if !verdict.is_empty() {
             parts.push(format!("verdict={verdict}"));
         }
-        if parts.is_empty() { format!("/plans/{id}") } else { format!("/plans/{id}?{}", parts.join("&")) }
+        if parts.is_empty() {
+            format!("/plans/{id}")
+        } else {
+            format!("/plans/{id}?{}", parts.join("&"))
+        }
     };
     let chip = move |label: &'static str, href: String, active: bool| {
-        let class = if active { "rounded-full bg-slate-900 px-2.5 py-1 text-xs text-white" } else { "rounded-full bg-white px-2.5 py-1 text-xs text-slate-600 ring-1 ring-inset ring-slate-200 hover:bg-slate-50" };
+        let class = if active {
+            "rounded-full bg-slate-900 px-2.5 py-1 text-xs text-white"
+        } else {
+            "rounded-full bg-white px-2.5 py-1 text-xs text-slate-600 ring-1 ring-inset ring-slate-200 hover:bg-slate-50"
+        };
         view! { <A href=href attr:class=class>{label}</A> }
     };
     let gate_now = current("gate");

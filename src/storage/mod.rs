@@ -4,7 +4,7 @@
 //! common subset (`$n` binds, `returning`, `on conflict`), so one implementation tested on both
 //! engines (tests run every API story on each) beats two implementations that can drift apart.
 
-use sqlx::any::{AnyPoolOptions, AnyConnectOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
@@ -177,8 +177,7 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     if path != ":memory:" && !path.is_empty() {
         if let Some(dir) = std::path::Path::new(path).parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| anyhow::anyhow!("cannot create the database directory {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create the database directory {}: {e}", dir.display()))?;
             }
         }
     }

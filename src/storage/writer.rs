@@ -175,10 +175,12 @@ mod tests {
     #[tokio::test]
     async fn concurrent_writes_all_land_with_their_own_results() {
         let (db, _dir) = db().await;
-        let tasks: Vec<_> = (0..200).map(|i| {
-            let db = db.clone();
-            tokio::spawn(async move { db.write(insert(&format!("v{i:03}"), None)).await.unwrap() })
-        }).collect();
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move { db.write(insert(&format!("v{i:03}"), None)).await.unwrap() })
+            })
+            .collect();
         let mut ids = vec![];
         for t in tasks {
             ids.push(t.await.unwrap());
@@ -196,11 +198,13 @@ mod tests {
         // 50 ops queued behind a held turn share one batch; every fifth writes a row, then fails
         // on a unique violation: its first row must not survive, the other ops' rows must.
         let turn = db.begin_write().await.unwrap();
-        let tasks: Vec<_> = (0..50).map(|i| {
-            let db = db.clone();
-            let op = if i % 5 == 0 { insert(&format!("half{i:02}"), Some("taken")) } else { insert(&format!("ok{i:02}"), None) };
-            tokio::spawn(async move { (i, db.write(op).await) })
-        }).collect();
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let db = db.clone();
+                let op = if i % 5 == 0 { insert(&format!("half{i:02}"), Some("taken")) } else { insert(&format!("ok{i:02}"), None) };
+                tokio::spawn(async move { (i, db.write(op).await) })
+            })
+            .collect();
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         drop(turn);
         for t in tasks {

@@ -141,7 +141,11 @@ fn FlagBadge(name: &'static str, env: &'static str, on: bool) -> impl IntoView {
 }
 
 #[component]
-pub fn PageHeader(title: String, #[prop(optional)] subtitle: Option<String>, #[prop(optional)] children: Option<Children>) -> impl IntoView {
+pub fn PageHeader(
+    title: String,
+    #[prop(optional)] subtitle: Option<String>,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
     view! {
         <div class="mb-6 flex flex-wrap items-end justify-between gap-4">
             <div>
@@ -218,7 +222,11 @@ pub fn textarea_text(text: &str) -> String {
 
 /// "1 step", "3 steps".
 pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Text from the gates, with `backticked` names (tools, labels, rules) set in a code face.
@@ -276,7 +284,11 @@ pub fn FormError(
                 (Some(f), Some(failed)) => f == failed,
                 _ => true,
             };
-            if mine { q.get("form_error") } else { None }
+            if mine {
+                q.get("form_error")
+            } else {
+                None
+            }
         })
     };
     let message = move || error.get().map(|e| e.message).or_else(redirected);

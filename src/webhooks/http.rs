@@ -49,7 +49,11 @@ pub struct ZigTodoDecision {
         (status = 503, description = "NOFX_ZIG_TODO_SECRET is not set")))]
 async fn zig_todo(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> AppResult<Json<Approval>> {
     let secret = s.webhooks.inbound_secret.as_ref().ok_or_else(|| {
-        AppError::new(503, "webhooks_not_configured", "This server has no Zig Todo secret (NOFX_ZIG_TODO_SECRET); ask its operator to set one.")
+        AppError::new(
+            503,
+            "webhooks_not_configured",
+            "This server has no Zig Todo secret (NOFX_ZIG_TODO_SECRET); ask its operator to set one.",
+        )
     })?;
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let id = h(HEADER_ID);
@@ -61,18 +65,17 @@ async fn zig_todo(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
     }
     let decision: ZigTodoDecision = serde_json::from_slice(&body)
         .map_err(|e| AppError::bad_request("invalid_body", format!("The decision does not have the expected shape: {e}.")))?;
-    let verdict = Decision::parse(&decision.decision)
-        .ok_or_else(|| AppError::bad_request("invalid_body", format!("`decision` must be `approve` or `deny`, not `{}`.", decision.decision)))?;
+    let verdict = Decision::parse(&decision.decision).ok_or_else(|| {
+        AppError::bad_request("invalid_body", format!("`decision` must be `approve` or `deny`, not `{}`.", decision.decision))
+    })?;
     let reviewer = decision.reviewer.trim();
     if reviewer.is_empty() || reviewer.len() > 100 {
         return Err(AppError::unprocessable("invalid_field", "`reviewer` must name who decided (1–100 characters)."));
     }
     // The secret proves the sender is Zig Todo, not who the reviewer is: only known reviewers'
     // decisions count, so the secret alone cannot invent a quorum.
-    let who = crate::auth::service::user_principal(&s.db, reviewer)
-        .await?
-        .filter(|p| p.can(Permission::DecideApproval))
-        .ok_or_else(|| {
+    let who =
+        crate::auth::service::user_principal(&s.db, reviewer).await?.filter(|p| p.can(Permission::DecideApproval)).ok_or_else(|| {
             AppError::unprocessable(
                 "unknown_reviewer",
                 format!("`{reviewer}` is not a NOFX user who decides approvals; send the NOFX username of a reviewer or admin."),
@@ -95,7 +98,11 @@ struct DeliveryQuery {
 /// Outbound deliveries, newest first: target, event, status, attempts, last answer. Admin only:
 /// targets and their errors are operators' business.
 #[utoipa::path(get, path = "/webhooks/deliveries", tag = "approvals", params(DeliveryQuery), responses((status = 200, body = [OutboundDelivery])), security(("api_key" = [])))]
-async fn deliveries(State(s): State<AppState>, caller: ApiCaller, ApiQuery(q): ApiQuery<DeliveryQuery>) -> AppResult<Json<Vec<OutboundDelivery>>> {
+async fn deliveries(
+    State(s): State<AppState>,
+    caller: ApiCaller,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
+) -> AppResult<Json<Vec<OutboundDelivery>>> {
     caller.require(Permission::ManageWebhooks)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {

@@ -171,7 +171,10 @@ async fn send_due(state: &AppState, http: &reqwest::Client) -> AppResult<usize> 
 }
 
 async fn next_due(db: &Db) -> Option<i64> {
-    let row = sqlx::query("select min(next_attempt_at) as at from webhook_deliveries where status in ('pending', 'retrying', 'sending')").fetch_one(&db.pool).await.ok()?;
+    let row = sqlx::query("select min(next_attempt_at) as at from webhook_deliveries where status in ('pending', 'retrying', 'sending')")
+        .fetch_one(&db.pool)
+        .await
+        .ok()?;
     row.try_get::<Option<i64>, _>("at").ok().flatten()
 }
 
@@ -184,7 +187,11 @@ pub fn spawn(state: AppState) {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("HTTP client");
         let mut signals = state.events.subscribe();
         // Resume after the newest event already enqueued; on first use, start from now.
-        let resume = sqlx::query("select max(event_id) as id from webhook_deliveries").fetch_one(&state.db.pool).await.ok().and_then(|r| r.try_get::<Option<i64>, _>("id").ok().flatten());
+        let resume = sqlx::query("select max(event_id) as id from webhook_deliveries")
+            .fetch_one(&state.db.pool)
+            .await
+            .ok()
+            .and_then(|r| r.try_get::<Option<i64>, _>("id").ok().flatten());
         let mut cursor = match resume {
             Some(id) => id,
             None => crate::events::store::latest_id(&state.db).await.unwrap_or(0),

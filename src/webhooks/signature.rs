@@ -70,7 +70,10 @@ impl Rejection {
         match self {
             Rejection::Missing(h) => format!("The `{h}` header is missing; sign deliveries per Standard Webhooks."),
             Rejection::BadTimestamp => "`webhook-timestamp` must be Unix seconds.".into(),
-            Rejection::Stale => format!("`webhook-timestamp` is more than {} minutes away from the server's clock; send a fresh delivery.", TOLERANCE_S / 60),
+            Rejection::Stale => format!(
+                "`webhook-timestamp` is more than {} minutes away from the server's clock; send a fresh delivery.",
+                TOLERANCE_S / 60
+            ),
             Rejection::BadSignature => "No `v1` signature in `webhook-signature` matches this body with the configured secret.".into(),
         }
     }
@@ -78,7 +81,14 @@ impl Rejection {
 
 /// Checks a delivery: timestamp within the tolerance of `now_s`, and any `v1` signature valid
 /// (compared in constant time by the HMAC library).
-pub fn verify(secret: &Secret, id: Option<&str>, timestamp: Option<&str>, signature: Option<&str>, body: &[u8], now_s: i64) -> Result<(), Rejection> {
+pub fn verify(
+    secret: &Secret,
+    id: Option<&str>,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+    now_s: i64,
+) -> Result<(), Rejection> {
     let id = id.filter(|v| !v.is_empty()).ok_or(Rejection::Missing(HEADER_ID))?;
     let ts = timestamp.ok_or(Rejection::Missing(HEADER_TIMESTAMP))?;
     let signature = signature.ok_or(Rejection::Missing(HEADER_SIGNATURE))?;

@@ -112,7 +112,8 @@ impl TestApp {
             .await
             .unwrap();
         assert!(res.status().is_success() || res.status().is_redirection(), "login failed: {}", res.status());
-        let session: Value = http.post(self.url("/_fn/get_session")).header("accept", "application/json").send().await.unwrap().json().await.unwrap();
+        let session: Value =
+            http.post(self.url("/_fn/get_session")).header("accept", "application/json").send().await.unwrap().json().await.unwrap();
         let csrf = session["csrf"].as_str().expect("signed in").to_string();
         Browser { base: self.base.clone(), http, csrf, username }
     }
@@ -227,7 +228,10 @@ impl Api {
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
                     let lower = head.to_ascii_lowercase();
                     let len = lower.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
-                    if n == 0 || len.is_some_and(|l| body.len() >= l) || (lower.contains("transfer-encoding: chunked") && body.ends_with("0\r\n\r\n")) {
+                    if n == 0
+                        || len.is_some_and(|l| body.len() >= l)
+                        || (lower.contains("transfer-encoding: chunked") && body.ends_with("0\r\n\r\n"))
+                    {
                         return (head.to_string(), body.to_string(), lower.contains("transfer-encoding: chunked"));
                     }
                 }
@@ -277,14 +281,8 @@ impl Browser {
     }
     /// Submits a server function the way the hydrated app does (JSON back, no redirect follow).
     pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value, Option<String>) {
-        let res = self
-            .http
-            .post(format!("{}/_fn/{endpoint}", self.base))
-            .header("accept", "application/json")
-            .form(form)
-            .send()
-            .await
-            .unwrap();
+        let res =
+            self.http.post(format!("{}/_fn/{endpoint}", self.base)).header("accept", "application/json").form(form).send().await.unwrap();
         let location = res.headers().get("location").and_then(|v| v.to_str().ok()).map(String::from);
         let (s, v) = into_json(res).await;
         (s, v, location)

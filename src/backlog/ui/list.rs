@@ -5,8 +5,8 @@ use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 
 use crate::backlog::fns::load_backlog;
-use crate::planner::fns::PlanItems;
 use crate::backlog::model::{ItemFilter, ItemStatus};
+use crate::planner::fns::PlanItems;
 use crate::ui::*;
 
 #[component]
