@@ -11,7 +11,7 @@ use super::model::*;
 use super::store::{self, ListFilter, NewApproval};
 use crate::auth::model::{Principal, Role};
 use crate::error::{AppError, AppResult};
-use crate::events::model::NewEvent;
+use crate::events::model::{EventKind, NewEvent, Subject};
 use crate::state::AppState;
 use crate::storage::now_ms;
 
@@ -80,10 +80,10 @@ fn refusal(r: Refusal) -> AppError {
     }
 }
 
-fn approval_event(kind: &'static str, a: &Approval, note: &str) -> NewEvent {
+fn approval_event(kind: EventKind, a: &Approval, note: &str) -> NewEvent {
     NewEvent {
         kind,
-        subject: format!("approval:{}", a.id),
+        subject: Subject::Approval(a.id),
         payload: json!({
             "approval_id": a.id, "tool_id": a.tool_id, "status": a.status.as_str(), "requester": a.requester,
             "plan_id": a.plan_id, "step_id": a.step_id, "backlog_item_id": a.backlog_item_id, "pack_id": a.pack_id,
@@ -192,7 +192,8 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
                     decided_at: None,
                     decided_by: None,
                 };
-                let ids = crate::events::store::append(tx, backend, &[approval_event("approval.requested", &approval, "")], now).await?;
+                let ids =
+                    crate::events::store::append(tx, backend, &[approval_event(EventKind::ApprovalRequested, &approval, "")], now).await?;
                 Ok((approval, ids))
             })
         })
@@ -237,11 +238,11 @@ struct Written {
     event_ids: Vec<i64>,
 }
 
-fn event_kind(t: &Transition) -> &'static str {
+fn event_kind(t: &Transition) -> EventKind {
     match (t.log, t.status) {
-        (_, Some(_)) => "approval.decided",
-        (LogKind::Approve, None) => "approval.voted",
-        _ => "approval.commented",
+        (_, Some(_)) => EventKind::ApprovalDecided,
+        (LogKind::Approve, None) => EventKind::ApprovalVoted,
+        _ => EventKind::ApprovalCommented,
     }
 }
 
@@ -373,7 +374,8 @@ pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>
                 store::record(tx, id, "system", &t, now, None).await?;
                 let after =
                     Approval { status: ApprovalStatus::Expired, decided_at: Some(now), decided_by: Some("system".into()), ..current };
-                let ids = crate::events::store::append(tx, backend, &[approval_event("approval.decided", &after, &t.note)], now).await?;
+                let ids =
+                    crate::events::store::append(tx, backend, &[approval_event(EventKind::ApprovalDecided, &after, &t.note)], now).await?;
                 Ok(Some((after, ids)))
             })
         })
@@ -470,8 +472,8 @@ pub fn spawn_remote_wakes(state: AppState) {
             while let Ok(events) = crate::events::store::list_after(&state.db, seen, 500).await {
                 let Some(last) = events.last() else { break };
                 seen = last.id;
-                for e in events.iter().filter(|e| e.kind == "approval.decided") {
-                    if let Some(id) = e.subject.strip_prefix("approval:").and_then(|v| v.parse().ok()) {
+                for e in events.iter().filter(|e| e.kind == EventKind::ApprovalDecided) {
+                    if let Subject::Approval(id) = e.subject {
                         state.waiters.wake(id);
                     }
                 }

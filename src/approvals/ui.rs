@@ -6,10 +6,12 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{load_approval, load_history, load_inbox, ApprovalPage, CommentApproval, DecideApproval};
 use super::model::*;
+use crate::events::model::{EventKind, Subject};
 use crate::ui::live::{use_live_events, LiveBadge};
 use crate::ui::*;
 
-const EVENTS: &[&str] = &["approval.requested", "approval.decided", "approval.voted", "approval.commented"];
+const EVENTS: &[EventKind] =
+    &[EventKind::ApprovalRequested, EventKind::ApprovalDecided, EventKind::ApprovalVoted, EventKind::ApprovalCommented];
 
 /// A clock that starts at the server's `now` (so SSR and hydration render the same text) and
 /// ticks every second in the browser.
@@ -87,7 +89,7 @@ pub fn ApprovalsPage() -> impl IntoView {
     };
     let version = RwSignal::new(0u64);
     let data = Resource::new(move || (filter(), version.get()), |((tool, pack, plan), _)| load_inbox(tool, pack, plan));
-    let live = use_live_events(EVENTS, move |_, _| version.update(|v| *v += 1));
+    let live = use_live_events(EVENTS, move |_| version.update(|v| *v += 1));
     let decided = move || query.with(|q| q.get("decided"));
     view! {
         <PageHeader title="Approvals".to_string() subtitle="Sensitive tool calls waiting for a human decision.".to_string()>
@@ -176,7 +178,12 @@ pub fn ApprovalDetailPage() -> impl IntoView {
     let comment = ServerAction::<CommentApproval>::new();
     let version = RwSignal::new(0u64);
     let data = Resource::new(move || (id(), version.get(), comment.version().get(), decide.version().get()), |(id, ..)| load_approval(id));
-    let live = use_live_events(EVENTS, move |_, _| version.update(|v| *v += 1));
+    // Only this request's events refresh its page.
+    let live = use_live_events(EVENTS, move |e| {
+        if e.subject == Subject::Approval(params.with_untracked(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))) {
+            version.update(|v| *v += 1);
+        }
+    });
     let session = use_session();
     view! {
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading the request…"</p> }>

@@ -82,13 +82,13 @@ fn event_stream(
         loop {
             if let Some(e) = c.buffer.pop_front() {
                 let data = serde_json::to_string(&e).unwrap_or_default();
-                let sse = SseEvent::default().id(e.id.to_string()).event(e.kind.clone()).data(data);
+                let sse = SseEvent::default().id(e.id.to_string()).event(e.kind.as_str()).data(data);
                 return Some((Ok(sse), c));
             }
             match store::list_after(&c.state.db, c.last, 500).await {
                 Ok(batch) if !batch.is_empty() => {
                     c.last = batch.last().map(|e| e.id).unwrap_or(c.last);
-                    c.buffer.extend(batch.into_iter().filter(|e| type_matches(&c.filter, &e.kind)));
+                    c.buffer.extend(batch.into_iter().filter(|e| type_matches(&c.filter, e.kind)));
                     continue;
                 }
                 Ok(_) => {}

@@ -4,9 +4,9 @@
 
 use sqlx::{Any, Row, Transaction};
 
-use super::model::{Event, NewEvent};
+use super::model::{Event, EventKind, NewEvent, Subject};
 use crate::error::AppResult;
-use crate::storage::{Backend, Db};
+use crate::storage::{corrupt, Backend, Db};
 
 /// Appends events inside the caller's transaction (so they exist exactly when the change does).
 pub async fn append(tx: &mut Transaction<'_, Any>, backend: Backend, events: &[NewEvent], now: i64) -> AppResult<Vec<i64>> {
@@ -16,8 +16,8 @@ pub async fn append(tx: &mut Transaction<'_, Any>, backend: Backend, events: &[N
     let mut ids: Vec<i64> = vec![];
     for e in events {
         let row = sqlx::query("insert into events (kind, subject, payload, created_at) values ($1, $2, $3, $4) returning id")
-            .bind(e.kind)
-            .bind(&e.subject)
+            .bind(e.kind.as_str())
+            .bind(e.subject.to_string())
             .bind(e.payload.to_string())
             .bind(now)
             .fetch_one(&mut **tx)
@@ -40,12 +40,13 @@ pub async fn list_after(db: &Db, after_id: i64, limit: i64) -> AppResult<Vec<Eve
         .await?;
     rows.iter()
         .map(|r| {
-            let payload: String = r.try_get("payload")?;
+            let id: i64 = r.try_get("id")?;
+            let (kind, subject, payload): (String, String, String) = (r.try_get("kind")?, r.try_get("subject")?, r.try_get("payload")?);
             Ok(Event {
-                id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                subject: r.try_get("subject")?,
-                payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                id,
+                kind: EventKind::parse(&kind).ok_or_else(|| corrupt("events", id, "kind", &kind))?,
+                subject: Subject::parse(&subject).ok_or_else(|| corrupt("events", id, "subject", &subject))?,
+                payload: serde_json::from_str(&payload).map_err(|_| corrupt("events", id, "payload", &payload))?,
                 created_at: r.try_get("created_at")?,
             })
         })

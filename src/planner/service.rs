@@ -12,7 +12,7 @@ use crate::auth::model::{Permission, Principal};
 use crate::backlog::model::{ItemFilter, ItemStatus};
 use crate::backlog::store as backlog_store;
 use crate::error::{AppError, AppResult};
-use crate::events::model::NewEvent;
+use crate::events::model::{EventKind, NewEvent, Subject};
 use crate::gates::model::Verdict;
 use crate::gates::{apply, evaluate_all, GateInput};
 use crate::state::AppState;
@@ -192,14 +192,14 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
 
 /// `plan.evaluated`, then `plan.ready` or `plan.blocked` with what blocks it.
 fn plan_events(plan: &Plan) -> Vec<NewEvent> {
-    let subject = format!("plan:{}", plan.id);
+    let subject = Subject::Plan(plan.id);
     let item_ids: Vec<i64> = plan.items.iter().map(|i| i.id).collect();
     let pack_ids: Vec<i64> = plan.groups.iter().map(|g| g.pack_id).collect();
     let verdicts: serde_json::Map<String, serde_json::Value> =
         plan.verdicts.iter().map(|v| (v.gate.as_str().to_string(), json!(v.verdict.as_str()))).collect();
     let evaluated = NewEvent {
-        kind: "plan.evaluated",
-        subject: subject.clone(),
+        kind: EventKind::PlanEvaluated,
+        subject,
         payload: json!({"plan_id": plan.id, "planner": plan.planner, "verdicts": verdicts, "verdict_counts": plan.verdict_counts}),
     };
     let outcome = match plan.status {
@@ -211,13 +211,13 @@ fn plan_events(plan: &Plan) -> Vec<NewEvent> {
                 .map(|v| json!({"gate": v.gate, "reasons": v.reasons.iter().take(5).collect::<Vec<_>>(), "remediation": v.remediation}))
                 .collect();
             NewEvent {
-                kind: "plan.blocked",
+                kind: EventKind::PlanBlocked,
                 subject,
                 payload: json!({"plan_id": plan.id, "status": "blocked", "item_ids": item_ids, "pack_ids": pack_ids, "blocking": blocking}),
             }
         }
         _ => NewEvent {
-            kind: "plan.ready",
+            kind: EventKind::PlanReady,
             subject,
             payload: json!({"plan_id": plan.id, "status": plan.status.as_str(), "item_ids": item_ids, "pack_ids": pack_ids,
                 "steps": plan.steps.len(), "waves": plan.waves.len(), "estimate": plan.estimate}),

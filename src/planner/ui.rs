@@ -6,6 +6,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter};
 use super::model::{PlanStatus, PlanStep};
+use crate::events::model::{Event, EventKind, Subject};
 use crate::gates::model::{Gate, GateVerdict, Verdict, VerdictCounts};
 use crate::ui::live::{use_live_events, LiveBadge};
 use crate::ui::*;
@@ -63,7 +64,7 @@ pub fn PlansPage() -> impl IntoView {
     // than `refetch`, so a refresh can never be lost between hydration and the first event).
     let version = RwSignal::new(0u64);
     let data = Resource::new(move || version.get(), |_| load_plans(None));
-    let live = use_live_events(&["plan.ready", "plan.blocked"], move |_, _| version.update(|v| *v += 1));
+    let live = use_live_events(&[EventKind::PlanReady, EventKind::PlanBlocked], move |_| version.update(|v| *v += 1));
     view! {
         <PageHeader title="Plans".to_string() subtitle="Plan graphs built from the backlog, judged by the structural, risk, compliance and resource gates.".to_string()>
             <LiveBadge live/>
@@ -141,9 +142,9 @@ pub fn PlanPage() -> impl IntoView {
         })
     };
     let data = Resource::new(key, |(id, step, filter, _)| load_plan(id, step, filter));
-    let live = use_live_events(&["plan.ready", "plan.blocked", "plan.approved"], move |_, payload| {
-        // Refresh only when the event is about this plan.
-        if payload.contains(&format!("\"plan_id\":{}", id_untracked(params))) {
+    let live = use_live_events(PLAN_EVENTS, move |e| {
+        // Refresh only when the event is about this plan (plan 1 is not plan 12).
+        if refreshes_plan(&e, id_untracked(params)) {
             version.update(|v| *v += 1);
         }
     });
@@ -157,6 +158,14 @@ pub fn PlanPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// The events that change what a plan page shows.
+const PLAN_EVENTS: &[EventKind] = &[EventKind::PlanEvaluated, EventKind::PlanReady, EventKind::PlanBlocked];
+
+/// Whether `e` is about the plan `plan_id` (by its typed subject, never by text search).
+fn refreshes_plan(e: &Event, plan_id: i64) -> bool {
+    PLAN_EVENTS.contains(&e.kind) && e.subject == Subject::Plan(plan_id)
 }
 
 fn id_untracked(params: Memo<leptos_router::params::ParamsMap>) -> i64 {
@@ -451,5 +460,24 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind, subject: Subject) -> Event {
+        // As the page receives it: the JSON of the SSE data, parsed.
+        let json = serde_json::json!({"id": 9, "type": kind, "subject": subject, "payload": {"plan_id": 12}, "created_at": 1});
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_plan_page_refreshes_on_its_own_plan_only() {
+        assert!(refreshes_plan(&event(EventKind::PlanReady, Subject::Plan(1)), 1));
+        assert!(refreshes_plan(&event(EventKind::PlanBlocked, Subject::Plan(12)), 12));
+        assert!(!refreshes_plan(&event(EventKind::PlanReady, Subject::Plan(12)), 1), "plan 12's events are not plan 1's");
+        assert!(!refreshes_plan(&event(EventKind::ApprovalDecided, Subject::Approval(1)), 1), "nor approval 1's");
     }
 }

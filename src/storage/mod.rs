@@ -65,6 +65,13 @@ impl DerefMut for WriteTx {
     }
 }
 
+/// A stored value that does not parse as its type: logged with where it is, answered with a
+/// 500. Never replaced by a default, which would hide the corruption and act on a guess.
+pub fn corrupt(table: &str, id: i64, column: &str, value: &str) -> AppError {
+    tracing::error!(table, id, column, value, "a stored value does not parse");
+    AppError::internal()
+}
+
 /// Milliseconds since the Unix epoch: the one time representation in storage.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -4,24 +4,29 @@
 
 use leptos::prelude::*;
 
-/// Calls `on_event(type, json payload)` for each event of the given types while the calling
-/// component is mounted. `live` turns true once the stream is connected.
-pub fn use_live_events(types: &'static [&'static str], on_event: impl Fn(String, String) + Clone + 'static) -> ReadSignal<bool> {
+use crate::events::model::{Event, EventKind};
+
+/// Calls `on_event` with each event of the given kinds while the calling component is mounted;
+/// pages match an event to themselves by its typed `subject`. `live` turns true once the stream
+/// is connected.
+pub fn use_live_events(kinds: &'static [EventKind], on_event: impl Fn(Event) + Clone + 'static) -> ReadSignal<bool> {
     let (live, set_live) = signal(false);
     #[cfg(feature = "hydrate")]
     {
         use send_wrapper::SendWrapper;
         use wasm_bindgen::{closure::Closure, JsCast};
-        let url = format!("/api/events?types={}", types.join(","));
+        let url = format!("/api/events?types={}", kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(","));
         if let Ok(source) = web_sys::EventSource::new(&url) {
             let mut handlers = vec![];
-            for kind in types {
+            for kind in kinds {
                 let cb = on_event.clone();
-                let kind_s = kind.to_string();
                 let handler = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-                    cb(kind_s.clone(), e.data().as_string().unwrap_or_default());
+                    // The data is the whole event as JSON; one that does not parse is skipped.
+                    if let Some(event) = e.data().as_string().and_then(|d| serde_json::from_str::<Event>(&d).ok()) {
+                        cb(event);
+                    }
                 });
-                let _ = source.add_event_listener_with_callback(kind, handler.as_ref().unchecked_ref());
+                let _ = source.add_event_listener_with_callback(kind.as_str(), handler.as_ref().unchecked_ref());
                 handlers.push(handler);
             }
             let opened = Closure::<dyn Fn()>::new(move || set_live.set(true));
@@ -35,7 +40,7 @@ pub fn use_live_events(types: &'static [&'static str], on_event: impl Fn(String,
     }
     #[cfg(not(feature = "hydrate"))]
     {
-        let _ = (types, on_event, set_live);
+        let _ = (kinds, on_event, set_live);
     }
     live
 }

@@ -1,4 +1,5 @@
-//! Outbound deliveries: every `approval.*` event becomes one delivery row per configured URL,
+//! Outbound deliveries: every `approval.requested` and `approval.decided` event becomes one
+//! delivery row per configured URL,
 //! sent signed and retried with backoff until it succeeds or runs out of attempts. The rows are
 //! the log (`GET /api/webhooks/deliveries`). Survives restarts: the cursor is the newest event
 //! already turned into deliveries, and due rows are picked up again.
@@ -9,14 +10,15 @@ use sqlx::Row;
 use std::time::Duration;
 
 use crate::error::AppResult;
+use crate::events::model::EventKind;
 use crate::state::AppState;
-use crate::storage::{now_ms, Db};
+use crate::storage::{corrupt, now_ms, Db};
 
 use super::signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 
 /// Event types sent to webhook URLs.
-pub fn wanted(kind: &str) -> bool {
-    kind == "approval.requested" || kind == "approval.decided"
+pub fn wanted(kind: EventKind) -> bool {
+    matches!(kind, EventKind::ApprovalRequested | EventKind::ApprovalDecided)
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -26,7 +28,7 @@ pub struct Delivery {
     pub webhook_id: String,
     pub url: String,
     pub event_id: i64,
-    pub event_kind: String,
+    pub event_kind: EventKind,
     /// `pending`, `sending`, `retrying`, `delivered` or `failed`.
     pub status: String,
     pub attempts: i64,
@@ -47,12 +49,14 @@ pub async fn list(db: &Db, limit: i64) -> AppResult<Vec<Delivery>> {
     .await?;
     rows.iter()
         .map(|r| {
+            let id: i64 = r.try_get("id")?;
+            let kind: String = r.try_get("event_kind")?;
             Ok(Delivery {
-                id: r.try_get("id")?,
+                id,
                 webhook_id: r.try_get("webhook_id")?,
                 url: r.try_get("url")?,
                 event_id: r.try_get("event_id")?,
-                event_kind: r.try_get("event_kind")?,
+                event_kind: EventKind::parse(&kind).ok_or_else(|| corrupt("webhook_deliveries", id, "event_kind", &kind))?,
                 status: r.try_get("status")?,
                 attempts: r.try_get("attempts")?,
                 next_attempt_at: r.try_get("next_attempt_at")?,
@@ -73,7 +77,7 @@ async fn enqueue(state: &AppState, cursor: i64) -> AppResult<i64> {
         let Some(last) = events.last() else { return Ok(cursor) };
         let last_id = last.id;
         let now = now_ms();
-        for e in events.iter().filter(|e| wanted(&e.kind)) {
+        for e in events.iter().filter(|e| wanted(e.kind)) {
             let body = json!({"type": e.kind, "timestamp": chrono::DateTime::from_timestamp_millis(e.created_at).map(|t| t.to_rfc3339()), "data": e.payload}).to_string();
             for url in &state.webhooks.urls {
                 // One row per event and URL, however many instances enqueue it.
@@ -84,7 +88,7 @@ async fn enqueue(state: &AppState, cursor: i64) -> AppResult<i64> {
                 .bind(format!("msg_{}_{}", e.id, short_hash(url.as_str())))
                 .bind(url.as_str())
                 .bind(e.id)
-                .bind(&e.kind)
+                .bind(e.kind.as_str())
                 .bind(&body)
                 .bind(now)
                 .execute(&state.db.pool)
