@@ -168,7 +168,7 @@ async fn main() {
     for id in ids {
         let st = state.clone();
         let waiter = tokio::spawn(async move {
-            let a = service::wait(&st, id, Duration::from_secs(30)).await.unwrap();
+            let a = service::wait(&st, &who("waiter", Role::Automation), id, Duration::from_secs(30)).await.unwrap();
             (Instant::now(), a.status)
         });
         tokio::time::sleep(Duration::from_millis(2)).await; // let it subscribe and park

@@ -519,11 +519,11 @@ pub async fn seed_approvals(state: &crate::state::AppState) -> AppResult<String>
     use crate::approvals::service::{self as approvals, ApprovalRequest};
     use serde_json::json;
     let db = &state.db;
-    let any = approvals::list(state, &crate::approvals::store::ListFilter { limit: 1, ..Default::default() }).await?;
+    let agent = Principal { kind: PrincipalKind::ApiKey, id: 0, name: "demo-agent".into(), role: Role::Automation };
+    let any = approvals::list(state, &agent, &crate::approvals::model::ListFilter { limit: 1, ..Default::default() }).await?;
     if !any.is_empty() {
         return Ok("approvals exist; demo approvals not loaded again".into());
     }
-    let agent = Principal { kind: PrincipalKind::ApiKey, id: 0, name: "demo-agent".into(), role: Role::Automation };
     let reviewer = Principal { kind: PrincipalKind::User, id: 0, name: "reviewer".into(), role: Role::Reviewer };
     let items = store::list_items(db, &ItemFilter::default()).await?;
     let item_with = |tool: &str| items.iter().find(|i| i.tools.iter().any(|t| t == tool) && i.status != ItemStatus::Done).map(|i| i.id);

@@ -4,15 +4,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::time::Duration;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::model::*;
 use super::service::{self, ApprovalRequest};
-use super::store::ListFilter;
 use crate::auth::http::{AnyCaller, ApiCaller};
-use crate::auth::model::Permission;
 use crate::error::{AppError, AppResult};
 use crate::http::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -30,21 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Longest accepted `timeout_s` of the long-poll.
 pub const MAX_WAIT_S: u64 = 300;
 
-/// An approval with its log.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ApprovalDetail {
-    #[serde(flatten)]
-    pub approval: Approval,
-    /// Whether the caller may go ahead (approved, or expired with an approve outcome).
-    pub go_ahead: bool,
-    pub log: Vec<LogEntry>,
-}
-
-async fn detail(s: &AppState, a: Approval) -> AppResult<ApprovalDetail> {
-    let log = service::log(s, a.id).await?;
-    Ok(ApprovalDetail { go_ahead: a.go_ahead(), approval: a, log })
-}
-
 /// Ask for a human approval before running a sensitive tool (requireApproval over HTTP). The
 /// caller is the requester; the tool's `required_approvals` sets the quorum. Emits `approval.requested`.
 #[utoipa::path(post, path = "/approvals", tag = "approvals", request_body = ApprovalRequest,
@@ -59,9 +42,8 @@ async fn create_approval(
     caller: ApiCaller,
     ApiJson(req): ApiJson<ApprovalRequest>,
 ) -> AppResult<(StatusCode, Json<ApprovalDetail>)> {
-    let who = caller.require(Permission::RequestApproval)?;
-    let a = service::request(&s, &who, &req).await?;
-    Ok((StatusCode::CREATED, Json(detail(&s, a).await?)))
+    let a = service::request(&s, &caller.0, &req).await?;
+    Ok((StatusCode::CREATED, Json(service::with_log(&s, a).await?)))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -79,7 +61,11 @@ struct ListQuery {
 
 /// Approval requests, newest first (the inbox is `?status=pending`).
 #[utoipa::path(get, path = "/approvals", tag = "approvals", params(ListQuery), responses((status = 200, body = [Approval]), (status = 400)), security(("api_key" = [])))]
-async fn list_approvals(State(s): State<AppState>, _caller: AnyCaller, ApiQuery(q): ApiQuery<ListQuery>) -> AppResult<Json<Vec<Approval>>> {
+async fn list_approvals(
+    State(s): State<AppState>,
+    AnyCaller(who): AnyCaller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> AppResult<Json<Vec<Approval>>> {
     let status = match q.status.as_deref().filter(|v| !v.is_empty()) {
         None => None,
         Some(v) => Some(ApprovalStatus::parse(v).ok_or_else(|| {
@@ -93,15 +79,21 @@ async fn list_approvals(State(s): State<AppState>, _caller: AnyCaller, ApiQuery(
     if !(1..=500).contains(&limit) {
         return Err(AppError::bad_request("invalid_query", "`limit` must be between 1 and 500."));
     }
-    let filter = ListFilter { status, tool_id: q.tool_id.filter(|t| !t.is_empty()), plan_id: q.plan_id, pack_id: q.pack_id, limit };
-    Ok(Json(service::list(&s, &filter).await?))
+    let filter = ListFilter {
+        status,
+        tool_id: q.tool_id.filter(|t| !t.is_empty()),
+        plan_id: q.plan_id,
+        pack_id: q.pack_id,
+        limit,
+        ..Default::default()
+    };
+    Ok(Json(service::list(&s, &who, &filter).await?))
 }
 
 /// One request with its log (every request, vote, comment and decision, oldest first).
 #[utoipa::path(get, path = "/approvals/{id}", tag = "approvals", params(("id" = i64, Path)), responses((status = 200, body = ApprovalDetail), (status = 404)), security(("api_key" = [])))]
-async fn get_approval(State(s): State<AppState>, _caller: AnyCaller, ApiPath(id): ApiPath<i64>) -> AppResult<Json<ApprovalDetail>> {
-    let a = service::get(&s, id).await?;
-    Ok(Json(detail(&s, a).await?))
+async fn get_approval(State(s): State<AppState>, AnyCaller(who): AnyCaller, ApiPath(id): ApiPath<i64>) -> AppResult<Json<ApprovalDetail>> {
+    Ok(Json(service::detail(&s, &who, id).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -118,7 +110,7 @@ struct WaitQuery {
     responses((status = 200, body = ApprovalDetail), (status = 400), (status = 404)), security(("api_key" = [])))]
 async fn wait_approval(
     State(s): State<AppState>,
-    _caller: AnyCaller,
+    AnyCaller(who): AnyCaller,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> AppResult<Json<ApprovalDetail>> {
@@ -129,8 +121,8 @@ async fn wait_approval(
             format!("`timeout_s` must be at most {MAX_WAIT_S}; ask again after it returns."),
         ));
     }
-    let a = service::wait(&s, id, Duration::from_secs(timeout)).await?;
-    Ok(Json(detail(&s, a).await?))
+    let a = service::wait(&s, &who, id, Duration::from_secs(timeout)).await?;
+    Ok(Json(service::with_log(&s, a).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -160,12 +152,11 @@ async fn decide_approval(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> AppResult<Json<ApprovalDetail>> {
-    let who = caller.require(Permission::DecideApproval)?;
     let decision = Decision::parse(&body.decision).ok_or_else(|| {
         AppError::bad_request("invalid_body", format!("`decision` must be `approve` or `deny`, not `{}`.", body.decision))
     })?;
-    let a = service::decide_as(&s, &who, id, decision, &body.comment).await?;
-    Ok(Json(detail(&s, a).await?))
+    let a = service::decide_as(&s, &caller.0, id, decision, &body.comment).await?;
+    Ok(Json(service::with_log(&s, a).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -183,9 +174,8 @@ async fn comment_approval(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CommentBody>,
 ) -> AppResult<(StatusCode, Json<ApprovalDetail>)> {
-    let who = caller.require(Permission::Read)?;
-    let a = service::comment_as(&s, &who, id, &body.comment).await?;
-    Ok((StatusCode::CREATED, Json(detail(&s, a).await?)))
+    let a = service::comment_as(&s, &caller.0, id, &body.comment).await?;
+    Ok((StatusCode::CREATED, Json(service::with_log(&s, a).await?)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -204,7 +194,6 @@ async fn cancel_approval(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> AppResult<Json<ApprovalDetail>> {
-    let who = caller.require(Permission::Read)?;
-    let a = service::cancel_as(&s, &who, id, &body.reason).await?;
-    Ok(Json(detail(&s, a).await?))
+    let a = service::cancel_as(&s, &caller.0, id, &body.reason).await?;
+    Ok(Json(service::with_log(&s, a).await?))
 }

@@ -175,6 +175,60 @@ impl Via {
     }
 }
 
+/// Filters for the inbox and the history.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<ApprovalStatus>,
+    /// Only final requests (any status but pending), most recently decided first.
+    pub decided: bool,
+    pub tool_id: Option<String>,
+    pub plan_id: Option<i64>,
+    pub pack_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// An approval with its log, as the JSON API answers it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ApprovalDetail {
+    #[serde(flatten)]
+    pub approval: Approval,
+    /// Whether the caller may go ahead (approved, or expired with an approve outcome).
+    pub go_ahead: bool,
+    pub log: Vec<LogEntry>,
+}
+
+/// The inbox page: pending requests (filtered), the clock they were read at, the filter choices,
+/// and what the viewer may do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxView {
+    pub pending: Vec<Approval>,
+    /// Server time of the read, so the countdowns start from the same moment on both sides.
+    pub now: i64,
+    pub tools: Vec<String>,
+    pub can_decide: bool,
+    pub me: String,
+}
+
+/// A decided request with its log (the history page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub approval: Approval,
+    pub log: Vec<LogEntry>,
+}
+
+/// One request as its page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalPage {
+    pub approval: Approval,
+    pub log: Vec<LogEntry>,
+    pub now: i64,
+    pub can_decide: bool,
+    pub me: String,
+    pub item_title: Option<String>,
+    pub pack_name: Option<String>,
+}
+
 /// A request to run a sensitive tool, and where it stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::model::*;
-use super::store::{self, ListFilter, NewApproval};
-use crate::auth::model::{Principal, Role};
+use super::store::{self, NewApproval};
+use crate::auth::model::{Permission, Principal, Role};
 use crate::error::{AppError, AppResult};
 use crate::events::model::{EventKind, NewEvent, Subject};
 use crate::state::AppState;
@@ -104,6 +104,7 @@ fn object_or_empty(doc: &serde_json::Value) -> serde_json::Value {
 
 /// Creates a pending request for `tool_id`; the caller is the requester.
 pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -> AppResult<Approval> {
+    who.require(Permission::RequestApproval)?;
     let db = &state.db;
     let tool_id = req.tool_id.as_deref().map(str::trim).unwrap_or_default();
     if tool_id.is_empty() {
@@ -206,7 +207,8 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
     Ok(approval)
 }
 
-pub async fn get(state: &AppState, id: i64) -> AppResult<Approval> {
+/// One request, its expiry written first if it is due; no permission check (the service's own).
+async fn fetch(state: &AppState, id: i64) -> AppResult<Approval> {
     let a = store::get(&state.db, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
     if a.is_overdue(now_ms()) {
         // Nobody wrote the expiry yet (the sweeper runs behind or another instance owns it):
@@ -216,12 +218,77 @@ pub async fn get(state: &AppState, id: i64) -> AppResult<Approval> {
     Ok(a)
 }
 
-pub async fn log(state: &AppState, id: i64) -> AppResult<Vec<LogEntry>> {
-    store::log(&state.db, id).await
+pub async fn get(state: &AppState, who: &Principal, id: i64) -> AppResult<Approval> {
+    who.require(Permission::Read)?;
+    fetch(state, id).await
 }
 
-pub async fn list(state: &AppState, filter: &ListFilter) -> AppResult<Vec<Approval>> {
+/// A request with its log, as the JSON API answers.
+pub async fn detail(state: &AppState, who: &Principal, id: i64) -> AppResult<ApprovalDetail> {
+    who.require(Permission::Read)?;
+    with_log(state, fetch(state, id).await?).await
+}
+
+/// `a` with its log (the caller has read `a` already).
+pub async fn with_log(state: &AppState, a: Approval) -> AppResult<ApprovalDetail> {
+    let log = store::log(&state.db, a.id).await?;
+    Ok(ApprovalDetail { go_ahead: a.go_ahead(), approval: a, log })
+}
+
+pub async fn list(state: &AppState, who: &Principal, filter: &ListFilter) -> AppResult<Vec<Approval>> {
+    who.require(Permission::Read)?;
     store::list(&state.db, filter).await
+}
+
+/// The inbox: pending requests matching `filter` (at most 500), the tools that need approval
+/// (for the filter), and whether the viewer may decide.
+pub async fn inbox(state: &AppState, who: &Principal, filter: ListFilter) -> AppResult<InboxView> {
+    who.require(Permission::Read)?;
+    let filter = ListFilter { status: Some(ApprovalStatus::Pending), decided: false, limit: 500, ..filter };
+    let now = now_ms();
+    // Requests past their deadline are on their way out (the expiry task writes them); hide them.
+    let pending = store::list(&state.db, &filter).await?.into_iter().filter(|a| !a.is_overdue(now)).collect();
+    let tools = crate::backlog::store::list_tools(&state.db)
+        .await?
+        .into_iter()
+        .filter(|t| t.sensitive || t.required_approvals > 0)
+        .map(|t| t.id)
+        .collect();
+    Ok(InboxView { pending, now, tools, can_decide: who.can(Permission::DecideApproval), me: who.identity() })
+}
+
+/// Decided requests (all final statuses, or one), most recently decided first, with their logs:
+/// one query for the requests and one for all their logs.
+pub async fn history(state: &AppState, who: &Principal, status: Option<ApprovalStatus>) -> AppResult<Vec<HistoryRow>> {
+    who.require(Permission::Read)?;
+    let filter = ListFilter { status, decided: true, limit: 200, ..Default::default() };
+    let approvals = store::list(&state.db, &filter).await?;
+    let mut logs = store::logs(&state.db, &approvals.iter().map(|a| a.id).collect::<Vec<_>>()).await?;
+    Ok(approvals.into_iter().map(|a| HistoryRow { log: logs.remove(&a.id).unwrap_or_default(), approval: a }).collect())
+}
+
+/// A request's page: the request, its log, the titles it links to, and what the viewer may do.
+pub async fn page(state: &AppState, who: &Principal, id: i64) -> AppResult<ApprovalPage> {
+    who.require(Permission::Read)?;
+    let approval = fetch(state, id).await?;
+    let log = store::log(&state.db, id).await?;
+    let item_title = match approval.backlog_item_id {
+        Some(i) => crate::backlog::store::get_item(&state.db, i).await?.map(|i| i.title),
+        None => None,
+    };
+    let pack_name = match approval.pack_id {
+        Some(p) => crate::backlog::store::get_pack(&state.db, p).await?.map(|p| p.name),
+        None => None,
+    };
+    Ok(ApprovalPage {
+        approval,
+        log,
+        now: now_ms(),
+        can_decide: who.can(Permission::DecideApproval),
+        me: who.identity(),
+        item_title,
+        pack_name,
+    })
 }
 
 #[derive(Clone)]
@@ -322,6 +389,7 @@ async fn act(
 }
 
 pub async fn decide_as(state: &AppState, who: &Principal, id: i64, decision: Decision, comment: &str) -> AppResult<Approval> {
+    who.require(Permission::DecideApproval)?;
     act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string()), None).await.map(|r| r.0)
 }
 
@@ -346,16 +414,21 @@ pub async fn decide_delivered(
     comment: &str,
     delivery: Delivery,
 ) -> AppResult<Approval> {
+    who.require(Permission::DecideApproval)?;
     act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string()), Some(delivery))
         .await
         .map(|r| r.0)
 }
 
+/// Anyone who can read a request may comment on it while it is pending.
 pub async fn comment_as(state: &AppState, who: &Principal, id: i64, text: &str) -> AppResult<Approval> {
+    who.require(Permission::Read)?;
     act(state, id, &who.identity(), who.role == Role::Admin, Action::Comment(text.to_string()), None).await.map(|r| r.0)
 }
 
+/// Its requester (or an admin) withdraws a pending request; the state machine checks who.
 pub async fn cancel_as(state: &AppState, who: &Principal, id: i64, reason: &str) -> AppResult<Approval> {
+    who.require(Permission::Read)?;
     act(state, id, &who.identity(), who.role == Role::Admin, Action::Cancel(reason.to_string()), None).await.map(|r| r.0)
 }
 
@@ -390,11 +463,12 @@ pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>
 }
 
 /// Waits until the request is final or `timeout` passes; returns its state then.
-pub async fn wait(state: &AppState, id: i64, timeout: Duration) -> AppResult<Approval> {
+pub async fn wait(state: &AppState, who: &Principal, id: i64, timeout: Duration) -> AppResult<Approval> {
+    who.require(Permission::Read)?;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let mut woken = state.waiters.subscribe(id);
-        let a = get(state, id).await?;
+        let a = fetch(state, id).await?;
         if a.status.is_final() {
             return Ok(a);
         }
@@ -405,7 +479,7 @@ pub async fn wait(state: &AppState, id: i64, timeout: Duration) -> AppResult<App
             _ = woken.changed() => {}
             _ = tokio::time::sleep_until(until) => {
                 if until == deadline && tokio::time::Instant::now() >= deadline {
-                    return get(state, id).await;
+                    return fetch(state, id).await;
                 }
             }
         }
@@ -416,7 +490,7 @@ pub async fn wait(state: &AppState, id: i64, timeout: Duration) -> AppResult<App
 pub async fn require_approval(state: &AppState, who: &Principal, req: &ApprovalRequest) -> AppResult<Approval> {
     let a = request(state, who, req).await?;
     let remaining = Duration::from_millis((a.expires_at - now_ms()).max(0) as u64 + 1000);
-    wait(state, a.id, remaining).await
+    wait(state, who, a.id, remaining).await
 }
 
 /// Expires overdue requests as their deadlines pass, also after a restart (it starts with a

@@ -6,7 +6,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::model::*;
 use crate::error::{AppError, AppResult};
-use crate::storage::{Backend, Db};
+use crate::storage::{corrupt, Backend, Db};
 
 const COLUMNS: &str = "id, tool_id, args, context, plan_id, step_id, backlog_item_id, pack_id, requester, status, \
                        required_approvals, expires_at, expiry_outcome, created_at, decided_at, decided_by";
@@ -157,34 +157,52 @@ pub async fn record_delivery(tx: &mut Transaction<'_, Any>, d: &super::service::
     Ok(inserted == 1)
 }
 
+/// The logs of several requests in one query, each oldest first.
+pub async fn logs(db: &Db, ids: &[i64]) -> AppResult<std::collections::HashMap<i64, Vec<LogEntry>>> {
+    let mut out: std::collections::HashMap<i64, Vec<LogEntry>> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "select id, approval_id, actor, kind, note, at, via from approval_log where approval_id in ({}) order by id",
+        crate::storage::placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(&sql);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    for r in q.fetch_all(&db.pool).await? {
+        let e = log_entry(&r)?;
+        out.entry(e.approval_id).or_default().push(e);
+    }
+    Ok(out)
+}
+
 pub async fn log(db: &Db, id: i64) -> AppResult<Vec<LogEntry>> {
     let rows = sqlx::query("select id, approval_id, actor, kind, note, at, via from approval_log where approval_id = $1 order by id")
         .bind(id)
         .fetch_all(&db.pool)
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(LogEntry {
-                id: r.try_get("id")?,
-                approval_id: r.try_get("approval_id")?,
-                actor: r.try_get("actor")?,
-                kind: LogKind::parse(&r.try_get::<String, _>("kind")?).ok_or_else(AppError::internal)?,
-                note: r.try_get("note")?,
-                at: r.try_get("at")?,
-                via: r.try_get::<Option<String>, _>("via")?.as_deref().and_then(Via::parse),
-            })
-        })
-        .collect()
+    rows.iter().map(log_entry).collect()
 }
 
-/// Filters for the inbox and the history.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    pub status: Option<ApprovalStatus>,
-    pub tool_id: Option<String>,
-    pub plan_id: Option<i64>,
-    pub pack_id: Option<i64>,
-    pub limit: i64,
+/// A stored log row; a kind or door that does not parse is reported, not guessed.
+fn log_entry(r: &AnyRow) -> AppResult<LogEntry> {
+    let id: i64 = r.try_get("id")?;
+    let kind: String = r.try_get("kind")?;
+    let via: Option<String> = r.try_get("via")?;
+    Ok(LogEntry {
+        id,
+        approval_id: r.try_get("approval_id")?,
+        actor: r.try_get("actor")?,
+        kind: LogKind::parse(&kind).ok_or_else(|| corrupt("approval_log", id, "kind", &kind))?,
+        note: r.try_get("note")?,
+        at: r.try_get("at")?,
+        via: match via {
+            None => None,
+            Some(v) => Some(Via::parse(&v).ok_or_else(|| corrupt("approval_log", id, "via", &v))?),
+        },
+    })
 }
 
 /// Newest first.
@@ -198,6 +216,9 @@ pub async fn list(db: &Db, f: &ListFilter) -> AppResult<Vec<Approval>> {
     if f.status.is_some() {
         sql += &format!(" and status = {}", next());
     }
+    if f.decided {
+        sql += " and status <> 'pending'";
+    }
     if f.tool_id.is_some() {
         sql += &format!(" and tool_id = {}", next());
     }
@@ -207,7 +228,8 @@ pub async fn list(db: &Db, f: &ListFilter) -> AppResult<Vec<Approval>> {
     if f.pack_id.is_some() {
         sql += &format!(" and pack_id = {}", next());
     }
-    sql += &format!(" order by created_at desc, id desc limit {}", next());
+    let order = if f.decided { "coalesce(decided_at, created_at) desc, id desc" } else { "created_at desc, id desc" };
+    sql += &format!(" order by {order} limit {}", next());
     let mut q = sqlx::query(&sql);
     if let Some(s) = f.status {
         q = q.bind(s.as_str());

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::{Form, A};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::fns::{load_approval, load_history, load_inbox, ApprovalPage, CommentApproval, DecideApproval};
+use super::fns::{load_approval, load_history, load_inbox, CommentApproval, DecideApproval};
 use super::model::*;
 use crate::events::model::{EventKind, Subject};
 use crate::ui::live::{use_live_events, LiveBadge};

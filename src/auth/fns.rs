@@ -3,9 +3,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::model::Role;
 #[cfg(feature = "ssr")]
-use super::model::{Permission, Principal};
+use super::model::Principal;
+use super::model::Role;
 use crate::error::AppError;
 use crate::flags::FeatureFlags;
 #[cfg(feature = "ssr")]
@@ -66,7 +66,7 @@ pub async fn login(username: String, password: String, #[server(default)] next: 
 pub async fn logout(csrf: String) -> Result<(), AppError> {
     ssr::form_result(async move {
         let state = ssr::state()?;
-        ssr::require_session(Permission::Read, &csrf).await?;
+        ssr::session(&csrf).await?;
         if let Some(token) = ssr::session_token().await {
             super::service::logout(&state.db, &token).await?;
         }
@@ -102,14 +102,14 @@ pub mod ssr {
         service::session_by_token(&state()?.db, &token).await
     }
 
-    /// The signed-in principal for a read; 401 when signed out, 403 when the role lacks it.
-    pub async fn require_reader(permission: Permission) -> Result<Principal, AppError> {
-        let session = current_session().await?.ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?;
-        crate::auth::http::require(session.principal, permission)
+    /// The signed-in principal; 401 when signed out. What it may do, the service decides.
+    pub async fn reader() -> Result<Principal, AppError> {
+        Ok(current_session().await?.ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?.principal)
     }
 
-    /// The signed-in principal for a mutation: also checks the CSRF token and the Origin.
-    pub async fn require_session(permission: Permission, csrf: &str) -> Result<Principal, AppError> {
+    /// The signed-in principal for a mutation: also checks the CSRF token and the Origin. What it
+    /// may do, the service decides.
+    pub async fn session(csrf: &str) -> Result<Principal, AppError> {
         check_origin()?;
         let session = current_session().await?.ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?;
         if !bool::from(subtle::ConstantTimeEq::ct_eq(session.csrf_token.as_bytes(), csrf.as_bytes())) {
@@ -118,7 +118,7 @@ pub mod ssr {
                 "This form is out of date or was not sent by this site. Reload the page and submit it again.",
             ));
         }
-        crate::auth::http::require(session.principal, permission)
+        Ok(session.principal)
     }
 
     /// Rejects cross-site form posts: when the browser names an Origin, it must be this host.

@@ -1,9 +1,10 @@
-//! The JSON API's door: `Authorization: Bearer <api key>` → [`Principal`], and role checks.
+//! The JSON API's door: `Authorization: Bearer <api key>` (or the browser's session cookie) →
+//! [`Principal`]. Who may do what is the services' business (`Principal::require`).
 
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 
-use super::model::{Permission, Principal};
+use super::model::Principal;
 use super::service;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -34,25 +35,6 @@ impl FromRequestParts<AppState> for ApiCaller {
     }
 }
 
-impl ApiCaller {
-    /// The principal, if its role holds `permission`; 403 naming the roles that do otherwise.
-    pub fn require(self, permission: Permission) -> Result<Principal, AppError> {
-        require(self.0, permission)
-    }
-}
-
-pub fn require(principal: Principal, permission: Permission) -> Result<Principal, AppError> {
-    if principal.can(permission) {
-        return Ok(principal);
-    }
-    let roles = permission.roles().iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
-    Err(AppError::forbidden(
-        "forbidden",
-        format!("Your role `{}` cannot {}; this needs one of: {roles}.", principal.role, permission.describe()),
-    )
-    .with("required_roles", roles.split(", ").collect::<Vec<_>>()))
-}
-
 /// An API key, or else the browser's session cookie: for read-only endpoints the browser also
 /// uses directly (the event stream; `EventSource` cannot send an Authorization header).
 pub struct AnyCaller(pub Principal);
@@ -71,11 +53,5 @@ impl FromRequestParts<AppState> for AnyCaller {
             }
         }
         Err(AppError::unauthorized("Send `Authorization: Bearer <key>` or sign in: this endpoint accepts an API key or a browser session."))
-    }
-}
-
-impl AnyCaller {
-    pub fn require(self, permission: Permission) -> Result<Principal, AppError> {
-        require(self.0, permission)
     }
 }

@@ -1,6 +1,8 @@
 //! Roles, permissions and the authenticated principal: pure rules shared by every door.
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
 use std::fmt;
 
 /// What a user or API key may do. Roles are not a ladder: a reviewer decides approvals but does
@@ -121,6 +123,21 @@ impl Principal {
 
     pub fn can(&self, permission: Permission) -> bool {
         self.role.allows(permission)
+    }
+
+    /// Ok when this principal's role holds `permission`; otherwise 403 naming the roles that do.
+    /// Every service use case starts with it, so no door (API, browser, webhook, CLI) can forget
+    /// a check.
+    pub fn require(&self, permission: Permission) -> Result<(), AppError> {
+        if self.can(permission) {
+            return Ok(());
+        }
+        let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
+        Err(AppError::forbidden(
+            "forbidden",
+            format!("Your role `{}` cannot {}; this needs one of: {}.", self.role, permission.describe(), roles.join(", ")),
+        )
+        .with("required_roles", roles))
     }
 }
 

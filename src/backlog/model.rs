@@ -198,6 +198,80 @@ pub struct ItemFilter {
     pub q: Option<String>,
 }
 
+/// How many recent runs per tool the statistics cover (the planner's estimates and the tools
+/// page use the same window).
+pub const METRIC_WINDOW: i64 = 200;
+
+/// Recorded runs of one tool, summarised (nearest-rank percentiles).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ToolStats {
+    pub runs: i64,
+    pub duration_p50_ms: i64,
+    pub duration_p95_ms: i64,
+    pub cost_p50_usd: f64,
+    pub cost_p95_usd: f64,
+}
+
+impl ToolStats {
+    /// From `(duration_ms, cost_usd)` runs; `None` when there are none.
+    pub fn from_runs(runs: &[(i64, f64)]) -> Option<ToolStats> {
+        if runs.is_empty() {
+            return None;
+        }
+        let mut d: Vec<i64> = runs.iter().map(|r| r.0).collect();
+        let mut c: Vec<f64> = runs.iter().map(|r| r.1).collect();
+        d.sort_unstable();
+        c.sort_by(f64::total_cmp);
+        Some(ToolStats {
+            runs: runs.len() as i64,
+            duration_p50_ms: d[rank(d.len(), 0.50)],
+            duration_p95_ms: d[rank(d.len(), 0.95)],
+            cost_p50_usd: c[rank(c.len(), 0.50)],
+            cost_p95_usd: c[rank(c.len(), 0.95)],
+        })
+    }
+}
+
+/// Nearest-rank percentile index: the smallest value with at least `p` of the values at or below it.
+fn rank(n: usize, p: f64) -> usize {
+    ((p * n as f64).ceil() as usize).clamp(1, n) - 1
+}
+
+/// Everything the backlog page shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacklogView {
+    pub items: Vec<BacklogItem>,
+    pub total: i64,
+    pub packs: Vec<Pack>,
+    pub labels: Vec<String>,
+    pub sensitive_tools: Vec<String>,
+}
+
+/// An item with its dependencies and dependents, and the registry, for the detail page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemView {
+    pub detail: ItemDetailView,
+    pub tools: Vec<Tool>,
+}
+
+/// What the create/edit form needs: the item (when editing), packs, candidate dependencies, tools.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ItemFormData {
+    pub item: Option<BacklogItem>,
+    pub packs: Vec<Pack>,
+    pub candidates: Vec<BacklogItem>,
+    pub tools: Vec<Tool>,
+}
+
+/// A registry row with what its recent runs say (over [`METRIC_WINDOW`]), and how many items use it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSummary {
+    pub tool: Tool,
+    pub p50_duration_ms: Option<i64>,
+    pub p50_cost_usd: Option<f64>,
+    pub used_by: i64,
+}
+
 /// An item with what it depends on and what depends on it (the detail page).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemDetailView {

@@ -3,30 +3,29 @@
 
 use super::model::*;
 use super::store;
-use crate::auth::http::require;
 use crate::auth::model::{Permission, Principal};
 use crate::error::{AppError, AppResult};
 use crate::storage::{now_ms, Db};
 
 pub async fn list_packs(db: &Db, who: &Principal) -> AppResult<Vec<Pack>> {
-    require(who.clone(), Permission::Read)?;
+    who.require(Permission::Read)?;
     store::list_packs(db).await
 }
 
 pub async fn get_pack(db: &Db, who: &Principal, id: i64) -> AppResult<Pack> {
-    require(who.clone(), Permission::Read)?;
+    who.require(Permission::Read)?;
     store::get_pack(db, id).await?.ok_or_else(|| AppError::not_found(&format!("Pack {id}")))
 }
 
 pub async fn create_pack(db: &Db, who: &Principal, input: &PackInput) -> AppResult<Pack> {
-    require(who.clone(), Permission::EditBacklog)?;
+    who.require(Permission::EditBacklog)?;
     let draft = validate_pack(input, None)?;
     let id = store::insert_pack(db, &draft, now_ms()).await?.ok_or_else(|| slug_taken(&draft.slug))?;
     get_pack(db, who, id).await
 }
 
 pub async fn update_pack(db: &Db, who: &Principal, id: i64, input: &PackInput) -> AppResult<Pack> {
-    require(who.clone(), Permission::EditBacklog)?;
+    who.require(Permission::EditBacklog)?;
     let current = get_pack(db, who, id).await?;
     let draft = validate_pack(input, Some(&current))?;
     if !store::update_pack(db, id, &draft, now_ms()).await? {
@@ -36,7 +35,7 @@ pub async fn update_pack(db: &Db, who: &Principal, id: i64, input: &PackInput) -
 }
 
 pub async fn delete_pack(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
-    require(who.clone(), Permission::EditBacklog)?;
+    who.require(Permission::EditBacklog)?;
     let pack = get_pack(db, who, id).await?;
     if pack.item_count > 0 {
         return Err(AppError::conflict(
@@ -53,12 +52,12 @@ fn slug_taken(slug: &str) -> AppError {
 }
 
 pub async fn list_items(db: &Db, who: &Principal, filter: &ItemFilter) -> AppResult<Vec<BacklogItem>> {
-    require(who.clone(), Permission::Read)?;
+    who.require(Permission::Read)?;
     store::list_items(db, filter).await
 }
 
 pub async fn get_item(db: &Db, who: &Principal, id: i64) -> AppResult<BacklogItem> {
-    require(who.clone(), Permission::Read)?;
+    who.require(Permission::Read)?;
     store::get_item(db, id).await?.ok_or_else(|| AppError::not_found(&format!("Backlog item {id}")))
 }
 
@@ -109,7 +108,7 @@ async fn check_references(db: &Db, d: &ItemDraft) -> AppResult<()> {
 }
 
 pub async fn create_item(db: &Db, who: &Principal, input: &ItemInput) -> AppResult<BacklogItem> {
-    require(who.clone(), Permission::EditBacklog)?;
+    who.require(Permission::EditBacklog)?;
     let draft = validate_item(input, None)?;
     check_references(db, &draft).await?;
     let id = store::save_item(db, None, &draft, now_ms()).await?;
@@ -117,7 +116,7 @@ pub async fn create_item(db: &Db, who: &Principal, input: &ItemInput) -> AppResu
 }
 
 pub async fn update_item(db: &Db, who: &Principal, id: i64, input: &ItemInput) -> AppResult<BacklogItem> {
-    require(who.clone(), Permission::EditBacklog)?;
+    who.require(Permission::EditBacklog)?;
     let current = get_item(db, who, id).await?;
     let draft = validate_item(input, Some(&current))?;
     check_references(db, &draft).await?;
@@ -126,7 +125,7 @@ pub async fn update_item(db: &Db, who: &Principal, id: i64, input: &ItemInput) -
 }
 
 pub async fn delete_item(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
-    require(who.clone(), Permission::EditBacklog)?;
+    who.require(Permission::EditBacklog)?;
     let item = get_item(db, who, id).await?;
     let dependents = store::dependents(db, id).await?;
     if !dependents.is_empty() {
@@ -142,17 +141,17 @@ pub async fn delete_item(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
 }
 
 pub async fn list_tools(db: &Db, who: &Principal) -> AppResult<Vec<Tool>> {
-    require(who.clone(), Permission::Read)?;
+    who.require(Permission::Read)?;
     store::list_tools(db).await
 }
 
 pub async fn get_tool(db: &Db, who: &Principal, id: &str) -> AppResult<Tool> {
-    require(who.clone(), Permission::Read)?;
+    who.require(Permission::Read)?;
     store::get_tool(db, id).await?.ok_or_else(|| AppError::not_found(&format!("Tool `{id}`")))
 }
 
 pub async fn create_tool(db: &Db, who: &Principal, input: &ToolInput) -> AppResult<Tool> {
-    require(who.clone(), Permission::ManageTools)?;
+    who.require(Permission::ManageTools)?;
     let draft = validate_tool(input, None)?;
     if !store::upsert_tool(db, &draft, now_ms(), false).await? {
         return Err(AppError::conflict("tool_exists", format!("A tool with id `{}` is already registered.", draft.id)));
@@ -161,7 +160,7 @@ pub async fn create_tool(db: &Db, who: &Principal, input: &ToolInput) -> AppResu
 }
 
 pub async fn update_tool(db: &Db, who: &Principal, id: &str, input: &ToolInput) -> AppResult<Tool> {
-    require(who.clone(), Permission::ManageTools)?;
+    who.require(Permission::ManageTools)?;
     let current = get_tool(db, who, id).await?;
     let draft = validate_tool(input, Some(&current))?;
     store::upsert_tool(db, &draft, now_ms(), true).await?;
@@ -169,7 +168,7 @@ pub async fn update_tool(db: &Db, who: &Principal, id: &str, input: &ToolInput) 
 }
 
 pub async fn delete_tool(db: &Db, who: &Principal, id: &str) -> AppResult<()> {
-    require(who.clone(), Permission::ManageTools)?;
+    who.require(Permission::ManageTools)?;
     get_tool(db, who, id).await?;
     let users = store::items_using_tool(db, id).await?;
     if !users.is_empty() {
@@ -182,7 +181,7 @@ pub async fn delete_tool(db: &Db, who: &Principal, id: &str) -> AppResult<()> {
 }
 
 pub async fn record_metric(db: &Db, who: &Principal, input: &MetricInput) -> AppResult<ToolMetric> {
-    require(who.clone(), Permission::RecordMetrics)?;
+    who.require(Permission::RecordMetrics)?;
     let now = now_ms();
     let values = validate_metric(input, now)?;
     if store::get_tool(db, &input.tool_id).await?.is_none() {
@@ -204,6 +203,68 @@ pub async fn record_metric(db: &Db, who: &Principal, input: &MetricInput) -> App
 }
 
 pub async fn list_metrics(db: &Db, who: &Principal, tool_id: Option<&str>, limit: i64) -> AppResult<Vec<ToolMetric>> {
-    require(who.clone(), Permission::Read)?;
+    who.require(Permission::Read)?;
     store::list_metrics(db, tool_id, limit.clamp(1, 1000)).await
+}
+
+/// Statistics of every tool's recent runs (the last [`METRIC_WINDOW`] each), from one query:
+/// what the planner estimates with and what the tools page shows. No permission: an input to
+/// other use cases, not an answer to a caller.
+pub async fn tool_stats(db: &Db) -> AppResult<std::collections::HashMap<String, ToolStats>> {
+    let mut runs: std::collections::HashMap<String, Vec<(i64, f64)>> = std::collections::HashMap::new();
+    for (tool, ms, cost) in store::recent_metrics(db, METRIC_WINDOW).await? {
+        runs.entry(tool).or_default().push((ms, cost));
+    }
+    Ok(runs.into_iter().filter_map(|(t, r)| ToolStats::from_runs(&r).map(|s| (t, s))).collect())
+}
+
+/// The tools page: the registry with each tool's recent runs (median time and cost) and how
+/// many items use it; one query per list.
+pub async fn tool_summaries(db: &Db, who: &Principal) -> AppResult<Vec<ToolSummary>> {
+    who.require(Permission::Read)?;
+    let tools = store::list_tools(db).await?;
+    let usage = store::tool_usage_counts(db).await?;
+    let stats = tool_stats(db).await?;
+    Ok(tools
+        .into_iter()
+        .map(|tool| {
+            let s = stats.get(&tool.id);
+            ToolSummary {
+                used_by: usage.get(&tool.id).copied().unwrap_or(0),
+                p50_duration_ms: s.map(|s| s.duration_p50_ms),
+                p50_cost_usd: s.map(|s| s.cost_p50_usd),
+                tool,
+            }
+        })
+        .collect())
+}
+
+/// The backlog page: the items matching `filter`, and the filters' options.
+pub async fn backlog_view(db: &Db, who: &Principal, filter: &ItemFilter) -> AppResult<BacklogView> {
+    who.require(Permission::Read)?;
+    let items = store::list_items(db, filter).await?;
+    let packs = store::list_packs(db).await?;
+    Ok(BacklogView {
+        items,
+        total: packs.iter().map(|p| p.item_count).sum(),
+        packs,
+        labels: store::all_labels(db).await?,
+        sensitive_tools: store::list_tools(db).await?.into_iter().filter(|t| t.sensitive).map(|t| t.id).collect(),
+    })
+}
+
+/// An item's page: the item, what it depends on and what depends on it, and the registry.
+pub async fn item_view(db: &Db, who: &Principal, id: i64) -> AppResult<ItemView> {
+    Ok(ItemView { detail: item_detail(db, who, id).await?, tools: store::list_tools(db).await? })
+}
+
+/// The create (`None`) or edit form: the item, packs, candidate dependencies and tools.
+pub async fn item_form(db: &Db, who: &Principal, id: Option<i64>) -> AppResult<ItemFormData> {
+    who.require(Permission::Read)?;
+    let item = match id {
+        Some(id) => Some(get_item(db, who, id).await?),
+        None => None,
+    };
+    let candidates = store::list_items(db, &ItemFilter::default()).await?.into_iter().filter(|c| Some(c.id) != id).collect();
+    Ok(ItemFormData { item, packs: store::list_packs(db).await?, candidates, tools: store::list_tools(db).await? })
 }

@@ -425,3 +425,20 @@ pub async fn tool_usage_counts(db: &Db) -> AppResult<HashMap<String, i64>> {
     let rows = sqlx::query("select tool_id, count(distinct item_id) as n from item_tools group by tool_id").fetch_all(&db.pool).await?;
     rows.iter().map(|r| Ok((r.try_get("tool_id")?, r.try_get("n")?))).collect::<sqlx::Result<_>>().map_err(AppError::from)
 }
+
+/// Every recorded run as `(tool, duration_ms, cost_usd)`, newest first, at most `per_tool` per tool
+/// (recent runs say more about today's cost than old ones).
+pub async fn recent_metrics(db: &Db, per_tool: i64) -> AppResult<Vec<(String, i64, f64)>> {
+    let rows = sqlx::query(
+        "select tool_id, duration_ms, cost_usd from (
+            select tool_id, duration_ms, cost_usd, row_number() over (partition by tool_id order by recorded_at desc, id desc) as n
+            from tool_metrics) m where n <= $1",
+    )
+    .bind(per_tool)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("tool_id")?, r.try_get("duration_ms")?, r.try_get("cost_usd")?)))
+        .collect::<sqlx::Result<_>>()
+        .map_err(Into::into)
+}

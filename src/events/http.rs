@@ -11,9 +11,8 @@ use std::time::Duration;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::model::{parse_type_filter, type_matches, Event};
-use super::store;
+use super::service::{self, Subscription};
 use crate::auth::http::AnyCaller;
-use crate::auth::model::Permission;
 use crate::error::{AppError, AppResult};
 use crate::http::ApiQuery;
 use crate::state::AppState;
@@ -39,11 +38,10 @@ struct EventQuery {
     responses((status = 200, content_type = "text/event-stream", body = Event)), security(("api_key" = [])))]
 async fn stream_events(
     State(s): State<AppState>,
-    caller: AnyCaller,
+    AnyCaller(who): AnyCaller,
     headers: http::HeaderMap,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> AppResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    caller.require(Permission::Read)?;
     let header_id = match headers.get("last-event-id") {
         Some(v) => Some(
             v.to_str()
@@ -54,30 +52,19 @@ async fn stream_events(
         None => None,
     };
     let filter = parse_type_filter(q.types.as_deref());
-    // Subscribe before reading the start point, so nothing committed in between is missed.
-    let rx = s.events.subscribe();
-    let after = match header_id.or(q.after) {
-        Some(id) => id.max(0),
-        None => store::latest_id(&s.db).await?,
-    };
-    Ok(Sse::new(event_stream(s, rx, after, filter)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let subscription = service::subscribe(&s, &who, header_id.or(q.after)).await?;
+    Ok(Sse::new(event_stream(s, subscription, filter)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 struct Cursor {
     state: AppState,
-    rx: tokio::sync::broadcast::Receiver<i64>,
-    last: i64,
+    subscription: Subscription,
     filter: Vec<String>,
     buffer: VecDeque<Event>,
 }
 
-fn event_stream(
-    state: AppState,
-    rx: tokio::sync::broadcast::Receiver<i64>,
-    after: i64,
-    filter: Vec<String>,
-) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    let cursor = Cursor { state, rx, last: after, filter, buffer: VecDeque::new() };
+fn event_stream(state: AppState, subscription: Subscription, filter: Vec<String>) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    let cursor = Cursor { state, subscription, filter, buffer: VecDeque::new() };
     stream::unfold(cursor, |mut c| async move {
         loop {
             if let Some(e) = c.buffer.pop_front() {
@@ -85,9 +72,8 @@ fn event_stream(
                 let sse = SseEvent::default().id(e.id.to_string()).event(e.kind.as_str()).data(data);
                 return Some((Ok(sse), c));
             }
-            match store::list_after(&c.state.db, c.last, 500).await {
+            match c.subscription.batch(&c.state, 500).await {
                 Ok(batch) if !batch.is_empty() => {
-                    c.last = batch.last().map(|e| e.id).unwrap_or(c.last);
                     c.buffer.extend(batch.into_iter().filter(|e| type_matches(&c.filter, e.kind)));
                     continue;
                 }
@@ -95,7 +81,7 @@ fn event_stream(
                 Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
             }
             // Caught up: wait for the next "re-read" signal.
-            match c.rx.recv().await {
+            match c.subscription.signals.recv().await {
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }

@@ -7,4 +7,6 @@ pub mod bus;
 pub mod http;
 pub mod model;
 #[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
 pub mod store;

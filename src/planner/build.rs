@@ -13,41 +13,6 @@ use std::collections::HashSet;
 use super::model::*;
 use crate::backlog::model::{BacklogItem, ItemStatus, Tool};
 
-/// Recorded runs of one tool, summarised (nearest-rank percentiles).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ToolStats {
-    pub runs: i64,
-    pub duration_p50_ms: i64,
-    pub duration_p95_ms: i64,
-    pub cost_p50_usd: f64,
-    pub cost_p95_usd: f64,
-}
-
-impl ToolStats {
-    /// From `(duration_ms, cost_usd)` runs; `None` when there are none.
-    pub fn from_runs(runs: &[(i64, f64)]) -> Option<ToolStats> {
-        if runs.is_empty() {
-            return None;
-        }
-        let mut d: Vec<i64> = runs.iter().map(|r| r.0).collect();
-        let mut c: Vec<f64> = runs.iter().map(|r| r.1).collect();
-        d.sort_unstable();
-        c.sort_by(f64::total_cmp);
-        Some(ToolStats {
-            runs: runs.len() as i64,
-            duration_p50_ms: d[rank(d.len(), 0.50)],
-            duration_p95_ms: d[rank(d.len(), 0.95)],
-            cost_p50_usd: c[rank(c.len(), 0.50)],
-            cost_p95_usd: c[rank(c.len(), 0.95)],
-        })
-    }
-}
-
-/// Nearest-rank percentile index: the smallest value with at least `p` of the values at or below it.
-fn rank(n: usize, p: f64) -> usize {
-    ((p * n as f64).ceil() as usize).clamp(1, n) - 1
-}
-
 /// Estimates for steps whose tool has no recorded runs (from the policy file).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EstimateDefaults {
@@ -68,6 +33,7 @@ pub type Catalog = FxHashMap<i64, BacklogItem>;
 pub type ToolRegistry = FxHashMap<String, Tool>;
 /// Recorded-run summaries by tool id.
 pub type StatsByTool = FxHashMap<String, ToolStats>;
+pub use crate::backlog::model::ToolStats;
 
 /// Everything a planner needs; the service loads it, the planner only reads it.
 pub struct PlannerInput<'a> {

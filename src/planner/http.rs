@@ -10,13 +10,11 @@ use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::model::*;
-use super::service::{self, IdempotencyClaim};
-use super::store::EvaluationFilter;
+use super::service::{self, Planned};
 use crate::auth::http::{AnyCaller, ApiCaller};
-use crate::auth::model::Permission;
 use crate::error::{AppError, AppResult};
 use crate::http::{ApiPath, ApiQuery};
-use crate::idempotency::{self, Claim};
+use crate::idempotency;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -27,8 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_evaluations))
         .routes(routes!(plan_graph))
 }
-
-const PLAN_ENDPOINT: &str = "POST /api/auto-planner/plan";
 
 /// Build a plan from backlog items (`item_ids`) or a whole pack (`pack_id`), run the four gates,
 /// store plan and verdicts, and emit `plan.evaluated` then `plan.ready` or `plan.blocked`.
@@ -43,51 +39,17 @@ const PLAN_ENDPOINT: &str = "POST /api/auto-planner/plan";
         (status = 422, description = "unknown items, empty or huge selection, `idempotency_key_reused`")),
     security(("api_key" = [])))]
 async fn create_plan(State(s): State<AppState>, ApiCaller(who): ApiCaller, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
-    service::require_auto_planner(&s)?;
-    let who = ApiCaller(who).require(Permission::CreatePlan)?;
-    let request: PlanRequest = parse_json(&body)?;
-    let key = match headers.get(idempotency::HEADER) {
-        None => None,
-        Some(v) => {
-            let key = v.to_str().unwrap_or("").trim().to_string();
-            idempotency::validate_key(&key)?;
-            Some(key)
-        }
-    };
-    let Some(key) = key else {
-        let plan = service::create_plan(&s, &who, &request, None).await?;
-        return Ok((StatusCode::CREATED, Json(plan)).into_response());
-    };
-    let claim = IdempotencyClaim { principal: who.identity(), endpoint: PLAN_ENDPOINT, key };
-    match idempotency::claim(&s.db, &claim.principal, claim.endpoint, &claim.key, &idempotency::fingerprint(&body)).await? {
-        Claim::Replay { status, body } => {
+    let key = headers.get(idempotency::HEADER).map(|v| v.to_str().unwrap_or("").trim().to_string());
+    match service::plan_json(&s, &who, &body, key.as_deref()).await? {
+        Planned::Created(plan) => Ok((StatusCode::CREATED, Json(plan)).into_response()),
+        Planned::Replayed { status, body } => {
             let mut res =
                 (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [(http::header::CONTENT_TYPE, "application/json")], body)
                     .into_response();
             res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(res)
         }
-        Claim::Fresh => match service::create_plan(&s, &who, &request, Some(&claim)).await {
-            Ok(plan) => Ok((StatusCode::CREATED, Json(plan)).into_response()),
-            Err(e) => {
-                // Nothing was written, so the key is free for a corrected retry.
-                idempotency::release(&s.db, &claim.principal, claim.endpoint, &claim.key).await?;
-                Err(e)
-            }
-        },
     }
-}
-
-/// The JSON body with the same errors as every other endpoint (the raw bytes are also needed
-/// for the idempotency fingerprint, so this handler reads them itself).
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            AppError::bad_request("invalid_json", format!("The body is not valid JSON: {e}. Check quotes, commas and brackets."))
-        } else {
-            AppError::bad_request("invalid_body", format!("The JSON does not have the expected shape: {e}."))
-        }
-    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -236,3 +236,14 @@ pub struct Evaluation {
     pub provider: String,
     pub created_at: i64,
 }
+
+/// Filters for `GET /api/plans/{id}/evaluations`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
+pub struct EvaluationFilter {
+    pub gate: Option<crate::gates::model::Gate>,
+    pub verdict: Option<crate::gates::model::Verdict>,
+    /// A step id, or `plan` for the plan-level rows only.
+    pub step_id: Option<String>,
+}

@@ -2,12 +2,10 @@
 //! plan, its verdicts, its events (and the idempotency record) in one transaction.
 
 use serde_json::json;
-use std::collections::HashMap;
 
-use super::build::{Catalog, PlannerInput, StatsByTool, ToolRegistry, ToolStats};
+use super::build::{Catalog, PlannerInput, StatsByTool, ToolRegistry};
 use super::model::*;
 use super::store;
-use crate::auth::http::require;
 use crate::auth::model::{Permission, Principal};
 use crate::backlog::model::{ItemFilter, ItemStatus};
 use crate::backlog::store as backlog_store;
@@ -17,9 +15,6 @@ use crate::gates::model::Verdict;
 use crate::gates::{apply, evaluate_all, GateInput};
 use crate::state::AppState;
 use crate::storage::now_ms;
-
-/// Runs of each tool the resource estimates look at (the most recent ones).
-const METRIC_WINDOW: i64 = 200;
 
 /// The idempotency record to complete in the plan's transaction.
 pub struct IdempotencyClaim {
@@ -75,10 +70,57 @@ pub fn validate_request(r: &PlanRequest) -> AppResult<()> {
     Ok(())
 }
 
+const PLAN_ENDPOINT: &str = "POST /api/auto-planner/plan";
+
+/// What planning answered: a new plan, or the stored answer to an earlier request with the same
+/// `Idempotency-Key` and body.
+pub enum Planned {
+    Created(Box<Plan>),
+    Replayed { status: u16, body: String },
+}
+
+/// Plans from a JSON request body, honouring an `Idempotency-Key` (Stripe-style: a retry with the
+/// same key and body replays the first answer; the same key with another body is refused).
+/// The caller's permission and the feature flag are checked before the body is even read.
+pub async fn plan_json(state: &AppState, who: &Principal, body: &[u8], idempotency_key: Option<&str>) -> AppResult<Planned> {
+    who.require(Permission::CreatePlan)?;
+    require_auto_planner(state)?;
+    let request: PlanRequest = parse_json(body)?;
+    let Some(key) = idempotency_key else {
+        return create_plan(state, who, &request, None).await.map(|p| Planned::Created(Box::new(p)));
+    };
+    crate::idempotency::validate_key(key)?;
+    let claim = IdempotencyClaim { principal: who.identity(), endpoint: PLAN_ENDPOINT, key: key.to_string() };
+    match crate::idempotency::claim(&state.db, &claim.principal, claim.endpoint, &claim.key, &crate::idempotency::fingerprint(body)).await?
+    {
+        crate::idempotency::Claim::Replay { status, body } => Ok(Planned::Replayed { status, body }),
+        crate::idempotency::Claim::Fresh => match create_plan(state, who, &request, Some(&claim)).await {
+            Ok(plan) => Ok(Planned::Created(Box::new(plan))),
+            Err(e) => {
+                // Nothing was written, so the key is free for a corrected retry.
+                crate::idempotency::release(&state.db, &claim.principal, claim.endpoint, &claim.key).await?;
+                Err(e)
+            }
+        },
+    }
+}
+
+/// The JSON body with the same errors as every other endpoint (the raw bytes are also needed
+/// for the idempotency fingerprint).
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            AppError::bad_request("invalid_json", format!("The body is not valid JSON: {e}. Check quotes, commas and brackets."))
+        } else {
+            AppError::bad_request("invalid_body", format!("The JSON does not have the expected shape: {e}."))
+        }
+    })
+}
+
 /// Plans, judges and stores. Nothing is written unless every check passes; the plan, its
 /// evaluations, its events and the idempotency record commit together.
 pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanRequest, claim: Option<&IdempotencyClaim>) -> AppResult<Plan> {
-    let who = require(who.clone(), Permission::CreatePlan)?;
+    who.require(Permission::CreatePlan)?;
     require_auto_planner(state)?;
     validate_request(request)?;
     let db = &state.db;
@@ -135,11 +177,8 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
     };
 
     let tools: ToolRegistry = backlog_store::list_tools(db).await?.into_iter().map(|t| (t.id.clone(), t)).collect();
-    let mut runs: HashMap<String, Vec<(i64, f64)>> = HashMap::new();
-    for (tool, ms, cost) in store::recent_metrics(db, METRIC_WINDOW).await? {
-        runs.entry(tool).or_default().push((ms, cost));
-    }
-    let stats: StatsByTool = runs.iter().filter_map(|(t, r)| ToolStats::from_runs(r).map(|s| (t.clone(), s))).collect();
+    // The same statistics, over the same window, as the tools page shows.
+    let stats: StatsByTool = crate::backlog::service::tool_stats(db).await?.into_iter().collect();
 
     let policy = &state.policy;
     let input = PlannerInput {
@@ -227,17 +266,17 @@ fn plan_events(plan: &Plan) -> Vec<NewEvent> {
 }
 
 pub async fn get_plan(state: &AppState, who: &Principal, id: i64) -> AppResult<Plan> {
-    require(who.clone(), Permission::Read)?;
+    who.require(Permission::Read)?;
     store::get_plan(&state.db, id).await?.ok_or_else(|| AppError::not_found(&format!("Plan {id}")))
 }
 
 pub async fn list_plans(state: &AppState, who: &Principal, status: Option<PlanStatus>, limit: i64) -> AppResult<Vec<PlanSummary>> {
-    require(who.clone(), Permission::Read)?;
+    who.require(Permission::Read)?;
     store::list_plans(&state.db, status, limit.clamp(1, 500)).await
 }
 
-pub async fn list_evaluations(state: &AppState, who: &Principal, id: i64, filter: &store::EvaluationFilter) -> AppResult<Vec<Evaluation>> {
-    require(who.clone(), Permission::Read)?;
+pub async fn list_evaluations(state: &AppState, who: &Principal, id: i64, filter: &EvaluationFilter) -> AppResult<Vec<Evaluation>> {
+    who.require(Permission::Read)?;
     if !store::plan_exists(&state.db, id).await? {
         return Err(AppError::not_found(&format!("Plan {id}")));
     }

@@ -148,16 +148,6 @@ pub async fn list_plans(db: &Db, status: Option<PlanStatus>, limit: i64) -> AppR
     Ok(rows.iter().map(summary_from_row).collect::<sqlx::Result<_>>()?)
 }
 
-/// Filters for `GET /api/plans/{id}/evaluations`.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EvaluationFilter {
-    pub gate: Option<Gate>,
-    pub verdict: Option<Verdict>,
-    /// A step id, or `plan` for the plan-level rows only.
-    pub step_id: Option<String>,
-}
-
 pub async fn list_evaluations(db: &Db, plan_id: i64, f: &EvaluationFilter) -> AppResult<Vec<Evaluation>> {
     let step = f.step_id.clone().unwrap_or_default();
     let rows = sqlx::query(
@@ -189,23 +179,6 @@ pub async fn list_evaluations(db: &Db, plan_id: i64, f: &EvaluationFilter) -> Ap
                 created_at: r.try_get("created_at")?,
             })
         })
-        .collect::<sqlx::Result<_>>()
-        .map_err(Into::into)
-}
-
-/// Every recorded run as `(tool, duration_ms, cost_usd)`, newest first, at most `per_tool` per tool
-/// (recent runs say more about today's cost than old ones).
-pub async fn recent_metrics(db: &Db, per_tool: i64) -> AppResult<Vec<(String, i64, f64)>> {
-    let rows = sqlx::query(
-        "select tool_id, duration_ms, cost_usd from (
-            select tool_id, duration_ms, cost_usd, row_number() over (partition by tool_id order by recorded_at desc, id desc) as n
-            from tool_metrics) m where n <= $1",
-    )
-    .bind(per_tool)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("tool_id")?, r.try_get("duration_ms")?, r.try_get("cost_usd")?)))
         .collect::<sqlx::Result<_>>()
         .map_err(Into::into)
 }

@@ -16,7 +16,6 @@ use crate::auth::model::Permission;
 use crate::error::{AppError, AppResult};
 use crate::http::ApiQuery;
 use crate::state::AppState;
-use crate::storage::now_ms;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(zig_todo)).routes(routes!(deliveries))
@@ -57,7 +56,7 @@ async fn zig_todo(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
     })?;
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let id = h(HEADER_ID);
-    signature::verify(secret, id, h(HEADER_TIMESTAMP), h(HEADER_SIGNATURE), &body, now_ms() / 1000)
+    signature::verify(secret, id, h(HEADER_TIMESTAMP), h(HEADER_SIGNATURE), &body, chrono::Utc::now().timestamp())
         .map_err(|r| AppError::unauthorized(r.message()).with("error_detail", format!("{r:?}")))?;
     let id = id.unwrap_or_default();
     if id.len() > 200 {
@@ -100,13 +99,8 @@ struct DeliveryQuery {
 #[utoipa::path(get, path = "/webhooks/deliveries", tag = "approvals", params(DeliveryQuery), responses((status = 200, body = [OutboundDelivery])), security(("api_key" = [])))]
 async fn deliveries(
     State(s): State<AppState>,
-    caller: ApiCaller,
+    ApiCaller(who): ApiCaller,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> AppResult<Json<Vec<OutboundDelivery>>> {
-    caller.require(Permission::ManageWebhooks)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(AppError::bad_request("invalid_query", "`limit` must be between 1 and 500."));
-    }
-    Ok(Json(outbound::list(&s.db, limit).await?))
+    Ok(Json(outbound::deliveries(&s, &who, q.limit.unwrap_or(100)).await?))
 }

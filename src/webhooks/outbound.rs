@@ -9,7 +9,8 @@ use serde_json::json;
 use sqlx::Row;
 use std::time::Duration;
 
-use crate::error::AppResult;
+use crate::auth::model::{Permission, Principal};
+use crate::error::{AppError, AppResult};
 use crate::events::model::EventKind;
 use crate::state::AppState;
 use crate::storage::{corrupt, now_ms, Db};
@@ -39,7 +40,16 @@ pub struct Delivery {
     pub delivered_at: Option<i64>,
 }
 
-pub async fn list(db: &Db, limit: i64) -> AppResult<Vec<Delivery>> {
+/// The delivery log, newest first (admin only: targets and their errors are operators' business).
+pub async fn deliveries(state: &AppState, who: &Principal, limit: i64) -> AppResult<Vec<Delivery>> {
+    who.require(Permission::ManageWebhooks)?;
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::bad_request("invalid_query", "`limit` must be between 1 and 500."));
+    }
+    list(&state.db, limit).await
+}
+
+async fn list(db: &Db, limit: i64) -> AppResult<Vec<Delivery>> {
     let rows = sqlx::query(
         "select id, webhook_id, url, event_id, event_kind, status, attempts, next_attempt_at, last_status, last_error, created_at, delivered_at
          from webhook_deliveries order by id desc limit $1",

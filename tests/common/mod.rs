@@ -18,6 +18,8 @@ pub struct TestApp {
     pub database_url: String,
     pub db: Db,
     pub backend: Backend,
+    /// The server's state, for calling services directly (the CLI's door).
+    pub state: nofx::state::AppState,
     _tmp: Option<tempfile::TempDir>,
     pg_db: Option<String>,
 }
@@ -66,12 +68,13 @@ impl TestApp {
         let state = nofx::server::prepare(config, options).await.expect("app state");
         let db = state.db.clone();
         let limits = state.config.limits;
+        let kept = state.clone();
         let app = nofx::server::app(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         // The production accept loop: its limits and client addresses are part of what is tested.
         tokio::spawn(async move { nofx::server::serve(listener, app, limits, std::future::pending()).await.unwrap() });
-        Some(TestApp { base: format!("http://{addr}"), database_url: url, db, backend, _tmp: tmp, pg_db })
+        Some(TestApp { base: format!("http://{addr}"), database_url: url, db, backend, state: kept, _tmp: tmp, pg_db })
     }
 
     pub fn url(&self, path: &str) -> String {

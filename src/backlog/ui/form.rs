@@ -6,7 +6,8 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::auth::fns::SessionInfo;
-use crate::backlog::fns::{load_item_form, ItemFormData, SaveItem};
+use crate::backlog::fns::{load_item_form, SaveItem};
+use crate::backlog::model::ItemFormData;
 use crate::backlog::model::{ItemStatus, Risk};
 use crate::ui::*;
 
