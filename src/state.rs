@@ -19,9 +19,9 @@ pub struct AppState {
     /// The planner behind the seam; model-backed providers plug in here.
     pub planner: Arc<dyn PlannerProvider>,
     /// Callers waiting for approval decisions, woken when one is made.
-    pub waiters: Arc<crate::approvals::service::Waiters>,
+    pub waiters: Arc<crate::approvals::waiters::Waiters>,
     /// Tells the expiry task that a new deadline exists.
-    pub expiry: crate::approvals::service::ExpiryNotify,
+    pub expiry: crate::approvals::waiters::ExpiryNotify,
     /// Parsed webhook secrets and targets.
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
     /// Failed sign-ins per account and address, in memory (per instance).

@@ -50,7 +50,7 @@ async fn every_door_refuses(app: TestApp) {
     // The webhook door carries a user's decision: a planner's is refused there too.
     nofx::auth::service::create_user(&app.db, "pia", "pia-password", Role::Planner).await.unwrap();
     let who = nofx::auth::service::user_principal(&app.db, "pia").await.unwrap().unwrap();
-    let delivery = nofx::approvals::service::Delivery { via: nofx::approvals::model::Via::ZigTodo, webhook_id: "msg_pia".into() };
+    let delivery = nofx::approvals::model::Delivery { via: nofx::approvals::model::Via::ZigTodo, webhook_id: "msg_pia".into() };
     let e = nofx::approvals::service::decide_delivered(state, &who, approval_id, nofx::approvals::model::Decision::Approve, "", delivery)
         .await
         .unwrap_err();

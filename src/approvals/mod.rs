@@ -12,3 +12,5 @@ pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
 pub mod ui;
+#[cfg(feature = "ssr")]
+pub mod waiters;

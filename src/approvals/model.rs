@@ -148,6 +148,13 @@ pub struct LogEntry {
     pub via: Option<Via>,
 }
 
+/// A webhook delivery that carries a decision: where it came from and its `webhook-id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub via: Via,
+    pub webhook_id: String,
+}
+
 /// A webhook that carries reviewers' decisions in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -2,13 +2,11 @@
 //! plane: request, decide, comment, cancel, expire, and wait — push-based, no polling loop.
 
 use serde_json::json;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
 
 use super::model::*;
 use super::store::{self, NewApproval};
+pub use super::waiters::{ExpiryNotify, Waiters};
 use crate::auth::model::{Permission, Principal, Role};
 use crate::error::{AppError, AppResult};
 use crate::events::model::{EventKind, NewEvent, Subject};
@@ -20,28 +18,6 @@ pub const MIN_EXPIRY_S: i64 = 5;
 pub const MAX_EXPIRY_S: i64 = 7 * 24 * 3600;
 /// Largest `args` / `context` document, serialised.
 pub const MAX_DOC_BYTES: usize = 64 * 1024;
-
-/// Wakes the callers waiting on a request. A waiter subscribes *before* it reads the request,
-/// so a decision committed in between still wakes it; waking drops the channel, which wakes
-/// every receiver at once however many there are.
-#[derive(Default)]
-pub struct Waiters {
-    by_id: Mutex<HashMap<i64, watch::Sender<()>>>,
-}
-
-impl Waiters {
-    pub fn subscribe(&self, id: i64) -> watch::Receiver<()> {
-        self.by_id.lock().expect("waiters lock").entry(id).or_insert_with(|| watch::channel(()).0).subscribe()
-    }
-
-    pub fn wake(&self, id: i64) {
-        self.by_id.lock().expect("waiters lock").remove(&id);
-    }
-
-    pub fn waiting(&self) -> usize {
-        self.by_id.lock().expect("waiters lock").values().map(|s| s.receiver_count()).sum()
-    }
-}
 
 /// A new request, as the caller sends it.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -393,13 +369,6 @@ pub async fn decide_as(state: &AppState, who: &Principal, id: i64, decision: Dec
     act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string()), None).await.map(|r| r.0)
 }
 
-/// A webhook delivery that carries a decision: where it came from and its `webhook-id`.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub via: Via,
-    pub webhook_id: String,
-}
-
 fn replayed() -> AppError {
     AppError::unauthorized("This `webhook-id` was delivered before; a replayed delivery is not accepted.")
 }
@@ -555,6 +524,3 @@ pub fn spawn_remote_wakes(state: AppState) {
         }
     });
 }
-
-/// Shared between the state and the expiry task.
-pub type ExpiryNotify = Arc<tokio::sync::Notify>;

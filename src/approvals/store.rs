@@ -144,7 +144,7 @@ pub async fn delivery_seen(tx: &mut Transaction<'_, Any>, webhook_id: &str) -> A
 }
 
 /// Keeps an accepted delivery's id; false when another delivery with it got there first.
-pub async fn record_delivery(tx: &mut Transaction<'_, Any>, d: &super::service::Delivery, now: i64) -> AppResult<bool> {
+pub async fn record_delivery(tx: &mut Transaction<'_, Any>, d: &Delivery, now: i64) -> AppResult<bool> {
     let inserted = sqlx::query(
         "insert into webhook_inbound (webhook_id, source, received_at) values ($1, $2, $3) on conflict (webhook_id) do nothing",
     )

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
-use super::evaluate::{GateInput, GateReport};
+use super::input::{GateInput, GateReport};
 use super::model::{Finding, Gate, Text, Verdict};
 use super::policy::{tool_matches, Freeze};
 use crate::planner::build::Rows;

@@ -3,34 +3,10 @@
 
 use rustc_hash::FxHashMap;
 
+pub use super::input::{GateInput, GateReport};
 use super::model::{Finding, Gate, GateVerdict, Verdict, VerdictCounts};
-use super::policy::Policy;
-use crate::planner::build::{Catalog, Draft, Rows, ToolRegistry};
+use crate::planner::build::{Draft, Rows};
 use crate::planner::model::PlanStatus;
-
-/// What the gates read: the draft (its `estimate.budget_usd` set), the backlog, the tools, the policy and the time.
-pub struct GateInput<'a> {
-    pub draft: &'a Draft,
-    pub catalog: &'a Catalog,
-    pub tools: &'a ToolRegistry,
-    pub policy: &'a Policy,
-    pub now_ms: i64,
-}
-
-/// Every finding, plus approvals compliance rules add to steps (step position → approvals).
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct GateReport {
-    pub findings: Vec<Finding>,
-    pub approvals: FxHashMap<usize, i64>,
-}
-
-impl GateReport {
-    /// Records a finding with its verdict capped by its enforcement (advisory never blocks).
-    pub fn push(&mut self, mut f: Finding) {
-        f.verdict = f.enforcement.cap(f.verdict);
-        self.findings.push(f);
-    }
-}
 
 pub fn evaluate_all(input: &GateInput<'_>) -> GateReport {
     let mut report = GateReport { findings: Vec::with_capacity(input.draft.steps.len() * 3), approvals: FxHashMap::default() };
@@ -115,7 +91,8 @@ pub(crate) mod testkit {
     use super::*;
     use crate::backlog::model::{BacklogItem, Tool};
     use crate::backlog::model::{ItemStatus, Risk};
-    use crate::planner::build::{build, EstimateDefaults, PlannerInput, StatsByTool};
+    use crate::gates::policy::Policy;
+    use crate::planner::build::{build, Catalog, EstimateDefaults, PlannerInput, StatsByTool, ToolRegistry};
     use crate::planner::model::PlanRequest;
 
     pub struct Fixture {

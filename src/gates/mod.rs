@@ -5,6 +5,8 @@
 pub mod compliance;
 #[cfg(feature = "ssr")]
 mod evaluate;
+#[cfg(feature = "ssr")]
+pub mod input;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod policy;

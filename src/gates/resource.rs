@@ -1,7 +1,7 @@
 //! Resource gate: estimated cost and duration from recorded tool runs (p50 / p95), per step and
 //! for the plan, against the budget and the longest acceptable critical path.
 
-use super::evaluate::{GateInput, GateReport};
+use super::input::{GateInput, GateReport};
 use rustc_hash::FxHashMap;
 use std::fmt::Write;
 

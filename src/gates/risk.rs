@@ -3,7 +3,7 @@
 use rustc_hash::FxHashMap;
 use std::fmt::Write;
 
-use super::evaluate::{GateInput, GateReport};
+use super::input::{GateInput, GateReport};
 use super::model::{Finding, Fixed, Gate, Verdict};
 use crate::backlog::model::{BacklogItem, Risk};
 use crate::planner::build::MANUAL_TOOL;

@@ -4,7 +4,7 @@ use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use super::evaluate::{GateInput, GateReport};
+use super::input::{GateInput, GateReport};
 use super::model::{Enforcement, Finding, Gate, Text, Verdict};
 use crate::planner::build::{PlanIssue, Rows, MANUAL_TOOL};
 use crate::planner::model::PlanStep;

@@ -9,8 +9,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::outbound::{self, Delivery as OutboundDelivery};
 use super::signature::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use crate::approvals::model::{Approval, Decision, Via};
-use crate::approvals::service::Delivery;
+use crate::approvals::model::{Approval, Decision, Delivery, Via};
 use crate::auth::http::ApiCaller;
 use crate::auth::model::Permission;
 use crate::error::{AppError, AppResult};
