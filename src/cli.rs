@@ -166,7 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{report}");
             db.pool.close().await;
             // Approvals go through the approval service (log, events), which needs the app state.
-            let config = crate::config::Config::from_env(cli.database_url.clone());
+            let config = crate::config::Config::from_env(cli.database_url.clone())?;
             let options = leptos::config::LeptosOptions::builder().output_name("nofx").build();
             let state = crate::server::prepare(config, options).await?;
             println!("{}", crate::demo::seed_approvals(&state).await.map_err(|e| anyhow::anyhow!(e.message))?);
@@ -180,7 +180,7 @@ async fn serve(database_url: String, addr: Option<String>) -> anyhow::Result<()>
     if let Some(addr) = addr {
         options.site_addr = addr.parse().map_err(|_| anyhow::anyhow!("--addr must look like 127.0.0.1:3000, got `{addr}`"))?;
     }
-    let config = Config::from_env(database_url);
+    let config = Config::from_env(database_url)?;
     tracing::info!(?config, "starting");
     let state = crate::server::prepare(config, options.clone()).await?;
     let flags = state.config.flags;

@@ -86,53 +86,58 @@ impl std::fmt::Debug for Config {
 }
 
 impl Config {
-    pub fn from_env(database_url: String) -> Config {
-        let get = |k: &str| std::env::var(k).ok();
-        Config {
+    /// Reads the environment; a variable that is set but malformed stops the start with a
+    /// message naming it and saying what it must look like (never a silent default).
+    pub fn from_env(database_url: String) -> anyhow::Result<Config> {
+        Self::from_lookup(database_url, |k| std::env::var(k).ok())
+    }
+
+    /// [`Config::from_env`] over any lookup (tests pass a map).
+    pub fn from_lookup(database_url: String, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        // A set, non-blank variable parsed with `parse`, or `None` when unset or blank.
+        let read = |name: &str, what: &str, parse: &dyn Fn(&str) -> Option<i64>| -> anyhow::Result<Option<i64>> {
+            match get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) => parse(&v).map(Some).ok_or_else(|| anyhow::anyhow!("{name}: `{v}` is not {what}")),
+            }
+        };
+        let positive = |v: &str| v.parse::<i64>().ok().filter(|n| *n > 0);
+        let flag = |name: &str| -> anyhow::Result<bool> { FeatureFlags::parse_value(get(name).as_deref()).map_err(|e| anyhow::anyhow!("{name}: {e}")) };
+        let secs = |name: &str, default: std::time::Duration| -> anyhow::Result<std::time::Duration> {
+            Ok(read(name, "a positive number of seconds", &positive)?.map(|s| std::time::Duration::from_secs(s as u64)).unwrap_or(default))
+        };
+        let d = ServerLimits::default();
+        let outcome = match get("NOFX_APPROVAL_EXPIRY_OUTCOME").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()) {
+            None => Default::default(),
+            Some(v) => crate::approvals::model::ExpiryOutcome::parse(&v)
+                .ok_or_else(|| anyhow::anyhow!("NOFX_APPROVAL_EXPIRY_OUTCOME: `{v}` is neither `deny` nor `approve`"))?,
+        };
+        Ok(Config {
             database_url,
-            flags: FeatureFlags::from_lookup(get),
-            secure_cookies: FeatureFlags::parse_value(get("NOFX_SECURE_COOKIES").as_deref()),
+            flags: FeatureFlags::from_lookup(&get).map_err(|e| anyhow::anyhow!(e))?,
+            secure_cookies: flag("NOFX_SECURE_COOKIES")?,
             session_ttl_ms: 7 * 24 * 3_600_000,
-            body_limit: get("NOFX_BODY_LIMIT").and_then(|v| v.parse().ok()).unwrap_or(1024 * 1024),
+            body_limit: read("NOFX_BODY_LIMIT", "a positive number of bytes", &positive)?.map(|b| b as usize).unwrap_or(1024 * 1024),
             policy_path: get("NOFX_POLICY").filter(|p| !p.trim().is_empty()).map(Into::into),
-            approval_expires_in_s: get("NOFX_APPROVAL_EXPIRES_IN_S")
-                .and_then(|v| v.trim().parse().ok())
-                .filter(|s: &i64| *s > 0)
-                .unwrap_or(3600),
-            approval_expiry_outcome: get("NOFX_APPROVAL_EXPIRY_OUTCOME")
-                .and_then(|v| crate::approvals::model::ExpiryOutcome::parse(v.trim()))
-                .unwrap_or_default(),
+            approval_expires_in_s: read("NOFX_APPROVAL_EXPIRES_IN_S", "a positive number of seconds", &positive)?.unwrap_or(3600),
+            approval_expiry_outcome: outcome,
             zig_todo_secret: get("NOFX_ZIG_TODO_SECRET").filter(|v| !v.trim().is_empty()),
             webhook_urls: get("NOFX_WEBHOOK_URLS")
                 .map(|v| v.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect())
                 .unwrap_or_default(),
             webhook_secret: get("NOFX_WEBHOOK_SECRET").filter(|v| !v.trim().is_empty()),
-            webhook_retry_base_ms: get("NOFX_WEBHOOK_RETRY_BASE_MS")
-                .and_then(|v| v.trim().parse().ok())
-                .filter(|v: &i64| *v > 0)
-                .unwrap_or(5000),
-            limits: {
-                let secs = |k: &str, default: std::time::Duration| {
-                    get(k)
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .filter(|v| *v > 0)
-                        .map(std::time::Duration::from_secs)
-                        .unwrap_or(default)
-                };
-                let d = ServerLimits::default();
-                ServerLimits {
-                    header_read_timeout: secs("NOFX_HEADER_TIMEOUT_S", d.header_read_timeout),
-                    body_timeout: secs("NOFX_BODY_TIMEOUT_S", d.body_timeout),
-                    max_connections: get("NOFX_MAX_CONNECTIONS")
-                        .and_then(|v| v.trim().parse().ok())
-                        .filter(|v: &usize| *v > 0)
-                        .unwrap_or(d.max_connections),
-                    shutdown_grace: d.shutdown_grace,
-                }
+            webhook_retry_base_ms: read("NOFX_WEBHOOK_RETRY_BASE_MS", "a positive number of milliseconds", &positive)?.unwrap_or(5000),
+            limits: ServerLimits {
+                header_read_timeout: secs("NOFX_HEADER_TIMEOUT_S", d.header_read_timeout)?,
+                body_timeout: secs("NOFX_BODY_TIMEOUT_S", d.body_timeout)?,
+                max_connections: read("NOFX_MAX_CONNECTIONS", "a positive number of connections", &positive)?
+                    .map(|n| n as usize)
+                    .unwrap_or(d.max_connections),
+                shutdown_grace: d.shutdown_grace,
             },
             login_throttle: Default::default(),
-            trust_proxy: FeatureFlags::parse_value(get("NOFX_TRUST_PROXY").as_deref()),
-        }
+            trust_proxy: flag("NOFX_TRUST_PROXY")?,
+        })
     }
 
     /// A configuration for tests and benchmarks: no environment involved.
@@ -153,6 +158,44 @@ impl Config {
             limits: ServerLimits::default(),
             login_throttle: Default::default(),
             trust_proxy: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn with(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup("sqlite://x.db".into(), move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn unset_and_blank_variables_take_their_defaults() {
+        let c = with(&[("NOFX_BODY_LIMIT", " "), ("FEATURE_AUTO_PLANNER", "")]).unwrap();
+        assert_eq!((c.body_limit, c.flags.auto_planner, c.limits), (1024 * 1024, false, ServerLimits::default()));
+        let c = with(&[("NOFX_BODY_LIMIT", "2048"), ("NOFX_HEADER_TIMEOUT_S", "3"), ("FEATURE_PLANNER_EXECUTE", "on")]).unwrap();
+        assert_eq!((c.body_limit, c.limits.header_read_timeout.as_secs(), c.flags.planner_execute), (2048, 3, true));
+    }
+
+    #[test]
+    fn a_malformed_variable_stops_the_start_naming_it() {
+        for (name, value) in [
+            ("NOFX_BODY_LIMIT", "1MB"),
+            ("NOFX_BODY_LIMIT", "-5"),
+            ("NOFX_HEADER_TIMEOUT_S", "0"),
+            ("NOFX_MAX_CONNECTIONS", "lots"),
+            ("NOFX_APPROVAL_EXPIRES_IN_S", "1h"),
+            ("NOFX_APPROVAL_EXPIRY_OUTCOME", "maybe"),
+            ("NOFX_WEBHOOK_RETRY_BASE_MS", "soon"),
+            ("NOFX_SECURE_COOKIES", "enabled"),
+            ("NOFX_TRUST_PROXY", "y"),
+            ("FEATURE_AUTO_PLANNER", "enabled"),
+        ] {
+            let e = with(&[(name, value)]).err().unwrap_or_else(|| panic!("{name}={value} was accepted")).to_string();
+            assert!(e.contains(name) && e.contains(value), "{name}={value}: {e}");
         }
     }
 }

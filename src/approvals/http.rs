@@ -128,8 +128,7 @@ async fn wait_approval(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
-    /// `approve` or `deny`.
-    pub decision: String,
+    pub decision: Decision,
     /// Required to deny; optional to approve.
     #[serde(default)]
     pub comment: String,
@@ -152,10 +151,7 @@ async fn decide_approval(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> AppResult<Json<ApprovalDetail>> {
-    let decision = Decision::parse(&body.decision).ok_or_else(|| {
-        AppError::bad_request("invalid_body", format!("`decision` must be `approve` or `deny`, not `{}`.", body.decision))
-    })?;
-    let a = service::decide_as(&s, &caller.0, id, decision, &body.comment).await?;
+    let a = service::decide_as(&s, &caller.0, id, body.decision, &body.comment).await?;
     Ok(Json(service::with_log(&s, a).await?))
 }
 

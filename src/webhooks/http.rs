@@ -25,8 +25,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ZigTodoDecision {
     pub approval_id: i64,
-    /// `approve` or `deny`.
-    pub decision: String,
+    pub decision: Decision,
     #[serde(default)]
     pub comment: String,
     /// The NOFX username of the reviewer who decided in Zig Todo: a user whose role decides
@@ -63,9 +62,6 @@ async fn zig_todo(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
     }
     let decision: ZigTodoDecision = serde_json::from_slice(&body)
         .map_err(|e| AppError::bad_request("invalid_body", format!("The decision does not have the expected shape: {e}.")))?;
-    let verdict = Decision::parse(&decision.decision).ok_or_else(|| {
-        AppError::bad_request("invalid_body", format!("`decision` must be `approve` or `deny`, not `{}`.", decision.decision))
-    })?;
     let reviewer = decision.reviewer.trim();
     if reviewer.is_empty() || reviewer.len() > 100 {
         return Err(AppError::unprocessable("invalid_field", "`reviewer` must name who decided (1–100 characters)."));
@@ -82,7 +78,7 @@ async fn zig_todo(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
         })?;
     // The id is recorded with the decision, in its transaction: a refused delivery can be retried.
     let delivery = Delivery { via: Via::ZigTodo, webhook_id: id.to_string() };
-    Ok(Json(crate::approvals::service::decide_delivered(&s, &who, decision.approval_id, verdict, &decision.comment, delivery).await?))
+    Ok(Json(crate::approvals::service::decide_delivered(&s, &who, decision.approval_id, decision.decision, &decision.comment, delivery).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
