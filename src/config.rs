@@ -102,7 +102,9 @@ impl Config {
             }
         };
         let positive = |v: &str| v.parse::<i64>().ok().filter(|n| *n > 0);
-        let flag = |name: &str| -> anyhow::Result<bool> { FeatureFlags::parse_value(get(name).as_deref()).map_err(|e| anyhow::anyhow!("{name}: {e}")) };
+        let flag = |name: &str| -> anyhow::Result<bool> {
+            FeatureFlags::parse_value(get(name).as_deref()).map_err(|e| anyhow::anyhow!("{name}: {e}"))
+        };
         let secs = |name: &str, default: std::time::Duration| -> anyhow::Result<std::time::Duration> {
             Ok(read(name, "a positive number of seconds", &positive)?.map(|s| std::time::Duration::from_secs(s as u64)).unwrap_or(default))
         };

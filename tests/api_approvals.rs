@@ -66,7 +66,8 @@ async fn request_and_decide(app: TestApp) {
     // The longest long-poll: if the decision did not wake it, it would only return at its own
     // timeout, long after the guard below gives up.
     let wait = tokio::spawn(async move { waiter.get(&format!("/api/approvals/{id}/wait?timeout_s=300")).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Decide only once the long-poll is waiting, so what is tested is the wake-up, not a read.
+    common::until("the long-poll is waiting", || app.state.waiters.waiting() == 1).await;
     let (s, c) = f.reviewer.post(&format!("/api/approvals/{id}/comments"), json!({"comment": "Which region?"})).await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
     assert_eq!(c["status"], "pending", "a comment does not decide");

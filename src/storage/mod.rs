@@ -148,6 +148,7 @@ impl Db {
             Some(queue) => {
                 let (reply, result) = tokio::sync::oneshot::channel();
                 queue.send(Box::new(writer::Op { op, result: None, reply })).map_err(|_| AppError::internal())?;
+                self.writer_stats.submitted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 // A dropped reply means the op panicked; the writer logged it.
                 result.await.map_err(|_| AppError::internal())?
             }

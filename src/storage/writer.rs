@@ -74,6 +74,8 @@ pub(super) type Queue = mpsc::UnboundedSender<Box<dyn Job>>;
 pub struct WriterStats {
     pub commits: AtomicU64,
     pub ops: AtomicU64,
+    /// Ops handed to the writer so far (queued, running or done).
+    pub submitted: AtomicU64,
 }
 
 /// Starts the writer task; it ends when the last sender (the last `Db` clone) is dropped.
@@ -205,7 +207,7 @@ mod tests {
                 tokio::spawn(async move { (i, db.write(op).await) })
             })
             .collect();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        until_submitted(&db, 51).await;
         drop(turn);
         for t in tasks {
             let (i, r) = t.await.unwrap();
@@ -232,6 +234,14 @@ mod tests {
         assert_eq!(values(&db).await, vec!["after"]);
     }
 
+    /// Waits until `n` ops have reached the writer's queue (all of them queue behind the held turn).
+    async fn until_submitted(db: &Db, n: u64) {
+        let stats = db.write_stats().unwrap();
+        while stats.submitted.load(Ordering::SeqCst) < n {
+            tokio::task::yield_now().await;
+        }
+    }
+
     #[tokio::test]
     async fn ops_that_arrive_together_share_a_commit() {
         let (db, _dir) = db().await;
@@ -251,7 +261,7 @@ mod tests {
                 })
             })
             .collect();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        until_submitted(&db, 20).await;
         drop(turn);
         for t in tasks {
             t.await.unwrap().unwrap();

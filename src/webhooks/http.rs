@@ -78,7 +78,9 @@ async fn zig_todo(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
         })?;
     // The id is recorded with the decision, in its transaction: a refused delivery can be retried.
     let delivery = Delivery { via: Via::ZigTodo, webhook_id: id.to_string() };
-    Ok(Json(crate::approvals::service::decide_delivered(&s, &who, decision.approval_id, decision.decision, &decision.comment, delivery).await?))
+    Ok(Json(
+        crate::approvals::service::decide_delivered(&s, &who, decision.approval_id, decision.decision, &decision.comment, delivery).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

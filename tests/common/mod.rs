@@ -263,6 +263,16 @@ impl Api {
     }
 }
 
+/// Waits until `condition` holds (checked every 10 ms; panics naming `what` after 30 s). For
+/// tests that must act after something else has happened, instead of sleeping and hoping.
+pub async fn until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "gave up waiting until {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 pub async fn into_json(res: Response) -> (StatusCode, Value) {
     let status = res.status();
     let text = res.text().await.unwrap();
