@@ -7,7 +7,7 @@ use crate::auth::model::{Principal, PrincipalKind, Role};
 use crate::auth::service;
 use crate::backlog::model::*;
 use crate::backlog::{service as backlog, store};
-use crate::error::AppResult;
+use crate::error::{AppResult, ErrorCode};
 use crate::storage::{now_ms, Db};
 
 /// Demo accounts; printed by `scripts/run`. Never use these outside a demo.
@@ -429,7 +429,7 @@ pub async fn seed(db: &Db) -> AppResult<String> {
     for (username, password, role) in DEMO_USERS {
         match service::create_user(db, username, password, role).await {
             Ok(_) => lines.push(format!("demo user {username} ({role}) created")),
-            Err(e) if e.code == "username_taken" => lines.push(format!("demo user {username} already exists")),
+            Err(e) if e.code == ErrorCode::UsernameTaken => lines.push(format!("demo user {username} already exists")),
             Err(e) => return Err(e),
         }
     }

@@ -8,6 +8,8 @@ use super::service;
 #[cfg(feature = "ssr")]
 use crate::auth::fns::ssr::{form_result, reader, session, state};
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::error::ErrorCode;
 
 #[cfg(feature = "ssr")]
 fn parse_id(v: &str, what: &str) -> Result<Option<i64>, AppError> {
@@ -15,7 +17,7 @@ fn parse_id(v: &str, what: &str) -> Result<Option<i64>, AppError> {
     if v.is_empty() {
         return Ok(None);
     }
-    v.parse().map(Some).map_err(|_| AppError::bad_request("invalid_query", format!("`{what}` must be a number.")))
+    v.parse().map(Some).map_err(|_| AppError::bad_request(ErrorCode::InvalidQuery, format!("`{what}` must be a number.")))
 }
 
 #[server(prefix = "/_fn", endpoint = "load_inbox")]
@@ -42,7 +44,7 @@ pub async fn load_history(#[server(default)] status: String) -> Result<Vec<Histo
         v => Some(
             ApprovalStatus::parse(v)
                 .filter(|s| s.is_final())
-                .ok_or_else(|| AppError::bad_request("invalid_query", "Pick approved, denied, expired or cancelled."))?,
+                .ok_or_else(|| AppError::bad_request(ErrorCode::InvalidQuery, "Pick approved, denied, expired or cancelled."))?,
         ),
     };
     service::history(&state()?, &who, status).await
@@ -65,7 +67,8 @@ pub async fn decide_approval(
 ) -> Result<ApprovalStatus, AppError> {
     form_result(async move {
         let who = session(&csrf).await?;
-        let decision = Decision::parse(decision.trim()).ok_or_else(|| AppError::bad_request("invalid_body", "Choose Approve or Deny."))?;
+        let decision =
+            Decision::parse(decision.trim()).ok_or_else(|| AppError::bad_request(ErrorCode::InvalidBody, "Choose Approve or Deny."))?;
         let a = service::decide_as(&state()?, &who, id, decision, &comment).await?;
         leptos_axum::redirect(&format!("/approvals?decided={id}"));
         Ok(a.status)

@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::model::*;
 use super::service::{self, ApprovalRequest};
 use crate::auth::http::{AnyCaller, ApiCaller};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::http::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
@@ -70,14 +70,14 @@ async fn list_approvals(
         None => None,
         Some(v) => Some(ApprovalStatus::parse(v).ok_or_else(|| {
             AppError::bad_request(
-                "invalid_query",
+                ErrorCode::InvalidQuery,
                 format!("`status` must be one of pending, approved, denied, expired, cancelled; not `{v}`."),
             )
         })?),
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(AppError::bad_request("invalid_query", "`limit` must be between 1 and 500."));
+        return Err(AppError::bad_request(ErrorCode::InvalidQuery, "`limit` must be between 1 and 500."));
     }
     let filter = ListFilter {
         status,
@@ -117,7 +117,7 @@ async fn wait_approval(
     let timeout = q.timeout_s.unwrap_or(30);
     if timeout > MAX_WAIT_S {
         return Err(AppError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("`timeout_s` must be at most {MAX_WAIT_S}; ask again after it returns."),
         ));
     }

@@ -8,7 +8,7 @@ use super::model::*;
 use super::store::{self, NewApproval};
 pub use super::waiters::{ExpiryNotify, Waiters};
 use crate::auth::model::{Permission, Principal, Role};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::events::model::{EventKind, NewEvent, Subject};
 use crate::state::AppState;
 use crate::storage::now_ms;
@@ -40,19 +40,22 @@ pub struct ApprovalRequest {
 fn refusal(r: Refusal) -> AppError {
     match r {
         Refusal::AlreadyDecided(s) => {
-            AppError::conflict("already_decided", format!("This request is already {}; nothing changed.", s.as_str()))
+            AppError::conflict(ErrorCode::AlreadyDecided, format!("This request is already {}; nothing changed.", s.as_str()))
                 .with("status", s.as_str())
         }
-        Refusal::Expired => {
-            AppError::conflict("expired", "This request expired before the decision arrived; nothing changed.").with("status", "expired")
+        Refusal::Expired => AppError::conflict(ErrorCode::Expired, "This request expired before the decision arrived; nothing changed.")
+            .with("status", "expired"),
+        Refusal::SelfApproval => {
+            AppError::forbidden(ErrorCode::SelfApproval, "You asked for this approval, so someone else has to decide it.")
         }
-        Refusal::SelfApproval => AppError::forbidden("self_approval", "You asked for this approval, so someone else has to decide it."),
-        Refusal::ReasonRequired => AppError::unprocessable("reason_required", "Say why you deny it: the requester sees your reason."),
+        Refusal::ReasonRequired => {
+            AppError::unprocessable(ErrorCode::ReasonRequired, "Say why you deny it: the requester sees your reason.")
+        }
         Refusal::AlreadyVoted => {
-            AppError::conflict("already_voted", "You approved this already; it needs another reviewer to reach its quorum.")
+            AppError::conflict(ErrorCode::AlreadyVoted, "You approved this already; it needs another reviewer to reach its quorum.")
         }
-        Refusal::InvalidComment(m) => AppError::unprocessable("invalid_comment", m),
-        Refusal::NotRequester => AppError::forbidden("not_requester", "Only the requester or an admin can cancel this request."),
+        Refusal::InvalidComment(m) => AppError::unprocessable(ErrorCode::InvalidComment, m),
+        Refusal::NotRequester => AppError::forbidden(ErrorCode::NotRequester, "Only the requester or an admin can cancel this request."),
     }
 }
 
@@ -84,47 +87,51 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
     let db = &state.db;
     let tool_id = req.tool_id.as_deref().map(str::trim).unwrap_or_default();
     if tool_id.is_empty() {
-        return Err(AppError::unprocessable("missing_field", "Name the tool that needs approval in `tool_id`."));
+        return Err(AppError::unprocessable(ErrorCode::MissingField, "Name the tool that needs approval in `tool_id`."));
     }
     let tool = crate::backlog::store::get_tool(db, tool_id).await?.ok_or_else(|| {
-        AppError::unprocessable("unknown_tool", format!("Tool `{tool_id}` is not registered; register it (POST /api/tools) or fix the id."))
-            .with("tool_id", tool_id)
+        AppError::unprocessable(
+            ErrorCode::UnknownTool,
+            format!("Tool `{tool_id}` is not registered; register it (POST /api/tools) or fix the id."),
+        )
+        .with("tool_id", tool_id)
     })?;
     for (name, doc) in [("args", &req.args), ("context", &req.context)] {
         if !(doc.is_object() || doc.is_null()) {
             return Err(AppError::unprocessable(
-                "invalid_field",
+                ErrorCode::InvalidField,
                 format!("`{name}` must be a JSON object, like {{\"target\": \"prod\"}}; wrap other values in one."),
             ));
         }
         if doc.to_string().len() > MAX_DOC_BYTES {
             return Err(AppError::unprocessable(
-                "too_large",
+                ErrorCode::TooLarge,
                 format!("`{name}` is over {} KB; send a summary and a link instead.", MAX_DOC_BYTES / 1024),
             ));
         }
     }
     if let Some(step) = &req.step_id {
         if step.len() > 100 {
-            return Err(AppError::unprocessable("invalid_field", "`step_id` is too long (100 characters at most)."));
+            return Err(AppError::unprocessable(ErrorCode::InvalidField, "`step_id` is too long (100 characters at most)."));
         }
     }
     // Links must point at things that exist, and the pack comes from the item.
     let mut pack_id = None;
     if let Some(item_id) = req.backlog_item_id {
         let item = crate::backlog::store::get_item(db, item_id).await?.ok_or_else(|| {
-            AppError::unprocessable("unknown_item", format!("Backlog item {item_id} does not exist.")).with("backlog_item_id", item_id)
+            AppError::unprocessable(ErrorCode::UnknownItem, format!("Backlog item {item_id} does not exist."))
+                .with("backlog_item_id", item_id)
         })?;
         pack_id = Some(item.pack_id);
     }
     if let Some(plan_id) = req.plan_id {
         if !crate::planner::store::plan_exists(db, plan_id).await? {
-            return Err(AppError::unprocessable("unknown_plan", format!("Plan {plan_id} does not exist.")).with("plan_id", plan_id));
+            return Err(AppError::unprocessable(ErrorCode::UnknownPlan, format!("Plan {plan_id} does not exist.")).with("plan_id", plan_id));
         }
     }
     let expires_in =
         expiry_seconds(req.expires_in_s, tool.approval_expires_in_s, state.config.approval_expires_in_s, MIN_EXPIRY_S, MAX_EXPIRY_S)
-            .map_err(|m| AppError::unprocessable("invalid_field", m))?;
+            .map_err(|m| AppError::unprocessable(ErrorCode::InvalidField, m))?;
 
     let new = NewApproval {
         tool_id: tool_id.to_string(),

@@ -265,6 +265,7 @@ pub async fn next_deadline(db: &Db) -> AppResult<Option<i64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
 
     #[tokio::test]
     async fn a_reviewer_counts_once_even_past_the_state_machine() {
@@ -290,7 +291,7 @@ mod tests {
         record(&mut tx, id, "user:dana", &vote, 2, None).await.unwrap();
         // The database itself refuses a second vote by the same reviewer (unique index).
         let again = record(&mut tx, id, "user:dana", &vote, 3, None).await.unwrap_err();
-        assert!(again.database && again.code == "already_exists", "{again:?}");
+        assert!(again.database && again.code == ErrorCode::AlreadyExists, "{again:?}");
         record(&mut tx, id, "user:lee", &vote, 4, None).await.unwrap();
         tx.commit().await.unwrap();
         let a = get(&db, id).await.unwrap().unwrap();

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::model::Principal;
 use super::model::Role;
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::error::ErrorCode;
 use crate::flags::FeatureFlags;
 #[cfg(feature = "ssr")]
 use http::header;
@@ -114,7 +116,7 @@ pub mod ssr {
         let session = current_session().await?.ok_or_else(|| AppError::unauthorized("Your session has ended; sign in again."))?;
         if !bool::from(subtle::ConstantTimeEq::ct_eq(session.csrf_token.as_bytes(), csrf.as_bytes())) {
             return Err(AppError::forbidden(
-                "csrf_failed",
+                ErrorCode::CsrfFailed,
                 "This form is out of date or was not sent by this site. Reload the page and submit it again.",
             ));
         }
@@ -128,7 +130,7 @@ pub mod ssr {
         let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
         let origin_host = origin.split("://").nth(1).unwrap_or("");
         if origin == "null" || origin_host != host {
-            return Err(AppError::forbidden("cross_origin", "Forms may only be submitted from this site."));
+            return Err(AppError::forbidden(ErrorCode::CrossOrigin, "Forms may only be submitted from this site."));
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use std::fmt;
 
 /// What a user or API key may do. Roles are not a ladder: a reviewer decides approvals but does
@@ -134,7 +134,7 @@ impl Principal {
         }
         let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
         Err(AppError::forbidden(
-            "forbidden",
+            ErrorCode::Forbidden,
             format!("Your role `{}` cannot {}; this needs one of: {}.", self.role, permission.describe(), roles.join(", ")),
         )
         .with("required_roles", roles))

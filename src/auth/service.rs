@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::model::{Principal, PrincipalKind, Role};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::storage::{now_ms, Db};
 
 pub const SESSION_COOKIE: &str = "nofx_session";
@@ -53,14 +53,14 @@ pub fn validate_username(username: &str) -> AppResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(AppError::unprocessable("invalid_username", "Usernames are 2–40 characters of letters, digits, '_', '-' or '.'."))
+        Err(AppError::unprocessable(ErrorCode::InvalidUsername, "Usernames are 2–40 characters of letters, digits, '_', '-' or '.'."))
     }
 }
 
 pub async fn create_user(db: &Db, username: &str, password: &str, role: Role) -> AppResult<i64> {
     validate_username(username)?;
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(AppError::unprocessable("weak_password", format!("Passwords need at least {MIN_PASSWORD_LEN} characters.")));
+        return Err(AppError::unprocessable(ErrorCode::WeakPassword, format!("Passwords need at least {MIN_PASSWORD_LEN} characters.")));
     }
     let hash = hash_password(password.to_string()).await?;
     let row = sqlx::query(
@@ -75,7 +75,7 @@ pub async fn create_user(db: &Db, username: &str, password: &str, role: Role) ->
     .await?;
     match row {
         Some(row) => Ok(row.try_get::<i64, _>("id")?),
-        None => Err(AppError::conflict("username_taken", format!("The username `{username}` is already taken."))),
+        None => Err(AppError::conflict(ErrorCode::UsernameTaken, format!("The username `{username}` is already taken."))),
     }
 }
 
@@ -133,7 +133,7 @@ pub async fn sign_in(
         tracing::warn!(username, %address, scope = ?refused.scope, retry_after_s = wait, "sign-in refused while throttled");
         return Err(AppError::new(
             429,
-            "too_many_attempts",
+            ErrorCode::TooManyAttempts,
             format!(
                 "Too many failed sign-ins. Wait {} and try again.",
                 if wait == 1 { "1 second".to_string() } else { format!("{wait} seconds") }
@@ -191,8 +191,9 @@ pub async fn user_principal(db: &Db, username: &str) -> AppResult<Option<Princip
 
 /// Creates an API key and returns `(id, key)`; the key is shown once and only its hash is kept.
 pub async fn create_api_key(db: &Db, name: &str, role: Role) -> AppResult<(i64, String)> {
-    validate_username(name)
-        .map_err(|_| AppError::unprocessable("invalid_key_name", "Key names are 2–40 characters of letters, digits, '_', '-' or '.'."))?;
+    validate_username(name).map_err(|_| {
+        AppError::unprocessable(ErrorCode::InvalidKeyName, "Key names are 2–40 characters of letters, digits, '_', '-' or '.'.")
+    })?;
     let key = generate_token("nofx_", 40);
     let row = sqlx::query(
         "insert into api_keys (name, key_prefix, key_hash, role, created_at) values ($1, $2, $3, $4, $5)
@@ -207,7 +208,7 @@ pub async fn create_api_key(db: &Db, name: &str, role: Role) -> AppResult<(i64, 
     .await?;
     match row {
         Some(r) => Ok((r.try_get("id")?, key)),
-        None => Err(AppError::conflict("key_name_taken", format!("An API key named `{name}` already exists."))),
+        None => Err(AppError::conflict(ErrorCode::KeyNameTaken, format!("An API key named `{name}` already exists."))),
     }
 }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -310,7 +310,7 @@ impl Problems {
             return Ok(());
         }
         let message = self.0.iter().map(|p| p.message.clone()).collect::<Vec<_>>().join(" ");
-        Err(AppError::unprocessable("validation_failed", message).with("fields", serde_json::to_value(&self.0).unwrap_or_default()))
+        Err(AppError::unprocessable(ErrorCode::ValidationFailed, message).with("fields", serde_json::to_value(&self.0).unwrap_or_default()))
     }
 }
 

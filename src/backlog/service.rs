@@ -4,7 +4,7 @@
 use super::model::*;
 use super::store;
 use crate::auth::model::{Permission, Principal};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::storage::{now_ms, Db};
 
 pub async fn list_packs(db: &Db, who: &Principal) -> AppResult<Vec<Pack>> {
@@ -39,7 +39,7 @@ pub async fn delete_pack(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
     let pack = get_pack(db, who, id).await?;
     if pack.item_count > 0 {
         return Err(AppError::conflict(
-            "pack_not_empty",
+            ErrorCode::PackNotEmpty,
             format!("Pack `{}` still holds {} items; move or delete them first.", pack.name, pack.item_count),
         ));
     }
@@ -48,7 +48,7 @@ pub async fn delete_pack(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
 }
 
 fn slug_taken(slug: &str) -> AppError {
-    AppError::conflict("slug_taken", format!("A pack with the slug `{slug}` already exists; choose another slug."))
+    AppError::conflict(ErrorCode::SlugTaken, format!("A pack with the slug `{slug}` already exists; choose another slug."))
 }
 
 pub async fn list_items(db: &Db, who: &Principal, filter: &ItemFilter) -> AppResult<Vec<BacklogItem>> {
@@ -82,7 +82,7 @@ pub async fn item_detail(db: &Db, who: &Principal, id: i64) -> AppResult<ItemDet
 /// Unknown packs, dependencies and tools are named in one 422 so the caller fixes all at once.
 async fn check_references(db: &Db, d: &ItemDraft) -> AppResult<()> {
     let mut missing = vec![];
-    let mut err = AppError::unprocessable("unknown_references", "");
+    let mut err = AppError::unprocessable(ErrorCode::UnknownReferences, "");
     if store::get_pack(db, d.pack_id).await?.is_none() {
         missing.push(format!("pack {} does not exist", d.pack_id));
         err = err.with("unknown_pack_id", d.pack_id);
@@ -131,7 +131,7 @@ pub async fn delete_item(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
     if !dependents.is_empty() {
         let list = dependents.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
         return Err(AppError::conflict(
-            "item_has_dependents",
+            ErrorCode::ItemHasDependents,
             format!("“{}” is a dependency of items {list}; remove it from their `depends_on` first.", item.title),
         )
         .with("dependent_item_ids", dependents));
@@ -154,7 +154,7 @@ pub async fn create_tool(db: &Db, who: &Principal, input: &ToolInput) -> AppResu
     who.require(Permission::ManageTools)?;
     let draft = validate_tool(input, None)?;
     if !store::upsert_tool(db, &draft, now_ms(), false).await? {
-        return Err(AppError::conflict("tool_exists", format!("A tool with id `{}` is already registered.", draft.id)));
+        return Err(AppError::conflict(ErrorCode::ToolExists, format!("A tool with id `{}` is already registered.", draft.id)));
     }
     get_tool(db, who, &draft.id).await
 }
@@ -173,7 +173,7 @@ pub async fn delete_tool(db: &Db, who: &Principal, id: &str) -> AppResult<()> {
     let users = store::items_using_tool(db, id).await?;
     if !users.is_empty() {
         let list = users.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
-        return Err(AppError::conflict("tool_in_use", format!("Tool `{id}` is used by items {list}; remove it from them first."))
+        return Err(AppError::conflict(ErrorCode::ToolInUse, format!("Tool `{id}` is used by items {list}; remove it from them first."))
             .with("item_ids", users));
     }
     store::delete_tool(db, id).await?;
@@ -186,7 +186,7 @@ pub async fn record_metric(db: &Db, who: &Principal, input: &MetricInput) -> App
     let values = validate_metric(input, now)?;
     if store::get_tool(db, &input.tool_id).await?.is_none() {
         return Err(AppError::unprocessable(
-            "unknown_references",
+            ErrorCode::UnknownReferences,
             format!("Tool `{}` is not registered; register it before recording runs.", input.tool_id),
         )
         .with("unknown_tool_ids", vec![input.tool_id.clone()]));

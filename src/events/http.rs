@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::model::{parse_type_filter, type_matches, Event};
 use super::service::{self, Subscription};
 use crate::auth::http::AnyCaller;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::http::ApiQuery;
 use crate::state::AppState;
 
@@ -42,15 +42,13 @@ async fn stream_events(
     headers: http::HeaderMap,
     ApiQuery(q): ApiQuery<EventQuery>,
 ) -> AppResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
-    let header_id = match headers.get("last-event-id") {
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<i64>().ok())
-                .ok_or_else(|| AppError::bad_request("invalid_last_event_id", "`Last-Event-ID` must be the numeric id of an event."))?,
-        ),
-        None => None,
-    };
+    let header_id =
+        match headers.get("last-event-id") {
+            Some(v) => Some(v.to_str().ok().and_then(|v| v.trim().parse::<i64>().ok()).ok_or_else(|| {
+                AppError::bad_request(ErrorCode::InvalidLastEventId, "`Last-Event-ID` must be the numeric id of an event.")
+            })?),
+            None => None,
+        };
     let filter = parse_type_filter(q.types.as_deref());
     let subscription = service::subscribe(&s, &who, header_id.or(q.after)).await?;
     Ok(Sse::new(event_stream(s, subscription, filter)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 
 /// `axum::Json`, but every rejection becomes the contract's JSON error with a sentence saying
 /// what to fix (axum answers some of them in plain text).
@@ -32,17 +32,17 @@ where
 fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
         JsonRejection::JsonSyntaxError(e) => AppError::bad_request(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("The body is not valid JSON: {}. Check quotes, commas and brackets.", inner(&e.body_text())),
         ),
         JsonRejection::JsonDataError(e) => {
-            AppError::bad_request("invalid_body", format!("The JSON does not have the expected shape: {}.", inner(&e.body_text())))
+            AppError::bad_request(ErrorCode::InvalidBody, format!("The JSON does not have the expected shape: {}.", inner(&e.body_text())))
         }
         JsonRejection::MissingJsonContentType(_) => {
-            AppError::new(415, "unsupported_media_type", "Send the body as JSON with the header `Content-Type: application/json`.")
+            AppError::new(415, ErrorCode::UnsupportedMediaType, "Send the body as JSON with the header `Content-Type: application/json`.")
         }
         other if other.status() == http::StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-        other => AppError::bad_request("invalid_body", format!("The body could not be read: {}.", other.body_text())),
+        other => AppError::bad_request(ErrorCode::InvalidBody, format!("The body could not be read: {}.", other.body_text())),
     }
 }
 
@@ -52,7 +52,7 @@ fn inner(text: &str) -> String {
 }
 
 pub fn too_large() -> AppError {
-    AppError::new(413, "payload_too_large", "The request body is too large; send less than the configured limit (1 MiB by default).")
+    AppError::new(413, ErrorCode::PayloadTooLarge, "The request body is too large; send less than the configured limit (1 MiB by default).")
 }
 
 /// Query string extractor with contract errors.
@@ -68,10 +68,11 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                Err(AppError::bad_request("invalid_query", format!("The query string could not be read: {}.", inner(&e.body_text()))))
-            }
-            Err(e) => Err(AppError::bad_request("invalid_query", e.body_text())),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(AppError::bad_request(
+                ErrorCode::InvalidQuery,
+                format!("The query string could not be read: {}.", inner(&e.body_text())),
+            )),
+            Err(e) => Err(AppError::bad_request(ErrorCode::InvalidQuery, e.body_text())),
         }
     }
 }
@@ -90,9 +91,9 @@ where
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                Err(AppError::bad_request("invalid_path", format!("The URL path is not valid: {}.", inner(&e.body_text()))))
+                Err(AppError::bad_request(ErrorCode::InvalidPath, format!("The URL path is not valid: {}.", inner(&e.body_text()))))
             }
-            Err(e) => Err(AppError::bad_request("invalid_path", e.body_text())),
+            Err(e) => Err(AppError::bad_request(ErrorCode::InvalidPath, e.body_text())),
         }
     }
 }
@@ -116,10 +117,10 @@ pub async fn normalise_api_errors(req: Request, next: axum::middleware::Next) ->
         return response;
     }
     let err = match status.as_u16() {
-        404 => AppError::new(404, "not_found", format!("There is no API endpoint at `{path}`; see /api/openapi.json.")),
-        405 => AppError::new(405, "method_not_allowed", format!("`{method}` is not allowed on `{path}`; see /api/openapi.json.")),
+        404 => AppError::new(404, ErrorCode::NotFound, format!("There is no API endpoint at `{path}`; see /api/openapi.json.")),
+        405 => AppError::new(405, ErrorCode::MethodNotAllowed, format!("`{method}` is not allowed on `{path}`; see /api/openapi.json.")),
         413 => too_large(),
-        code => AppError::new(code, "bad_request", format!("The request was rejected ({status}).")),
+        code => AppError::new(code, ErrorCode::BadRequest, format!("The request was rejected ({status}).")),
     };
     let mut out = err.into_response();
     if let Some(allow) = response.headers().get(http::header::ALLOW) {

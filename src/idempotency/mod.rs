@@ -6,7 +6,7 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::storage::{now_ms, Db};
 
 pub const HEADER: &str = "idempotency-key";
@@ -27,7 +27,7 @@ pub enum Claim {
 pub fn validate_key(key: &str) -> AppResult<()> {
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err(AppError::bad_request(
-            "invalid_idempotency_key",
+            ErrorCode::InvalidIdempotencyKey,
             "`Idempotency-Key` must be 1–255 visible ASCII characters, e.g. a UUID.",
         ));
     }
@@ -77,7 +77,7 @@ pub async fn claim(db: &Db, principal: &str, endpoint: &str, key: &str, request_
     };
     if row.try_get::<String, _>("request_hash")? != request_hash {
         return Err(AppError::unprocessable(
-            "idempotency_key_reused",
+            ErrorCode::IdempotencyKeyReused,
             "This `Idempotency-Key` was already used with a different request body; use a new key for a new request.",
         ));
     }
@@ -92,7 +92,7 @@ pub async fn claim(db: &Db, principal: &str, endpoint: &str, key: &str, request_
 
 fn in_flight() -> AppError {
     AppError::conflict(
-        "idempotency_key_in_flight",
+        ErrorCode::IdempotencyKeyInFlight,
         "A request with this `Idempotency-Key` is still being processed; wait for it and retry.",
     )
 }

@@ -7,6 +7,8 @@ use super::model::*;
 #[cfg(feature = "ssr")]
 use crate::auth::fns::ssr::{form_result, reader, session, state};
 use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::error::ErrorCode;
 use crate::gates::model::{Enforcement, Finding, Gate, GateVerdict, Verdict, VerdictCounts};
 
 /// Plans a selection from the backlog page (checked `item_ids[]`) or a whole pack, then opens
@@ -25,15 +27,13 @@ pub async fn plan_items(
         let budget_usd = if budget.is_empty() {
             None
         } else {
-            Some(
-                budget
-                    .parse::<f64>()
-                    .map_err(|_| AppError::unprocessable("invalid_budget", "The budget must be a number of dollars, like 25 or 12.50."))?,
-            )
+            Some(budget.parse::<f64>().map_err(|_| {
+                AppError::unprocessable(ErrorCode::InvalidBudget, "The budget must be a number of dollars, like 25 or 12.50.")
+            })?)
         };
         let pack_id = pack_id.trim();
         let request = if !pack_id.is_empty() && item_ids.is_empty() {
-            let id = pack_id.parse::<i64>().map_err(|_| AppError::unprocessable("invalid_selection", "Choose a pack to plan."))?;
+            let id = pack_id.parse::<i64>().map_err(|_| AppError::unprocessable(ErrorCode::InvalidSelection, "Choose a pack to plan."))?;
             PlanRequest { pack_id: Some(id), budget_usd, include_dependencies: !include_dependencies.is_empty(), ..Default::default() }
         } else {
             PlanRequest {

@@ -12,7 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::model::*;
 use super::service::{self, Planned};
 use crate::auth::http::{AnyCaller, ApiCaller};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::http::{ApiPath, ApiQuery};
 use crate::idempotency;
 use crate::state::AppState;
@@ -107,7 +107,7 @@ async fn plan_graph(
 ) -> AppResult<Response> {
     let format = q.format.unwrap_or_else(|| "json".into());
     if format != "json" && format != "dot" {
-        return Err(AppError::bad_request("invalid_format", format!("`format` must be `json` or `dot`, not `{format}`.")));
+        return Err(AppError::bad_request(ErrorCode::InvalidFormat, format!("`format` must be `json` or `dot`, not `{format}`.")));
     }
     let plan = service::get_plan(&s, &caller.0, id).await?;
     let disposition = format!("inline; filename=\"plan-{id}.{format}\"");

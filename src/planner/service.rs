@@ -9,7 +9,7 @@ use super::store;
 use crate::auth::model::{Permission, Principal};
 use crate::backlog::model::{ItemFilter, ItemStatus};
 use crate::backlog::store as backlog_store;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::events::model::{EventKind, NewEvent, Subject};
 use crate::gates::model::Verdict;
 use crate::gates::{apply, evaluate_all, GateInput};
@@ -29,7 +29,7 @@ pub fn require_auto_planner(state: &AppState) -> AppResult<()> {
         return Ok(());
     }
     Err(AppError::forbidden(
-        "feature_disabled",
+        ErrorCode::FeatureDisabled,
         "The auto planner is switched off on this server; set FEATURE_AUTO_PLANNER=on to enable planning.",
     )
     .with("flag", "FEATURE_AUTO_PLANNER"))
@@ -39,32 +39,38 @@ pub fn require_auto_planner(state: &AppState) -> AppResult<()> {
 pub fn validate_request(r: &PlanRequest) -> AppResult<()> {
     match (&r.item_ids, r.pack_id) {
         (Some(_), Some(_)) => {
-            return Err(AppError::unprocessable("invalid_selection", "Send either `item_ids` or `pack_id`, not both."));
+            return Err(AppError::unprocessable(ErrorCode::InvalidSelection, "Send either `item_ids` or `pack_id`, not both."));
         }
         (None, None) => {
             return Err(AppError::unprocessable(
-                "invalid_selection",
+                ErrorCode::InvalidSelection,
                 "Say what to plan: `item_ids` (a list of backlog item ids) or `pack_id`.",
             ));
         }
         (Some(ids), None) if ids.is_empty() => {
-            return Err(AppError::unprocessable("empty_selection", "`item_ids` is empty; select at least one backlog item."));
+            return Err(AppError::unprocessable(ErrorCode::EmptySelection, "`item_ids` is empty; select at least one backlog item."));
         }
         (Some(ids), None) if ids.len() > MAX_PLAN_ITEMS => {
             return Err(AppError::unprocessable(
-                "selection_too_large",
+                ErrorCode::SelectionTooLarge,
                 format!("{} items were selected; one plan covers at most {MAX_PLAN_ITEMS}. Plan pack by pack.", ids.len()),
             )
             .with("max_items", MAX_PLAN_ITEMS as i64));
         }
         (Some(ids), None) if ids.iter().any(|id| *id <= 0) => {
-            return Err(AppError::unprocessable("invalid_selection", "`item_ids` holds backlog item ids, which are positive integers."));
+            return Err(AppError::unprocessable(
+                ErrorCode::InvalidSelection,
+                "`item_ids` holds backlog item ids, which are positive integers.",
+            ));
         }
         _ => {}
     }
     if let Some(b) = r.budget_usd {
         if !b.is_finite() || b <= 0.0 || b > 1_000_000_000.0 {
-            return Err(AppError::unprocessable("invalid_budget", "`budget_usd` must be a positive number of dollars (at most 1e9)."));
+            return Err(AppError::unprocessable(
+                ErrorCode::InvalidBudget,
+                "`budget_usd` must be a positive number of dollars (at most 1e9).",
+            ));
         }
     }
     Ok(())
@@ -110,9 +116,9 @@ pub async fn plan_json(state: &AppState, who: &Principal, body: &[u8], idempoten
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
-            AppError::bad_request("invalid_json", format!("The body is not valid JSON: {e}. Check quotes, commas and brackets."))
+            AppError::bad_request(ErrorCode::InvalidJson, format!("The body is not valid JSON: {e}. Check quotes, commas and brackets."))
         } else {
-            AppError::bad_request("invalid_body", format!("The JSON does not have the expected shape: {e}."))
+            AppError::bad_request(ErrorCode::InvalidBody, format!("The JSON does not have the expected shape: {e}."))
         }
     })
 }
@@ -135,7 +141,7 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
             if !unknown.is_empty() {
                 let list = unknown.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
                 return Err(AppError::unprocessable(
-                    "unknown_references",
+                    ErrorCode::UnknownReferences,
                     format!("`item_ids` names backlog items that do not exist: {list}. Remove them and try again."),
                 )
                 .with("unknown_item_ids", unknown));
@@ -144,7 +150,7 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
             if !done.is_empty() {
                 let list = done.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
                 return Err(AppError::unprocessable(
-                    "items_done",
+                    ErrorCode::ItemsDone,
                     format!("Items {list} are already done, so there is nothing to plan for them; leave them out or reopen them."),
                 )
                 .with("done_item_ids", done));
@@ -153,21 +159,24 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
         }
         (None, Some(pack_id)) => {
             let pack = backlog_store::get_pack(db, pack_id).await?.ok_or_else(|| {
-                AppError::unprocessable("unknown_references", format!("Pack {pack_id} does not exist; pick a pack from GET /api/packs."))
-                    .with("unknown_pack_id", pack_id)
+                AppError::unprocessable(
+                    ErrorCode::UnknownReferences,
+                    format!("Pack {pack_id} does not exist; pick a pack from GET /api/packs."),
+                )
+                .with("unknown_pack_id", pack_id)
             })?;
             let mut ids: Vec<i64> =
                 catalog.values().filter(|i| i.pack_id == pack_id && i.status != ItemStatus::Done).map(|i| i.id).collect();
             ids.sort_unstable();
             if ids.is_empty() {
                 return Err(AppError::unprocessable(
-                    "empty_selection",
+                    ErrorCode::EmptySelection,
                     format!("Pack `{}` has no unfinished items, so there is nothing to plan.", pack.name),
                 ));
             }
             if ids.len() > MAX_PLAN_ITEMS {
                 return Err(AppError::unprocessable(
-                    "selection_too_large",
+                    ErrorCode::SelectionTooLarge,
                     format!("Pack `{}` has {} unfinished items; one plan covers at most {MAX_PLAN_ITEMS}.", pack.name, ids.len()),
                 ));
             }

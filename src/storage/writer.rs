@@ -141,7 +141,7 @@ async fn alone(pool: &AnyPool, job: &mut dyn Job) {
 
 #[cfg(test)]
 mod tests {
-    use crate::error::AppError;
+    use crate::error::{AppError, ErrorCode};
     use crate::storage::{Db, Tx};
     use futures::future::BoxFuture;
     use sqlx::Row;
@@ -213,7 +213,7 @@ mod tests {
             let (i, r) = t.await.unwrap();
             if i % 5 == 0 {
                 let e = r.unwrap_err();
-                assert!(e.database && e.code == "already_exists", "{e:?}");
+                assert!(e.database && e.code == ErrorCode::AlreadyExists, "{e:?}");
             } else {
                 r.unwrap();
             }
@@ -226,8 +226,8 @@ mod tests {
     #[tokio::test]
     async fn refusals_pass_through_and_a_panicking_op_fails_alone() {
         let (db, _dir) = db().await;
-        let refused = db.write(|_tx| Box::pin(async { Err::<(), _>(AppError::conflict("already_decided", "no")) })).await;
-        assert_eq!(refused.unwrap_err().code, "already_decided");
+        let refused = db.write(|_tx| Box::pin(async { Err::<(), _>(AppError::conflict(ErrorCode::AlreadyDecided, "no")) })).await;
+        assert_eq!(refused.unwrap_err().code, ErrorCode::AlreadyDecided);
         let panicked = db.write(|_tx| Box::pin(async { panic!("op bug") as Result<(), AppError> })).await;
         assert_eq!(panicked.unwrap_err().status, 500);
         db.write(insert("after", None)).await.expect("the writer survives a panicking op");

@@ -12,7 +12,7 @@ use super::signature::{self, HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use crate::approvals::model::{Approval, Decision, Delivery, Via};
 use crate::auth::http::ApiCaller;
 use crate::auth::model::Permission;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::http::ApiQuery;
 use crate::state::AppState;
 
@@ -48,7 +48,7 @@ async fn zig_todo(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
     let secret = s.webhooks.inbound_secret.as_ref().ok_or_else(|| {
         AppError::new(
             503,
-            "webhooks_not_configured",
+            ErrorCode::WebhooksNotConfigured,
             "This server has no Zig Todo secret (NOFX_ZIG_TODO_SECRET); ask its operator to set one.",
         )
     })?;
@@ -61,17 +61,17 @@ async fn zig_todo(State(s): State<AppState>, headers: HeaderMap, body: Bytes) ->
         return Err(AppError::unauthorized("`webhook-id` is too long."));
     }
     let decision: ZigTodoDecision = serde_json::from_slice(&body)
-        .map_err(|e| AppError::bad_request("invalid_body", format!("The decision does not have the expected shape: {e}.")))?;
+        .map_err(|e| AppError::bad_request(ErrorCode::InvalidBody, format!("The decision does not have the expected shape: {e}.")))?;
     let reviewer = decision.reviewer.trim();
     if reviewer.is_empty() || reviewer.len() > 100 {
-        return Err(AppError::unprocessable("invalid_field", "`reviewer` must name who decided (1–100 characters)."));
+        return Err(AppError::unprocessable(ErrorCode::InvalidField, "`reviewer` must name who decided (1–100 characters)."));
     }
     // The secret proves the sender is Zig Todo, not who the reviewer is: only known reviewers'
     // decisions count, so the secret alone cannot invent a quorum.
     let who =
         crate::auth::service::user_principal(&s.db, reviewer).await?.filter(|p| p.can(Permission::DecideApproval)).ok_or_else(|| {
             AppError::unprocessable(
-                "unknown_reviewer",
+                ErrorCode::UnknownReviewer,
                 format!("`{reviewer}` is not a NOFX user who decides approvals; send the NOFX username of a reviewer or admin."),
             )
             .with("reviewer", reviewer)

@@ -10,7 +10,7 @@ use sqlx::Row;
 use std::time::Duration;
 
 use crate::auth::model::{Permission, Principal};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::events::model::EventKind;
 use crate::state::AppState;
 use crate::storage::{corrupt, now_ms, Db};
@@ -44,7 +44,7 @@ pub struct Delivery {
 pub async fn deliveries(state: &AppState, who: &Principal, limit: i64) -> AppResult<Vec<Delivery>> {
     who.require(Permission::ManageWebhooks)?;
     if !(1..=500).contains(&limit) {
-        return Err(AppError::bad_request("invalid_query", "`limit` must be between 1 and 500."));
+        return Err(AppError::bad_request(ErrorCode::InvalidQuery, "`limit` must be between 1 and 500."));
     }
     list(&state.db, limit).await
 }
