@@ -120,4 +120,35 @@ async fn forms_without_javascript(app: TestApp) {
     assert_eq!(app.count("backlog_items").await, 1);
 }
 
-on_both_databases!(health_openapi_and_errors, hostile_strings_are_escaped, forms_without_javascript);
+/// A stored value that does not parse is an error (500, logged with its table, row and column),
+/// never silently replaced by a default (a plan shown as `blocked`, a gate as `structural`).
+async fn corrupt_rows_are_errors_not_guesses(app: TestApp) {
+    let admin = app.api(Role::Admin).await;
+    admin.post("/api/tools", json!({"id": "git_pr", "sensitive": true})).await;
+    let (_, pack) = admin.post("/api/packs", json!({"name": "Rows"})).await;
+    let (_, item) = admin.post("/api/items", json!({"pack_id": pack["id"], "title": "R", "tools": ["git_pr"]})).await;
+    let (s, plan) = app.api(Role::Automation).await.post("/api/auto-planner/plan", json!({"item_ids": [item["id"]]})).await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    let (s, approval) = app.api(Role::Automation).await.post("/api/approvals", json!({"tool_id": "git_pr"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{approval}");
+    let viewer = app.api(Role::Viewer).await;
+    let plan_path = format!("/api/plans/{}", plan["id"]);
+    let approval_path = format!("/api/approvals/{}", approval["id"]);
+    for path in [plan_path.as_str(), "/api/plans", &format!("{plan_path}/evaluations"), approval_path.as_str()] {
+        assert_eq!(viewer.get(path).await.0, StatusCode::OK, "{path} reads fine before");
+    }
+    for sql in [
+        format!("update plans set status = 'bogus' where id = {}", plan["id"]),
+        format!("update plan_evaluations set gate = 'mystery' where plan_id = {}", plan["id"]),
+        format!("update approvals set status = 'limbo' where id = {}", approval["id"]),
+    ] {
+        sqlx::query(&sql).execute(&app.db.pool).await.unwrap();
+    }
+    for path in [plan_path.as_str(), "/api/plans", &format!("{plan_path}/evaluations"), approval_path.as_str()] {
+        let (s, e) = viewer.get(path).await;
+        assert_eq!((s, e["error"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("internal")), "{path}: {e}");
+        assert!(!e.to_string().contains("bogus") && !e.to_string().contains("limbo"), "stored values stay in the log: {e}");
+    }
+}
+
+on_both_databases!(health_openapi_and_errors, hostile_strings_are_escaped, forms_without_javascript, corrupt_rows_are_errors_not_guesses);

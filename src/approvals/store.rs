@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::model::*;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::storage::{corrupt, Backend, Db};
 
 const COLUMNS: &str = "id, tool_id, args, context, plan_id, step_id, backlog_item_id, pack_id, requester, status, \
@@ -66,10 +66,15 @@ fn voters(backend: Backend) -> &'static str {
 }
 
 fn from_row(r: &AnyRow) -> AppResult<Approval> {
+    let id: i64 = r.try_get("id")?;
     let text = |c: &str| -> AppResult<String> { Ok(r.try_get::<String, _>(c)?) };
-    let json = |c: &str| -> AppResult<serde_json::Value> { Ok(serde_json::from_str(&text(c)?).unwrap_or(serde_json::Value::Null)) };
+    let json = |c: &str| -> AppResult<serde_json::Value> {
+        let v = text(c)?;
+        serde_json::from_str(&v).map_err(|_| corrupt("approvals", id, c, &v))
+    };
+    let (status, outcome, approved_by) = (text("status")?, text("expiry_outcome")?, text("approved_by")?);
     Ok(Approval {
-        id: r.try_get("id")?,
+        id,
         tool_id: text("tool_id")?,
         args: json("args")?,
         context: json("context")?,
@@ -78,11 +83,11 @@ fn from_row(r: &AnyRow) -> AppResult<Approval> {
         backlog_item_id: r.try_get("backlog_item_id")?,
         pack_id: r.try_get("pack_id")?,
         requester: text("requester")?,
-        status: ApprovalStatus::parse(&text("status")?).ok_or_else(AppError::internal)?,
+        status: ApprovalStatus::parse(&status).ok_or_else(|| corrupt("approvals", id, "status", &status))?,
         required_approvals: r.try_get("required_approvals")?,
-        approved_by: serde_json::from_str(&text("approved_by")?).map_err(|_| AppError::internal())?,
+        approved_by: serde_json::from_str(&approved_by).map_err(|_| corrupt("approvals", id, "approved_by", &approved_by))?,
         expires_at: r.try_get("expires_at")?,
-        expiry_outcome: ExpiryOutcome::parse(&text("expiry_outcome")?).unwrap_or_default(),
+        expiry_outcome: ExpiryOutcome::parse(&outcome).ok_or_else(|| corrupt("approvals", id, "expiry_outcome", &outcome))?,
         created_at: r.try_get("created_at")?,
         decided_at: r.try_get("decided_at")?,
         decided_by: r.try_get("decided_by")?,

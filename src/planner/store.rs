@@ -7,7 +7,7 @@ use sqlx::{Any, Row, Transaction};
 use super::model::*;
 use crate::error::AppResult;
 use crate::gates::model::{Enforcement, Gate, GateVerdict, Verdict, VerdictCounts};
-use crate::storage::Db;
+use crate::storage::{corrupt, Db};
 
 /// Rows per multi-row insert: 12 binds a row stays far below SQLite's and PostgreSQL's limits.
 const CHUNK: usize = 400;
@@ -110,7 +110,8 @@ pub async fn get_plan(db: &Db, id: i64) -> AppResult<Option<Plan>> {
     })?;
     // The row is the source of truth for what changes after planning.
     plan.id = row.try_get("id")?;
-    plan.status = PlanStatus::parse(&row.try_get::<String, _>("status")?).unwrap_or(plan.status);
+    let status: String = row.try_get("status")?;
+    plan.status = PlanStatus::parse(&status).ok_or_else(|| corrupt("plans", plan.id, "status", &status))?;
     plan.created_at = row.try_get("created_at")?;
     Ok(Some(plan))
 }
@@ -119,17 +120,19 @@ pub async fn plan_exists(db: &Db, id: i64) -> AppResult<bool> {
     Ok(sqlx::query("select id from plans where id = $1").bind(id).fetch_optional(&db.pool).await?.is_some())
 }
 
-fn summary_from_row(r: &AnyRow) -> sqlx::Result<PlanSummary> {
+fn summary_from_row(r: &AnyRow) -> AppResult<PlanSummary> {
+    let id: i64 = r.try_get("id")?;
     let counts: String = r.try_get("verdict_counts")?;
     let packs: String = r.try_get("packs")?;
+    let status: String = r.try_get("status")?;
     Ok(PlanSummary {
-        id: r.try_get("id")?,
-        status: PlanStatus::parse(&r.try_get::<String, _>("status")?).unwrap_or(PlanStatus::Blocked),
+        id,
+        status: PlanStatus::parse(&status).ok_or_else(|| corrupt("plans", id, "status", &status))?,
         planner: r.try_get("planner")?,
         item_count: r.try_get("item_count")?,
         step_count: r.try_get("step_count")?,
-        packs: serde_json::from_str(&packs).unwrap_or_default(),
-        verdict_counts: serde_json::from_str::<VerdictCounts>(&counts).unwrap_or_default(),
+        packs: serde_json::from_str(&packs).map_err(|_| corrupt("plans", id, "packs", &packs))?,
+        verdict_counts: serde_json::from_str::<VerdictCounts>(&counts).map_err(|_| corrupt("plans", id, "verdict_counts", &counts))?,
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
     })
@@ -145,7 +148,7 @@ pub async fn list_plans(db: &Db, status: Option<PlanStatus>, limit: i64) -> AppR
     .bind(limit)
     .fetch_all(&db.pool)
     .await?;
-    Ok(rows.iter().map(summary_from_row).collect::<sqlx::Result<_>>()?)
+    rows.iter().map(summary_from_row).collect()
 }
 
 pub async fn list_evaluations(db: &Db, plan_id: i64, f: &EvaluationFilter) -> AppResult<Vec<Evaluation>> {
@@ -161,24 +164,30 @@ pub async fn list_evaluations(db: &Db, plan_id: i64, f: &EvaluationFilter) -> Ap
     .bind(step)
     .fetch_all(&db.pool)
     .await?;
-    let list = |s: String| serde_json::from_str::<Vec<String>>(&s).unwrap_or_default();
     rows.iter()
         .map(|r| {
+            let id: i64 = r.try_get("id")?;
+            let text = |c: &str| -> AppResult<String> { Ok(r.try_get::<String, _>(c)?) };
+            let list = |c: &str| -> AppResult<Vec<String>> {
+                let v = text(c)?;
+                serde_json::from_str(&v).map_err(|_| corrupt("plan_evaluations", id, c, &v))
+            };
+            let (gate, verdict, enforcement) = (text("gate")?, text("verdict")?, text("enforcement")?);
             Ok(Evaluation {
-                id: r.try_get("id")?,
+                id,
                 plan_id: r.try_get("plan_id")?,
                 step_id: r.try_get("step_id")?,
-                gate: Gate::parse(&r.try_get::<String, _>("gate")?).unwrap_or(Gate::Structural),
-                verdict: Verdict::parse(&r.try_get::<String, _>("verdict")?).unwrap_or(Verdict::Block),
-                enforcement: Enforcement::parse(&r.try_get::<String, _>("enforcement")?).unwrap_or_default(),
-                rules: list(r.try_get("rules")?),
-                reasons: list(r.try_get("reasons")?),
-                remediation: list(r.try_get("remediation")?),
+                gate: Gate::parse(&gate).ok_or_else(|| corrupt("plan_evaluations", id, "gate", &gate))?,
+                verdict: Verdict::parse(&verdict).ok_or_else(|| corrupt("plan_evaluations", id, "verdict", &verdict))?,
+                enforcement: Enforcement::parse(&enforcement)
+                    .ok_or_else(|| corrupt("plan_evaluations", id, "enforcement", &enforcement))?,
+                rules: list("rules")?,
+                reasons: list("reasons")?,
+                remediation: list("remediation")?,
                 planner: r.try_get("planner")?,
                 provider: r.try_get("provider")?,
                 created_at: r.try_get("created_at")?,
             })
         })
-        .collect::<sqlx::Result<_>>()
-        .map_err(Into::into)
+        .collect()
 }
