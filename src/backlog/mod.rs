@@ -1,6 +1,6 @@
 //! The backlog: packs, items with dependencies, the tool registry and tool metrics.
 
-// A form's server function takes one argument per field; the `#[server]` macro drops attributes
+// A form's server function takes one argument per field; the server-function macro drops attributes
 // from the browser-side stub it generates, so the lint is allowed for the module.
 #[allow(clippy::too_many_arguments)]
 pub mod fns;
