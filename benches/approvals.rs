@@ -32,6 +32,22 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
 }
 
+/// A plain sqlx pool on the bench's database file, with the server's SQLite settings.
+async fn raw_pool(dir: &tempfile::TempDir) -> sqlx::AnyPool {
+    use sqlx::Executor;
+    sqlx::any::AnyPoolOptions::new()
+        .max_connections(8)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute("pragma foreign_keys = on; pragma busy_timeout = 10000; pragma synchronous = normal;").await?;
+                Ok(())
+            })
+        })
+        .connect(&format!("sqlite://{}/bench.db", dir.path().display()))
+        .await
+        .unwrap()
+}
+
 async fn state() -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/bench.db", dir.path().display());
@@ -110,29 +126,27 @@ async fn main() {
     println!("approvals bench (release build, SQLite, {CLIENTS} concurrent clients)");
     let (state, _dir) = state().await;
 
-    // Baselines: raw single-row insert + commit at the same concurrency, on the same pool:
-    // straight (writers meet at SQLite's lock) and through the same write gate the server's
-    // write transactions queue at. The ratio below is against the faster of the two.
+    // Baselines: raw single-row insert + commit at the same concurrency, on a pool of the
+    // server's read pool size with the server's pragmas: straight (writers meet at SQLite's lock)
+    // and queued one at a time behind a mutex (as a single writer would). The ratio below is
+    // against the faster of the two.
+    let raw = raw_pool(&_dir).await;
     sqlx::query("create table bench_raw (id integer primary key autoincrement, v text not null, at integer not null)")
-        .execute(&state.db.pool)
+        .execute(&raw)
         .await
         .unwrap();
+    let gate = std::sync::Arc::new(tokio::sync::Mutex::new(()));
     let mut raws = vec![];
     for gated in [false, true] {
-        let db = state.db.clone();
+        let (pool, gate) = (raw.clone(), gate.clone());
         let (rate, lat) = concurrent(DECISIONS, move |i| {
-            let db = db.clone();
+            let (pool, gate) = (pool.clone(), gate.clone());
             async move {
                 let insert = sqlx::query("insert into bench_raw (v, at) values ($1, $2)").bind(format!("row {i}")).bind(i as i64);
-                if gated {
-                    let mut tx = db.begin_write().await.unwrap();
-                    insert.execute(&mut **tx).await.unwrap();
-                    tx.commit().await.unwrap();
-                } else {
-                    let mut tx = db.pool.begin().await.unwrap();
-                    insert.execute(&mut *tx).await.unwrap();
-                    tx.commit().await.unwrap();
-                }
+                let _turn = if gated { Some(gate.lock().await) } else { None };
+                let mut tx = pool.begin().await.unwrap();
+                insert.execute(&mut *tx).await.unwrap();
+                tx.commit().await.unwrap();
             }
         })
         .await;

@@ -9,7 +9,7 @@ use crate::approvals::ui::{ApprovalDetailPage, ApprovalHistoryPage, ApprovalsPag
 use crate::auth::ui::LoginPage;
 use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
 use crate::planner::ui::{PlanPage, PlansPage};
-use crate::ui::{ComingSoon, Layout};
+use crate::ui::Layout;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The Content-Security-Policy with this response's script nonce (see `http::security`).
@@ -61,9 +61,6 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals/history") view=ApprovalHistoryPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals/:id") view=ApprovalDetailPage ssr=SsrMode::Async/>
-                    <Route path=path!("audit") view=|| view! {
-                        <ComingSoon title="Audit" what="The audit trail of plans, approvals and overrides arrives with the planner APIs."/>
-                    } ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

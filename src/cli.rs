@@ -164,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let db = open_db(&cli.database_url).await?;
             let report = crate::demo::seed(&db).await.map_err(|e| anyhow::anyhow!(e.message))?;
             println!("{report}");
-            db.pool.close().await;
+            db.close().await;
             // Approvals go through the approval service (log, events), which needs the app state.
             let config = crate::config::Config::from_env(cli.database_url.clone())?;
             let options = leptos::config::LeptosOptions::builder().output_name("nofx").build();

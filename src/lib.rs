@@ -11,7 +11,9 @@ pub mod error;
 pub mod events;
 pub mod flags;
 pub mod gates;
+pub mod plan;
 pub mod planner;
+pub mod text;
 pub mod ui;
 
 #[cfg(feature = "ssr")]

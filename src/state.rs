@@ -5,7 +5,7 @@ use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
 use crate::gates::policy::Policy;
-use crate::planner::build::PlannerProvider;
+use crate::planner::provider::PlannerProvider;
 use crate::{config::Config, events::bus::EventBus, storage::Db};
 
 #[derive(Clone, FromRef)]

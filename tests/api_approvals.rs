@@ -238,18 +238,13 @@ async fn expiry_after_restart(app: TestApp) {
     let a = request(&f.automation, json!({"tool_id": "git_pr", "expires_in_s": 3600})).await;
     let id = a["id"].as_i64().unwrap();
     // "While the server was down" the deadline passed.
-    sqlx::query("update approvals set expires_at = $1 where id = $2")
-        .bind(nofx::storage::now_ms() - 60_000)
-        .bind(id)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    app.sql(format!("update approvals set expires_at = {} where id = {id}", nofx::storage::now_ms() - 60_000)).await;
     let options = leptos::config::LeptosOptions::builder().output_name("nofx").build();
     let config = nofx::config::Config::for_tests(app.database_url.clone(), nofx::flags::FeatureFlags::default());
     let _restarted = nofx::server::prepare(config, options).await.unwrap();
     let status = || async {
         use sqlx::Row;
-        let row = sqlx::query("select status from approvals where id = $1").bind(id).fetch_one(&app.db.pool).await.unwrap();
+        let row = sqlx::query("select status from approvals where id = $1").bind(id).fetch_one(app.db.reader()).await.unwrap();
         row.try_get::<String, _>("status").unwrap()
     };
     for _ in 0..100 {

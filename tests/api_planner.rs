@@ -203,15 +203,13 @@ async fn idempotency_keys(app: TestApp) {
     assert_ne!(theirs["id"], first["id"]);
 
     // A key whose first request is still running → 409.
-    sqlx::query("insert into idempotency_keys (principal, endpoint, idem_key, request_hash, status, created_at) values ($1, $2, $3, $4, 'in_flight', $5)")
-        .bind(whoami(&f.automation).await)
-        .bind("POST /api/auto-planner/plan")
-        .bind("key-busy")
-        .bind(nofx::idempotency::fingerprint(body.to_string().as_bytes()))
-        .bind(nofx::storage::now_ms())
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
+    app.sql(format!(
+        "insert into idempotency_keys (principal, endpoint, idem_key, request_hash, status, created_at) values ('{}', 'POST /api/auto-planner/plan', 'key-busy', '{}', 'in_flight', {})",
+        whoami(&f.automation).await,
+        nofx::idempotency::fingerprint(body.to_string().as_bytes()),
+        nofx::storage::now_ms()
+    ))
+    .await;
     let (s, err, _) = f.automation.post_idempotent("/api/auto-planner/plan", "key-busy", body.clone()).await;
     assert_eq!(s, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["error"], "idempotency_key_in_flight");

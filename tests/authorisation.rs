@@ -86,3 +86,33 @@ async fn every_door_refuses(app: TestApp) {
 }
 
 on_both_databases!(every_door_refuses);
+
+/// Pages decide what to offer from the capabilities the server computes (`SessionInfo::can`),
+/// never by comparing role names: a page that matched `"admin"` would drift from the services'
+/// permission table without any test noticing.
+#[test]
+fn pages_never_match_role_names() {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.file_name().is_some_and(|n| n == "ui.rs") || path.components().any(|c| c.as_os_str() == "ui") {
+                out.push(path);
+            }
+        }
+    }
+    let mut pages = vec![];
+    walk(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut pages);
+    assert!(pages.len() >= 5, "the walk found the page modules: {pages:?}");
+    for path in pages {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let compares_role = code.contains("role.as_str()") && (code.contains("matches!") || code.contains("=="));
+            let names_role =
+                ["Role::Admin", "Role::Planner", "Role::Reviewer", "Role::Automation", "Role::Viewer"].iter().any(|r| code.contains(r));
+            assert!(!compares_role && !names_role, "{}:{}: a page decides by role name: {line}", path.display(), n + 1);
+        }
+    }
+}

@@ -142,7 +142,7 @@ async fn corrupt_rows_are_errors_not_guesses(app: TestApp) {
         format!("update plan_evaluations set gate = 'mystery' where plan_id = {}", plan["id"]),
         format!("update approvals set status = 'limbo' where id = {}", approval["id"]),
     ] {
-        sqlx::query(&sql).execute(&app.db.pool).await.unwrap();
+        app.sql(sql).await;
     }
     for path in [plan_path.as_str(), "/api/plans", &format!("{plan_path}/evaluations"), approval_path.as_str()] {
         let (s, e) = viewer.get(path).await;
@@ -151,4 +151,23 @@ async fn corrupt_rows_are_errors_not_guesses(app: TestApp) {
     }
 }
 
-on_both_databases!(health_openapi_and_errors, hostile_strings_are_escaped, forms_without_javascript, corrupt_rows_are_errors_not_guesses);
+/// One write path: the pool queries run on refuses to write, so a store function that wrote
+/// around `Db::write` (and, on SQLite, around the group-commit writer) fails instead.
+async fn only_the_writer_writes(app: TestApp) {
+    let through_reader = sqlx::query("insert into packs (slug, name, description, created_at, updated_at) values ('x', 'X', '', 0, 0)")
+        .execute(app.db.reader())
+        .await;
+    let err = through_reader.expect_err("the read pool refused the insert").to_string();
+    assert!(err.contains("readonly") || err.contains("read-only") || err.contains("read only"), "{err}");
+    assert_eq!(app.count("packs").await, 0, "nothing was written");
+    app.sql("insert into packs (slug, name, description, created_at, updated_at) values ('x', 'X', '', 0, 0)").await;
+    assert_eq!(app.count("packs").await, 1, "the write path writes");
+}
+
+on_both_databases!(
+    health_openapi_and_errors,
+    hostile_strings_are_escaped,
+    forms_without_javascript,
+    corrupt_rows_are_errors_not_guesses,
+    only_the_writer_writes
+);

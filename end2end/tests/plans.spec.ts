@@ -55,7 +55,7 @@ test("a blocked plan says why and what to change", async ({ page }) => {
   await expect(panel).toContainText("This plan is blocked");
   await expect(panel).toContainText(/structural/i);
   await expect(panel.getByTestId("remediation").first()).toContainText("include_dependencies");
-  await expect(page.getByTestId("verdict-table").locator('[data-verdict="block"]').first()).toBeVisible();
+  await expect(page.getByTestId("verdict-table").locator('[data-value="block"]').first()).toBeVisible();
   await page.screenshot({ path: "artifacts/plan-blocked.png", fullPage: true });
 });
 

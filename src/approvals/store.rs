@@ -96,7 +96,7 @@ fn from_row(r: &AnyRow) -> AppResult<Approval> {
 
 pub async fn get(db: &Db, id: i64) -> AppResult<Option<Approval>> {
     let sql = format!("select {COLUMNS}, {} from approvals where id = $1", voters(db.backend));
-    sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?.as_ref().map(from_row).transpose()
+    sqlx::query(&sql).bind(id).fetch_optional(db.reader()).await?.as_ref().map(from_row).transpose()
 }
 
 /// Takes the request's write lock and reads it, in one statement inside `tx`. The no-op update
@@ -176,7 +176,7 @@ pub async fn logs(db: &Db, ids: &[i64]) -> AppResult<std::collections::HashMap<i
     for id in ids {
         q = q.bind(*id);
     }
-    for r in q.fetch_all(&db.pool).await? {
+    for r in q.fetch_all(db.reader()).await? {
         let e = log_entry(&r)?;
         out.entry(e.approval_id).or_default().push(e);
     }
@@ -186,7 +186,7 @@ pub async fn logs(db: &Db, ids: &[i64]) -> AppResult<std::collections::HashMap<i
 pub async fn log(db: &Db, id: i64) -> AppResult<Vec<LogEntry>> {
     let rows = sqlx::query("select id, approval_id, actor, kind, note, at, via from approval_log where approval_id = $1 order by id")
         .bind(id)
-        .fetch_all(&db.pool)
+        .fetch_all(db.reader())
         .await?;
     rows.iter().map(log_entry).collect()
 }
@@ -248,7 +248,7 @@ pub async fn list(db: &Db, f: &ListFilter) -> AppResult<Vec<Approval>> {
     if let Some(p) = f.pack_id {
         q = q.bind(p);
     }
-    q.bind(f.limit).fetch_all(&db.pool).await?.iter().map(from_row).collect()
+    q.bind(f.limit).fetch_all(db.reader()).await?.iter().map(from_row).collect()
 }
 
 /// Pending requests whose deadline has passed, oldest deadline first.
@@ -256,14 +256,14 @@ pub async fn overdue(db: &Db, now: i64, limit: i64) -> AppResult<Vec<i64>> {
     let rows = sqlx::query("select id from approvals where status = 'pending' and expires_at <= $1 order by expires_at limit $2")
         .bind(now)
         .bind(limit)
-        .fetch_all(&db.pool)
+        .fetch_all(db.reader())
         .await?;
     rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
 }
 
 /// The next deadline among pending requests.
 pub async fn next_deadline(db: &Db) -> AppResult<Option<i64>> {
-    let row = sqlx::query("select min(expires_at) as at from approvals where status = 'pending'").fetch_one(&db.pool).await?;
+    let row = sqlx::query("select min(expires_at) as at from approvals where status = 'pending'").fetch_one(db.reader()).await?;
     Ok(row.try_get("at")?)
 }
 
@@ -291,14 +291,21 @@ mod tests {
             expiry_outcome: ExpiryOutcome::Deny,
         };
         let vote = Transition { log: LogKind::Approve, note: String::new(), status: None, counts_vote: true };
-        let mut tx = db.pool.begin().await.unwrap();
-        let id = insert(&mut tx, &new, 1).await.unwrap();
-        record(&mut tx, id, "user:dana", &vote, 2, None).await.unwrap();
-        // The database itself refuses a second vote by the same reviewer (unique index).
-        let again = record(&mut tx, id, "user:dana", &vote, 3, None).await.unwrap_err();
+        let (id, again) = db
+            .write(move |tx| {
+                let (new, vote) = (new.clone(), vote.clone());
+                Box::pin(async move {
+                    let id = insert(tx, &new, 1).await?;
+                    record(tx, id, "user:dana", &vote, 2, None).await?;
+                    // The database itself refuses a second vote by the same reviewer (unique index).
+                    let again = record(tx, id, "user:dana", &vote, 3, None).await.unwrap_err();
+                    record(tx, id, "user:lee", &vote, 4, None).await?;
+                    Ok((id, again))
+                })
+            })
+            .await
+            .unwrap();
         assert!(again.database && again.code == ErrorCode::AlreadyExists, "{again:?}");
-        record(&mut tx, id, "user:lee", &vote, 4, None).await.unwrap();
-        tx.commit().await.unwrap();
         let a = get(&db, id).await.unwrap().unwrap();
         assert_eq!(a.approved_by, vec!["user:dana", "user:lee"], "votes come from the log, in order");
         assert_eq!(log(&db, id).await.unwrap().len(), 2);

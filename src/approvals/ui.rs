@@ -25,26 +25,15 @@ fn use_clock(start: i64) -> ReadSignal<i64> {
     now
 }
 
-/// "4 min 05 s", "2 h 10 min", "3 d 4 h".
-pub fn span(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    match s {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{} min {:02} s", s / 60, s % 60),
-        s if s < 86_400 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
-        s => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
-
 pub fn status_badge(s: ApprovalStatus) -> impl IntoView {
-    let class = match s {
-        ApprovalStatus::Pending => "bg-amber-50 text-amber-800 ring-amber-300",
-        ApprovalStatus::Approved => "bg-emerald-50 text-emerald-700 ring-emerald-300",
-        ApprovalStatus::Denied => "bg-rose-50 text-rose-700 ring-rose-300",
-        ApprovalStatus::Expired => "bg-slate-100 text-slate-600 ring-slate-300",
-        ApprovalStatus::Cancelled => "bg-slate-50 text-slate-500 ring-slate-200",
+    let tone = match s {
+        ApprovalStatus::Pending => Tone::Caution,
+        ApprovalStatus::Approved => Tone::Good,
+        ApprovalStatus::Denied => Tone::Bad,
+        ApprovalStatus::Expired => Tone::Neutral,
+        ApprovalStatus::Cancelled => Tone::Quiet,
     };
-    view! { <span class=format!("inline-flex rounded-full px-2 py-0.5 text-xs font-semibold uppercase tracking-wide ring-1 ring-inset {class}") data-testid="approval-status">{s.as_str()}</span> }
+    view! { <Pill tone text=s.as_str() testid="approval-status" value=s.as_str()/> }
 }
 
 /// Time left before the request expires, red in its last five minutes.
@@ -53,7 +42,7 @@ fn Countdown(expires_at: i64, now: ReadSignal<i64>) -> impl IntoView {
     let left = move || expires_at - now.get();
     view! {
         <span data-testid="time-left" class=move || if left() < 300_000 { "font-medium text-rose-700 tabular-nums" } else { "text-slate-600 tabular-nums" }>
-            {move || if left() > 0 { format!("{} left", span(left())) } else { "expiring…".to_string() }}
+            {move || if left() > 0 { format!("{} left", format_duration(left() / 1000 * 1000)) } else { "expiring…".to_string() }}
         </span>
     }
 }
@@ -140,7 +129,7 @@ pub fn ApprovalsPage() -> impl IntoView {
                                         {inbox.pending.into_iter().map(|a| {
                                             let preview: String = a.args.to_string().chars().take(160).collect();
                                             let quorum = format!("{} of {} approvals", a.approved_by.len(), a.required_approvals);
-                                            let age = span(server_now - a.created_at);
+                                            let age = format_duration((server_now - a.created_at) / 1000 * 1000);
                                             view! {
                                                 <li class=format!("{CARD} p-4 border-l-4 border-l-amber-400") data-testid="inbox-row" data-id=a.id.to_string()>
                                                     <div class="flex flex-wrap items-center gap-3">
@@ -240,7 +229,7 @@ fn Detail(
                 </div>
                 <dl class="grid grid-cols-3 gap-y-2 text-sm">
                     <dt class="text-slate-500">"Links"</dt><dd class="col-span-2">{links(&a, page.item_title.clone(), page.pack_name.clone(), true)}</dd>
-                    <dt class="text-slate-500">"Requested"</dt><dd class="col-span-2">{format!("{} ({} ago)", format_time(a.created_at), span(page.now - a.created_at))}</dd>
+                    <dt class="text-slate-500">"Requested"</dt><dd class="col-span-2">{format!("{} ({} ago)", format_time(a.created_at), format_duration((page.now - a.created_at) / 1000 * 1000))}</dd>
                     <dt class="text-slate-500">"Expires"</dt>
                     <dd class="col-span-2">{format_time(a.expires_at)} " · "
                         {if a.status == ApprovalStatus::Pending { view! { <Countdown expires_at=a.expires_at now/> }.into_any() } else { view! { <span class="text-slate-500">"—"</span> }.into_any() }}
@@ -342,12 +331,7 @@ pub fn ApprovalHistoryPage() -> impl IntoView {
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
                     Ok(rows) if rows.is_empty() => view! { <EmptyState title="No decisions yet" hint="Decided requests are listed here with their log."/> }.into_any(),
                     Ok(rows) => view! {
-                        <div class=format!("{CARD} overflow-hidden")>
-                            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="history">
-                                <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
-                                    <tr><th class="px-4 py-3">"#"</th><th class="px-4 py-3">"Tool"</th><th class="px-4 py-3">"Outcome"</th><th class="px-4 py-3">"Decided by"</th><th class="px-4 py-3">"When"</th><th class="px-4 py-3">"Notes"</th></tr>
-                                </thead>
-                                <tbody class="divide-y divide-slate-100 bg-white">
+                        <DataTable testid="history" columns=vec![Column::text("#"), Column::text("Tool"), Column::text("Outcome"), Column::text("Decided by"), Column::text("When"), Column::text("Notes")]>
                                     {rows.into_iter().map(|r| {
                                         let a = r.approval;
                                         let notes: Vec<String> = r.log.iter().filter(|e| !e.note.is_empty() && e.kind != LogKind::Requested).map(|e| format!("{}: {}", e.actor, e.note)).collect();
@@ -362,9 +346,7 @@ pub fn ApprovalHistoryPage() -> impl IntoView {
                                             </tr>
                                         }
                                     }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
+                        </DataTable>
                     }.into_any(),
                 }
             })}

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use super::model::Principal;
-use super::model::Role;
+use super::model::{Capabilities, Role};
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::error::ErrorCode;
@@ -18,6 +18,8 @@ use http::header;
 pub struct SessionInfo {
     pub username: String,
     pub role: Role,
+    /// What the pages may offer this user, from the role's permissions on the server.
+    pub can: Capabilities,
     /// Echoed back in every form as a hidden field; checked on every mutation.
     pub csrf: String,
     pub flags: FeatureFlags,
@@ -30,6 +32,7 @@ pub async fn get_session() -> Result<Option<SessionInfo>, AppError> {
     Ok(ssr::current_session().await?.map(|s| SessionInfo {
         username: s.principal.name,
         role: s.principal.role,
+        can: Capabilities::of(s.principal.role),
         csrf: s.csrf_token,
         flags: state.config.flags,
     }))

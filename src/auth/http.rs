@@ -30,7 +30,7 @@ impl FromRequestParts<AppState> for ApiCaller {
             .ok_or_else(|| AppError::unauthorized("The Authorization header must be `Bearer <api key>`."))?;
         match service::principal_by_api_key(&state.db, key).await? {
             Some(p) => Ok(ApiCaller(p)),
-            None => Err(AppError::unauthorized("This API key is unknown or has been revoked.")),
+            None => Err(AppError::unauthorized("This API key is unknown; check that the whole key was sent after `Bearer `.")),
         }
     }
 }

@@ -42,7 +42,7 @@ impl Role {
             Role::Viewer => matches!(permission, Read),
             Role::Planner => matches!(permission, Read | EditBacklog | CreatePlan),
             Role::Reviewer => matches!(permission, Read | DecideApproval),
-            Role::Automation => matches!(permission, Read | EditBacklog | RecordMetrics | CreatePlan | ExecutePlan | RequestApproval),
+            Role::Automation => matches!(permission, Read | EditBacklog | RecordMetrics | CreatePlan | RequestApproval),
         }
     }
 }
@@ -63,11 +63,8 @@ pub enum Permission {
     ManageTools,
     RecordMetrics,
     CreatePlan,
-    ExecutePlan,
     RequestApproval,
     DecideApproval,
-    Override,
-    ManageUsers,
     /// Webhook delivery logs name target URLs and their errors: operators only.
     ManageWebhooks,
 }
@@ -81,11 +78,8 @@ impl Permission {
             Permission::ManageTools => "manage the tool registry",
             Permission::RecordMetrics => "record tool metrics",
             Permission::CreatePlan => "create plans",
-            Permission::ExecutePlan => "execute plans",
             Permission::RequestApproval => "request approvals",
             Permission::DecideApproval => "decide approvals",
-            Permission::Override => "override gate verdicts",
-            Permission::ManageUsers => "manage users and API keys",
             Permission::ManageWebhooks => "inspect webhook deliveries",
         }
     }
@@ -93,6 +87,29 @@ impl Permission {
     /// Roles that hold this permission, for "ask someone with role X" hints.
     pub fn roles(self) -> Vec<Role> {
         Role::ALL.into_iter().filter(|r| r.allows(self)).collect()
+    }
+}
+
+/// What the signed-in user may do, computed on the server from the role's permissions: pages
+/// decide which controls to show from these, never by matching role names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub edit_backlog: bool,
+    pub manage_tools: bool,
+    pub create_plans: bool,
+    pub decide_approvals: bool,
+    pub inspect_webhooks: bool,
+}
+
+impl Capabilities {
+    pub fn of(role: Role) -> Capabilities {
+        Capabilities {
+            edit_backlog: role.allows(Permission::EditBacklog),
+            manage_tools: role.allows(Permission::ManageTools),
+            create_plans: role.allows(Permission::CreatePlan),
+            decide_approvals: role.allows(Permission::DecideApproval),
+            inspect_webhooks: role.allows(Permission::ManageWebhooks),
+        }
     }
 }
 
@@ -146,6 +163,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn capabilities_follow_the_permissions() {
+        let none = Capabilities::default();
+        assert_eq!(Capabilities::of(Role::Viewer), none);
+        assert_eq!(Capabilities::of(Role::Planner), Capabilities { edit_backlog: true, create_plans: true, ..none });
+        assert_eq!(Capabilities::of(Role::Reviewer), Capabilities { decide_approvals: true, ..none });
+        assert_eq!(Capabilities::of(Role::Automation), Capabilities { edit_backlog: true, create_plans: true, ..none });
+        assert_eq!(
+            Capabilities::of(Role::Admin),
+            Capabilities { edit_backlog: true, manage_tools: true, create_plans: true, decide_approvals: true, inspect_webhooks: true }
+        );
+    }
+
+    #[test]
     fn role_names_round_trip() {
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()), Some(role));
@@ -164,20 +194,8 @@ mod tests {
         assert!(Role::Reviewer.allows(DecideApproval));
         assert!(!Role::Reviewer.allows(EditBacklog));
         assert!(Role::Automation.allows(RecordMetrics) && Role::Automation.allows(RequestApproval));
-        assert!(!Role::Automation.allows(DecideApproval) && !Role::Automation.allows(ManageUsers));
-        for p in [
-            Read,
-            EditBacklog,
-            ManageTools,
-            RecordMetrics,
-            CreatePlan,
-            ExecutePlan,
-            RequestApproval,
-            DecideApproval,
-            Override,
-            ManageUsers,
-            ManageWebhooks,
-        ] {
+        assert!(!Role::Automation.allows(DecideApproval) && !Role::Automation.allows(ManageTools));
+        for p in [Read, EditBacklog, ManageTools, RecordMetrics, CreatePlan, RequestApproval, DecideApproval, ManageWebhooks] {
             assert!(Role::Admin.allows(p));
             assert!(p.roles().contains(&Role::Admin));
         }

@@ -63,18 +63,27 @@ pub async fn create_user(db: &Db, username: &str, password: &str, role: Role) ->
         return Err(AppError::unprocessable(ErrorCode::WeakPassword, format!("Passwords need at least {MIN_PASSWORD_LEN} characters.")));
     }
     let hash = hash_password(password.to_string()).await?;
-    let row = sqlx::query(
-        "insert into users (username, password_hash, role, created_at) values ($1, $2, $3, $4)
-         on conflict (username) do nothing returning id",
-    )
-    .bind(username)
-    .bind(hash)
-    .bind(role.as_str())
-    .bind(now_ms())
-    .fetch_optional(&db.pool)
-    .await?;
-    match row {
-        Some(row) => Ok(row.try_get::<i64, _>("id")?),
+    let (name, now) = (username.to_string(), now_ms());
+    let id: Option<i64> = db
+        .write(move |tx| {
+            let (name, hash) = (name.clone(), hash.clone());
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "insert into users (username, password_hash, role, created_at) values ($1, $2, $3, $4)
+                     on conflict (username) do nothing returning id",
+                )
+                .bind(name)
+                .bind(hash)
+                .bind(role.as_str())
+                .bind(now)
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(row.map(|r| r.try_get::<i64, _>("id")).transpose()?)
+            })
+        })
+        .await?;
+    match id {
+        Some(id) => Ok(id),
         None => Err(AppError::conflict(ErrorCode::UsernameTaken, format!("The username `{username}` is already taken."))),
     }
 }
@@ -88,7 +97,8 @@ pub struct Session {
 
 /// Checks the password and opens a session; returns the cookie token (shown once) and the session.
 pub async fn login(db: &Db, username: &str, password: &str, ttl_ms: i64) -> AppResult<(String, Session)> {
-    let row = sqlx::query("select id, password_hash, role from users where username = $1").bind(username).fetch_optional(&db.pool).await?;
+    let row =
+        sqlx::query("select id, password_hash, role from users where username = $1").bind(username).fetch_optional(db.reader()).await?;
     let (id, hash, role) = match row {
         Some(r) => (r.try_get::<i64, _>("id")?, r.try_get::<String, _>("password_hash")?, r.try_get::<String, _>("role")?),
         None => {
@@ -103,16 +113,24 @@ pub async fn login(db: &Db, username: &str, password: &str, ttl_ms: i64) -> AppR
     let token = generate_token("", 43);
     let csrf_token = generate_token("", 32);
     let now = now_ms();
-    sqlx::query("insert into sessions (token_hash, user_id, csrf_token, created_at, expires_at) values ($1, $2, $3, $4, $5)")
-        .bind(hash_token(&token))
-        .bind(id)
-        .bind(&csrf_token)
-        .bind(now)
-        .bind(now + ttl_ms)
-        .execute(&db.pool)
-        .await?;
-    // Expired sessions are swept on login, the moment a new one is written anyway.
-    sqlx::query("delete from sessions where expires_at < $1").bind(now).execute(&db.pool).await?;
+    let (token_hash, csrf) = (hash_token(&token), csrf_token.clone());
+    db.write(move |tx| {
+        let (token_hash, csrf) = (token_hash.clone(), csrf.clone());
+        Box::pin(async move {
+            sqlx::query("insert into sessions (token_hash, user_id, csrf_token, created_at, expires_at) values ($1, $2, $3, $4, $5)")
+                .bind(token_hash)
+                .bind(id)
+                .bind(csrf)
+                .bind(now)
+                .bind(now + ttl_ms)
+                .execute(&mut **tx)
+                .await?;
+            // Expired sessions are swept on login, the moment a new one is written anyway.
+            sqlx::query("delete from sessions where expires_at < $1").bind(now).execute(&mut **tx).await?;
+            Ok(())
+        })
+    })
+    .await?;
     let principal = Principal { kind: PrincipalKind::User, id, name: username.to_string(), role };
     Ok((token, Session { principal, csrf_token }))
 }
@@ -166,7 +184,7 @@ pub async fn session_by_token(db: &Db, token: &str) -> AppResult<Option<Session>
     )
     .bind(hash_token(token))
     .bind(now_ms())
-    .fetch_optional(&db.pool)
+    .fetch_optional(db.reader())
     .await?;
     let Some(r) = row else { return Ok(None) };
     let role = Role::parse(&r.try_get::<String, _>("role")?).ok_or_else(AppError::internal)?;
@@ -177,13 +195,20 @@ pub async fn session_by_token(db: &Db, token: &str) -> AppResult<Option<Session>
 }
 
 pub async fn logout(db: &Db, token: &str) -> AppResult<()> {
-    sqlx::query("delete from sessions where token_hash = $1").bind(hash_token(token)).execute(&db.pool).await?;
-    Ok(())
+    let token_hash = hash_token(token);
+    db.write(move |tx| {
+        let token_hash = token_hash.clone();
+        Box::pin(async move {
+            sqlx::query("delete from sessions where token_hash = $1").bind(token_hash).execute(&mut **tx).await?;
+            Ok(())
+        })
+    })
+    .await
 }
 
 /// The user named `username`, as a principal (for decisions a webhook carries on their behalf).
 pub async fn user_principal(db: &Db, username: &str) -> AppResult<Option<Principal>> {
-    let row = sqlx::query("select id, username, role from users where username = $1").bind(username).fetch_optional(&db.pool).await?;
+    let row = sqlx::query("select id, username, role from users where username = $1").bind(username).fetch_optional(db.reader()).await?;
     let Some(r) = row else { return Ok(None) };
     let role = Role::parse(&r.try_get::<String, _>("role")?).ok_or_else(AppError::internal)?;
     Ok(Some(Principal { kind: PrincipalKind::User, id: r.try_get("id")?, name: r.try_get("username")?, role }))
@@ -195,19 +220,28 @@ pub async fn create_api_key(db: &Db, name: &str, role: Role) -> AppResult<(i64, 
         AppError::unprocessable(ErrorCode::InvalidKeyName, "Key names are 2–40 characters of letters, digits, '_', '-' or '.'.")
     })?;
     let key = generate_token("nofx_", 40);
-    let row = sqlx::query(
-        "insert into api_keys (name, key_prefix, key_hash, role, created_at) values ($1, $2, $3, $4, $5)
-         on conflict (name) do nothing returning id",
-    )
-    .bind(name)
-    .bind(&key[..12])
-    .bind(hash_token(&key))
-    .bind(role.as_str())
-    .bind(now_ms())
-    .fetch_optional(&db.pool)
-    .await?;
-    match row {
-        Some(r) => Ok((r.try_get("id")?, key)),
+    let (name_o, prefix, key_hash, now) = (name.to_string(), key[..12].to_string(), hash_token(&key), now_ms());
+    let id: Option<i64> = db
+        .write(move |tx| {
+            let (name, prefix, key_hash) = (name_o.clone(), prefix.clone(), key_hash.clone());
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "insert into api_keys (name, key_prefix, key_hash, role, created_at) values ($1, $2, $3, $4, $5)
+                     on conflict (name) do nothing returning id",
+                )
+                .bind(name)
+                .bind(prefix)
+                .bind(key_hash)
+                .bind(role.as_str())
+                .bind(now)
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(row.map(|r| r.try_get::<i64, _>("id")).transpose()?)
+            })
+        })
+        .await?;
+    match id {
+        Some(id) => Ok((id, key)),
         None => Err(AppError::conflict(ErrorCode::KeyNameTaken, format!("An API key named `{name}` already exists."))),
     }
 }
@@ -215,7 +249,7 @@ pub async fn create_api_key(db: &Db, name: &str, role: Role) -> AppResult<(i64, 
 pub async fn principal_by_api_key(db: &Db, key: &str) -> AppResult<Option<Principal>> {
     let row = sqlx::query("select id, name, role from api_keys where key_hash = $1 and revoked_at is null")
         .bind(hash_token(key))
-        .fetch_optional(&db.pool)
+        .fetch_optional(db.reader())
         .await?;
     let Some(r) = row else { return Ok(None) };
     let role = Role::parse(&r.try_get::<String, _>("role")?).ok_or_else(AppError::internal)?;

@@ -1,14 +1,12 @@
 //! Backlog persistence: portable SQL over the shared `AnyPool` (runs on SQLite and PostgreSQL).
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Row};
 use std::collections::HashMap;
 
 use super::model::*;
 use crate::error::{AppError, AppResult};
-use crate::storage::{placeholders, Db};
-
-type Tx<'a> = Transaction<'a, Any>;
+use crate::storage::{placeholders, Db, Tx};
 
 // ---- packs -----------------------------------------------------------------------------------
 
@@ -28,48 +26,73 @@ fn pack_from_row(r: &AnyRow) -> sqlx::Result<Pack> {
 }
 
 pub async fn list_packs(db: &Db) -> AppResult<Vec<Pack>> {
-    let rows = sqlx::query(&format!("select {PACK_COLUMNS} from packs p order by p.name, p.id")).fetch_all(&db.pool).await?;
+    let rows = sqlx::query(&format!("select {PACK_COLUMNS} from packs p order by p.name, p.id")).fetch_all(db.reader()).await?;
     Ok(rows.iter().map(pack_from_row).collect::<sqlx::Result<_>>()?)
 }
 
 pub async fn get_pack(db: &Db, id: i64) -> AppResult<Option<Pack>> {
-    let row = sqlx::query(&format!("select {PACK_COLUMNS} from packs p where p.id = $1")).bind(id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(&format!("select {PACK_COLUMNS} from packs p where p.id = $1")).bind(id).fetch_optional(db.reader()).await?;
     Ok(row.as_ref().map(pack_from_row).transpose()?)
 }
 
 pub async fn insert_pack(db: &Db, d: &PackDraft, now: i64) -> AppResult<Option<i64>> {
-    let row = sqlx::query(
-        "insert into packs (slug, name, description, created_at, updated_at) values ($1, $2, $3, $4, $4)
-         on conflict (slug) do nothing returning id",
-    )
-    .bind(&d.slug)
-    .bind(&d.name)
-    .bind(&d.description)
-    .bind(now)
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(row.map(|r| r.try_get("id")).transpose()?)
+    let d = d.clone();
+    db.write(move |tx| {
+        let d = d.clone();
+        Box::pin(async move {
+            let row = sqlx::query(
+                "insert into packs (slug, name, description, created_at, updated_at) values ($1, $2, $3, $4, $4)
+                 on conflict (slug) do nothing returning id",
+            )
+            .bind(d.slug)
+            .bind(d.name)
+            .bind(d.description)
+            .bind(now)
+            .fetch_optional(&mut **tx)
+            .await?;
+            Ok(row.map(|r| r.try_get("id")).transpose()?)
+        })
+    })
+    .await
 }
 
 /// Returns false when the new slug is taken by another pack.
 pub async fn update_pack(db: &Db, id: i64, d: &PackDraft, now: i64) -> AppResult<bool> {
-    let taken = sqlx::query("select id from packs where slug = $1 and id <> $2").bind(&d.slug).bind(id).fetch_optional(&db.pool).await?;
-    if taken.is_some() {
-        return Ok(false);
-    }
-    sqlx::query("update packs set slug = $1, name = $2, description = $3, updated_at = $4 where id = $5")
-        .bind(&d.slug)
-        .bind(&d.name)
-        .bind(&d.description)
-        .bind(now)
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
-    Ok(true)
+    let d = d.clone();
+    db.write(move |tx| {
+        let d = d.clone();
+        Box::pin(async move {
+            let taken =
+                sqlx::query("select id from packs where slug = $1 and id <> $2").bind(&d.slug).bind(id).fetch_optional(&mut **tx).await?;
+            if taken.is_some() {
+                return Ok(false);
+            }
+            sqlx::query("update packs set slug = $1, name = $2, description = $3, updated_at = $4 where id = $5")
+                .bind(d.slug)
+                .bind(d.name)
+                .bind(d.description)
+                .bind(now)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(true)
+        })
+    })
+    .await
 }
 
 pub async fn delete_pack(db: &Db, id: i64) -> AppResult<u64> {
-    Ok(sqlx::query("delete from packs where id = $1").bind(id).execute(&db.pool).await?.rows_affected())
+    delete_by_id(db, "packs", id).await
+}
+
+/// `delete from {table} where id = $1`, the number of rows it removed.
+async fn delete_by_id(db: &Db, table: &'static str, id: i64) -> AppResult<u64> {
+    db.write(move |tx| {
+        Box::pin(async move {
+            Ok(sqlx::query(&format!("delete from {table} where id = $1")).bind(id).execute(&mut **tx).await?.rows_affected())
+        })
+    })
+    .await
 }
 
 // ---- tools -----------------------------------------------------------------------------------
@@ -95,12 +118,12 @@ fn tool_from_row(r: &AnyRow) -> sqlx::Result<Tool> {
 }
 
 pub async fn list_tools(db: &Db) -> AppResult<Vec<Tool>> {
-    let rows = sqlx::query(&format!("select {TOOL_COLUMNS} from tools t order by t.id")).fetch_all(&db.pool).await?;
+    let rows = sqlx::query(&format!("select {TOOL_COLUMNS} from tools t order by t.id")).fetch_all(db.reader()).await?;
     Ok(rows.iter().map(tool_from_row).collect::<sqlx::Result<_>>()?)
 }
 
 pub async fn get_tool(db: &Db, id: &str) -> AppResult<Option<Tool>> {
-    let row = sqlx::query(&format!("select {TOOL_COLUMNS} from tools t where t.id = $1")).bind(id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(&format!("select {TOOL_COLUMNS} from tools t where t.id = $1")).bind(id).fetch_optional(db.reader()).await?;
     Ok(row.as_ref().map(tool_from_row).transpose()?)
 }
 
@@ -113,30 +136,42 @@ pub async fn upsert_tool(db: &Db, d: &ToolDraft, now: i64, replace: bool) -> App
         "insert into tools (id, description, sensitive, required_approvals, mutating, rollback, risk_weight, created_at, updated_at, approval_expires_in_s)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) on conflict (id) do nothing"
     };
-    let done = sqlx::query(sql)
-        .bind(&d.id)
-        .bind(&d.description)
-        .bind(d.sensitive as i64)
-        .bind(d.required_approvals)
-        .bind(d.mutating as i64)
-        .bind(d.rollback.clone())
-        .bind(d.risk_weight)
-        .bind(now)
-        .bind(d.approval_expires_in_s)
-        .execute(&db.pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    let d = d.clone();
+    db.write(move |tx| {
+        let d = d.clone();
+        Box::pin(async move {
+            let done = sqlx::query(sql)
+                .bind(d.id)
+                .bind(d.description)
+                .bind(d.sensitive as i64)
+                .bind(d.required_approvals)
+                .bind(d.mutating as i64)
+                .bind(d.rollback)
+                .bind(d.risk_weight)
+                .bind(now)
+                .bind(d.approval_expires_in_s)
+                .execute(&mut **tx)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    })
+    .await
 }
 
 pub async fn delete_tool(db: &Db, id: &str) -> AppResult<u64> {
-    Ok(sqlx::query("delete from tools where id = $1").bind(id).execute(&db.pool).await?.rows_affected())
+    let id = id.to_string();
+    db.write(move |tx| {
+        let id = id.clone();
+        Box::pin(async move { Ok(sqlx::query("delete from tools where id = $1").bind(id).execute(&mut **tx).await?.rows_affected()) })
+    })
+    .await
 }
 
 /// Items that use `tool_id`, to refuse deleting a tool still in use.
 pub async fn items_using_tool(db: &Db, tool_id: &str) -> AppResult<Vec<i64>> {
     let rows = sqlx::query("select distinct item_id from item_tools where tool_id = $1 order by item_id")
         .bind(tool_id)
-        .fetch_all(&db.pool)
+        .fetch_all(db.reader())
         .await?;
     Ok(rows.iter().map(|r| r.try_get("item_id")).collect::<sqlx::Result<_>>()?)
 }
@@ -150,24 +185,31 @@ pub async fn existing_tool_ids(db: &Db, ids: &[String]) -> AppResult<Vec<String>
     for id in ids {
         q = q.bind(id);
     }
-    let rows = q.fetch_all(&db.pool).await?;
+    let rows = q.fetch_all(db.reader()).await?;
     Ok(rows.iter().map(|r| r.try_get("id")).collect::<sqlx::Result<_>>()?)
 }
 
 // ---- metrics ---------------------------------------------------------------------------------
 
 pub async fn insert_metric(db: &Db, tool_id: &str, m: (i64, f64, i64, i64)) -> AppResult<i64> {
-    let row = sqlx::query(
-        "insert into tool_metrics (tool_id, duration_ms, cost_usd, tokens, recorded_at) values ($1, $2, $3, $4, $5) returning id",
-    )
-    .bind(tool_id)
-    .bind(m.0)
-    .bind(m.1)
-    .bind(m.2)
-    .bind(m.3)
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(row.try_get("id")?)
+    let tool_id = tool_id.to_string();
+    db.write(move |tx| {
+        let tool_id = tool_id.clone();
+        Box::pin(async move {
+            let row = sqlx::query(
+                "insert into tool_metrics (tool_id, duration_ms, cost_usd, tokens, recorded_at) values ($1, $2, $3, $4, $5) returning id",
+            )
+            .bind(tool_id)
+            .bind(m.0)
+            .bind(m.1)
+            .bind(m.2)
+            .bind(m.3)
+            .fetch_one(&mut **tx)
+            .await?;
+            Ok(row.try_get("id")?)
+        })
+    })
+    .await
 }
 
 pub async fn list_metrics(db: &Db, tool_id: Option<&str>, limit: i64) -> AppResult<Vec<ToolMetric>> {
@@ -177,7 +219,7 @@ pub async fn list_metrics(db: &Db, tool_id: Option<&str>, limit: i64) -> AppResu
     )
     .bind(tool_id.unwrap_or(""))
     .bind(limit)
-    .fetch_all(&db.pool)
+    .fetch_all(db.reader())
     .await?;
     rows.iter()
         .map(|r| {
@@ -249,7 +291,7 @@ pub async fn list_items(db: &Db, filter: &ItemFilter) -> AppResult<Vec<BacklogIt
                 i.created_at, i.updated_at
          from backlog_items i join packs p on p.id = i.pack_id {where_sql} order by i.id"
     );
-    let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(&db.pool).await?;
+    let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(db.reader()).await?;
     let subset = format!("select i.id from backlog_items i {where_sql}");
     let mut items = rows.iter().map(item_from_row).collect::<AppResult<Vec<_>>>()?;
     attach_relations(db, &mut items, &subset, &binds).await?;
@@ -264,7 +306,7 @@ pub async fn get_item(db: &Db, id: i64) -> AppResult<Option<BacklogItem>> {
          from backlog_items i join packs p on p.id = i.pack_id where i.id = $1",
     )
     .bind(id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(db.reader())
     .await?;
     let Some(row) = row else { return Ok(None) };
     let mut items = vec![item_from_row(&row)?];
@@ -299,19 +341,19 @@ async fn attach_relations(db: &Db, items: &mut [BacklogItem], subset_sql: &str, 
     let index: HashMap<i64, usize> = items.iter().enumerate().map(|(i, it)| (it.id, i)).collect();
     let deps =
         format!("select item_id, depends_on_id from item_dependencies where item_id in ({subset_sql}) order by item_id, depends_on_id");
-    for r in bind_all(sqlx::query(&deps), binds).fetch_all(&db.pool).await? {
+    for r in bind_all(sqlx::query(&deps), binds).fetch_all(db.reader()).await? {
         if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
             items[i].depends_on.push(r.try_get("depends_on_id")?);
         }
     }
     let tools = format!("select item_id, tool_id from item_tools where item_id in ({subset_sql}) order by item_id, position");
-    for r in bind_all(sqlx::query(&tools), binds).fetch_all(&db.pool).await? {
+    for r in bind_all(sqlx::query(&tools), binds).fetch_all(db.reader()).await? {
         if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
             items[i].tools.push(r.try_get("tool_id")?);
         }
     }
     let labels = format!("select item_id, label from item_labels where item_id in ({subset_sql}) order by item_id, label");
-    for r in bind_all(sqlx::query(&labels), binds).fetch_all(&db.pool).await? {
+    for r in bind_all(sqlx::query(&labels), binds).fetch_all(db.reader()).await? {
         if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
             items[i].labels.push(r.try_get("label")?);
         }
@@ -328,20 +370,30 @@ pub async fn existing_item_ids(db: &Db, ids: &[i64]) -> AppResult<Vec<i64>> {
     for id in ids {
         q = q.bind(*id);
     }
-    let rows = q.fetch_all(&db.pool).await?;
+    let rows = q.fetch_all(db.reader()).await?;
     Ok(rows.iter().map(|r| r.try_get("id")).collect::<sqlx::Result<_>>()?)
 }
 
 /// Ids of the items that depend on `id`.
 pub async fn dependents(db: &Db, id: i64) -> AppResult<Vec<i64>> {
-    let rows =
-        sqlx::query("select item_id from item_dependencies where depends_on_id = $1 order by item_id").bind(id).fetch_all(&db.pool).await?;
+    let rows = sqlx::query("select item_id from item_dependencies where depends_on_id = $1 order by item_id")
+        .bind(id)
+        .fetch_all(db.reader())
+        .await?;
     Ok(rows.iter().map(|r| r.try_get("item_id")).collect::<sqlx::Result<_>>()?)
 }
 
 /// Writes the item row and its relations in one transaction: all or nothing.
 pub async fn save_item(db: &Db, id: Option<i64>, d: &ItemDraft, now: i64) -> AppResult<i64> {
-    let mut tx = db.begin_write().await?;
+    let d = d.clone();
+    db.write(move |tx| {
+        let d = d.clone();
+        Box::pin(async move { save_item_in(tx, id, &d, now).await })
+    })
+    .await
+}
+
+async fn save_item_in(tx: &mut Tx, id: Option<i64>, d: &ItemDraft, now: i64) -> AppResult<i64> {
     let id = match id {
         None => {
             let row = sqlx::query(
@@ -383,12 +435,11 @@ pub async fn save_item(db: &Db, id: Option<i64>, d: &ItemDraft, now: i64) -> App
             id
         }
     };
-    write_relations(&mut tx, id, d).await?;
-    tx.commit().await?;
+    write_relations(tx, id, d).await?;
     Ok(id)
 }
 
-async fn write_relations(tx: &mut Tx<'_>, id: i64, d: &ItemDraft) -> AppResult<()> {
+async fn write_relations(tx: &mut Tx, id: i64, d: &ItemDraft) -> AppResult<()> {
     for dep in &d.depends_on {
         sqlx::query("insert into item_dependencies (item_id, depends_on_id) values ($1, $2)")
             .bind(id)
@@ -411,18 +462,18 @@ async fn write_relations(tx: &mut Tx<'_>, id: i64, d: &ItemDraft) -> AppResult<(
 }
 
 pub async fn delete_item(db: &Db, id: i64) -> AppResult<u64> {
-    Ok(sqlx::query("delete from backlog_items where id = $1").bind(id).execute(&db.pool).await?.rows_affected())
+    delete_by_id(db, "backlog_items", id).await
 }
 
 /// Every label in use, for the filter menu.
 pub async fn all_labels(db: &Db) -> AppResult<Vec<String>> {
-    let rows = sqlx::query("select distinct label from item_labels order by label").fetch_all(&db.pool).await?;
+    let rows = sqlx::query("select distinct label from item_labels order by label").fetch_all(db.reader()).await?;
     Ok(rows.iter().map(|r| r.try_get("label")).collect::<sqlx::Result<_>>()?)
 }
 
 /// How many items use each tool.
 pub async fn tool_usage_counts(db: &Db) -> AppResult<HashMap<String, i64>> {
-    let rows = sqlx::query("select tool_id, count(distinct item_id) as n from item_tools group by tool_id").fetch_all(&db.pool).await?;
+    let rows = sqlx::query("select tool_id, count(distinct item_id) as n from item_tools group by tool_id").fetch_all(db.reader()).await?;
     rows.iter().map(|r| Ok((r.try_get("tool_id")?, r.try_get("n")?))).collect::<sqlx::Result<_>>().map_err(AppError::from)
 }
 
@@ -435,7 +486,7 @@ pub async fn recent_metrics(db: &Db, per_tool: i64) -> AppResult<Vec<(String, i6
             from tool_metrics) m where n <= $1",
     )
     .bind(per_tool)
-    .fetch_all(&db.pool)
+    .fetch_all(db.reader())
     .await?;
     rows.iter()
         .map(|r| Ok((r.try_get("tool_id")?, r.try_get("duration_ms")?, r.try_get("cost_usd")?)))

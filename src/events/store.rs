@@ -36,7 +36,7 @@ pub async fn list_after(db: &Db, after_id: i64, limit: i64) -> AppResult<Vec<Eve
     let rows = sqlx::query("select id, kind, subject, payload, created_at from events where id > $1 order by id limit $2")
         .bind(after_id)
         .bind(limit)
-        .fetch_all(&db.pool)
+        .fetch_all(db.reader())
         .await?;
     rows.iter()
         .map(|r| {
@@ -54,6 +54,6 @@ pub async fn list_after(db: &Db, after_id: i64, limit: i64) -> AppResult<Vec<Eve
 }
 
 pub async fn latest_id(db: &Db) -> AppResult<i64> {
-    let row = sqlx::query("select coalesce(max(id), 0) as id from events").fetch_one(&db.pool).await?;
+    let row = sqlx::query("select coalesce(max(id), 0) as id from events").fetch_one(db.reader()).await?;
     Ok(row.try_get("id")?)
 }

@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use super::input::{GateInput, GateReport};
-use super::model::{Finding, Gate, Text, Verdict};
 use super::policy::{tool_matches, Freeze};
-use crate::planner::build::Rows;
+use crate::plan::rows::Rows;
+use crate::plan::verdict::{Finding, Gate, Text, Verdict};
 
 fn when(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()

@@ -4,9 +4,10 @@
 use rustc_hash::FxHashMap;
 
 pub use super::input::{GateInput, GateReport};
-use super::model::{Finding, Gate, GateVerdict, Verdict, VerdictCounts};
-use crate::planner::build::{Draft, Rows};
-use crate::planner::model::PlanStatus;
+use crate::plan::draft::Draft;
+use crate::plan::model::PlanStatus;
+use crate::plan::rows::Rows;
+use crate::plan::verdict::{Finding, Gate, GateVerdict, Verdict, VerdictCounts};
 
 pub fn evaluate_all(input: &GateInput<'_>) -> GateReport {
     let mut report = GateReport { findings: Vec::with_capacity(input.draft.steps.len() * 3), approvals: FxHashMap::default() };
@@ -92,8 +93,10 @@ pub(crate) mod testkit {
     use crate::backlog::model::{BacklogItem, Tool};
     use crate::backlog::model::{ItemStatus, Risk};
     use crate::gates::policy::Policy;
-    use crate::planner::build::{build, Catalog, EstimateDefaults, PlannerInput, StatsByTool, ToolRegistry};
-    use crate::planner::model::PlanRequest;
+    use crate::plan::draft::{Catalog, EstimateDefaults, StatsByTool, ToolRegistry};
+    use crate::plan::model::PlanRequest;
+    use crate::planner::build::build;
+    use crate::planner::provider::PlannerInput;
 
     pub struct Fixture {
         pub catalog: Catalog,

@@ -4,9 +4,9 @@
 
 use rustc_hash::FxHashMap;
 
-use super::model::Finding;
 use super::policy::Policy;
-use crate::planner::build::{Catalog, Draft, ToolRegistry};
+use crate::plan::draft::{Catalog, Draft, ToolRegistry};
+use crate::plan::verdict::Finding;
 
 /// What the gates read: the draft (its `estimate.budget_usd` set), the backlog, the tools, the policy and the time.
 pub struct GateInput<'a> {

@@ -7,7 +7,6 @@ pub mod compliance;
 mod evaluate;
 #[cfg(feature = "ssr")]
 pub mod input;
-pub mod model;
 #[cfg(feature = "ssr")]
 pub mod policy;
 #[cfg(feature = "ssr")]

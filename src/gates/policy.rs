@@ -4,9 +4,9 @@ use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use super::model::Enforcement;
 use crate::backlog::model::{is_valid_label, is_valid_tool_id, MAX_REQUIRED_APPROVALS};
-use crate::planner::build::EstimateDefaults;
+use crate::plan::draft::EstimateDefaults;
+use crate::plan::verdict::Enforcement;
 
 /// The policy shipped with NOFX (`config/policy.toml`), used when `NOFX_POLICY` is unset.
 pub const DEFAULT_POLICY_TOML: &str = include_str!("../../config/policy.toml");

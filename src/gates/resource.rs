@@ -5,21 +5,9 @@ use super::input::{GateInput, GateReport};
 use rustc_hash::FxHashMap;
 use std::fmt::Write;
 
-use super::model::{Finding, Fixed, Gate, Text, Verdict};
-use crate::planner::model::{EstimateSource, StepEstimate};
-
-/// A duration in milliseconds, written for people: `45 s`, `12 min 5 s`, `3 h 20 min`.
-struct Duration(i64);
-
-impl std::fmt::Display for Duration {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 / 1000 {
-            s if s < 60 => write!(f, "{s} s"),
-            s if s < 3600 => write!(f, "{} min {} s", s / 60, s % 60),
-            s => write!(f, "{} h {} min", s / 3600, (s % 3600) / 60),
-        }
-    }
-}
+use crate::plan::model::{EstimateSource, StepEstimate};
+use crate::plan::verdict::{Finding, Fixed, Gate, Text, Verdict};
+use crate::text::Duration;
 
 /// What a step is estimated at and where that comes from, and how to get a real estimate.
 fn estimate_text(tool: &str, e: &StepEstimate) -> (String, Text) {
@@ -123,7 +111,7 @@ mod tests {
     use super::super::evaluate::testkit::*;
     use super::*;
     use crate::backlog::model::Risk;
-    use crate::planner::build::ToolStats;
+    use crate::plan::draft::ToolStats;
 
     fn plan_level(r: &GateReport, rule: &str) -> Finding {
         fired(r, rule).into_iter().find(|f| f.step.is_none()).unwrap().clone()
@@ -136,7 +124,7 @@ mod tests {
         let d = f.draft();
         let r = f.report(&d);
         let est = fired(&r, "resource.estimate");
-        assert!(est[0].reason.starts_with("p50 1 min 0 s, $0.50 (p95 2 min 0 s, $1.50), from 2 recorded runs."), "{}", est[0].reason);
+        assert!(est[0].reason.starts_with("p50 1 min 00 s, $0.50 (p95 2 min 00 s, $1.50), from 2 recorded runs."), "{}", est[0].reason);
         assert!(est[1].reason.contains("no recorded runs of `git_pr`"));
         assert!(est[1].remediation.contains("POST /api/tool-metrics"));
         assert!(est.iter().all(|x| x.verdict == Verdict::Allow));
@@ -168,7 +156,7 @@ mod tests {
         assert_eq!(plan_level(&r, "resource.budget").verdict, Verdict::Warn, "advisory caps at warn");
     }
 
-    fn evaluate_with(f: &Fixture, d: &crate::planner::build::Draft) -> GateReport {
+    fn evaluate_with(f: &Fixture, d: &crate::plan::draft::Draft) -> GateReport {
         let mut r = GateReport::default();
         evaluate(&GateInput { draft: d, catalog: &f.catalog, tools: &f.tools, policy: &f.policy, now_ms: f.now_ms }, &mut r);
         r

@@ -4,9 +4,9 @@ use rustc_hash::FxHashMap;
 use std::fmt::Write;
 
 use super::input::{GateInput, GateReport};
-use super::model::{Finding, Fixed, Gate, Verdict};
 use crate::backlog::model::{BacklogItem, Risk};
-use crate::planner::build::MANUAL_TOOL;
+use crate::plan::draft::MANUAL_TOOL;
+use crate::plan::verdict::{Finding, Fixed, Gate, Verdict};
 
 pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
     let p = &input.policy.risk;
@@ -127,10 +127,10 @@ fn breakdown(input: &GateInput<'_>, tool: &str, item: &BacklogItem, warn_at: &st
 #[cfg(test)]
 mod tests {
     use super::super::evaluate::testkit::*;
-    use super::super::model::Enforcement;
     use super::*;
+    use crate::plan::verdict::Enforcement;
 
-    fn score<'a>(d: &crate::planner::build::Draft, r: &'a GateReport, step: &str) -> &'a Finding {
+    fn score<'a>(d: &crate::plan::draft::Draft, r: &'a GateReport, step: &str) -> &'a Finding {
         fired(r, "risk.score").into_iter().find(|x| at(d, x) == Some(step)).unwrap()
     }
 

@@ -5,9 +5,10 @@ use petgraph::graph::DiGraph;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use super::input::{GateInput, GateReport};
-use super::model::{Enforcement, Finding, Gate, Text, Verdict};
-use crate::planner::build::{PlanIssue, Rows, MANUAL_TOOL};
-use crate::planner::model::PlanStep;
+use crate::plan::draft::{PlanIssue, MANUAL_TOOL};
+use crate::plan::model::PlanStep;
+use crate::plan::rows::Rows;
+use crate::plan::verdict::{Enforcement, Finding, Gate, Text, Verdict};
 
 fn finding(
     step: Option<usize>,
@@ -241,7 +242,7 @@ fn orderable(steps: &[PlanStep], preds: &Rows) -> Vec<bool> {
         return vec![true; steps.len()];
     }
     let mut done = vec![false; preds.len()];
-    for i in crate::planner::build::topological_order(preds) {
+    for i in crate::plan::rows::topological_order(preds) {
         done[i] = true;
     }
     done

@@ -43,23 +43,32 @@ pub fn fingerprint(body: &[u8]) -> String {
 
 pub async fn claim(db: &Db, principal: &str, endpoint: &str, key: &str, request_hash: &str) -> AppResult<Claim> {
     let now = now_ms();
-    sqlx::query("delete from idempotency_keys where created_at < $1 or (status = 'in_flight' and created_at < $2)")
-        .bind(now - RETENTION_MS)
-        .bind(now - ABANDONED_MS)
-        .execute(&db.pool)
+    let row = [principal, endpoint, key, request_hash].map(str::to_string);
+    let inserted = db
+        .write(move |tx| {
+            let [principal, endpoint, key, request_hash] = row.clone();
+            Box::pin(async move {
+                sqlx::query("delete from idempotency_keys where created_at < $1 or (status = 'in_flight' and created_at < $2)")
+                    .bind(now - RETENTION_MS)
+                    .bind(now - ABANDONED_MS)
+                    .execute(&mut **tx)
+                    .await?;
+                let inserted = sqlx::query(
+                    "insert into idempotency_keys (principal, endpoint, idem_key, request_hash, status, created_at)
+                     values ($1, $2, $3, $4, 'in_flight', $5) on conflict (principal, endpoint, idem_key) do nothing returning idem_key",
+                )
+                .bind(principal)
+                .bind(endpoint)
+                .bind(key)
+                .bind(request_hash)
+                .bind(now)
+                .fetch_optional(&mut **tx)
+                .await?;
+                Ok(inserted.is_some())
+            })
+        })
         .await?;
-    let inserted = sqlx::query(
-        "insert into idempotency_keys (principal, endpoint, idem_key, request_hash, status, created_at)
-         values ($1, $2, $3, $4, 'in_flight', $5) on conflict (principal, endpoint, idem_key) do nothing returning idem_key",
-    )
-    .bind(principal)
-    .bind(endpoint)
-    .bind(key)
-    .bind(request_hash)
-    .bind(now)
-    .fetch_optional(&db.pool)
-    .await?;
-    if inserted.is_some() {
+    if inserted {
         return Ok(Claim::Fresh);
     }
     let row = sqlx::query(
@@ -69,7 +78,7 @@ pub async fn claim(db: &Db, principal: &str, endpoint: &str, key: &str, request_
     .bind(principal)
     .bind(endpoint)
     .bind(key)
-    .fetch_optional(&db.pool)
+    .fetch_optional(db.reader())
     .await?;
     let Some(row) = row else {
         // Released between our insert and select: a retry will claim it.
@@ -84,10 +93,18 @@ pub async fn claim(db: &Db, principal: &str, endpoint: &str, key: &str, request_
     if row.try_get::<String, _>("status")? != "done" {
         return Err(in_flight());
     }
-    Ok(Claim::Replay {
-        status: row.try_get::<Option<i64>, _>("response_status")?.unwrap_or(200) as u16,
-        body: row.try_get::<Option<String>, _>("response_body")?.unwrap_or_default(),
-    })
+    // A finished key always has its answer; one without is a corrupt row, not a 200 with no body.
+    let what = format!("{principal} {endpoint} {key}");
+    let status = row.try_get::<Option<i64>, _>("response_status")?;
+    let status = status.and_then(|s| u16::try_from(s).ok()).filter(|s| (100..600).contains(s)).ok_or_else(|| {
+        tracing::error!(key = %what, status = ?status, "stored idempotent answer has no valid status");
+        AppError::internal()
+    })?;
+    let body = row.try_get::<Option<String>, _>("response_body")?.ok_or_else(|| {
+        tracing::error!(key = %what, "stored idempotent answer has no body");
+        AppError::internal()
+    })?;
+    Ok(Claim::Replay { status, body })
 }
 
 fn in_flight() -> AppError {
@@ -118,13 +135,20 @@ where
 }
 
 pub async fn release(db: &Db, principal: &str, endpoint: &str, key: &str) -> AppResult<()> {
-    sqlx::query("delete from idempotency_keys where principal = $1 and endpoint = $2 and idem_key = $3 and status = 'in_flight'")
-        .bind(principal)
-        .bind(endpoint)
-        .bind(key)
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+    let row = [principal, endpoint, key].map(str::to_string);
+    db.write(move |tx| {
+        let [principal, endpoint, key] = row.clone();
+        Box::pin(async move {
+            sqlx::query("delete from idempotency_keys where principal = $1 and endpoint = $2 and idem_key = $3 and status = 'in_flight'")
+                .bind(principal)
+                .bind(endpoint)
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        })
+    })
+    .await
 }
 
 #[cfg(test)]

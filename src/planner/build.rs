@@ -5,98 +5,18 @@
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use rustc_hash::{FxHashMap, FxHashSet};
-use sha2::{Digest, Sha256};
 use std::collections::hash_map::Entry;
 #[cfg(test)]
 use std::collections::HashSet;
 
-use super::model::*;
-use crate::backlog::model::{BacklogItem, ItemStatus, Tool};
-
-/// Estimates for steps whose tool has no recorded runs (from the policy file).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EstimateDefaults {
-    pub step_minutes: i64,
-    pub step_cost_usd: f64,
-}
-
-impl Default for EstimateDefaults {
-    fn default() -> Self {
-        EstimateDefaults { step_minutes: 15, step_cost_usd: 0.10 }
-    }
-}
-
-/// Backlog items by id. Fx hashing: the keys come from our own store, and the planner and the
-/// gates look items up several times per step.
-pub type Catalog = FxHashMap<i64, BacklogItem>;
-/// Registered tools by id.
-pub type ToolRegistry = FxHashMap<String, Tool>;
-/// Recorded-run summaries by tool id.
-pub type StatsByTool = FxHashMap<String, ToolStats>;
-pub use crate::backlog::model::ToolStats;
-
-/// Everything a planner needs; the service loads it, the planner only reads it.
-pub struct PlannerInput<'a> {
-    pub request: &'a PlanRequest,
-    /// The requested items (resolved from `item_ids` or the pack), in request order.
-    pub selected: &'a [i64],
-    /// Backlog items by id: at least the selection and everything it depends on, transitively.
-    pub catalog: &'a Catalog,
-    pub tools: &'a ToolRegistry,
-    pub stats: &'a StatsByTool,
-    pub defaults: EstimateDefaults,
-}
-
-/// Structural facts the planner ran into; the structural gate turns them into findings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanIssue {
-    /// These items depend on each other in a circle (one strongly connected component).
-    Cycle { item_ids: Vec<i64> },
-    /// `item_id` depends on unfinished items outside the request.
-    MissingDependency { item_id: i64, missing: Vec<i64> },
-    /// `item_id` depends on items that no longer exist.
-    UnknownDependency { item_id: i64, missing: Vec<i64> },
-    /// `item_id` uses a tool that is not registered.
-    UnknownTool { item_id: i64, tool: String },
-    /// `item_id` names no tools: it becomes one manual step.
-    NoTools { item_id: i64 },
-}
-
-/// A plan before the gates: steps without verdicts, and the issues found while planning.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Draft {
-    pub planner: String,
-    pub items: Vec<PlanItem>,
-    pub groups: Vec<PackGroup>,
-    pub steps: Vec<PlanStep>,
-    pub waves: Vec<Vec<String>>,
-    pub critical_path: Vec<String>,
-    pub estimate: PlanEstimate,
-    pub issues: Vec<PlanIssue>,
-}
-
-/// The seam for several planners: the built-in graph planner today, model-backed providers
-/// (compared side by side) later. Each returns a draft the same gates then judge.
-pub trait PlannerProvider: Send + Sync {
-    /// `provider/model`, stored with the plan and with every evaluation.
-    fn id(&self) -> &str;
-    fn plan(&self, input: &PlannerInput<'_>) -> Draft;
-}
-
-/// Tool id of the step made for an item without tools.
-pub const MANUAL_TOOL: &str = "manual";
-
-/// The deterministic built-in planner.
-pub struct GraphPlanner;
-
-impl PlannerProvider for GraphPlanner {
-    fn id(&self) -> &str {
-        "nofx/graph-v1"
-    }
-    fn plan(&self, input: &PlannerInput<'_>) -> Draft {
-        build(self.id(), input)
-    }
-}
+use super::estimate::estimate_for;
+use super::provider::PlannerInput;
+use super::rollback::render_rollback;
+use super::token::{idempotency_token, item_token_prefix, request_fingerprint};
+use crate::backlog::model::{BacklogItem, ItemStatus};
+use crate::plan::draft::{Draft, PlanIssue, MANUAL_TOOL};
+use crate::plan::model::*;
+use crate::plan::rows::{topological_order, Rows};
 
 /// The items a plan covers, resolved from the request.
 struct Resolved<'a> {
@@ -181,138 +101,6 @@ fn resolve_items<'a>(input: &PlannerInput<'a>, issues: &mut Vec<PlanIssue>) -> R
     Resolved { order, planned, pulled, deps, first_of }
 }
 
-/// A short, stable fingerprint of the plan input, part of every step's token: a digest, so
-/// hashing it per step costs the same for a 10-item and a 10,000-item request.
-fn request_fingerprint(request: &PlanRequest, selected: &[i64]) -> String {
-    let mut ids: Vec<i64> = selected.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    let budget = request.budget_usd.map(|b| format!("{b:.6}")).unwrap_or_default();
-    let text = format!("items={ids:?};pack={:?};deps={};budget={budget}", request.pack_id, request.include_dependencies);
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-/// Length-prefixed fields, so that no two different inputs produce the same byte stream.
-struct TokenHasher(Sha256);
-
-impl TokenHasher {
-    fn field(&mut self, name: &str, value: &str) {
-        self.0.update(name.as_bytes());
-        self.0.update((value.len() as u64).to_le_bytes());
-        self.0.update(value.as_bytes());
-    }
-
-    /// A field whose value is `parts` joined by `sep`, hashed without building the joined text.
-    fn joined(&mut self, name: &str, parts: &[String], sep: &str) {
-        let len = parts.iter().map(String::len).sum::<usize>() + sep.len() * parts.len().saturating_sub(1);
-        self.0.update(name.as_bytes());
-        self.0.update((len as u64).to_le_bytes());
-        for (i, p) in parts.iter().enumerate() {
-            if i > 0 {
-                self.0.update(sep.as_bytes());
-            }
-            self.0.update(p.as_bytes());
-        }
-    }
-
-    fn number(&mut self, name: &str, value: i64) {
-        self.field(name, itoa::Buffer::new().format(value));
-    }
-}
-
-/// The item's part of its steps' tokens, hashed once per item:
-/// `sha256(version, plan input, the item's content, …)`.
-fn item_token_prefix(fingerprint: &str, item: &BacklogItem, scratch: &mut String) -> TokenHasher {
-    let mut h = TokenHasher(Sha256::new());
-    h.field("v", "nofx-step-token-1");
-    h.field("input", fingerprint);
-    h.number("item", item.id);
-    h.number("pack", item.pack_id);
-    h.field("title", &item.title);
-    h.field("description", &item.description);
-    // `[1, 2, 3]`, as the first version wrote it (with `{:?}`).
-    scratch.clear();
-    scratch.push('[');
-    let mut digits = itoa::Buffer::new();
-    for (i, d) in item.depends_on.iter().enumerate() {
-        if i > 0 {
-            scratch.push_str(", ");
-        }
-        scratch.push_str(digits.format(*d));
-    }
-    scratch.push(']');
-    h.field("depends_on", scratch);
-    h.joined("tools", &item.tools, "\u{1f}");
-    h.joined("labels", &item.labels, "\u{1f}");
-    h.field("risk", item.risk.as_str());
-    h.number("estimate", item.estimate_minutes);
-    h
-}
-
-/// `sha256(item prefix, tool, rollback recipe, position)`, hex, 32 characters.
-fn idempotency_token(prefix: &TokenHasher, tool: &str, tool_def: Option<&Tool>, position: usize) -> String {
-    let mut h = TokenHasher(prefix.0.clone());
-    h.field("tool", tool);
-    h.field("rollback", tool_def.and_then(|t| t.rollback.as_deref()).unwrap_or(""));
-    h.number("position", position as i64);
-    let digest = h.0.finalize();
-    let mut hex = [0u8; 32];
-    hex::encode_to_slice(&digest[..16], &mut hex).expect("16 bytes are 32 hex digits");
-    String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")
-}
-
-/// Fills a rollback recipe's placeholders (`{item_id}`, `{item_title}`, `{pack}`, `{tool}`,
-/// `{token}`) for one step, in one pass: text that comes in through a placeholder (a title
-/// with braces, say) is never read as a placeholder itself.
-pub fn render_rollback(recipe: &str, item: &BacklogItem, tool: &str, token: &str) -> String {
-    let mut out = String::with_capacity(recipe.len() + item.title.len() + token.len());
-    let mut rest = recipe;
-    let mut digits = itoa::Buffer::new();
-    let item_id = digits.format(item.id);
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        rest = &rest[open..];
-        let (value, len): (&str, usize) = if rest.starts_with("{item_id}") {
-            (item_id, "{item_id}".len())
-        } else if rest.starts_with("{item_title}") {
-            (&item.title, "{item_title}".len())
-        } else if rest.starts_with("{pack}") {
-            (&item.pack_name, "{pack}".len())
-        } else if rest.starts_with("{tool}") {
-            (tool, "{tool}".len())
-        } else if rest.starts_with("{token}") {
-            (token, "{token}".len())
-        } else {
-            ("{", 1)
-        };
-        out.push_str(value);
-        rest = &rest[len..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn estimate_for(input: &PlannerInput<'_>, item: &BacklogItem, tool: &str, steps_of_item: usize) -> StepEstimate {
-    if let Some(s) = input.stats.get(tool) {
-        return StepEstimate {
-            duration_p50_ms: s.duration_p50_ms,
-            duration_p95_ms: s.duration_p95_ms,
-            cost_p50_usd: s.cost_p50_usd,
-            cost_p95_usd: s.cost_p95_usd,
-            source: EstimateSource::Metrics,
-            runs: s.runs,
-        };
-    }
-    let cost = input.defaults.step_cost_usd;
-    let (ms, source) = if item.estimate_minutes > 0 {
-        (item.estimate_minutes * 60_000 / steps_of_item.max(1) as i64, EstimateSource::ItemEstimate)
-    } else {
-        (input.defaults.step_minutes * 60_000, EstimateSource::PolicyDefault)
-    };
-    // Without recorded runs the spread is unknown: p95 assumes half as long again.
-    StepEstimate { duration_p50_ms: ms, duration_p95_ms: ms * 3 / 2, cost_p50_usd: cost, cost_p95_usd: cost * 1.5, source, runs: 0 }
-}
-
 /// `s{item}-{n}`: the id of an item's n-th step (1-based).
 fn step_id(item: i64, n: usize) -> String {
     let mut id = String::with_capacity(16);
@@ -321,71 +109,6 @@ fn step_id(item: i64, n: usize) -> String {
     id.push('-');
     id.push_str(itoa::Buffer::new().format(n));
     id
-}
-
-/// Lists of positions, one row per step (or item, or bucket), in one flat vector (compressed
-/// rows): two allocations for a graph of any size instead of one per row. Predecessor lists,
-/// successor lists and findings per step all take this shape.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rows {
-    /// Row `i` is `list[offsets[i]..offsets[i + 1]]`.
-    offsets: Vec<usize>,
-    list: Vec<usize>,
-}
-
-impl Rows {
-    pub fn with_capacity(rows: usize, values: usize) -> Rows {
-        let mut offsets = Vec::with_capacity(rows + 1);
-        offsets.push(0);
-        Rows { offsets, list: Vec::with_capacity(values) }
-    }
-
-    /// Groups `(row, value)` pairs into `rows` rows by a counting sort, values in the order the
-    /// pairs come. The pairs are walked twice (count, then place), hence `Clone`.
-    pub fn grouped<I: Iterator<Item = (usize, usize)> + Clone>(rows: usize, pairs: I) -> Rows {
-        let mut offsets = vec![0usize; rows + 1];
-        for (r, _) in pairs.clone() {
-            offsets[r + 1] += 1;
-        }
-        for r in 0..rows {
-            offsets[r + 1] += offsets[r];
-        }
-        let mut next = offsets.clone();
-        let mut list = vec![0usize; offsets[rows]];
-        for (r, v) in pairs {
-            list[next[r]] = v;
-            next[r] += 1;
-        }
-        Rows { offsets, list }
-    }
-
-    /// Adds a value to the row being built.
-    pub fn push(&mut self, pred: usize) {
-        self.list.push(pred);
-    }
-
-    /// Closes the current row: the next `push` starts the next one.
-    pub fn end_row(&mut self) {
-        self.offsets.push(self.list.len());
-    }
-
-    /// Number of finished rows.
-    pub fn len(&self) -> usize {
-        self.offsets.len() - 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn of(&self, row: usize) -> &[usize] {
-        &self.list[self.offsets[row]..self.offsets[row + 1]]
-    }
-
-    /// Number of values in all rows.
-    pub fn total(&self) -> usize {
-        self.list.len()
-    }
 }
 
 /// Builds the plan: steps per tool, edges from dependencies, cycles by SCC, waves by longest-path
@@ -565,34 +288,11 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     Draft { planner: planner.to_string(), items, groups, steps, waves, critical_path, estimate, issues }
 }
 
-/// Kahn's algorithm over predecessor lists, first in first out; nodes in or behind a cycle are
-/// left out. What the planner derives from the order (longest-path waves, finish times, the
-/// critical path with its ties broken by position) does not depend on which valid order it is.
-pub fn topological_order(preds: &Rows) -> Vec<usize> {
-    let n = preds.len();
-    let mut indegree: Vec<usize> = (0..n).map(|i| preds.of(i).len()).collect();
-    let succs = Rows::grouped(n, (0..n).flat_map(|i| preds.of(i).iter().map(move |&p| (p, i))));
-    // The output doubles as the queue: `out[head..]` is ready and not yet visited.
-    let mut out: Vec<usize> = Vec::with_capacity(n);
-    out.extend((0..n).filter(|&i| indegree[i] == 0));
-    let mut head = 0;
-    while head < out.len() {
-        let i = out[head];
-        head += 1;
-        for &s in succs.of(i) {
-            indegree[s] -= 1;
-            if indegree[s] == 0 {
-                out.push(s);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backlog::model::Risk;
+    use crate::backlog::model::{Risk, Tool};
+    use crate::plan::draft::{Catalog, EstimateDefaults, StatsByTool, ToolRegistry, ToolStats};
     use proptest::prelude::*;
     use std::collections::{BTreeSet, HashMap};
 

@@ -3,13 +3,13 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::model::*;
 #[cfg(feature = "ssr")]
 use crate::auth::fns::ssr::{form_result, reader, session, state};
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::error::ErrorCode;
-use crate::gates::model::{Enforcement, Finding, Gate, GateVerdict, Verdict, VerdictCounts};
+use crate::plan::model::*;
+use crate::plan::verdict::{Enforcement, Finding, Gate, GateVerdict, Verdict, VerdictCounts};
 
 /// Plans a selection from the backlog page (checked `item_ids[]`) or a whole pack, then opens
 /// the new plan. Errors come back to the form (in place, with or without JavaScript).
@@ -184,7 +184,7 @@ pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter) -> PlanPage
 pub fn enforcement_label(e: Enforcement) -> &'static str {
     match e {
         Enforcement::Advisory => "advisory",
-        Enforcement::SoftMandatory => "soft-mandatory (can be overridden)",
-        Enforcement::HardMandatory => "hard-mandatory (cannot be overridden)",
+        Enforcement::SoftMandatory => "soft-mandatory",
+        Enforcement::HardMandatory => "hard-mandatory",
     }
 }

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::fmt::Write;
 
 use super::layout::{layout, LayoutInput, HEADER, MARGIN, NODE_H, NODE_W};
-use super::model::Plan;
-use crate::gates::model::Verdict;
+use crate::plan::model::Plan;
+use crate::plan::verdict::Verdict;
 
 /// Graphviz: waves as ranks left to right, steps filled by their worst verdict.
 pub fn to_dot(plan: &Plan) -> String {

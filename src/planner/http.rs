@@ -9,12 +9,12 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::model::*;
 use super::service::{self, Planned};
 use crate::auth::http::{AnyCaller, ApiCaller};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::http::{ApiPath, ApiQuery};
 use crate::idempotency;
+use crate::plan::model::*;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "ssr")]
 pub mod build;
+#[cfg(feature = "ssr")]
+mod estimate;
 pub mod fns;
 #[cfg(feature = "ssr")]
 pub mod graph;
@@ -10,9 +12,14 @@ pub mod graph;
 pub mod http;
 #[cfg(feature = "ssr")]
 pub mod layout;
-pub mod model;
+#[cfg(feature = "ssr")]
+pub mod provider;
+#[cfg(feature = "ssr")]
+pub mod rollback;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
+#[cfg(feature = "ssr")]
+mod token;
 pub mod ui;

@@ -3,16 +3,18 @@
 
 use serde_json::json;
 
-use super::build::{Catalog, PlannerInput, StatsByTool, ToolRegistry};
-use super::model::*;
+use crate::plan::draft::{Catalog, StatsByTool, ToolRegistry};
+
 use super::store;
 use crate::auth::model::{Permission, Principal};
 use crate::backlog::model::{ItemFilter, ItemStatus};
 use crate::backlog::store as backlog_store;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::events::model::{EventKind, NewEvent, Subject};
-use crate::gates::model::Verdict;
 use crate::gates::{apply, evaluate_all, GateInput};
+use crate::plan::model::*;
+use crate::plan::verdict::Verdict;
+use crate::planner::provider::PlannerInput;
 use crate::state::AppState;
 use crate::storage::now_ms;
 
@@ -204,7 +206,7 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
     let report = evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy, now_ms: now });
     let judgement = apply(&mut draft, report);
 
-    let mut plan = Plan {
+    let plan = Plan {
         id: 0,
         status: judgement.status,
         planner: draft.planner,
@@ -222,15 +224,27 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
         created_at: now,
     };
 
-    let mut tx = db.begin_write().await?;
-    plan.id = store::insert_plan(&mut tx, &plan, now).await?;
-    let events = plan_events(&plan);
-    let ids = crate::events::store::append(&mut tx, db.backend, &events, now).await?;
-    if let Some(c) = claim {
-        let body = serde_json::to_string(&plan).map_err(|_| AppError::internal())?;
-        crate::idempotency::complete(&mut **tx, &c.principal, c.endpoint, &c.key, 201, &body).await?;
-    }
-    tx.commit().await?;
+    let (stored, ids) = {
+        let plan = std::sync::Arc::new(plan);
+        let backend = db.backend;
+        let claim = claim.map(|c| std::sync::Arc::new((c.principal.clone(), c.endpoint, c.key.clone())));
+        db.write(move |tx| {
+            let (plan, claim) = (plan.clone(), claim.clone());
+            Box::pin(async move {
+                let id = store::insert_plan(tx, &plan, now).await?;
+                let mut stored = Plan::clone(&plan);
+                stored.id = id;
+                let ids = crate::events::store::append(tx, backend, &plan_events(&stored), now).await?;
+                if let Some(c) = claim.as_deref() {
+                    let body = serde_json::to_string(&stored).map_err(|_| AppError::internal())?;
+                    crate::idempotency::complete(&mut **tx, &c.0, c.1, &c.2, 201, &body).await?;
+                }
+                Ok((stored, ids))
+            })
+        })
+        .await?
+    };
+    let plan = stored;
     if let Some(last) = ids.last() {
         state.events.published(*last);
     }

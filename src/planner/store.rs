@@ -4,9 +4,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::model::*;
 use crate::error::AppResult;
-use crate::gates::model::{Enforcement, Gate, GateVerdict, Verdict, VerdictCounts};
+use crate::plan::model::*;
+use crate::plan::verdict::{Enforcement, Gate, GateVerdict, Verdict, VerdictCounts};
 use crate::storage::{corrupt, Db};
 
 /// Rows per multi-row insert: 12 binds a row stays far below SQLite's and PostgreSQL's limits.
@@ -101,7 +101,7 @@ pub async fn insert_plan(tx: &mut Transaction<'_, Any>, plan: &Plan, now: i64) -
 }
 
 pub async fn get_plan(db: &Db, id: i64) -> AppResult<Option<Plan>> {
-    let row = sqlx::query("select id, status, graph, created_at from plans where id = $1").bind(id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query("select id, status, graph, created_at from plans where id = $1").bind(id).fetch_optional(db.reader()).await?;
     let Some(row) = row else { return Ok(None) };
     let graph: String = row.try_get("graph")?;
     let mut plan: Plan = serde_json::from_str(&graph).map_err(|e| {
@@ -117,7 +117,7 @@ pub async fn get_plan(db: &Db, id: i64) -> AppResult<Option<Plan>> {
 }
 
 pub async fn plan_exists(db: &Db, id: i64) -> AppResult<bool> {
-    Ok(sqlx::query("select id from plans where id = $1").bind(id).fetch_optional(&db.pool).await?.is_some())
+    Ok(sqlx::query("select id from plans where id = $1").bind(id).fetch_optional(db.reader()).await?.is_some())
 }
 
 fn summary_from_row(r: &AnyRow) -> AppResult<PlanSummary> {
@@ -146,7 +146,7 @@ pub async fn list_plans(db: &Db, status: Option<PlanStatus>, limit: i64) -> AppR
     )
     .bind(status.map(|s| s.as_str()).unwrap_or(""))
     .bind(limit)
-    .fetch_all(&db.pool)
+    .fetch_all(db.reader())
     .await?;
     rows.iter().map(summary_from_row).collect()
 }
@@ -162,7 +162,7 @@ pub async fn list_evaluations(db: &Db, plan_id: i64, f: &EvaluationFilter) -> Ap
     .bind(f.gate.map(|g| g.as_str()).unwrap_or(""))
     .bind(f.verdict.map(|v| v.as_str()).unwrap_or(""))
     .bind(step)
-    .fetch_all(&db.pool)
+    .fetch_all(db.reader())
     .await?;
     rows.iter()
         .map(|r| {

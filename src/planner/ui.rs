@@ -5,33 +5,27 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter};
-use super::model::{PlanStatus, PlanStep};
 use crate::events::model::{Event, EventKind, Subject};
-use crate::gates::model::{Gate, GateVerdict, Verdict, VerdictCounts};
+use crate::plan::model::{PlanStatus, PlanStep};
+use crate::plan::verdict::{Gate, GateVerdict, Verdict, VerdictCounts};
 use crate::ui::live::{use_live_events, LiveBadge};
 use crate::ui::*;
 
 pub fn plan_status_pill(status: PlanStatus) -> impl IntoView {
-    let class = match status {
-        PlanStatus::Ready | PlanStatus::Approved | PlanStatus::Succeeded => "bg-emerald-50 text-emerald-700 ring-emerald-300",
-        PlanStatus::Blocked | PlanStatus::Failed => "bg-rose-50 text-rose-700 ring-rose-300",
-        PlanStatus::Running => "bg-sky-50 text-sky-700 ring-sky-300",
-        PlanStatus::RolledBack => "bg-slate-100 text-slate-700 ring-slate-300",
+    let tone = match status {
+        PlanStatus::Ready => Tone::Good,
+        PlanStatus::Blocked => Tone::Bad,
     };
-    view! {
-        <span class=format!("inline-flex items-center whitespace-nowrap rounded-full px-2.5 py-0.5 text-xs font-semibold uppercase tracking-wide ring-1 ring-inset {class}") data-testid="plan-status">
-            {status.as_str()}
-        </span>
-    }
+    view! { <Pill tone text=status.as_str() testid="plan-status" value=status.as_str()/> }
 }
 
 pub fn verdict_pill(v: Verdict) -> impl IntoView {
-    let class = match v {
-        Verdict::Allow => "bg-emerald-50 text-emerald-700 ring-emerald-200",
-        Verdict::Warn => "bg-amber-50 text-amber-800 ring-amber-300",
-        Verdict::Block => "bg-rose-50 text-rose-700 ring-rose-300",
+    let tone = match v {
+        Verdict::Allow => Tone::Good,
+        Verdict::Warn => Tone::Caution,
+        Verdict::Block => Tone::Bad,
     };
-    view! { <span class=format!("inline-flex items-center rounded px-1.5 py-0.5 text-xs font-semibold ring-1 ring-inset {class}") data-verdict=v.as_str()>{v.as_str()}</span> }
+    view! { <Pill tone text=v.as_str() value=v.as_str()/> }
 }
 
 fn counts_view(c: VerdictCounts) -> impl IntoView {
@@ -41,15 +35,6 @@ fn counts_view(c: VerdictCounts) -> impl IntoView {
             <span class="rounded bg-amber-50 px-1.5 py-0.5 text-amber-800">{c.warn}</span>
             <span class="rounded bg-rose-50 px-1.5 py-0.5 text-rose-700">{c.block}</span>
         </span>
-    }
-}
-
-fn format_ms(ms: i64) -> String {
-    let s = ms / 1000;
-    match s {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{} min {} s", s / 60, s % 60),
-        s => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }
 }
 
@@ -86,20 +71,7 @@ pub fn PlansPage() -> impl IntoView {
                         {(!v.auto_planner).then(|| view! {
                             <p class="mb-3 text-sm text-slate-500">"Planning is switched off (FEATURE_AUTO_PLANNER is off); existing plans stay readable."</p>
                         })}
-                        <div class=format!("{CARD} overflow-hidden")>
-                            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="plans-table">
-                                <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
-                                    <tr>
-                                        <th class="px-4 py-3">"Plan"</th>
-                                        <th class="px-4 py-3">"Status"</th>
-                                        <th class="px-4 py-3">"Packs"</th>
-                                        <th class="px-4 py-3 text-right">"Items"</th>
-                                        <th class="px-4 py-3 text-right">"Steps"</th>
-                                        <th class="px-4 py-3">"Verdicts"</th>
-                                        <th class="px-4 py-3">"Created"</th>
-                                    </tr>
-                                </thead>
-                                <tbody class="divide-y divide-slate-100 bg-white">
+                        <DataTable testid="plans-table" columns=vec![Column::text("Plan"), Column::text("Status"), Column::text("Packs"), Column::number("Items"), Column::number("Steps"), Column::text("Verdicts"), Column::text("Created")]>
                                     {v.plans.into_iter().map(|p| view! {
                                         <tr class="hover:bg-slate-50" data-testid="plan-row">
                                             <td class="px-4 py-3">
@@ -117,9 +89,7 @@ pub fn PlansPage() -> impl IntoView {
                                             </td>
                                         </tr>
                                     }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
+                        </DataTable>
                     }.into_any(),
                 }
             })}
@@ -222,7 +192,7 @@ fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
 
         <div class="mb-6 grid grid-cols-2 gap-4 lg:grid-cols-4">
             <Stat label="Steps" value=v.step_count.to_string() detail=format!("in {} waves", v.wave_count)/>
-            <Stat label="Duration (critical path)" value=format_ms(v.estimate.duration_p50_ms) detail=format!("p95 {} · {} steps on the path", format_ms(v.estimate.duration_p95_ms), v.critical_path.len())/>
+            <Stat label="Duration (critical path)" value=format_duration(v.estimate.duration_p50_ms) detail=format!("p95 {} · {} steps on the path", format_duration(v.estimate.duration_p95_ms), v.critical_path.len())/>
             <div class=format!("{CARD} p-4") data-testid="cost">
                 <p class="text-xs font-medium uppercase tracking-wide text-slate-500">"Cost vs budget"</p>
                 <p class="mt-1 text-xl font-semibold tabular-nums">{format_usd(v.estimate.cost_p50_usd)} <span class="text-sm font-normal text-slate-500">" of " {format_usd(budget)}</span></p>
@@ -353,7 +323,7 @@ fn StepPanel(step: PlanStep, plan_id: i64) -> impl IntoView {
                 <dt class="text-slate-500">"Approvals"</dt>
                 <dd class="col-span-2">{if step.required_approvals > 0 { format!("waits for {}", plural(step.required_approvals as usize, "human approval")) } else { "none".into() }}</dd>
                 <dt class="text-slate-500">"Estimate"</dt>
-                <dd class="col-span-2">{format!("{} · ${:.2} (p95 {} · ${:.2}) · {}", format_ms(step.estimate.duration_p50_ms), step.estimate.cost_p50_usd, format_ms(step.estimate.duration_p95_ms), step.estimate.cost_p95_usd,
+                <dd class="col-span-2">{format!("{} · ${:.2} (p95 {} · ${:.2}) · {}", format_duration(step.estimate.duration_p50_ms), step.estimate.cost_p50_usd, format_duration(step.estimate.duration_p95_ms), step.estimate.cost_p95_usd,
                     if step.estimate.runs > 0 { format!("{} recorded runs", step.estimate.runs) } else { step.estimate.source.label().to_string() })}</dd>
                 <dt class="text-slate-500">"Token"</dt>
                 <dd class="col-span-2 break-all font-mono text-xs" data-testid="step-token">{step.idempotency_token.clone()}</dd>

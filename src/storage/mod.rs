@@ -5,12 +5,10 @@
 //! engines (tests run every API story on each) beats two implementations that can drift apart.
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
-use std::ops::{Deref, DerefMut};
+use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub mod writer;
 pub use writer::Tx;
@@ -24,45 +22,23 @@ pub enum Backend {
 }
 
 /// The shared handle every store function takes.
+///
+/// **One write path.** Every write is an op handed to [`Db::write`]; there is no other way to
+/// reach a connection that may write. Reads go to [`Db::reader`], a pool whose connections
+/// refuse writes (`pragma query_only` on SQLite, `default_transaction_read_only` on
+/// PostgreSQL), so a store function that tried to write through it fails in every test that
+/// reaches it instead of silently bypassing the SQLite writer.
 #[derive(Clone, Debug)]
 pub struct Db {
-    pub pool: AnyPool,
     pub backend: Backend,
-    /// SQLite has one writer at a time per file. Without this, concurrent write transactions
-    /// meet at SQLite's lock and the losers sleep in its busy handler (1, 2, 5, 10… ms back-off),
-    /// which is what made write tails long. Queuing them here instead hands the lock over the
-    /// moment it is free, in arrival order. PostgreSQL locks rows itself: no gate there.
-    write_gate: Option<Arc<Mutex<()>>>,
-    /// SQLite's group-commit queue (see [`writer`]); `None` on PostgreSQL.
+    /// Read-only connections.
+    reader: AnyPool,
+    /// Connections that write; only [`Db::write`] and the SQLite writer task use them.
+    writable: AnyPool,
+    /// SQLite's group-commit queue (see [`writer`]), its only writer; `None` on PostgreSQL,
+    /// which locks rows itself.
     writer: Option<writer::Queue>,
     writer_stats: Arc<writer::WriterStats>,
-}
-
-/// A write transaction opened by [`Db::begin_write`]: derefs to the sqlx transaction and holds
-/// the SQLite write gate until it is committed or dropped (dropping rolls back).
-pub struct WriteTx {
-    // Declared first so it is dropped (rolled back) before the gate opens for the next writer.
-    tx: Transaction<'static, Any>,
-    _gate: Option<OwnedMutexGuard<()>>,
-}
-
-impl WriteTx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-}
-
-impl Deref for WriteTx {
-    type Target = Transaction<'static, Any>;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
-    }
 }
 
 /// A stored value that does not parse as its type: logged with where it is, answered with a
@@ -94,45 +70,65 @@ impl Db {
             Backend::Postgres => url.to_string(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(Duration::from_secs(10))
-            // A pooled SQLite connection is a file handle in this process: it cannot go stale,
-            // and pinging it on every checkout costs a thread round trip per transaction.
-            .test_before_acquire(backend == Backend::Postgres)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("pragma foreign_keys = on; pragma busy_timeout = 10000; pragma synchronous = normal;").await?;
-                    }
-                    Ok(())
+        let pool = |read_only: bool, connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                .acquire_timeout(Duration::from_secs(10))
+                // A pooled SQLite connection is a file handle in this process: it cannot go stale,
+                // and pinging it on every checkout costs a thread round trip per transaction.
+                .test_before_acquire(backend == Backend::Postgres)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        match (backend, read_only) {
+                            (Backend::Sqlite, false) => {
+                                conn.execute("pragma foreign_keys = on; pragma busy_timeout = 10000; pragma synchronous = normal;").await?;
+                            }
+                            (Backend::Sqlite, true) => {
+                                conn.execute("pragma foreign_keys = on; pragma busy_timeout = 10000; pragma query_only = on;").await?;
+                            }
+                            (Backend::Postgres, true) => {
+                                conn.execute("set default_transaction_read_only = on").await?;
+                            }
+                            (Backend::Postgres, false) => {}
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| anyhow::anyhow!("could not connect to {}: {e}", redact(&url)))?;
+                .connect_with(options.clone())
+        };
+        let unreachable = |e: sqlx::Error| anyhow::anyhow!("could not connect to {}: {e}", redact(&url));
+        // SQLite writes one transaction at a time (the writer task), so two writable
+        // connections are plenty; PostgreSQL writes concurrently.
+        let writable = match backend {
+            Backend::Sqlite => pool(false, 2),
+            Backend::Postgres => pool(false, 10),
+        }
+        .await
+        .map_err(unreachable)?;
         if backend == Backend::Sqlite {
             // WAL is a property of the file, so setting it once per start is enough.
-            sqlx::query("pragma journal_mode = wal").execute(&pool).await?;
+            sqlx::query("pragma journal_mode = wal").execute(&writable).await?;
         }
-        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let reader = match backend {
+            Backend::Sqlite => pool(true, 8),
+            Backend::Postgres => pool(true, 10),
+        }
+        .await
+        .map_err(unreachable)?;
         let writer_stats = Arc::new(writer::WriterStats::default());
-        let writer = write_gate.as_ref().map(|gate| writer::spawn(pool.clone(), gate.clone(), writer_stats.clone()));
-        Ok(Db { pool, backend, write_gate, writer, writer_stats })
+        let writer = (backend == Backend::Sqlite).then(|| writer::spawn(writable.clone(), writer_stats.clone()));
+        Ok(Db { backend, reader, writable, writer, writer_stats })
     }
 
-    /// Opens a transaction that will write. On SQLite it first waits its turn at the write gate
-    /// (before taking a pooled connection, so queued writers never starve readers of
-    /// connections); on PostgreSQL it is a plain transaction.
-    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        let gate = match &self.write_gate {
-            Some(g) => Some(g.clone().lock_owned().await),
-            None => None,
-        };
-        Ok(WriteTx { tx: self.pool.begin().await?, _gate: gate })
+    /// The read-only pool every query that only reads runs on.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Closes both pools (the CLI, before it exits).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writable.close().await;
     }
 
     /// Runs `op` in a write transaction and commits it. On SQLite, ops that arrive while another
@@ -153,7 +149,7 @@ impl Db {
                 result.await.map_err(|_| AppError::internal())?
             }
             None => {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writable.begin().await?;
                 let r = op(&mut tx).await;
                 if r.is_ok() {
                     tx.commit().await?;
@@ -171,8 +167,8 @@ impl Db {
     /// Applies the migrations of this backend; safe to call on every start.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.writable).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.writable).await?,
         }
         Ok(())
     }

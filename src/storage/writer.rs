@@ -19,7 +19,7 @@ use futures::future::BoxFuture;
 use sqlx::{Any, AnyPool, Transaction};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{AppError, AppResult};
 
@@ -79,14 +79,14 @@ pub struct WriterStats {
 }
 
 /// Starts the writer task; it ends when the last sender (the last `Db` clone) is dropped.
-pub(super) fn spawn(pool: AnyPool, gate: Arc<Mutex<()>>, stats: Arc<WriterStats>) -> Queue {
+pub(super) fn spawn(pool: AnyPool, stats: Arc<WriterStats>) -> Queue {
     let (queue, mut rx) = mpsc::unbounded_channel::<Box<dyn Job>>();
     tokio::spawn(async move {
         let mut jobs = Vec::with_capacity(MAX_BATCH);
         while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
             let batch = std::mem::take(&mut jobs);
             // Its own task, so an op that panics fails its batch (callers get a 500), not the writer.
-            if let Err(e) = tokio::spawn(run_batch(pool.clone(), gate.clone(), stats.clone(), batch)).await {
+            if let Err(e) = tokio::spawn(run_batch(pool.clone(), stats.clone(), batch)).await {
                 tracing::error!(error = %e, "a write batch panicked; its callers were answered with an error");
             }
         }
@@ -94,9 +94,9 @@ pub(super) fn spawn(pool: AnyPool, gate: Arc<Mutex<()>>, stats: Arc<WriterStats>
     queue
 }
 
-async fn run_batch(pool: AnyPool, gate: Arc<Mutex<()>>, stats: Arc<WriterStats>, mut jobs: Vec<Box<dyn Job>>) {
-    // Transactions opened with `Db::begin_write` take the same turn.
-    let _turn = gate.lock().await;
+/// Batches run one after another (the loop above awaits each), so this task is SQLite's only
+/// writer: no two write transactions ever meet at the file lock.
+async fn run_batch(pool: AnyPool, stats: Arc<WriterStats>, mut jobs: Vec<Box<dyn Job>>) {
     stats.ops.fetch_add(jobs.len() as u64, Ordering::Relaxed);
     if jobs.len() > 1 {
         match together(&pool, &mut jobs).await {
@@ -151,12 +151,19 @@ mod tests {
     async fn db() -> (Db, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(&format!("sqlite://{}/w.db", dir.path().display())).await.unwrap();
-        sqlx::query("create table t (id integer primary key, v text not null unique)").execute(&db.pool).await.unwrap();
+        db.write(|tx| {
+            Box::pin(async move {
+                sqlx::query("create table t (id integer primary key, v text not null unique)").execute(&mut **tx).await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
         (db, dir)
     }
 
     async fn values(db: &Db) -> Vec<String> {
-        sqlx::query("select v from t order by v").fetch_all(&db.pool).await.unwrap().iter().map(|r| r.get("v")).collect()
+        sqlx::query("select v from t order by v").fetch_all(db.reader()).await.unwrap().iter().map(|r| r.get("v")).collect()
     }
 
     /// Inserts `v`, then `also` (if any) — a second statement that may fail after the first wrote.
@@ -197,9 +204,9 @@ mod tests {
     async fn a_failing_op_leaves_nothing_half_written_and_spares_its_batch() {
         let (db, _dir) = db().await;
         db.write(insert("taken", None)).await.unwrap();
-        // 50 ops queued behind a held turn share one batch; every fifth writes a row, then fails
+        // 50 ops queued behind a busy writer share one batch; every fifth writes a row, then fails
         // on a unique violation: its first row must not survive, the other ops' rows must.
-        let turn = db.begin_write().await.unwrap();
+        let turn = hold_writer(&db).await;
         let tasks: Vec<_> = (0..50)
             .map(|i| {
                 let db = db.clone();
@@ -207,8 +214,8 @@ mod tests {
                 tokio::spawn(async move { (i, db.write(op).await) })
             })
             .collect();
-        until_submitted(&db, 51).await;
-        drop(turn);
+        until_submitted(&db, 52).await;
+        turn.release().await;
         for t in tasks {
             let (i, r) = t.await.unwrap();
             if i % 5 == 0 {
@@ -234,6 +241,41 @@ mod tests {
         assert_eq!(values(&db).await, vec!["after"]);
     }
 
+    /// The writer kept busy by an op that waits to be released, so that ops pile up behind it.
+    struct Held {
+        release: tokio::sync::watch::Sender<bool>,
+        op: tokio::task::JoinHandle<()>,
+    }
+
+    impl Held {
+        async fn release(self) {
+            self.release.send(true).unwrap();
+            self.op.await.unwrap();
+        }
+    }
+
+    /// Returns once the holding op runs (so it is alone in its batch).
+    async fn hold_writer(db: &Db) -> Held {
+        let (release, released) = tokio::sync::watch::channel(false);
+        let (started, mut running) = tokio::sync::watch::channel(false);
+        let started = Arc::new(started);
+        let db = db.clone();
+        let op = tokio::spawn(async move {
+            db.write(move |_tx| {
+                let (mut released, started) = (released.clone(), started.clone());
+                Box::pin(async move {
+                    let _ = started.send(true);
+                    let _ = released.wait_for(|r| *r).await;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap()
+        });
+        running.wait_for(|r| *r).await.unwrap();
+        Held { release, op }
+    }
+
     /// Waits until `n` ops have reached the writer's queue (all of them queue behind the held turn).
     async fn until_submitted(db: &Db, n: u64) {
         let stats = db.write_stats().unwrap();
@@ -245,8 +287,11 @@ mod tests {
     #[tokio::test]
     async fn ops_that_arrive_together_share_a_commit() {
         let (db, _dir) = db().await;
-        // Hold the write turn so ops pile up behind it, then release it.
-        let turn = db.begin_write().await.unwrap();
+        // Keep the writer busy so ops pile up behind it, then let it go.
+        let turn = hold_writer(&db).await;
+        let stats = db.write_stats().unwrap();
+        // Counted so far: the table's creation and the holding op (counted when its batch began).
+        let (ops_before, commits_before) = (stats.ops.load(Ordering::SeqCst), stats.commits.load(Ordering::SeqCst));
         let runs = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..20)
             .map(|i| {
@@ -261,16 +306,16 @@ mod tests {
                 })
             })
             .collect();
-        until_submitted(&db, 20).await;
-        drop(turn);
+        until_submitted(&db, 21).await;
+        turn.release().await;
         for t in tasks {
             t.await.unwrap().unwrap();
         }
         assert_eq!(values(&db).await.len(), 20);
         assert_eq!(runs.load(Ordering::SeqCst), 20, "no op ran twice");
-        let stats = db.write_stats().unwrap();
-        assert_eq!(stats.ops.load(Ordering::Relaxed), 20);
-        let commits = stats.commits.load(Ordering::Relaxed);
+        assert_eq!(stats.ops.load(Ordering::SeqCst) - ops_before, 20);
+        // The holding op committed once on its own after it was released.
+        let commits = stats.commits.load(Ordering::SeqCst) - commits_before - 1;
         assert!(commits <= 2, "20 queued ops took {commits} commits: they should share them");
     }
 }

@@ -60,7 +60,6 @@ pub fn Layout() -> impl IntoView {
                         <NavLink href="/tools" label="Tools"/>
                         <NavLink href="/plans" label="Plans"/>
                         <NavLink href="/approvals" label="Approvals"/>
-                        <NavLink href="/audit" label="Audit"/>
                     </nav>
                     <div class="ml-auto flex items-center gap-3 text-xs">
                         <Suspense fallback=|| ()>
@@ -157,23 +156,118 @@ pub fn PageHeader(
     }
 }
 
+/// What a status means to the reader; it alone decides the colour, the same on every page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Caution,
+    Bad,
+    Active,
+    Neutral,
+    Quiet,
+}
+
+impl Tone {
+    pub fn classes(self) -> &'static str {
+        match self {
+            Tone::Good => "bg-emerald-50 text-emerald-700 ring-emerald-300",
+            Tone::Caution => "bg-amber-50 text-amber-800 ring-amber-300",
+            Tone::Bad => "bg-rose-50 text-rose-700 ring-rose-300",
+            Tone::Active => "bg-sky-50 text-sky-700 ring-sky-300",
+            Tone::Neutral => "bg-slate-100 text-slate-700 ring-slate-300",
+            Tone::Quiet => "bg-slate-50 text-slate-500 ring-slate-200",
+        }
+    }
+}
+
+/// The one look of every status, verdict and risk marker: a rounded label coloured by its tone.
+/// `testid` names it for tests; `value` is its machine-readable value (`data-value`).
+#[component]
+pub fn Pill(
+    tone: Tone,
+    #[prop(into)] text: String,
+    #[prop(optional)] testid: Option<&'static str>,
+    #[prop(optional, into)] value: Option<String>,
+) -> impl IntoView {
+    view! {
+        <span class=format!("inline-flex items-center whitespace-nowrap rounded-full px-2 py-0.5 text-xs font-semibold ring-1 ring-inset {}", tone.classes())
+            data-testid=testid data-value=value>
+            {text}
+        </span>
+    }
+}
+
+/// A column of a [`DataTable`]: its heading, and how its cells align.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub label: &'static str,
+    pub numeric: bool,
+    /// Announced to screen readers only (a checkbox column).
+    pub hidden: bool,
+}
+
+impl Column {
+    pub const fn text(label: &'static str) -> Column {
+        Column { label, numeric: false, hidden: false }
+    }
+    pub const fn number(label: &'static str) -> Column {
+        Column { label, numeric: true, hidden: false }
+    }
+    pub const fn hidden(label: &'static str) -> Column {
+        Column { label, numeric: false, hidden: true }
+    }
+}
+
+/// The one table of every list page: a card with a heading row, rows given as children. It
+/// scrolls sideways inside its card on a narrow screen, so the page itself never does.
+#[component]
+pub fn DataTable(testid: &'static str, columns: Vec<Column>, children: Children) -> impl IntoView {
+    view! {
+        <div class=format!("{CARD} overflow-x-auto")>
+            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid=testid>
+                <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
+                    <tr>
+                        {columns
+                            .into_iter()
+                            .map(|c| {
+                                let class = match (c.numeric, c.hidden) {
+                                    (_, true) => "w-8 px-4 py-3",
+                                    (true, _) => "px-4 py-3 text-right",
+                                    _ => "px-4 py-3",
+                                };
+                                let label = if c.hidden {
+                                    view! { <span class="sr-only">{c.label}</span> }.into_any()
+                                } else {
+                                    c.label.into_any()
+                                };
+                                view! { <th class=class>{label}</th> }
+                            })
+                            .collect_view()}
+                    </tr>
+                </thead>
+                <tbody class="divide-y divide-slate-100 bg-white">{children()}</tbody>
+            </table>
+        </div>
+    }
+}
+
 pub fn status_pill(status: ItemStatus) -> impl IntoView {
-    let class = match status {
-        ItemStatus::Todo => "bg-slate-100 text-slate-700 ring-slate-300",
-        ItemStatus::InProgress => "bg-sky-50 text-sky-700 ring-sky-300",
-        ItemStatus::Blocked => "bg-rose-50 text-rose-700 ring-rose-300",
-        ItemStatus::Done => "bg-emerald-50 text-emerald-700 ring-emerald-300",
+    let tone = match status {
+        ItemStatus::Todo => Tone::Neutral,
+        ItemStatus::InProgress => Tone::Active,
+        ItemStatus::Blocked => Tone::Bad,
+        ItemStatus::Done => Tone::Good,
     };
-    view! { <span class=format!("inline-flex items-center whitespace-nowrap rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset {class}")>{status.label()}</span> }
+    view! { <Pill tone text=status.label() value=status.as_str()/> }
 }
 
 pub fn risk_pill(risk: Risk) -> impl IntoView {
-    let class = match risk {
-        Risk::Low => "bg-emerald-50 text-emerald-700 ring-emerald-200",
-        Risk::Medium => "bg-amber-50 text-amber-700 ring-amber-200",
-        Risk::High => "bg-rose-50 text-rose-700 ring-rose-200",
+    let tone = match risk {
+        Risk::Low => Tone::Good,
+        Risk::Medium => Tone::Caution,
+        Risk::High => Tone::Bad,
     };
-    view! { <span class=format!("inline-flex items-center whitespace-nowrap rounded px-1.5 py-0.5 text-xs font-medium ring-1 ring-inset {class}")>{risk.as_str()} " risk"</span> }
+    view! { <Pill tone text=format!("{} risk", risk.as_str()) value=risk.as_str()/> }
 }
 
 pub fn label_chip(label: String) -> impl IntoView {
@@ -249,13 +343,14 @@ pub fn format_time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
 }
 
+/// Minutes of estimated work (see [`crate::text::minutes`]).
 pub fn format_minutes(m: i64) -> String {
-    match m {
-        0 => "—".into(),
-        m if m < 60 => format!("{m} min"),
-        m if m % 60 == 0 => format!("{} h", m / 60),
-        m => format!("{} h {} min", m / 60, m % 60),
-    }
+    crate::text::minutes(m)
+}
+
+/// A duration in milliseconds, as every page writes it (see [`crate::text::Duration`]).
+pub fn format_duration(ms: i64) -> String {
+    crate::text::Duration(ms).to_string()
 }
 
 #[component]
@@ -318,14 +413,6 @@ pub fn EmptyState(title: &'static str, #[prop(into)] hint: String, #[prop(option
             <p class="mt-1 text-sm text-slate-500">{hint}</p>
             <div class="mt-4">{children.map(|c| c())}</div>
         </div>
-    }
-}
-
-#[component]
-pub fn ComingSoon(title: &'static str, what: &'static str) -> impl IntoView {
-    view! {
-        <PageHeader title=title.to_string()/>
-        <EmptyState title="Coming soon" hint=what.to_string()/>
     }
 }
 

@@ -55,7 +55,7 @@ async fn list(db: &Db, limit: i64) -> AppResult<Vec<Delivery>> {
          from webhook_deliveries order by id desc limit $1",
     )
     .bind(limit)
-    .fetch_all(&db.pool)
+    .fetch_all(db.reader())
     .await?;
     rows.iter()
         .map(|r| {
@@ -87,23 +87,40 @@ async fn enqueue(state: &AppState, cursor: i64) -> AppResult<i64> {
         let Some(last) = events.last() else { return Ok(cursor) };
         let last_id = last.id;
         let now = now_ms();
+        // (webhook id, url, event id, kind, body) for every wanted event and URL.
+        let mut rows: Vec<(String, String, i64, &'static str, String)> = vec![];
         for e in events.iter().filter(|e| wanted(e.kind)) {
             let body = json!({"type": e.kind, "timestamp": chrono::DateTime::from_timestamp_millis(e.created_at).map(|t| t.to_rfc3339()), "data": e.payload}).to_string();
             for url in &state.webhooks.urls {
-                // One row per event and URL, however many instances enqueue it.
-                sqlx::query(
-                    "insert into webhook_deliveries (webhook_id, url, event_id, event_kind, body, status, next_attempt_at, created_at)
-                     values ($1, $2, $3, $4, $5, 'pending', $6, $6) on conflict (event_id, url) do nothing",
-                )
-                .bind(format!("msg_{}_{}", e.id, short_hash(url.as_str())))
-                .bind(url.as_str())
-                .bind(e.id)
-                .bind(e.kind.as_str())
-                .bind(&body)
-                .bind(now)
-                .execute(&state.db.pool)
-                .await?;
+                rows.push((format!("msg_{}_{}", e.id, short_hash(url.as_str())), url.to_string(), e.id, e.kind.as_str(), body.clone()));
             }
+        }
+        if !rows.is_empty() {
+            let rows = std::sync::Arc::new(rows);
+            state
+                .db
+                .write(move |tx| {
+                    let rows = rows.clone();
+                    Box::pin(async move {
+                        for (webhook_id, url, event_id, kind, body) in rows.iter() {
+                            // One row per event and URL, however many instances enqueue it.
+                            sqlx::query(
+                                "insert into webhook_deliveries (webhook_id, url, event_id, event_kind, body, status, next_attempt_at, created_at)
+                                 values ($1, $2, $3, $4, $5, 'pending', $6, $6) on conflict (event_id, url) do nothing",
+                            )
+                            .bind(webhook_id)
+                            .bind(url)
+                            .bind(event_id)
+                            .bind(*kind)
+                            .bind(body)
+                            .bind(now)
+                            .execute(&mut **tx)
+                            .await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
         }
         cursor = last_id;
     }
@@ -120,20 +137,27 @@ async fn send_due(state: &AppState, http: &reqwest::Client) -> AppResult<usize> 
     let now = now_ms();
     let due = sqlx::query("select id, webhook_id, url, body, attempts from webhook_deliveries where status in ('pending', 'retrying', 'sending') and next_attempt_at <= $1 order by id limit 100")
         .bind(now)
-        .fetch_all(&state.db.pool)
+        .fetch_all(state.db.reader())
         .await?;
     let mut sent = 0;
     for r in &due {
         let id: i64 = r.try_get("id")?;
         // Claim it (another instance may be looking at the same row): a lease of one minute, after
         // which a delivery whose sender died is picked up again.
-        let claimed = sqlx::query("update webhook_deliveries set status = 'sending', next_attempt_at = $1 where id = $2 and status in ('pending', 'retrying', 'sending') and next_attempt_at <= $3")
-            .bind(now + 60_000)
-            .bind(id)
-            .bind(now)
-            .execute(&state.db.pool)
-            .await?
-            .rows_affected();
+        let claimed = state
+            .db
+            .write(move |tx| {
+                Box::pin(async move {
+                    Ok(sqlx::query("update webhook_deliveries set status = 'sending', next_attempt_at = $1 where id = $2 and status in ('pending', 'retrying', 'sending') and next_attempt_at <= $3")
+                        .bind(now + 60_000)
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected())
+                })
+            })
+            .await?;
         if claimed != 1 {
             continue;
         }
@@ -158,25 +182,42 @@ async fn send_due(state: &AppState, http: &reqwest::Client) -> AppResult<usize> 
         };
         let done = now_ms();
         if error.is_none() {
-            sqlx::query("update webhook_deliveries set status = 'delivered', attempts = $1, last_status = $2, last_error = null, delivered_at = $3 where id = $4")
-                .bind(attempts)
-                .bind(status)
-                .bind(done)
-                .bind(id)
-                .execute(&state.db.pool)
+            state
+                .db
+                .write(move |tx| {
+                    Box::pin(async move {
+                        sqlx::query("update webhook_deliveries set status = 'delivered', attempts = $1, last_status = $2, last_error = null, delivered_at = $3 where id = $4")
+                            .bind(attempts)
+                            .bind(status)
+                            .bind(done)
+                            .bind(id)
+                            .execute(&mut **tx)
+                            .await?;
+                        Ok(())
+                    })
+                })
                 .await?;
         } else {
             let give_up = attempts >= state.webhooks.max_attempts;
             let delay = state.webhooks.retry_base_ms.saturating_mul(6i64.saturating_pow((attempts - 1) as u32)).min(6 * 3_600_000);
             tracing::warn!(delivery = id, url = %url, attempts, error = ?error, give_up, "webhook delivery failed");
-            sqlx::query("update webhook_deliveries set status = $1, attempts = $2, last_status = $3, last_error = $4, next_attempt_at = $5 where id = $6")
-                .bind(if give_up { "failed" } else { "retrying" })
-                .bind(attempts)
-                .bind(status)
-                .bind(error)
-                .bind(done + delay)
-                .bind(id)
-                .execute(&state.db.pool)
+            state
+                .db
+                .write(move |tx| {
+                    let error = error.clone();
+                    Box::pin(async move {
+                        sqlx::query("update webhook_deliveries set status = $1, attempts = $2, last_status = $3, last_error = $4, next_attempt_at = $5 where id = $6")
+                            .bind(if give_up { "failed" } else { "retrying" })
+                            .bind(attempts)
+                            .bind(status)
+                            .bind(error)
+                            .bind(done + delay)
+                            .bind(id)
+                            .execute(&mut **tx)
+                            .await?;
+                        Ok(())
+                    })
+                })
                 .await?;
         }
         sent += 1;
@@ -186,7 +227,7 @@ async fn send_due(state: &AppState, http: &reqwest::Client) -> AppResult<usize> 
 
 async fn next_due(db: &Db) -> Option<i64> {
     let row = sqlx::query("select min(next_attempt_at) as at from webhook_deliveries where status in ('pending', 'retrying', 'sending')")
-        .fetch_one(&db.pool)
+        .fetch_one(db.reader())
         .await
         .ok()?;
     row.try_get::<Option<i64>, _>("at").ok().flatten()
@@ -202,7 +243,7 @@ pub fn spawn(state: AppState) {
         let mut signals = state.events.subscribe();
         // Resume after the newest event already enqueued; on first use, start from now.
         let resume = sqlx::query("select max(event_id) as id from webhook_deliveries")
-            .fetch_one(&state.db.pool)
+            .fetch_one(state.db.reader())
             .await
             .ok()
             .and_then(|r| r.try_get::<Option<i64>, _>("id").ok().flatten());

@@ -124,7 +124,23 @@ impl TestApp {
     /// Rows in a table, to prove that rejected requests wrote nothing.
     pub async fn count(&self, table: &str) -> i64 {
         use sqlx::Row;
-        sqlx::query(&format!("select count(*) as n from {table}")).fetch_one(&self.db.pool).await.unwrap().get::<i64, _>("n")
+        sqlx::query(&format!("select count(*) as n from {table}")).fetch_one(self.db.reader()).await.unwrap().get::<i64, _>("n")
+    }
+
+    /// Runs one SQL statement through the server's one write path (tests that stage a state no
+    /// request can make: a corrupt row, a deadline in the past).
+    pub async fn sql(&self, statement: impl Into<String>) {
+        let statement: String = statement.into();
+        self.db
+            .write(move |tx| {
+                let statement = statement.clone();
+                Box::pin(async move {
+                    sqlx::query(&statement).execute(&mut **tx).await?;
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
     }
 }
 

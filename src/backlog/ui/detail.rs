@@ -24,7 +24,7 @@ pub fn ItemPage() -> impl IntoView {
                         view! { <PageHeader title=title.to_string()/> <ErrorPanel error=e/> }.into_any()
                     }
                     Ok((info, view)) => {
-                        let can_edit = matches!(info.role.as_str(), "planner" | "automation" | "admin");
+                        let can_edit = info.can.edit_backlog;
                         let csrf = info.csrf.clone();
                         let item = view.detail.item.clone();
                         let pack_name = item.pack_name.clone();

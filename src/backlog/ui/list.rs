@@ -31,10 +31,10 @@ pub fn BacklogPage() -> impl IntoView {
                 match session.with(data).await {
                     Err(e) => view! { <PageHeader title="Backlog".to_string()/> <ErrorPanel error=e/> }.into_any(),
                     Ok((info, view)) => {
-                        let can_edit = matches!(info.role.as_str(), "planner" | "automation" | "admin");
-                        // Planning needs the role and the flag; say which one is missing instead of hiding silently.
-                        let can_plan = can_edit && info.flags.auto_planner;
-                        let plan_note = if !can_edit {
+                        let can_edit = info.can.edit_backlog;
+                        // Planning needs the permission and the flag; say which one is missing instead of hiding silently.
+                        let can_plan = info.can.create_plans && info.flags.auto_planner;
+                        let plan_note = if !info.can.create_plans {
                             Some("Your role cannot create plans; a planner or admin can.")
                         } else if !info.flags.auto_planner {
                             Some("Planning is switched off on this server (FEATURE_AUTO_PLANNER is off).")
@@ -120,21 +120,7 @@ pub fn BacklogPage() -> impl IntoView {
                                     } else {
                                         view! { <p class="mb-3 text-sm text-slate-500" data-testid="plan-disabled">{plan_note}</p> }.into_any()
                                     }}
-                                    <div class=format!("{CARD} overflow-hidden")>
-                                        <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="backlog-table">
-                                            <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
-                                                <tr>
-                                                    {can_plan.then(|| view! { <th class="w-8 px-4 py-3"><span class="sr-only">"Select"</span></th> })}
-                                                    <th class="px-4 py-3">"#"</th>
-                                                    <th class="px-4 py-3">"Item"</th>
-                                                    <th class="px-4 py-3">"Pack"</th>
-                                                    <th class="px-4 py-3">"Status"</th>
-                                                    <th class="px-4 py-3">"Tools"</th>
-                                                    <th class="px-4 py-3">"Depends on"</th>
-                                                    <th class="px-4 py-3 text-right">"Estimate"</th>
-                                                </tr>
-                                            </thead>
-                                            <tbody class="divide-y divide-slate-100 bg-white">
+                                    <DataTable testid="backlog-table" columns=backlog_columns(can_plan)>
                                                 {view.items.into_iter().map(|item| {
                                                     let sensitive = sensitive.clone();
                                                     view! {
@@ -178,9 +164,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                         </tr>
                                                     }
                                                 }).collect_view()}
-                                            </tbody>
-                                        </table>
-                                    </div>
+                                    </DataTable>
                                     </ActionForm>
                                 }.into_any()
                             }}
@@ -190,4 +174,19 @@ pub fn BacklogPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// The backlog table's columns; a selection column first when the user may plan.
+fn backlog_columns(can_plan: bool) -> Vec<Column> {
+    let mut columns = if can_plan { vec![Column::hidden("Select")] } else { vec![] };
+    columns.extend([
+        Column::text("#"),
+        Column::text("Item"),
+        Column::text("Pack"),
+        Column::text("Status"),
+        Column::text("Tools"),
+        Column::text("Depends on"),
+        Column::number("Estimate"),
+    ]);
+    columns
 }

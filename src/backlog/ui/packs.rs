@@ -8,7 +8,7 @@ use crate::backlog::fns::{list_packs, CreatePack, DeletePack};
 use crate::ui::*;
 
 fn can_edit(info: &SessionInfo) -> bool {
-    matches!(info.role.as_str(), "planner" | "automation" | "admin")
+    info.can.edit_backlog
 }
 
 #[component]

@@ -18,21 +18,7 @@ pub fn ToolsPage() -> impl IntoView {
                         <EmptyState title="No tools registered" hint="Register tools with POST /api/tools (admin key) or load the demo with `nofx seed-demo`."/>
                     }.into_any(),
                     Ok(list) => view! {
-                        <div class=format!("{CARD} overflow-hidden")>
-                            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="tools-table">
-                                <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
-                                    <tr>
-                                        <th class="px-4 py-3">"Tool"</th>
-                                        <th class="px-4 py-3">"Approval"</th>
-                                        <th class="px-4 py-3">"Rollback"</th>
-                                        <th class="px-4 py-3 text-right">"Risk weight"</th>
-                                        <th class="px-4 py-3 text-right">"Runs"</th>
-                                        <th class="px-4 py-3 text-right">"p50 time"</th>
-                                        <th class="px-4 py-3 text-right">"p50 cost"</th>
-                                        <th class="px-4 py-3 text-right">"Used by"</th>
-                                    </tr>
-                                </thead>
-                                <tbody class="divide-y divide-slate-100 bg-white">
+                        <DataTable testid="tools-table" columns=vec![Column::text("Tool"), Column::text("Approval"), Column::text("Rollback"), Column::number("Risk weight"), Column::number("Runs"), Column::number("p50 time"), Column::number("p50 cost"), Column::number("Used by")]>
                                     {list.into_iter().map(|s| view! {
                                         <tr>
                                             <td class="px-4 py-3">
@@ -55,14 +41,12 @@ pub fn ToolsPage() -> impl IntoView {
                                             </td>
                                             <td class="px-4 py-3 text-right tabular-nums">{format!("{:.1}", s.tool.risk_weight)}</td>
                                             <td class="px-4 py-3 text-right tabular-nums">{s.tool.run_count}</td>
-                                            <td class="px-4 py-3 text-right tabular-nums">{s.p50_duration_ms.map(|d| format!("{:.1} s", d as f64 / 1000.0)).unwrap_or_else(|| "—".into())}</td>
+                                            <td class="px-4 py-3 text-right tabular-nums">{s.p50_duration_ms.map(format_duration).unwrap_or_else(|| "—".into())}</td>
                                             <td class="px-4 py-3 text-right tabular-nums">{s.p50_cost_usd.map(|c| format!("${c:.3}")).unwrap_or_else(|| "—".into())}</td>
                                             <td class="px-4 py-3 text-right tabular-nums">{s.used_by}</td>
                                         </tr>
                                     }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
+                        </DataTable>
                     }.into_any(),
                 }
             })}

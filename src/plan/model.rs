@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::verdict::{Finding, GateVerdict, Verdict, VerdictCounts};
 use crate::backlog::model::ItemStatus;
-use crate::gates::model::{Finding, GateVerdict, Verdict, VerdictCounts};
 
 /// Body of `POST /api/auto-planner/plan`: either `item_ids` or `pack_id`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -28,39 +28,22 @@ pub struct PlanRequest {
 /// The most items one request may plan; larger selections are split by pack.
 pub const MAX_PLAN_ITEMS: usize = 2_000;
 
-/// The lifecycle of a plan (later issues add execution).
+/// What the gates decided for a stored plan: `ready` (nothing blocks; warnings are listed) or
+/// `blocked` (at least one verdict blocks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum PlanStatus {
     Ready,
     Blocked,
-    Approved,
-    Running,
-    Succeeded,
-    Failed,
-    RolledBack,
 }
 
 impl PlanStatus {
-    pub const ALL: [PlanStatus; 7] = [
-        PlanStatus::Ready,
-        PlanStatus::Blocked,
-        PlanStatus::Approved,
-        PlanStatus::Running,
-        PlanStatus::Succeeded,
-        PlanStatus::Failed,
-        PlanStatus::RolledBack,
-    ];
+    pub const ALL: [PlanStatus; 2] = [PlanStatus::Ready, PlanStatus::Blocked];
     pub fn as_str(self) -> &'static str {
         match self {
             PlanStatus::Ready => "ready",
             PlanStatus::Blocked => "blocked",
-            PlanStatus::Approved => "approved",
-            PlanStatus::Running => "running",
-            PlanStatus::Succeeded => "succeeded",
-            PlanStatus::Failed => "failed",
-            PlanStatus::RolledBack => "rolled_back",
         }
     }
     pub fn parse(s: &str) -> Option<PlanStatus> {
@@ -226,9 +209,9 @@ pub struct Evaluation {
     pub plan_id: i64,
     /// `None` for the plan-level verdict of a gate.
     pub step_id: Option<String>,
-    pub gate: crate::gates::model::Gate,
+    pub gate: super::verdict::Gate,
     pub verdict: Verdict,
-    pub enforcement: crate::gates::model::Enforcement,
+    pub enforcement: super::verdict::Enforcement,
     pub rules: Vec<String>,
     pub reasons: Vec<String>,
     pub remediation: Vec<String>,
@@ -242,8 +225,8 @@ pub struct Evaluation {
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 pub struct EvaluationFilter {
-    pub gate: Option<crate::gates::model::Gate>,
-    pub verdict: Option<crate::gates::model::Verdict>,
+    pub gate: Option<super::verdict::Gate>,
+    pub verdict: Option<super::verdict::Verdict>,
     /// A step id, or `plan` for the plan-level rows only.
     pub step_id: Option<String>,
 }

@@ -1,0 +1,206 @@
+//! What a planning client waits for (release build): `POST /api/auto-planner/plan` for 2,000
+//! backlog items over loopback HTTP — the production accept loop, router, middleware, API-key
+//! check, backlog load, planner, gates, the plan/evaluation/event rows and their commit, and the
+//! response body read to the end — next to the in-process planner + 4 gates on the very same
+//! input, measured in the same run. On SQLite and, when it answers, on PostgreSQL.
+//! Run: `cargo bench --features ssr --bench plan_endpoint` (`-- sqlite` or `-- postgres` for one).
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use leptos::config::LeptosOptions;
+use nofx::auth::model::{Principal, PrincipalKind, Role};
+use nofx::backlog::model::{ItemFilter, ItemInput, PackInput, ToolInput};
+use nofx::config::Config;
+use nofx::flags::FeatureFlags;
+use nofx::gates::{apply, evaluate_all, GateInput};
+use nofx::plan::draft::{Catalog, StatsByTool, ToolRegistry};
+use nofx::plan::model::PlanRequest;
+use nofx::planner::provider::{GraphPlanner, PlannerInput, PlannerProvider};
+use std::time::{Duration, Instant};
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+const ITEMS: usize = 2_000;
+const RUNS: usize = 15;
+
+const TOOLS: [(&str, bool, f64); 8] = [
+    ("codegen", false, 1.0),
+    ("bash", false, 2.0),
+    ("git_pr", true, 2.0),
+    ("db_write", true, 3.0),
+    ("gate:unit", false, 0.5),
+    ("gate:lint", false, 0.5),
+    ("deploy:staging", true, 2.0),
+    ("gate:sast", false, 0.5),
+];
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Seeds 8 tools, 12 packs and `ITEMS` items (each depending on up to 3 earlier ones, 2 tools).
+async fn seed(state: &nofx::state::AppState, admin: &Principal) -> Vec<i64> {
+    for (id, mutating, weight) in TOOLS {
+        let sensitive = id == "git_pr" || id == "db_write";
+        let input = ToolInput {
+            id: Some(id.into()),
+            mutating: Some(mutating),
+            sensitive: Some(sensitive),
+            required_approvals: sensitive.then_some(1),
+            rollback: mutating.then(|| "Revert {tool} for item {item_id} (token {token})".to_string()),
+            risk_weight: Some(weight),
+            ..Default::default()
+        };
+        nofx::backlog::service::create_tool(&state.db, admin, &input).await.unwrap();
+    }
+    let mut packs = vec![];
+    for p in 0..12 {
+        let input = PackInput { name: Some(format!("pack-{p}")), ..Default::default() };
+        packs.push(nofx::backlog::service::create_pack(&state.db, admin, &input).await.unwrap().id);
+    }
+    let mut ids: Vec<i64> = vec![];
+    // Concurrent creates, as many clients would make them; dependencies only on finished ones.
+    for chunk in 0..ITEMS.div_ceil(100) {
+        let known = ids.clone();
+        let creates = (0..100).map(|k| {
+            let i = chunk * 100 + k;
+            let deps: Vec<i64> = known.iter().rev().skip(i % 11).step_by(17).take(3).copied().collect();
+            let labels = match i % 10 {
+                0 => vec!["prod".to_string()],
+                1 => vec!["pii".to_string()],
+                _ => vec![],
+            };
+            let input = ItemInput {
+                pack_id: Some(packs[i % packs.len()]),
+                title: Some(format!("Backlog item {i}: migrate the billing exports")),
+                description: Some("Generated for the plan endpoint benchmark.".into()),
+                tools: Some(vec![TOOLS[i % 4].0.to_string(), TOOLS[4 + (i / 4) % 4].0.to_string()]),
+                depends_on: Some(deps),
+                labels: Some(labels),
+                ..Default::default()
+            };
+            async move { nofx::backlog::service::create_item(&state.db, admin, &input).await.unwrap().id }
+        });
+        ids.extend(futures::future::join_all(creates).await);
+    }
+    ids.sort_unstable();
+    ids
+}
+
+/// The planner and the gates alone, on what the endpoint loads: the same backlog, tools, stats.
+async fn in_process(state: &nofx::state::AppState, admin: &Principal, request: &PlanRequest, selected: &[i64]) -> (Duration, usize) {
+    let catalog: Catalog = nofx::backlog::service::list_items(&state.db, admin, &ItemFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.id, i))
+        .collect();
+    let tools: ToolRegistry =
+        nofx::backlog::service::list_tools(&state.db, admin).await.unwrap().into_iter().map(|t| (t.id.clone(), t)).collect();
+    let stats: StatsByTool = nofx::backlog::service::tool_stats(&state.db).await.unwrap().into_iter().collect();
+    let policy = &state.policy;
+    let input = PlannerInput { request, selected, catalog: &catalog, tools: &tools, stats: &stats, defaults: policy.estimate_defaults() };
+    let mut times = vec![];
+    let mut steps = 0;
+    for _ in 0..RUNS * 2 {
+        let start = Instant::now();
+        let mut draft = GraphPlanner.plan(&input);
+        draft.estimate.budget_usd = policy.resource.budget_usd;
+        let report = evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy, now_ms: nofx::storage::now_ms() });
+        apply(&mut draft, report);
+        times.push(start.elapsed());
+        steps = draft.steps.len();
+    }
+    (median(times), steps)
+}
+
+async fn bench(name: &str, url: String) {
+    let options = LeptosOptions::builder().output_name("nofx").build();
+    let mut config = Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true });
+    config.body_limit = 1024 * 1024;
+    let state = nofx::server::prepare(config, options).await.unwrap();
+    let admin = Principal { kind: PrincipalKind::User, id: 0, name: "bench".into(), role: Role::Admin };
+    let ids = seed(&state, &admin).await;
+    let (_, key) = nofx::auth::service::create_api_key(&state.db, "bench", Role::Automation).await.unwrap();
+
+    let request = PlanRequest { item_ids: Some(ids.clone()), ..Default::default() };
+    let (planner, steps) = in_process(&state, &admin, &request, &ids).await;
+
+    let limits = state.config.limits;
+    let app = nofx::server::app(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { nofx::server::serve(listener, app, limits, std::future::pending()).await.unwrap() });
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({ "item_ids": ids }).to_string();
+    let mut times = vec![];
+    let mut size = 0;
+    for i in 0..RUNS + 2 {
+        let start = Instant::now();
+        let res = http
+            .post(format!("{base}/api/auto-planner/plan"))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
+        let bytes = res.bytes().await.unwrap();
+        // The first two warm the caches and the pool, as a running server's would be.
+        if i >= 2 {
+            times.push(start.elapsed());
+        }
+        size = bytes.len();
+    }
+    let endpoint = median(times);
+    println!(
+        "{name:>10}: {ITEMS} items, {steps} steps | planner + 4 gates in process {:>7.2} ms | POST /api/auto-planner/plan {:>8.2} ms ({:>5.1}x), {} KB response",
+        ms(planner),
+        ms(endpoint),
+        ms(endpoint) / ms(planner),
+        size / 1024
+    );
+}
+
+async fn pg_database() -> Option<String> {
+    use sqlx::{Connection, Executor};
+    let mut c = match sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+        Ok(c) => c,
+        Err(e) => {
+            println!("  postgres: not measured, cannot reach {PG_ADMIN_URL}: {e}");
+            return None;
+        }
+    };
+    let name = format!("nofx_bench_{}", std::process::id());
+    c.execute(format!("create database {name}").as_str()).await.unwrap();
+    Some(name)
+}
+
+async fn drop_pg_database(name: &str) {
+    use sqlx::{Connection, Executor};
+    if let Ok(mut c) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+        let _ = c.execute(format!("drop database if exists {name} with (force)").as_str()).await;
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    println!("plan endpoint bench (median of {RUNS} requests after 2 warm-up ones, release build, loopback HTTP)");
+    if only.as_deref().is_none_or(|o| o == "sqlite") {
+        let dir = tempfile::tempdir().unwrap();
+        bench("sqlite", format!("sqlite://{}/bench.db", dir.path().display())).await;
+    }
+    if only.as_deref().is_none_or(|o| o == "postgres") {
+        if let Some(name) = pg_database().await {
+            bench("postgres", format!("postgres://postgres@127.0.0.1:5432/{name}")).await;
+            drop_pg_database(&name).await;
+        }
+    }
+}
