@@ -143,6 +143,8 @@ test("hostile strings in every field stay text on every page (JavaScript on)", a
   // Saving the edit form unchanged keeps the text byte for byte.
   await page.getByRole("button", { name: /Save/ }).click();
   await expect(page).toHaveURL(new RegExp(`/backlog/${fixture.item}$`));
+  // The client-side navigation shows "Loading item…" until the item arrives: wait for it.
+  await expect(page.getByTestId("description")).toBeVisible();
   await assertInert(page, "after saving", [P.textarea, P.odd]);
 });
 

@@ -1,12 +1,11 @@
 //! Approval persistence: the request row, its append-only log and the reviewers' votes.
 //! Portable SQL for SQLite and PostgreSQL.
 
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::model::*;
-use crate::error::AppResult;
-use crate::storage::{corrupt, Backend, Db};
+use crate::error::{AppError, AppResult};
+use crate::storage::{column, json_column, Backend, Db};
 
 const COLUMNS: &str = "id, tool_id, args, context, plan_id, step_id, backlog_item_id, pack_id, requester, status, \
                        required_approvals, expires_at, expiry_outcome, created_at, decided_at, decided_by";
@@ -65,38 +64,57 @@ fn voters(backend: Backend) -> &'static str {
     }
 }
 
-fn from_row(r: &AnyRow) -> AppResult<Approval> {
-    let id: i64 = r.try_get("id")?;
-    let text = |c: &str| -> AppResult<String> { Ok(r.try_get::<String, _>(c)?) };
-    let json = |c: &str| -> AppResult<serde_json::Value> {
-        let v = text(c)?;
-        serde_json::from_str(&v).map_err(|_| corrupt("approvals", id, c, &v))
-    };
-    let (status, outcome, approved_by) = (text("status")?, text("expiry_outcome")?, text("approved_by")?);
-    Ok(Approval {
-        id,
-        tool_id: text("tool_id")?,
-        args: json("args")?,
-        context: json("context")?,
-        plan_id: r.try_get("plan_id")?,
-        step_id: r.try_get("step_id")?,
-        backlog_item_id: r.try_get("backlog_item_id")?,
-        pack_id: r.try_get("pack_id")?,
-        requester: text("requester")?,
-        status: ApprovalStatus::parse(&status).ok_or_else(|| corrupt("approvals", id, "status", &status))?,
-        required_approvals: r.try_get("required_approvals")?,
-        approved_by: serde_json::from_str(&approved_by).map_err(|_| corrupt("approvals", id, "approved_by", &approved_by))?,
-        expires_at: r.try_get("expires_at")?,
-        expiry_outcome: ExpiryOutcome::parse(&outcome).ok_or_else(|| corrupt("approvals", id, "expiry_outcome", &outcome))?,
-        created_at: r.try_get("created_at")?,
-        decided_at: r.try_get("decided_at")?,
-        decided_by: r.try_get("decided_by")?,
-    })
+/// An `approvals` row as stored, with its voters (see [`voters`]).
+#[derive(sqlx::FromRow)]
+struct ApprovalRow {
+    id: i64,
+    tool_id: String,
+    args: String,
+    context: String,
+    plan_id: Option<i64>,
+    step_id: Option<String>,
+    backlog_item_id: Option<i64>,
+    pack_id: Option<i64>,
+    requester: String,
+    status: String,
+    required_approvals: i64,
+    approved_by: String,
+    expires_at: i64,
+    expiry_outcome: String,
+    created_at: i64,
+    decided_at: Option<i64>,
+    decided_by: Option<String>,
+}
+
+impl TryFrom<ApprovalRow> for Approval {
+    type Error = AppError;
+    fn try_from(r: ApprovalRow) -> AppResult<Approval> {
+        const T: &str = "approvals";
+        Ok(Approval {
+            args: json_column(T, r.id, "args", &r.args)?,
+            context: json_column(T, r.id, "context", &r.context)?,
+            status: column(T, r.id, "status", &r.status, ApprovalStatus::parse)?,
+            approved_by: json_column(T, r.id, "approved_by", &r.approved_by)?,
+            expiry_outcome: column(T, r.id, "expiry_outcome", &r.expiry_outcome, ExpiryOutcome::parse)?,
+            id: r.id,
+            tool_id: r.tool_id,
+            plan_id: r.plan_id,
+            step_id: r.step_id,
+            backlog_item_id: r.backlog_item_id,
+            pack_id: r.pack_id,
+            requester: r.requester,
+            required_approvals: r.required_approvals,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            decided_at: r.decided_at,
+            decided_by: r.decided_by,
+        })
+    }
 }
 
 pub async fn get(db: &Db, id: i64) -> AppResult<Option<Approval>> {
     let sql = format!("select {COLUMNS}, {} from approvals where id = $1", voters(db.backend));
-    sqlx::query(&sql).bind(id).fetch_optional(db.reader()).await?.as_ref().map(from_row).transpose()
+    sqlx::query_as::<_, ApprovalRow>(&sql).bind(id).fetch_optional(db.reader()).await?.map(Approval::try_from).transpose()
 }
 
 /// Takes the request's write lock and reads it, in one statement inside `tx`. The no-op update
@@ -105,7 +123,7 @@ pub async fn get(db: &Db, id: i64) -> AppResult<Option<Approval>> {
 /// concurrent deciders run one after another on fresh state.
 pub async fn lock(tx: &mut Transaction<'_, Any>, backend: Backend, id: i64) -> AppResult<Option<Approval>> {
     let sql = format!("update approvals set updated_at = updated_at where id = $1 returning {COLUMNS}, {}", voters(backend));
-    sqlx::query(&sql).bind(id).fetch_optional(&mut **tx).await?.as_ref().map(from_row).transpose()
+    sqlx::query_as::<_, ApprovalRow>(&sql).bind(id).fetch_optional(&mut **tx).await?.map(Approval::try_from).transpose()
 }
 
 /// Writes an accepted transition: its log row (which is also the vote) and the final status.
@@ -172,42 +190,52 @@ pub async fn logs(db: &Db, ids: &[i64]) -> AppResult<std::collections::HashMap<i
         "select id, approval_id, actor, kind, note, at, via from approval_log where approval_id in ({}) order by id",
         crate::storage::placeholders(1, ids.len())
     );
-    let mut q = sqlx::query(&sql);
+    let mut q = sqlx::query_as::<_, LogRow>(&sql);
     for id in ids {
         q = q.bind(*id);
     }
     for r in q.fetch_all(db.reader()).await? {
-        let e = log_entry(&r)?;
+        let e = LogEntry::try_from(r)?;
         out.entry(e.approval_id).or_default().push(e);
     }
     Ok(out)
 }
 
 pub async fn log(db: &Db, id: i64) -> AppResult<Vec<LogEntry>> {
-    let rows = sqlx::query("select id, approval_id, actor, kind, note, at, via from approval_log where approval_id = $1 order by id")
-        .bind(id)
-        .fetch_all(db.reader())
-        .await?;
-    rows.iter().map(log_entry).collect()
+    let rows: Vec<LogRow> =
+        sqlx::query_as("select id, approval_id, actor, kind, note, at, via from approval_log where approval_id = $1 order by id")
+            .bind(id)
+            .fetch_all(db.reader())
+            .await?;
+    rows.into_iter().map(LogEntry::try_from).collect()
 }
 
-/// A stored log row; a kind or door that does not parse is reported, not guessed.
-fn log_entry(r: &AnyRow) -> AppResult<LogEntry> {
-    let id: i64 = r.try_get("id")?;
-    let kind: String = r.try_get("kind")?;
-    let via: Option<String> = r.try_get("via")?;
-    Ok(LogEntry {
-        id,
-        approval_id: r.try_get("approval_id")?,
-        actor: r.try_get("actor")?,
-        kind: LogKind::parse(&kind).ok_or_else(|| corrupt("approval_log", id, "kind", &kind))?,
-        note: r.try_get("note")?,
-        at: r.try_get("at")?,
-        via: match via {
-            None => None,
-            Some(v) => Some(Via::parse(&v).ok_or_else(|| corrupt("approval_log", id, "via", &v))?),
-        },
-    })
+/// An `approval_log` row as stored.
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    id: i64,
+    approval_id: i64,
+    actor: String,
+    kind: String,
+    note: String,
+    at: i64,
+    via: Option<String>,
+}
+
+/// A kind or door that does not parse is reported, not guessed.
+impl TryFrom<LogRow> for LogEntry {
+    type Error = AppError;
+    fn try_from(r: LogRow) -> AppResult<LogEntry> {
+        Ok(LogEntry {
+            kind: column("approval_log", r.id, "kind", &r.kind, LogKind::parse)?,
+            via: r.via.as_deref().map(|v| column("approval_log", r.id, "via", v, Via::parse)).transpose()?,
+            id: r.id,
+            approval_id: r.approval_id,
+            actor: r.actor,
+            note: r.note,
+            at: r.at,
+        })
+    }
 }
 
 /// Newest first.
@@ -235,7 +263,7 @@ pub async fn list(db: &Db, f: &ListFilter) -> AppResult<Vec<Approval>> {
     }
     let order = if f.decided { "coalesce(decided_at, created_at) desc, id desc" } else { "created_at desc, id desc" };
     sql += &format!(" order by {order} limit {}", next());
-    let mut q = sqlx::query(&sql);
+    let mut q = sqlx::query_as::<_, ApprovalRow>(&sql);
     if let Some(s) = f.status {
         q = q.bind(s.as_str());
     }
@@ -248,7 +276,7 @@ pub async fn list(db: &Db, f: &ListFilter) -> AppResult<Vec<Approval>> {
     if let Some(p) = f.pack_id {
         q = q.bind(p);
     }
-    q.bind(f.limit).fetch_all(db.reader()).await?.iter().map(from_row).collect()
+    q.bind(f.limit).fetch_all(db.reader()).await?.into_iter().map(Approval::try_from).collect()
 }
 
 /// Pending requests whose deadline has passed, oldest deadline first.

@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::model::{Principal, PrincipalKind, Role};
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::storage::{now_ms, Db};
+use crate::storage::{column, now_ms, Db};
 
 pub const SESSION_COOKIE: &str = "nofx_session";
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -109,7 +109,7 @@ pub async fn login(db: &Db, username: &str, password: &str, ttl_ms: i64) -> AppR
     if !verify_password(password.to_string(), hash).await {
         return Err(invalid_login());
     }
-    let role = Role::parse(&role).ok_or_else(AppError::internal)?;
+    let role = column("users", id, "role", &role, Role::parse)?;
     let token = generate_token("", 43);
     let csrf_token = generate_token("", 32);
     let now = now_ms();
@@ -187,7 +187,7 @@ pub async fn session_by_token(db: &Db, token: &str) -> AppResult<Option<Session>
     .fetch_optional(db.reader())
     .await?;
     let Some(r) = row else { return Ok(None) };
-    let role = Role::parse(&r.try_get::<String, _>("role")?).ok_or_else(AppError::internal)?;
+    let role = column("users", r.try_get("id")?, "role", &r.try_get::<String, _>("role")?, Role::parse)?;
     Ok(Some(Session {
         principal: Principal { kind: PrincipalKind::User, id: r.try_get("id")?, name: r.try_get("username")?, role },
         csrf_token: r.try_get("csrf_token")?,
@@ -210,7 +210,7 @@ pub async fn logout(db: &Db, token: &str) -> AppResult<()> {
 pub async fn user_principal(db: &Db, username: &str) -> AppResult<Option<Principal>> {
     let row = sqlx::query("select id, username, role from users where username = $1").bind(username).fetch_optional(db.reader()).await?;
     let Some(r) = row else { return Ok(None) };
-    let role = Role::parse(&r.try_get::<String, _>("role")?).ok_or_else(AppError::internal)?;
+    let role = column("users", r.try_get("id")?, "role", &r.try_get::<String, _>("role")?, Role::parse)?;
     Ok(Some(Principal { kind: PrincipalKind::User, id: r.try_get("id")?, name: r.try_get("username")?, role }))
 }
 
@@ -252,7 +252,7 @@ pub async fn principal_by_api_key(db: &Db, key: &str) -> AppResult<Option<Princi
         .fetch_optional(db.reader())
         .await?;
     let Some(r) = row else { return Ok(None) };
-    let role = Role::parse(&r.try_get::<String, _>("role")?).ok_or_else(AppError::internal)?;
+    let role = column("api_keys", r.try_get("id")?, "role", &r.try_get::<String, _>("role")?, Role::parse)?;
     Ok(Some(Principal { kind: PrincipalKind::ApiKey, id: r.try_get("id")?, name: r.try_get("name")?, role }))
 }
 

@@ -1,12 +1,12 @@
 //! Backlog persistence: portable SQL over the shared `AnyPool` (runs on SQLite and PostgreSQL).
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row};
+use sqlx::{Any, FromRow, Row};
 use std::collections::HashMap;
 
 use super::model::*;
 use crate::error::{AppError, AppResult};
-use crate::storage::{placeholders, Db, Tx};
+use crate::storage::{column, placeholders, Db, Tx};
 
 // ---- packs -----------------------------------------------------------------------------------
 
@@ -14,15 +14,7 @@ const PACK_COLUMNS: &str = "p.id, p.slug, p.name, p.description, p.created_at, p
     (select count(*) from backlog_items i where i.pack_id = p.id) as item_count";
 
 fn pack_from_row(r: &AnyRow) -> sqlx::Result<Pack> {
-    Ok(Pack {
-        id: r.try_get("id")?,
-        slug: r.try_get("slug")?,
-        name: r.try_get("name")?,
-        description: r.try_get("description")?,
-        item_count: r.try_get("item_count")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+    Pack::from_row(r)
 }
 
 pub async fn list_packs(db: &Db) -> AppResult<Vec<Pack>> {
@@ -101,20 +93,42 @@ const TOOL_COLUMNS: &str =
     "t.id, t.description, t.sensitive, t.required_approvals, t.mutating, t.rollback, t.risk_weight, t.approval_expires_in_s,
     t.created_at, t.updated_at, (select count(*) from tool_metrics m where m.tool_id = t.id) as run_count";
 
+/// A `tools` row as stored (flags are integers 0/1 on both engines).
+#[derive(sqlx::FromRow)]
+struct ToolRow {
+    id: String,
+    description: String,
+    sensitive: i64,
+    required_approvals: i64,
+    mutating: i64,
+    rollback: Option<String>,
+    risk_weight: f64,
+    approval_expires_in_s: Option<i64>,
+    run_count: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<ToolRow> for Tool {
+    fn from(r: ToolRow) -> Tool {
+        Tool {
+            id: r.id,
+            description: r.description,
+            sensitive: r.sensitive != 0,
+            required_approvals: r.required_approvals,
+            mutating: r.mutating != 0,
+            rollback: r.rollback,
+            risk_weight: r.risk_weight,
+            approval_expires_in_s: r.approval_expires_in_s,
+            run_count: r.run_count,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
 fn tool_from_row(r: &AnyRow) -> sqlx::Result<Tool> {
-    Ok(Tool {
-        id: r.try_get("id")?,
-        description: r.try_get("description")?,
-        sensitive: r.try_get::<i64, _>("sensitive")? != 0,
-        required_approvals: r.try_get("required_approvals")?,
-        mutating: r.try_get::<i64, _>("mutating")? != 0,
-        rollback: r.try_get("rollback")?,
-        risk_weight: r.try_get("risk_weight")?,
-        approval_expires_in_s: r.try_get("approval_expires_in_s")?,
-        run_count: r.try_get("run_count")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+    ToolRow::from_row(r).map(Tool::from)
 }
 
 pub async fn list_tools(db: &Db) -> AppResult<Vec<Tool>> {
@@ -314,24 +328,44 @@ pub async fn get_item(db: &Db, id: i64) -> AppResult<Option<BacklogItem>> {
     Ok(items.pop())
 }
 
+/// A `backlog_items` row with its pack's name; relations are attached separately.
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    id: i64,
+    pack_id: i64,
+    pack_name: String,
+    title: String,
+    description: String,
+    risk: String,
+    estimate_minutes: i64,
+    status: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ItemRow> for BacklogItem {
+    type Error = AppError;
+    fn try_from(r: ItemRow) -> AppResult<BacklogItem> {
+        Ok(BacklogItem {
+            risk: column("backlog_items", r.id, "risk", &r.risk, Risk::parse)?,
+            status: column("backlog_items", r.id, "status", &r.status, ItemStatus::parse)?,
+            id: r.id,
+            pack_id: r.pack_id,
+            pack_name: r.pack_name,
+            title: r.title,
+            description: r.description,
+            depends_on: vec![],
+            tools: vec![],
+            labels: vec![],
+            estimate_minutes: r.estimate_minutes,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
 fn item_from_row(r: &AnyRow) -> AppResult<BacklogItem> {
-    let risk: String = r.try_get("risk")?;
-    let status: String = r.try_get("status")?;
-    Ok(BacklogItem {
-        id: r.try_get("id")?,
-        pack_id: r.try_get("pack_id")?,
-        pack_name: r.try_get("pack_name")?,
-        title: r.try_get("title")?,
-        description: r.try_get("description")?,
-        depends_on: vec![],
-        tools: vec![],
-        labels: vec![],
-        risk: Risk::parse(&risk).ok_or_else(AppError::internal)?,
-        estimate_minutes: r.try_get("estimate_minutes")?,
-        status: ItemStatus::parse(&status).ok_or_else(AppError::internal)?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+    BacklogItem::try_from(ItemRow::from_row(r)?)
 }
 
 async fn attach_relations(db: &Db, items: &mut [BacklogItem], subset_sql: &str, binds: &[FilterBind]) -> AppResult<()> {

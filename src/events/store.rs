@@ -5,8 +5,8 @@
 use sqlx::{Any, Row, Transaction};
 
 use super::model::{Event, EventKind, NewEvent, Subject};
-use crate::error::AppResult;
-use crate::storage::{corrupt, Backend, Db};
+use crate::error::{AppError, AppResult};
+use crate::storage::{column, json_column, Backend, Db};
 
 /// Appends events inside the caller's transaction (so they exist exactly when the change does).
 pub async fn append(tx: &mut Transaction<'_, Any>, backend: Backend, events: &[NewEvent], now: i64) -> AppResult<Vec<i64>> {
@@ -33,24 +33,36 @@ pub async fn append(tx: &mut Transaction<'_, Any>, backend: Backend, events: &[N
 
 /// Events after `after_id`, oldest first, at most `limit`.
 pub async fn list_after(db: &Db, after_id: i64, limit: i64) -> AppResult<Vec<Event>> {
-    let rows = sqlx::query("select id, kind, subject, payload, created_at from events where id > $1 order by id limit $2")
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(db.reader())
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let id: i64 = r.try_get("id")?;
-            let (kind, subject, payload): (String, String, String) = (r.try_get("kind")?, r.try_get("subject")?, r.try_get("payload")?);
-            Ok(Event {
-                id,
-                kind: EventKind::parse(&kind).ok_or_else(|| corrupt("events", id, "kind", &kind))?,
-                subject: Subject::parse(&subject).ok_or_else(|| corrupt("events", id, "subject", &subject))?,
-                payload: serde_json::from_str(&payload).map_err(|_| corrupt("events", id, "payload", &payload))?,
-                created_at: r.try_get("created_at")?,
-            })
+    let rows: Vec<EventRow> =
+        sqlx::query_as("select id, kind, subject, payload, created_at from events where id > $1 order by id limit $2")
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(db.reader())
+            .await?;
+    rows.into_iter().map(Event::try_from).collect()
+}
+
+/// An `events` row as stored.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    kind: String,
+    subject: String,
+    payload: String,
+    created_at: i64,
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = AppError;
+    fn try_from(r: EventRow) -> AppResult<Event> {
+        Ok(Event {
+            kind: column("events", r.id, "kind", &r.kind, EventKind::parse)?,
+            subject: column("events", r.id, "subject", &r.subject, Subject::parse)?,
+            payload: json_column("events", r.id, "payload", &r.payload)?,
+            id: r.id,
+            created_at: r.created_at,
         })
-        .collect()
+    }
 }
 
 pub async fn latest_id(db: &Db) -> AppResult<i64> {

@@ -107,7 +107,11 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                         if fr.description.is_empty() { String::new() } else { format!(" {}", fr.description) }
                     )
                     .into(),
-                    remediation: format!("Wait until {} or request an override.", when(fr.end.0)).into(),
+                    remediation: format!(
+                        "Wait until {}, or move the freeze window in the policy file if this change must go out now.",
+                        when(fr.end.0)
+                    )
+                    .into(),
                 });
             }
         }

@@ -44,7 +44,7 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         if verdict == Verdict::Block {
             let _ = write!(
                 remediation,
-                "Lower the risk below {block_at}: split item {} into smaller items, use a less risky tool than `{}`, or request an override with a justification.",
+                "Lower the risk below {block_at}: split item {} into smaller items, use a less risky tool than `{}`, or, if this risk is accepted, raise `risk.block_at` in the policy file.",
                 item.id, s.tool
             );
         } else if verdict == Verdict::Warn {
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(deploy.verdict, Verdict::Block, "5 + 3 + 3 = 11: {}", deploy.reason);
         assert!(deploy.reason.contains("+ prod 3.0"), "{}", deploy.reason);
         assert!(
-            deploy.remediation.contains("override")
+            deploy.remediation.contains("risk.block_at")
                 && deploy.remediation.contains("split item 2")
                 && deploy.remediation.contains("`prod` label only if it is wrong"),
             "{}",

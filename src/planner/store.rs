@@ -1,13 +1,12 @@
 //! Plan persistence: the plan document as JSON plus summary columns, the items it covers, and one
 //! `plan_evaluations` row per gate for each step and for the plan. Portable SQL (SQLite, PostgreSQL).
 
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::plan::model::*;
 use crate::plan::verdict::{Enforcement, Gate, GateVerdict, Verdict, VerdictCounts};
-use crate::storage::{corrupt, Db};
+use crate::storage::{column, json_column, Db};
 
 /// Rows per multi-row insert: 12 binds a row stays far below SQLite's and PostgreSQL's limits.
 const CHUNK: usize = 400;
@@ -100,47 +99,112 @@ pub async fn insert_plan(tx: &mut Transaction<'_, Any>, plan: &Plan, now: i64) -
     Ok(id)
 }
 
+/// A `plans` row with the plan document.
+#[derive(sqlx::FromRow)]
+struct PlanRow {
+    id: i64,
+    status: String,
+    graph: String,
+    created_at: i64,
+}
+
+impl TryFrom<PlanRow> for Plan {
+    type Error = AppError;
+    fn try_from(r: PlanRow) -> AppResult<Plan> {
+        let mut plan: Plan = serde_json::from_str(&r.graph).map_err(|e| {
+            tracing::error!(table = "plans", id = r.id, column = "graph", error = %e, "stored plan document does not parse");
+            AppError::internal()
+        })?;
+        // The row is the source of truth for what changes after planning.
+        plan.id = r.id;
+        plan.status = column("plans", r.id, "status", &r.status, PlanStatus::parse)?;
+        plan.created_at = r.created_at;
+        Ok(plan)
+    }
+}
+
 pub async fn get_plan(db: &Db, id: i64) -> AppResult<Option<Plan>> {
-    let row = sqlx::query("select id, status, graph, created_at from plans where id = $1").bind(id).fetch_optional(db.reader()).await?;
-    let Some(row) = row else { return Ok(None) };
-    let graph: String = row.try_get("graph")?;
-    let mut plan: Plan = serde_json::from_str(&graph).map_err(|e| {
-        tracing::error!(plan = id, error = %e, "stored plan document does not parse");
-        crate::error::AppError::internal()
-    })?;
-    // The row is the source of truth for what changes after planning.
-    plan.id = row.try_get("id")?;
-    let status: String = row.try_get("status")?;
-    plan.status = PlanStatus::parse(&status).ok_or_else(|| corrupt("plans", plan.id, "status", &status))?;
-    plan.created_at = row.try_get("created_at")?;
-    Ok(Some(plan))
+    let row: Option<PlanRow> =
+        sqlx::query_as("select id, status, graph, created_at from plans where id = $1").bind(id).fetch_optional(db.reader()).await?;
+    row.map(Plan::try_from).transpose()
 }
 
 pub async fn plan_exists(db: &Db, id: i64) -> AppResult<bool> {
     Ok(sqlx::query("select id from plans where id = $1").bind(id).fetch_optional(db.reader()).await?.is_some())
 }
 
-fn summary_from_row(r: &AnyRow) -> AppResult<PlanSummary> {
-    let id: i64 = r.try_get("id")?;
-    let counts: String = r.try_get("verdict_counts")?;
-    let packs: String = r.try_get("packs")?;
-    let status: String = r.try_get("status")?;
-    Ok(PlanSummary {
-        id,
-        status: PlanStatus::parse(&status).ok_or_else(|| corrupt("plans", id, "status", &status))?,
-        planner: r.try_get("planner")?,
-        item_count: r.try_get("item_count")?,
-        step_count: r.try_get("step_count")?,
-        packs: serde_json::from_str(&packs).map_err(|_| corrupt("plans", id, "packs", &packs))?,
-        verdict_counts: serde_json::from_str::<VerdictCounts>(&counts).map_err(|_| corrupt("plans", id, "verdict_counts", &counts))?,
-        created_by: r.try_get("created_by")?,
-        created_at: r.try_get("created_at")?,
-    })
+/// A `plans` row as stored (the summary columns).
+#[derive(sqlx::FromRow)]
+struct PlanSummaryRow {
+    id: i64,
+    status: String,
+    planner: String,
+    item_count: i64,
+    step_count: i64,
+    packs: String,
+    verdict_counts: String,
+    created_by: String,
+    created_at: i64,
+}
+
+impl TryFrom<PlanSummaryRow> for PlanSummary {
+    type Error = AppError;
+    fn try_from(r: PlanSummaryRow) -> AppResult<PlanSummary> {
+        Ok(PlanSummary {
+            status: column("plans", r.id, "status", &r.status, PlanStatus::parse)?,
+            packs: json_column("plans", r.id, "packs", &r.packs)?,
+            verdict_counts: json_column::<VerdictCounts>("plans", r.id, "verdict_counts", &r.verdict_counts)?,
+            id: r.id,
+            planner: r.planner,
+            item_count: r.item_count,
+            step_count: r.step_count,
+            created_by: r.created_by,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// A `plan_evaluations` row as stored.
+#[derive(sqlx::FromRow)]
+struct EvaluationRow {
+    id: i64,
+    plan_id: i64,
+    step_id: Option<String>,
+    gate: String,
+    verdict: String,
+    enforcement: String,
+    rules: String,
+    reasons: String,
+    remediation: String,
+    planner: String,
+    provider: String,
+    created_at: i64,
+}
+
+impl TryFrom<EvaluationRow> for Evaluation {
+    type Error = AppError;
+    fn try_from(r: EvaluationRow) -> AppResult<Evaluation> {
+        const T: &str = "plan_evaluations";
+        Ok(Evaluation {
+            gate: column(T, r.id, "gate", &r.gate, Gate::parse)?,
+            verdict: column(T, r.id, "verdict", &r.verdict, Verdict::parse)?,
+            enforcement: column(T, r.id, "enforcement", &r.enforcement, Enforcement::parse)?,
+            rules: json_column(T, r.id, "rules", &r.rules)?,
+            reasons: json_column(T, r.id, "reasons", &r.reasons)?,
+            remediation: json_column(T, r.id, "remediation", &r.remediation)?,
+            id: r.id,
+            plan_id: r.plan_id,
+            step_id: r.step_id,
+            planner: r.planner,
+            provider: r.provider,
+            created_at: r.created_at,
+        })
+    }
 }
 
 /// Newest first; optionally only one status.
 pub async fn list_plans(db: &Db, status: Option<PlanStatus>, limit: i64) -> AppResult<Vec<PlanSummary>> {
-    let rows = sqlx::query(
+    let rows: Vec<PlanSummaryRow> = sqlx::query_as(
         "select id, status, planner, item_count, step_count, packs, verdict_counts, created_by, created_at from plans
          where ($1 = '' or status = $1) order by id desc limit $2",
     )
@@ -148,12 +212,12 @@ pub async fn list_plans(db: &Db, status: Option<PlanStatus>, limit: i64) -> AppR
     .bind(limit)
     .fetch_all(db.reader())
     .await?;
-    rows.iter().map(summary_from_row).collect()
+    rows.into_iter().map(PlanSummary::try_from).collect()
 }
 
 pub async fn list_evaluations(db: &Db, plan_id: i64, f: &EvaluationFilter) -> AppResult<Vec<Evaluation>> {
     let step = f.step_id.clone().unwrap_or_default();
-    let rows = sqlx::query(
+    let rows: Vec<EvaluationRow> = sqlx::query_as(
         "select id, plan_id, step_id, gate, verdict, enforcement, rules, reasons, remediation, planner, provider, created_at
          from plan_evaluations where plan_id = $1 and ($2 = '' or gate = $2) and ($3 = '' or verdict = $3)
          and ($4 = '' or ($4 = 'plan' and step_id is null) or step_id = $4) order by id",
@@ -164,30 +228,5 @@ pub async fn list_evaluations(db: &Db, plan_id: i64, f: &EvaluationFilter) -> Ap
     .bind(step)
     .fetch_all(db.reader())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let id: i64 = r.try_get("id")?;
-            let text = |c: &str| -> AppResult<String> { Ok(r.try_get::<String, _>(c)?) };
-            let list = |c: &str| -> AppResult<Vec<String>> {
-                let v = text(c)?;
-                serde_json::from_str(&v).map_err(|_| corrupt("plan_evaluations", id, c, &v))
-            };
-            let (gate, verdict, enforcement) = (text("gate")?, text("verdict")?, text("enforcement")?);
-            Ok(Evaluation {
-                id,
-                plan_id: r.try_get("plan_id")?,
-                step_id: r.try_get("step_id")?,
-                gate: Gate::parse(&gate).ok_or_else(|| corrupt("plan_evaluations", id, "gate", &gate))?,
-                verdict: Verdict::parse(&verdict).ok_or_else(|| corrupt("plan_evaluations", id, "verdict", &verdict))?,
-                enforcement: Enforcement::parse(&enforcement)
-                    .ok_or_else(|| corrupt("plan_evaluations", id, "enforcement", &enforcement))?,
-                rules: list("rules")?,
-                reasons: list("reasons")?,
-                remediation: list("remediation")?,
-                planner: r.try_get("planner")?,
-                provider: r.try_get("provider")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    rows.into_iter().map(Evaluation::try_from).collect()
 }

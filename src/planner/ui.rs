@@ -171,7 +171,7 @@ fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
         {blocked.then(|| view! {
             <section role="alert" class="mb-6 rounded-xl border border-rose-200 bg-rose-50 p-5" data-testid="blocked-panel">
                 <h2 class="text-base font-semibold text-rose-900">"This plan is blocked"</h2>
-                <p class="mt-1 text-sm text-rose-800">"Nothing will run until every block below is fixed (or, for soft-mandatory rules, overridden with a justification)."</p>
+                <p class="mt-1 text-sm text-rose-800">"Nothing will run until every block below is fixed."</p>
                 <div class="mt-3 space-y-3">
                     {blocking.into_iter().map(|g| view! {
                         <div class="rounded-lg bg-white/70 p-3 ring-1 ring-rose-200">

@@ -48,6 +48,17 @@ pub fn corrupt(table: &str, id: i64, column: &str, value: &str) -> AppError {
     AppError::internal()
 }
 
+/// A stored text column parsed into its model type by `parse`; a value that does not parse is
+/// [`corrupt`]. Row types (`#[derive(sqlx::FromRow)]`) use it in their `TryFrom` conversions.
+pub fn column<T>(table: &str, id: i64, column: &str, value: &str, parse: impl FnOnce(&str) -> Option<T>) -> AppResult<T> {
+    parse(value).ok_or_else(|| corrupt(table, id, column, value))
+}
+
+/// A stored JSON column parsed into its model type; a value that does not parse is [`corrupt`].
+pub fn json_column<T: serde::de::DeserializeOwned>(table: &str, id: i64, column: &str, value: &str) -> AppResult<T> {
+    serde_json::from_str(value).map_err(|_| corrupt(table, id, column, value))
+}
+
 /// Milliseconds since the Unix epoch: the one time representation in storage.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

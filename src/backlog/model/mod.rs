@@ -74,7 +74,7 @@ impl ItemStatus {
 
 /// A named bundle of work (a NOFX rule pack) that backlog items belong to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, sqlx::FromRow))]
 pub struct Pack {
     pub id: i64,
     pub slug: String,
