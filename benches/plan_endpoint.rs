@@ -16,7 +16,8 @@ use nofx::flags::FeatureFlags;
 use nofx::gates::{apply, evaluate_all, GateInput};
 use nofx::plan::draft::{Catalog, StatsByTool, ToolRegistry};
 use nofx::plan::model::PlanRequest;
-use nofx::planner::provider::{GraphPlanner, PlannerInput, PlannerProvider};
+use nofx::planner::build::GraphPlanner;
+use nofx::planner::provider::{PlannerInput, PlannerProvider};
 use std::time::{Duration, Instant};
 
 const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";

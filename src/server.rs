@@ -134,7 +134,7 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
         config: Arc::new(config),
         events,
         policy: Arc::new(policy),
-        planner: Arc::new(crate::planner::provider::GraphPlanner),
+        planner: Arc::new(crate::planner::build::GraphPlanner),
         waiters: Default::default(),
         expiry: Default::default(),
         webhooks: Arc::new(webhooks),

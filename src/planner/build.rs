@@ -10,13 +10,25 @@ use std::collections::hash_map::Entry;
 use std::collections::HashSet;
 
 use super::estimate::estimate_for;
-use super::provider::PlannerInput;
+use super::provider::{PlannerInput, PlannerProvider};
 use super::rollback::render_rollback;
 use super::token::{idempotency_token, item_token_prefix, request_fingerprint};
 use crate::backlog::model::{BacklogItem, ItemStatus};
 use crate::plan::draft::{Draft, PlanIssue, MANUAL_TOOL};
 use crate::plan::model::*;
 use crate::plan::rows::{topological_order, Rows};
+
+/// The deterministic built-in planner.
+pub struct GraphPlanner;
+
+impl PlannerProvider for GraphPlanner {
+    fn id(&self) -> &str {
+        "nofx/graph-v1"
+    }
+    fn plan(&self, input: &PlannerInput<'_>) -> Draft {
+        build(self.id(), input)
+    }
+}
 
 /// The items a plan covers, resolved from the request.
 struct Resolved<'a> {

@@ -15,22 +15,10 @@ pub struct PlannerInput<'a> {
     pub defaults: EstimateDefaults,
 }
 
-/// The seam for several planners: the built-in graph planner today, model-backed providers
-/// (compared side by side) later. Each returns a draft the same gates then judge.
+/// The seam planners plug into (the built-in one is `build::GraphPlanner`): each returns a
+/// draft that the same gates then judge.
 pub trait PlannerProvider: Send + Sync {
     /// `provider/model`, stored with the plan and with every evaluation.
     fn id(&self) -> &str;
     fn plan(&self, input: &PlannerInput<'_>) -> Draft;
-}
-
-/// The deterministic built-in planner.
-pub struct GraphPlanner;
-
-impl PlannerProvider for GraphPlanner {
-    fn id(&self) -> &str {
-        "nofx/graph-v1"
-    }
-    fn plan(&self, input: &PlannerInput<'_>) -> Draft {
-        super::build::build(self.id(), input)
-    }
 }
