@@ -99,6 +99,26 @@ async fn plan_happy_path(app: TestApp) {
     let (_, evals) = f.automation.get(&format!("/api/plans/{id}/evaluations")).await;
     assert_eq!(evals.as_array().unwrap().len(), 4 + 4 * 3);
     assert!(evals.as_array().unwrap().iter().all(|e| e["planner"] == "graph-v1" && e["provider"] == "nofx"));
+    // The rows are the plan's verdicts, in order (the plan's own first, then step by step), with
+    // the same reasons, rules and remediation as the answer: they are read out of the stored
+    // document by the database, so this pins that extraction on both engines.
+    let expected: Vec<(Value, &Value)> = plan["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (Value::Null, v))
+        .chain(
+            plan["steps"].as_array().unwrap().iter().flat_map(|s| s["verdicts"].as_array().unwrap().iter().map(|v| (s["id"].clone(), v))),
+        )
+        .collect();
+    assert_eq!(expected.len(), evals.as_array().unwrap().len());
+    for ((step, v), e) in expected.iter().zip(evals.as_array().unwrap()) {
+        assert_eq!(&e["step_id"], step);
+        for field in ["gate", "verdict", "enforcement", "reasons", "rules", "remediation"] {
+            assert_eq!(e[field], v[field], "{field} of {step} {}", v["gate"]);
+        }
+    }
+    assert!(evals.as_array().unwrap().iter().any(|e| !e["reasons"].as_array().unwrap().is_empty()), "some verdict has reasons");
     let (_, only_plan) = f.automation.get(&format!("/api/plans/{id}/evaluations?step_id=plan&gate=risk")).await;
     assert_eq!(only_plan.as_array().unwrap().len(), 1);
     assert_eq!(only_plan[0]["step_id"], Value::Null);

@@ -41,7 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn create_plan(State(s): State<AppState>, ApiCaller(who): ApiCaller, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let key = headers.get(idempotency::HEADER).map(|v| v.to_str().unwrap_or("").trim().to_string());
     match service::plan_json(&s, &who, &body, key.as_deref()).await? {
-        Planned::Created(plan) => Ok((StatusCode::CREATED, Json(plan)).into_response()),
+        Planned::Created { body } => Ok((StatusCode::CREATED, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()),
         Planned::Replayed { status, body } => {
             let mut res =
                 (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [(http::header::CONTENT_TYPE, "application/json")], body)

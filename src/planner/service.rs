@@ -83,8 +83,14 @@ const PLAN_ENDPOINT: &str = "POST /api/auto-planner/plan";
 /// What planning answered: a new plan, or the stored answer to an earlier request with the same
 /// `Idempotency-Key` and body.
 pub enum Planned {
-    Created(Box<Plan>),
-    Replayed { status: u16, body: String },
+    /// The new plan as JSON (the text that was stored, and would be replayed).
+    Created {
+        body: String,
+    },
+    Replayed {
+        status: u16,
+        body: String,
+    },
 }
 
 /// Plans from a JSON request body, honouring an `Idempotency-Key` (Stripe-style: a retry with the
@@ -95,15 +101,15 @@ pub async fn plan_json(state: &AppState, who: &Principal, body: &[u8], idempoten
     require_auto_planner(state)?;
     let request: PlanRequest = parse_json(body)?;
     let Some(key) = idempotency_key else {
-        return create_plan(state, who, &request, None).await.map(|p| Planned::Created(Box::new(p)));
+        return store_plan(state, who, &request, None).await.map(|s| Planned::Created { body: s.json });
     };
     crate::idempotency::validate_key(key)?;
     let claim = IdempotencyClaim { principal: who.identity(), endpoint: PLAN_ENDPOINT, key: key.to_string() };
     match crate::idempotency::claim(&state.db, &claim.principal, claim.endpoint, &claim.key, &crate::idempotency::fingerprint(body)).await?
     {
         crate::idempotency::Claim::Replay { status, body } => Ok(Planned::Replayed { status, body }),
-        crate::idempotency::Claim::Fresh => match create_plan(state, who, &request, Some(&claim)).await {
-            Ok(plan) => Ok(Planned::Created(Box::new(plan))),
+        crate::idempotency::Claim::Fresh => match store_plan(state, who, &request, Some(&claim)).await {
+            Ok(s) => Ok(Planned::Created { body: s.json }),
             Err(e) => {
                 // Nothing was written, so the key is free for a corrected retry.
                 crate::idempotency::release(&state.db, &claim.principal, claim.endpoint, &claim.key).await?;
@@ -128,6 +134,17 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
 /// Plans, judges and stores. Nothing is written unless every check passes; the plan, its
 /// evaluations, its events and the idempotency record commit together.
 pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanRequest, claim: Option<&IdempotencyClaim>) -> AppResult<Plan> {
+    store_plan(state, who, request, claim).await.map(|s| s.plan)
+}
+
+/// A stored plan with its JSON answer: the plan is serialised once, and the same text is stored
+/// as the plan document, kept for idempotent replays and sent to the client.
+pub struct StoredPlan {
+    pub plan: Plan,
+    pub json: String,
+}
+
+async fn store_plan(state: &AppState, who: &Principal, request: &PlanRequest, claim: Option<&IdempotencyClaim>) -> AppResult<StoredPlan> {
     who.require(Permission::CreatePlan)?;
     require_auto_planner(state)?;
     validate_request(request)?;
@@ -224,37 +241,55 @@ pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanReques
         created_at: now,
     };
 
-    let (stored, ids) = {
-        let plan = std::sync::Arc::new(plan);
+    // Serialised once, with id 0 (the row's id is the truth for stored documents); the answer
+    // and the idempotency record get the real id spliced in.
+    let document = serde_json::to_string(&plan).map_err(|_| AppError::internal())?;
+    let plan = std::sync::Arc::new(plan);
+    let (id, json, ids) = {
+        let (plan, document) = (plan.clone(), std::sync::Arc::new(document));
         let backend = db.backend;
         let claim = claim.map(|c| std::sync::Arc::new((c.principal.clone(), c.endpoint, c.key.clone())));
         db.write(move |tx| {
-            let (plan, claim) = (plan.clone(), claim.clone());
+            let (plan, document, claim) = (plan.clone(), document.clone(), claim.clone());
             Box::pin(async move {
-                let id = store::insert_plan(tx, &plan, now).await?;
-                let mut stored = Plan::clone(&plan);
-                stored.id = id;
-                let ids = crate::events::store::append(tx, backend, &plan_events(&stored), now).await?;
+                let id = store::insert_plan(tx, backend, &plan, &document, now).await?;
+                let json = with_id(&document, id)?;
+                let ids = crate::events::store::append(tx, backend, &plan_events(&plan, id), now).await?;
                 if let Some(c) = claim.as_deref() {
-                    let body = serde_json::to_string(&stored).map_err(|_| AppError::internal())?;
-                    crate::idempotency::complete(&mut **tx, &c.0, c.1, &c.2, 201, &body).await?;
+                    crate::idempotency::complete(&mut **tx, &c.0, c.1, &c.2, 201, &json).await?;
                 }
-                Ok((stored, ids))
+                Ok((id, json, ids))
             })
         })
         .await?
     };
-    let plan = stored;
+    let mut plan = std::sync::Arc::try_unwrap(plan).map_err(|_| AppError::internal())?;
+    plan.id = id;
     if let Some(last) = ids.last() {
         state.events.published(*last);
     }
     tracing::info!(plan = plan.id, status = plan.status.as_str(), steps = plan.steps.len(), by = %plan.created_by, "plan stored");
-    Ok(plan)
+    Ok(StoredPlan { plan, json })
+}
+
+/// The plan document (serialised with id 0, its first field) with the stored row's id.
+fn with_id(document: &str, id: i64) -> AppResult<String> {
+    const UNSTORED: &str = "{\"id\":0,";
+    let rest = document.strip_prefix(UNSTORED).ok_or_else(|| {
+        tracing::error!("a plan document does not start with its id");
+        AppError::internal()
+    })?;
+    let mut out = String::with_capacity(document.len() + 20);
+    out.push_str("{\"id\":");
+    out.push_str(itoa::Buffer::new().format(id));
+    out.push(',');
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// `plan.evaluated`, then `plan.ready` or `plan.blocked` with what blocks it.
-fn plan_events(plan: &Plan) -> Vec<NewEvent> {
-    let subject = Subject::Plan(plan.id);
+fn plan_events(plan: &Plan, id: i64) -> Vec<NewEvent> {
+    let subject = Subject::Plan(id);
     let item_ids: Vec<i64> = plan.items.iter().map(|i| i.id).collect();
     let pack_ids: Vec<i64> = plan.groups.iter().map(|g| g.pack_id).collect();
     let verdicts: serde_json::Map<String, serde_json::Value> =
@@ -262,7 +297,7 @@ fn plan_events(plan: &Plan) -> Vec<NewEvent> {
     let evaluated = NewEvent {
         kind: EventKind::PlanEvaluated,
         subject,
-        payload: json!({"plan_id": plan.id, "planner": plan.planner, "verdicts": verdicts, "verdict_counts": plan.verdict_counts}),
+        payload: json!({"plan_id": id, "planner": plan.planner, "verdicts": verdicts, "verdict_counts": plan.verdict_counts}),
     };
     let outcome = match plan.status {
         PlanStatus::Blocked => {
@@ -275,13 +310,13 @@ fn plan_events(plan: &Plan) -> Vec<NewEvent> {
             NewEvent {
                 kind: EventKind::PlanBlocked,
                 subject,
-                payload: json!({"plan_id": plan.id, "status": "blocked", "item_ids": item_ids, "pack_ids": pack_ids, "blocking": blocking}),
+                payload: json!({"plan_id": id, "status": "blocked", "item_ids": item_ids, "pack_ids": pack_ids, "blocking": blocking}),
             }
         }
         _ => NewEvent {
             kind: EventKind::PlanReady,
             subject,
-            payload: json!({"plan_id": plan.id, "status": plan.status.as_str(), "item_ids": item_ids, "pack_ids": pack_ids,
+            payload: json!({"plan_id": id, "status": plan.status.as_str(), "item_ids": item_ids, "pack_ids": pack_ids,
                 "steps": plan.steps.len(), "waves": plan.waves.len(), "estimate": plan.estimate}),
         },
     };
@@ -304,4 +339,37 @@ pub async fn list_evaluations(state: &AppState, who: &Principal, id: i64, filter
         return Err(AppError::not_found(&format!("Plan {id}")));
     }
     store::list_evaluations(&state.db, id, filter).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_carries_the_stored_id() {
+        // `with_id` relies on the plan document starting with its id: a field moved in `Plan`
+        // would make every answer a 500, so this pins the order.
+        let plan = Plan {
+            id: 0,
+            status: PlanStatus::Ready,
+            planner: "nofx/graph-v1".into(),
+            request: PlanRequest::default(),
+            items: vec![],
+            groups: vec![],
+            steps: vec![],
+            waves: vec![],
+            critical_path: vec![],
+            estimate: Default::default(),
+            verdicts: vec![],
+            findings: vec![],
+            verdict_counts: Default::default(),
+            created_by: "user:ann".into(),
+            created_at: 1,
+        };
+        let document = serde_json::to_string(&plan).unwrap();
+        let answer = with_id(&document, 4711).unwrap();
+        let back: Plan = serde_json::from_str(&answer).unwrap();
+        assert_eq!(back, Plan { id: 4711, ..plan });
+        assert!(with_id("{\"status\":\"ready\"}", 1).is_err(), "a document without a leading id is an error, not a guess");
+    }
 }
