@@ -176,22 +176,22 @@ async fn bench(name: &str, url: String) {
         let start = Instant::now();
         let p = nofx::planner::service::create_plan(&state2, &admin, &request, None).await.unwrap();
         phases[1].push(start.elapsed());
-        let stored = std::sync::Arc::new(p);
         let start = Instant::now();
-        let s = stored.clone();
+        let document = serde_json::to_string(&p).unwrap();
+        phases[3].push(start.elapsed());
+        let record = std::sync::Arc::new(nofx::planner::store::PlanRecord::of(&p, document));
+        let stored = std::sync::Arc::new(p);
+        let backend = state2.db.backend;
+        let start = Instant::now();
         state2
             .db
             .write(move |tx| {
-                let s = s.clone();
-                Box::pin(async move { nofx::planner::store::insert_plan(tx, &s, 0).await })
+                let record = record.clone();
+                Box::pin(async move { nofx::planner::store::insert_plan(tx, backend, &record, 0).await })
             })
             .await
             .unwrap();
         phases[2].push(start.elapsed());
-        let start = Instant::now();
-        let body = serde_json::to_vec(&*stored).unwrap();
-        phases[3].push(start.elapsed());
-        assert!(body.len() > 1000);
         plan = Some(stored);
     }
     let evaluations = plan.map(|p| p.steps.iter().map(|s| s.verdicts.len()).sum::<usize>() + p.verdicts.len()).unwrap_or(0);
@@ -204,7 +204,7 @@ async fn bench(name: &str, url: String) {
         size / 1024
     );
     println!(
-        "{:>10}  phases: load backlog {load:.2} ms | plan use case without HTTP {service:.2} ms, of which storing plan + {evaluations} evaluation rows {store:.2} ms | JSON answer {json:.2} ms",
+        "{:>10}  phases: load backlog {load:.2} ms | plan use case without HTTP {service:.2} ms, of which serialising the plan once {json:.2} ms and storing it with {evaluations} evaluation rows {store:.2} ms",
         ""
     );
 }

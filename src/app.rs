@@ -8,8 +8,8 @@ use leptos_router::{path, SsrMode};
 use crate::approvals::ui::{ApprovalDetailPage, ApprovalHistoryPage, ApprovalsPage};
 use crate::auth::ui::LoginPage;
 use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
+use crate::layout::Layout;
 use crate::planner::ui::{PlanPage, PlansPage};
-use crate::ui::Layout;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The Content-Security-Policy with this response's script nonce (see `http::security`).

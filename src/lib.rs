@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod flags;
 pub mod gates;
+pub mod layout;
 pub mod plan;
 pub mod planner;
 pub mod text;

@@ -6,8 +6,10 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{load_approval, load_history, load_inbox, CommentApproval, DecideApproval};
 use super::model::*;
+use crate::backlog::ui::tool_chip;
+use crate::events::live::{use_live_events, LiveBadge};
 use crate::events::model::{EventKind, Subject};
-use crate::ui::live::{use_live_events, LiveBadge};
+use crate::layout::use_session;
 use crate::ui::*;
 
 const EVENTS: &[EventKind] =

@@ -5,6 +5,7 @@
 pub mod bus;
 #[cfg(feature = "ssr")]
 pub mod http;
+pub mod live;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod service;

@@ -242,19 +242,21 @@ async fn store_plan(state: &AppState, who: &Principal, request: &PlanRequest, cl
     };
 
     // Serialised once, with id 0 (the row's id is the truth for stored documents); the answer
-    // and the idempotency record get the real id spliced in.
+    // and the idempotency record get the real id spliced in. The write op may run twice, so it
+    // gets what it writes (the record, the events without their id) rather than the plan.
     let document = serde_json::to_string(&plan).map_err(|_| AppError::internal())?;
-    let plan = std::sync::Arc::new(plan);
+    let record = std::sync::Arc::new(store::PlanRecord::of(&plan, document));
+    let events = std::sync::Arc::new(plan_events(&plan));
     let (id, json, ids) = {
-        let (plan, document) = (plan.clone(), std::sync::Arc::new(document));
         let backend = db.backend;
         let claim = claim.map(|c| std::sync::Arc::new((c.principal.clone(), c.endpoint, c.key.clone())));
         db.write(move |tx| {
-            let (plan, document, claim) = (plan.clone(), document.clone(), claim.clone());
+            let (record, events, claim) = (record.clone(), events.clone(), claim.clone());
             Box::pin(async move {
-                let id = store::insert_plan(tx, backend, &plan, &document, now).await?;
-                let json = with_id(&document, id)?;
-                let ids = crate::events::store::append(tx, backend, &plan_events(&plan, id), now).await?;
+                let id = store::insert_plan(tx, backend, &record, now).await?;
+                let json = with_id(&record.document, id)?;
+                let events: Vec<NewEvent> = events.iter().map(|(kind, payload)| about_plan(*kind, payload, id)).collect();
+                let ids = crate::events::store::append(tx, backend, &events, now).await?;
                 if let Some(c) = claim.as_deref() {
                     crate::idempotency::complete(&mut **tx, &c.0, c.1, &c.2, 201, &json).await?;
                 }
@@ -263,13 +265,20 @@ async fn store_plan(state: &AppState, who: &Principal, request: &PlanRequest, cl
         })
         .await?
     };
-    let mut plan = std::sync::Arc::try_unwrap(plan).map_err(|_| AppError::internal())?;
+    let mut plan = plan;
     plan.id = id;
     if let Some(last) = ids.last() {
         state.events.published(*last);
     }
     tracing::info!(plan = plan.id, status = plan.status.as_str(), steps = plan.steps.len(), by = %plan.created_by, "plan stored");
     Ok(StoredPlan { plan, json })
+}
+
+/// An event about plan `id`: its subject, and `plan_id` added to the payload.
+fn about_plan(kind: EventKind, payload: &serde_json::Map<String, serde_json::Value>, id: i64) -> NewEvent {
+    let mut payload = payload.clone();
+    payload.insert("plan_id".into(), json!(id));
+    NewEvent { kind, subject: Subject::Plan(id), payload: serde_json::Value::Object(payload) }
 }
 
 /// The plan document (serialised with id 0, its first field) with the stored row's id.
@@ -287,18 +296,18 @@ fn with_id(document: &str, id: i64) -> AppResult<String> {
     Ok(out)
 }
 
-/// `plan.evaluated`, then `plan.ready` or `plan.blocked` with what blocks it.
-fn plan_events(plan: &Plan, id: i64) -> Vec<NewEvent> {
-    let subject = Subject::Plan(id);
+/// `plan.evaluated`, then `plan.ready` or `plan.blocked` with what blocks it: kinds and payloads,
+/// to which [`about_plan`] adds the plan's id once it is known.
+fn plan_events(plan: &Plan) -> Vec<(EventKind, serde_json::Map<String, serde_json::Value>)> {
+    let object = |v: serde_json::Value| match v {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("json! of an object literal"),
+    };
     let item_ids: Vec<i64> = plan.items.iter().map(|i| i.id).collect();
     let pack_ids: Vec<i64> = plan.groups.iter().map(|g| g.pack_id).collect();
     let verdicts: serde_json::Map<String, serde_json::Value> =
         plan.verdicts.iter().map(|v| (v.gate.as_str().to_string(), json!(v.verdict.as_str()))).collect();
-    let evaluated = NewEvent {
-        kind: EventKind::PlanEvaluated,
-        subject,
-        payload: json!({"plan_id": id, "planner": plan.planner, "verdicts": verdicts, "verdict_counts": plan.verdict_counts}),
-    };
+    let evaluated = object(json!({"planner": plan.planner, "verdicts": verdicts, "verdict_counts": plan.verdict_counts}));
     let outcome = match plan.status {
         PlanStatus::Blocked => {
             let blocking: Vec<_> = plan
@@ -307,20 +316,15 @@ fn plan_events(plan: &Plan, id: i64) -> Vec<NewEvent> {
                 .filter(|v| v.verdict == Verdict::Block)
                 .map(|v| json!({"gate": v.gate, "reasons": v.reasons.iter().take(5).collect::<Vec<_>>(), "remediation": v.remediation}))
                 .collect();
-            NewEvent {
-                kind: EventKind::PlanBlocked,
-                subject,
-                payload: json!({"plan_id": id, "status": "blocked", "item_ids": item_ids, "pack_ids": pack_ids, "blocking": blocking}),
-            }
+            (EventKind::PlanBlocked, object(json!({"status": "blocked", "item_ids": item_ids, "pack_ids": pack_ids, "blocking": blocking})))
         }
-        _ => NewEvent {
-            kind: EventKind::PlanReady,
-            subject,
-            payload: json!({"plan_id": id, "status": plan.status.as_str(), "item_ids": item_ids, "pack_ids": pack_ids,
-                "steps": plan.steps.len(), "waves": plan.waves.len(), "estimate": plan.estimate}),
-        },
+        PlanStatus::Ready => (
+            EventKind::PlanReady,
+            object(json!({"status": plan.status.as_str(), "item_ids": item_ids, "pack_ids": pack_ids,
+                "steps": plan.steps.len(), "waves": plan.waves.len(), "estimate": plan.estimate})),
+        ),
     };
-    vec![evaluated, outcome]
+    vec![(EventKind::PlanEvaluated, evaluated), outcome]
 }
 
 pub async fn get_plan(state: &AppState, who: &Principal, id: i64) -> AppResult<Plan> {

@@ -15,23 +15,86 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// Stores a judged plan and returns the new id. `document` is the plan serialised once by the
-/// caller (with id 0: the row's id is the truth); the evaluation rows are read out of it by the
-/// database itself, so 16,000 verdict rows cost one statement and no per-row binding.
-pub async fn insert_plan(tx: &mut Transaction<'_, Any>, backend: Backend, plan: &Plan, document: &str, now: i64) -> AppResult<i64> {
-    let packs: Vec<&str> = plan.groups.iter().map(|g| g.pack_name.as_str()).collect();
+/// What storing a plan writes, taken from the judged plan once, before the write: the write op
+/// may run twice (see `storage::writer`), and it then needs only this, not the plan itself.
+pub struct PlanRecord {
+    pub status: PlanStatus,
+    pub planner: String,
+    pub request: String,
+    /// The plan serialised once (with id 0: the row's id is the truth).
+    pub document: String,
+    pub verdict_counts: String,
+    pub packs: String,
+    pub step_count: i64,
+    pub created_by: String,
+    /// `(item id, pack id, pulled in)` for `plan_items`.
+    pub items: Vec<(i64, i64, bool)>,
+    /// The `plan_evaluations` rows as one compact JSON array (see [`EvaluationRowJson`]), bound as
+    /// one parameter: 16,000 rows of a 2,000-item plan cost one statement, not 176,000 binds.
+    pub evaluations: String,
+}
+
+/// One `plan_evaluations` row as the insert reads it from its JSON parameter.
+#[derive(serde::Serialize)]
+struct EvaluationRowJson<'a> {
+    s: Option<&'a str>,
+    g: Gate,
+    v: Verdict,
+    e: Enforcement,
+    ru: &'a crate::plan::verdict::Texts,
+    re: &'a crate::plan::verdict::Texts,
+    rm: &'a crate::plan::verdict::Texts,
+}
+
+impl PlanRecord {
+    pub fn of(plan: &Plan, document: String) -> PlanRecord {
+        let packs: Vec<&str> = plan.groups.iter().map(|g| g.pack_name.as_str()).collect();
+        PlanRecord {
+            status: plan.status,
+            planner: plan.planner.clone(),
+            request: json(&plan.request),
+            document,
+            verdict_counts: json(&plan.verdict_counts),
+            packs: json(&packs),
+            step_count: plan.steps.len() as i64,
+            created_by: plan.created_by.clone(),
+            items: plan.items.iter().map(|i| (i.id, i.pack_id, i.pulled_in)).collect(),
+            evaluations: json(
+                &plan
+                    .verdicts
+                    .iter()
+                    .map(|v| (None, v))
+                    .chain(plan.steps.iter().flat_map(|s| s.verdicts.iter().map(move |v| (Some(s.id.as_str()), v))))
+                    .map(|(s, v)| EvaluationRowJson {
+                        s,
+                        g: v.gate,
+                        v: v.verdict,
+                        e: v.enforcement,
+                        ru: &v.rules,
+                        re: &v.reasons,
+                        rm: &v.remediation,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+        }
+    }
+}
+
+/// Stores a judged plan and returns the new id: the plan row with its document, its items, and
+/// one evaluation row per gate for the plan and for every step.
+pub async fn insert_plan(tx: &mut Transaction<'_, Any>, backend: Backend, plan: &PlanRecord, now: i64) -> AppResult<i64> {
     let row = sqlx::query(
         "insert into plans (status, planner, request, graph, verdict_counts, packs, item_count, step_count, created_by, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) returning id",
     )
     .bind(plan.status.as_str())
     .bind(&plan.planner)
-    .bind(json(&plan.request))
-    .bind(document)
-    .bind(json(&plan.verdict_counts))
-    .bind(json(&packs))
+    .bind(&plan.request)
+    .bind(&plan.document)
+    .bind(&plan.verdict_counts)
+    .bind(&plan.packs)
     .bind(plan.items.len() as i64)
-    .bind(plan.steps.len() as i64)
+    .bind(plan.step_count)
     .bind(&plan.created_by)
     .bind(now)
     .fetch_one(&mut **tx)
@@ -43,53 +106,44 @@ pub async fn insert_plan(tx: &mut Transaction<'_, Any>, backend: Backend, plan: 
             (0..chunk.len()).map(|i| format!("(${}, ${}, ${}, ${})", i * 4 + 1, i * 4 + 2, i * 4 + 3, i * 4 + 4)).collect();
         let sql = format!("insert into plan_items (plan_id, item_id, pack_id, pulled_in) values {}", values.join(", "));
         let mut q = sqlx::query(&sql);
-        for it in chunk {
-            q = q.bind(id).bind(it.id).bind(it.pack_id).bind(it.pulled_in as i64);
+        for (item, pack, pulled_in) in chunk {
+            q = q.bind(id).bind(*item).bind(*pack).bind(*pulled_in as i64);
         }
         q.execute(&mut **tx).await?;
     }
 
     // One row per gate for the plan, then one per gate for every step, in that order.
     let (provider, model) = plan.planner.split_once('/').unwrap_or((plan.planner.as_str(), plan.planner.as_str()));
-    sqlx::query(evaluations_from_document(backend)).bind(id).bind(model).bind(provider).bind(now).execute(&mut **tx).await?;
+    sqlx::query(insert_evaluations(backend))
+        .bind(id)
+        .bind(model)
+        .bind(provider)
+        .bind(now)
+        .bind(&plan.evaluations)
+        .execute(&mut **tx)
+        .await?;
     Ok(id)
 }
 
-/// `insert … select` of a plan's evaluation rows from its stored document (`$1` the plan id,
-/// `$2` planner, `$3` provider, `$4` time). The same columns on both engines; only the JSON
-/// table functions differ (SQLite `json_each`, PostgreSQL `json_array_elements`). A verdict's
-/// lists are written as the JSON arrays they are in the document.
-fn evaluations_from_document(backend: Backend) -> &'static str {
+/// `insert … select` of a plan's evaluation rows from one JSON array (`$1` plan id, `$2` planner,
+/// `$3` provider, `$4` time, `$5` the rows), in array order. The same columns on both engines;
+/// only the JSON table function differs (SQLite `json_each`, PostgreSQL `json_to_recordset`).
+/// A verdict's lists are written as the JSON arrays they are.
+fn insert_evaluations(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {
             "insert into plan_evaluations (plan_id, step_id, gate, verdict, enforcement, rules, reasons, remediation, planner, provider, created_at)
-             select plan_id, step_id, v ->> 'gate', v ->> 'verdict', v ->> 'enforcement',
-                    coalesce(v ->> 'rules', '[]'), coalesce(v ->> 'reasons', '[]'), coalesce(v ->> 'remediation', '[]'),
-                    cast($2 as text), cast($3 as text), cast($4 as bigint)
-             from (
-               select p.id as plan_id, cast(null as text) as step_id, -1 as s, v.key as n, v.value as v
-               from plans p, json_each(p.graph, '$.verdicts') v where p.id = $1
-               union all
-               select p.id, s.value ->> 'id', s.key, v.key, v.value
-               from plans p, json_each(p.graph, '$.steps') s, json_each(s.value, '$.verdicts') v where p.id = $1
-             ) x
-             order by s, n"
+             select cast($1 as bigint), e.value ->> 's', e.value ->> 'g', e.value ->> 'v', e.value ->> 'e',
+                    e.value -> 'ru', e.value -> 're', e.value -> 'rm', cast($2 as text), cast($3 as text), cast($4 as bigint)
+             from json_each($5) e order by e.key"
         }
         Backend::Postgres => {
-            "with doc as (select id, cast(graph as json) as g from plans where id = $1)
-             insert into plan_evaluations (plan_id, step_id, gate, verdict, enforcement, rules, reasons, remediation, planner, provider, created_at)
-             select plan_id, step_id, v ->> 'gate', v ->> 'verdict', v ->> 'enforcement',
-                    coalesce(v ->> 'rules', '[]'), coalesce(v ->> 'reasons', '[]'), coalesce(v ->> 'remediation', '[]'),
+            "insert into plan_evaluations (plan_id, step_id, gate, verdict, enforcement, rules, reasons, remediation, planner, provider, created_at)
+             select cast($1 as bigint), r.s, r.g, r.v, r.e, cast(r.ru as text), cast(r.re as text), cast(r.rm as text),
                     cast($2 as text), cast($3 as text), cast($4 as bigint)
-             from (
-               select d.id as plan_id, cast(null as text) as step_id, -1 as s, v.n as n, v.value as v
-               from doc d, json_array_elements(d.g -> 'verdicts') with ordinality as v(value, n)
-               union all
-               select d.id, s.value ->> 'id', s.n, v.n, v.value
-               from doc d, json_array_elements(d.g -> 'steps') with ordinality as s(value, n),
-                    json_array_elements(s.value -> 'verdicts') with ordinality as v(value, n)
-             ) x
-             order by s, n"
+             from rows from (json_to_recordset(cast($5 as json)) as (s text, g text, v text, e text, ru json, re json, rm json))
+                  with ordinality as r(s, g, v, e, ru, re, rm, n)
+             order by r.n"
         }
     }
 }

@@ -5,10 +5,10 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter};
+use crate::events::live::{use_live_events, LiveBadge};
 use crate::events::model::{Event, EventKind, Subject};
 use crate::plan::model::{PlanStatus, PlanStep};
 use crate::plan::verdict::{Gate, GateVerdict, Verdict, VerdictCounts};
-use crate::ui::live::{use_live_events, LiveBadge};
 use crate::ui::*;
 
 pub fn plan_status_pill(status: PlanStatus) -> impl IntoView {

@@ -6,6 +6,8 @@ use leptos_router::hooks::use_params_map;
 
 use crate::backlog::fns::{load_item, DeleteItem};
 use crate::backlog::model::BacklogItem;
+use crate::backlog::ui::{label_chip, risk_pill, status_pill, tool_chip};
+use crate::layout::use_session;
 use crate::ui::*;
 
 #[component]

@@ -9,6 +9,7 @@ use crate::auth::fns::SessionInfo;
 use crate::backlog::fns::{load_item_form, SaveItem};
 use crate::backlog::model::ItemFormData;
 use crate::backlog::model::{ItemStatus, Risk};
+use crate::layout::use_session;
 use crate::ui::*;
 
 #[component]

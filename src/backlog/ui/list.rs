@@ -6,6 +6,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::backlog::fns::load_backlog;
 use crate::backlog::model::{ItemFilter, ItemStatus};
+use crate::backlog::ui::{label_chip, risk_pill, status_pill, tool_chip};
+use crate::layout::use_session;
 use crate::planner::fns::PlanItems;
 use crate::ui::*;
 

@@ -5,6 +5,7 @@ use leptos_router::components::A;
 
 use crate::auth::fns::SessionInfo;
 use crate::backlog::fns::{list_packs, CreatePack, DeletePack};
+use crate::layout::use_session;
 use crate::ui::*;
 
 fn can_edit(info: &SessionInfo) -> bool {

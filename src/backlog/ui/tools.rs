@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::backlog::fns::tool_summaries;
+use crate::backlog::ui::tool_chip;
 use crate::ui::*;
 
 #[component]

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::events::model::{Event, EventKind};
+use super::model::{Event, EventKind};
 
 /// Calls `on_event` with each event of the given kinds while the calling component is mounted;
 /// pages match an event to themselves by its typed `subject`. `live` turns true once the stream

@@ -1,0 +1,138 @@
+//! The page frame: the signed-in session every page reads, the navigation bar and the user area.
+//! Above the areas' pages and below the app's routes: it imports the auth door and the shared UI.
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::hooks::use_location;
+
+use crate::auth::fns::{get_session, Logout, SessionInfo};
+use crate::error::AppError;
+
+/// The signed-in session, loaded once per page load by [`Layout`]. Pages read it inside their own
+/// `Suspend` (`session.info().await`) instead of receiving it from a Suspense around the outlet:
+/// SSR re-runs a Suspense's children until they settle, so pages built inside one would create
+/// their resources several times and the browser would hydrate against a discarded copy.
+#[derive(Clone, Copy)]
+pub struct SessionResource(Resource<Result<Option<SessionInfo>, AppError>>);
+
+impl SessionResource {
+    /// The signed-in user; signed-out visitors get a 401 error (the layout redirects them anyway).
+    pub async fn info(self) -> Result<SessionInfo, AppError> {
+        match self.0.await {
+            Ok(Some(info)) => Ok(info),
+            Ok(None) => Err(AppError::unauthorized("Sign in to see this page.")),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The session together with a page's data: the first error of the two, or both.
+    pub async fn with<T>(self, data: impl std::future::IntoFuture<Output = Result<T, AppError>>) -> Result<(SessionInfo, T), AppError> {
+        let data = data.await;
+        Ok((self.info().await?, data?))
+    }
+}
+
+/// The session of the page being rendered (provided by [`Layout`]).
+pub fn use_session() -> SessionResource {
+    expect_context::<SessionResource>()
+}
+
+/// Wraps every signed-in page: the header with navigation and the signed-in user, and the page.
+/// Signed-out visitors are sent to the login page.
+#[component]
+pub fn Layout() -> impl IntoView {
+    let session = Resource::new(|| (), |_| get_session());
+    provide_context(SessionResource(session));
+    let location = use_location();
+    view! {
+        <div class="min-h-screen flex flex-col">
+            <header class="bg-slate-900 text-slate-100 shadow">
+                <div class="mx-auto max-w-7xl px-6 h-14 flex items-center gap-8">
+                    <A href="/backlog" attr:class="flex items-center gap-2 font-semibold tracking-tight">
+                        <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-500 text-white text-xs font-bold">"NX"</span>
+                        <span>"NOFX Control Plane"</span>
+                    </A>
+                    <nav class="flex items-center gap-1 text-sm" aria-label="Main">
+                        <NavLink href="/backlog" label="Backlog"/>
+                        <NavLink href="/packs" label="Packs"/>
+                        <NavLink href="/tools" label="Tools"/>
+                        <NavLink href="/plans" label="Plans"/>
+                        <NavLink href="/approvals" label="Approvals"/>
+                    </nav>
+                    <div class="ml-auto flex items-center gap-3 text-xs">
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                match session.await {
+                                    Ok(Some(info)) => view! { <UserArea info/> }.into_any(),
+                                    Ok(None) => {
+                                        let next = url_encode(&location.pathname.get_untracked());
+                                        view! { <Redirect path=format!("/login?next={next}")/> }.into_any()
+                                    }
+                                    Err(e) => view! { <span class="text-rose-300" title=e.message>"Session unavailable"</span> }.into_any(),
+                                }
+                            })}
+                        </Suspense>
+                    </div>
+                </div>
+            </header>
+            <main class="flex-1 mx-auto w-full max-w-7xl px-6 py-8">
+                <Outlet/>
+            </main>
+            <footer class="border-t border-slate-200 py-4 text-center text-xs text-slate-400">
+                "NOFX Control Plane · JSON API at " <a class="underline" href="/api/openapi.json">"/api/openapi.json"</a>
+            </footer>
+        </div>
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Feature flags, who is signed in, and the sign-out button.
+#[component]
+fn UserArea(info: SessionInfo) -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let flags = info.flags;
+    view! {
+        <FlagBadge name="Auto planner" env="FEATURE_AUTO_PLANNER" on=flags.auto_planner/>
+        <FlagBadge name="Execute" env="FEATURE_PLANNER_EXECUTE" on=flags.planner_execute/>
+        <span class="text-slate-300" data-testid="whoami">
+            {info.username.clone()} <span class="text-slate-500">" · " {info.role.as_str()}</span>
+        </span>
+        <ActionForm action=logout>
+            <input type="hidden" name="csrf" value=info.csrf.clone()/>
+            <button type="submit" class="rounded-md border border-slate-700 px-2.5 py-1 text-slate-200 hover:bg-slate-800">"Sign out"</button>
+        </ActionForm>
+    }
+}
+
+#[component]
+fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
+    let location = use_location();
+    let active = move || location.pathname.get().starts_with(href);
+    view! {
+        <A href=href attr:class=move || {
+            if active() { "rounded-md px-3 py-1.5 bg-slate-800 text-white" } else { "rounded-md px-3 py-1.5 text-slate-300 hover:text-white hover:bg-slate-800" }
+        }>{label}</A>
+    }
+}
+
+#[component]
+fn FlagBadge(name: &'static str, env: &'static str, on: bool) -> impl IntoView {
+    let (class, state) = if on {
+        ("rounded-full bg-emerald-500/15 text-emerald-300 ring-1 ring-emerald-500/40 px-2 py-0.5", "on")
+    } else {
+        ("rounded-full bg-slate-700/50 text-slate-400 ring-1 ring-slate-600 px-2 py-0.5", "off")
+    };
+    view! {
+        <span class=class title=format!("{env} is {state}") data-testid=format!("flag-{env}")>
+            {name} ": " {state}
+        </span>
+    }
+}
