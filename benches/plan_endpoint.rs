@@ -179,7 +179,7 @@ async fn bench(name: &str, url: String) {
         let start = Instant::now();
         let document = serde_json::to_string(&p).unwrap();
         phases[3].push(start.elapsed());
-        let record = std::sync::Arc::new(nofx::planner::store::PlanRecord::of(&p, document));
+        let record = std::sync::Arc::new(nofx::planner::store::PlanRecord::of(&p, document).unwrap());
         let stored = std::sync::Arc::new(p);
         let backend = state2.db.backend;
         let start = Instant::now();

@@ -245,7 +245,7 @@ async fn store_plan(state: &AppState, who: &Principal, request: &PlanRequest, cl
     // and the idempotency record get the real id spliced in. The write op may run twice, so it
     // gets what it writes (the record, the events without their id) rather than the plan.
     let document = serde_json::to_string(&plan).map_err(|_| AppError::internal())?;
-    let record = std::sync::Arc::new(store::PlanRecord::of(&plan, document));
+    let record = std::sync::Arc::new(store::PlanRecord::of(&plan, document)?);
     let events = std::sync::Arc::new(plan_events(&plan));
     let (id, json, ids) = {
         let backend = db.backend;

@@ -11,8 +11,13 @@ use crate::storage::{column, json_column, Backend, Db};
 /// Rows per multi-row insert: 12 binds a row stays far below SQLite's and PostgreSQL's limits.
 const CHUNK: usize = 400;
 
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+/// A column's JSON text. The plan's types always serialise; should one ever fail, the plan is
+/// not stored (500) rather than stored with a `null` in its place.
+fn json<T: serde::Serialize>(v: &T) -> AppResult<String> {
+    serde_json::to_string(v).map_err(|e| {
+        tracing::error!(error = %e, "a plan part does not serialise");
+        AppError::internal()
+    })
 }
 
 /// What storing a plan writes, taken from the judged plan once, before the write: the write op
@@ -47,15 +52,15 @@ struct EvaluationRowJson<'a> {
 }
 
 impl PlanRecord {
-    pub fn of(plan: &Plan, document: String) -> PlanRecord {
+    pub fn of(plan: &Plan, document: String) -> AppResult<PlanRecord> {
         let packs: Vec<&str> = plan.groups.iter().map(|g| g.pack_name.as_str()).collect();
-        PlanRecord {
+        Ok(PlanRecord {
             status: plan.status,
             planner: plan.planner.clone(),
-            request: json(&plan.request),
+            request: json(&plan.request)?,
             document,
-            verdict_counts: json(&plan.verdict_counts),
-            packs: json(&packs),
+            verdict_counts: json(&plan.verdict_counts)?,
+            packs: json(&packs)?,
             step_count: plan.steps.len() as i64,
             created_by: plan.created_by.clone(),
             items: plan.items.iter().map(|i| (i.id, i.pack_id, i.pulled_in)).collect(),
@@ -75,8 +80,8 @@ impl PlanRecord {
                         rm: &v.remediation,
                     })
                     .collect::<Vec<_>>(),
-            ),
-        }
+            )?,
+        })
     }
 }
 
