@@ -12,9 +12,9 @@ use crate::layout::Layout;
 use crate::planner::ui::{PlanPage, PlansPage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    // The Content-Security-Policy with this response's script nonce (see `http::security`).
+    // The scripts carry the nonce of this request's Content-Security-Policy (see `http::security`).
     #[cfg(feature = "ssr")]
-    crate::http::security::set_page_policy();
+    crate::http::security::provide_request_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -118,6 +118,7 @@ async fn security_headers(app: TestApp) {
         "/tools".into(),
         "/plans".into(),
         format!("/plans/{}", plan["id"]),
+        format!("/plans/{}?step={}", plan["id"], plan["steps"][0]["id"].as_str().unwrap()),
         "/approvals".into(),
         "/approvals/history".into(),
         format!("/approvals/{}", approval["id"]),
@@ -125,29 +126,18 @@ async fn security_headers(app: TestApp) {
     ];
     for path in &pages {
         let res = browser.http.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
-        assert_fixed_headers(path, &res, false);
-        let csp = csp_of(&res);
-        let nonce = csp
-            .split("'nonce-")
-            .nth(1)
-            .and_then(|r| r.split('\'').next())
-            .unwrap_or_else(|| panic!("{path}: no nonce in {csp}"))
-            .to_string();
-        assert!(nonce.len() >= 16, "{path}: {nonce}");
-        assert!(csp.contains("object-src 'none'") && !csp.contains("script-src 'unsafe-inline'"), "{path}: {csp}");
-        let html = res.text().await.unwrap();
-        // Every script the page carries has this response's nonce; the next response another.
-        let scripts = html.matches("<script").count();
-        assert!(scripts >= 1, "{path} hydrates");
-        assert_eq!(
-            html.matches(&format!("<script nonce=\"{nonce}\"")).count()
-                + html.matches(&format!("<script type=\"module\" nonce=\"{nonce}\"")).count(),
-            scripts,
-            "{path}"
-        );
+        let nonce = assert_page_policy(path, res).await;
         let again = browser.http.get(app.url(path)).header("accept", "text/html").send().await.unwrap();
         assert!(!csp_of(&again).contains(&nonce), "{path}: a nonce is never reused");
     }
+    // Pages rendered side by side each carry their own policy, matching their own scripts.
+    let step = format!("/plans/{}?step={}", plan["id"], plan["steps"][0]["id"].as_str().unwrap());
+    let loads = (0..24).map(|_| async {
+        let res = browser.http.get(app.url(&step)).header("accept", "text/html").send().await.unwrap();
+        assert_page_policy(&step, res).await
+    });
+    let nonces: std::collections::HashSet<String> = futures::future::join_all(loads).await.into_iter().collect();
+    assert_eq!(nonces.len(), 24, "every response has its own nonce");
     let api = app.api(Role::Viewer).await;
     for path in ["/api/health", "/api/openapi.json", "/api/items", "/api/nothing-here", "/api/items/abc"] {
         let res = api.get_raw(path, &[]).await;
@@ -162,6 +152,27 @@ async fn security_headers(app: TestApp) {
     let Some(https) = TestApp::spawn_configured(app.backend, FLAGS, |c| c.secure_cookies = true).await else { return };
     let res = reqwest::get(https.url("/api/health")).await.unwrap();
     assert_fixed_headers("https health", &res, true);
+}
+
+/// A page's policy allows scripts only with its nonce, and every script of the page carries it;
+/// returns the nonce.
+async fn assert_page_policy(path: &str, res: reqwest::Response) -> String {
+    assert_fixed_headers(path, &res, false);
+    let csp = csp_of(&res);
+    let nonce =
+        csp.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).unwrap_or_else(|| panic!("{path}: no nonce in {csp}")).to_string();
+    assert!(nonce.len() >= 16, "{path}: {nonce}");
+    assert!(csp.contains("object-src 'none'") && !csp.contains("script-src 'unsafe-inline'"), "{path}: {csp}");
+    let html = res.text().await.unwrap();
+    let scripts = html.matches("<script").count();
+    assert!(scripts >= 1, "{path} hydrates");
+    assert_eq!(
+        html.matches(&format!("<script nonce=\"{nonce}\"")).count()
+            + html.matches(&format!("<script type=\"module\" nonce=\"{nonce}\"")).count(),
+        scripts,
+        "{path}: every script carries the response's nonce"
+    );
+    nonce
 }
 
 /// Signs `username` in with a plain form post carrying `next`; the status and `Location`.

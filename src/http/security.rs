@@ -1,11 +1,16 @@
-//! Defence in depth for every response: a strict Content-Security-Policy (pages get one with the
-//! per-response nonce leptos puts on the scripts it emits; everything else a deny-all policy),
-//! no framing, no MIME sniffing, a same-origin referrer policy, and HSTS when cookies are secure.
-//! Static headers are set with tower-http's `SetResponseHeaderLayer`; only the page policy is
-//! built per response, because it carries the nonce.
+//! Defence in depth for every response: a strict Content-Security-Policy (pages get one with a
+//! per-request nonce that the page's scripts carry; everything else a deny-all policy), no
+//! framing, no MIME sniffing, a same-origin referrer policy, and HSTS when cookies are secure.
+//! Static headers are set with tower-http's `SetResponseHeaderLayer`; the policy is set by
+//! [`content_security_policy`], which makes the nonce before the request is handled, hands it to
+//! the page render (the request's extensions → [`provide_request_nonce`]) and chooses the policy
+//! from what the response is. So the header never depends on how a render went.
 
+use axum::extract::Request;
+use axum::response::Response;
 use axum::Router;
 use http::{header, HeaderName, HeaderValue};
+use leptos::nonce::Nonce;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The policy of an HTML page whose scripts carry `nonce`: scripts only from this site or with
@@ -27,13 +32,29 @@ pub const DEFAULT_POLICY: &str = "default-src 'none'; frame-ancestors 'none'; ba
 /// Two years, the HSTS preload list's minimum.
 pub const HSTS: &str = "max-age=63072000; includeSubDomains";
 
-/// Sets the page's policy with the nonce of this response; called from the shell while it renders.
-pub fn set_page_policy() {
-    let (Some(nonce), Some(opts)) = (leptos::nonce::use_nonce(), leptos::prelude::use_context::<leptos_axum::ResponseOptions>()) else {
-        return;
-    };
-    if let Ok(value) = HeaderValue::from_str(&page_policy(&nonce)) {
-        opts.insert_header(header::CONTENT_SECURITY_POLICY, value);
+/// Gives every request a fresh nonce and every response its policy: HTML gets [`page_policy`]
+/// with that nonce, anything else [`DEFAULT_POLICY`]. A handler that set a policy itself keeps it.
+pub async fn content_security_policy(mut req: Request, next: axum::middleware::Next) -> Response {
+    let nonce = Nonce::new();
+    req.extensions_mut().insert(nonce.clone());
+    let mut res = next.run(req).await;
+    if !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        let html = res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+        let policy = match html {
+            true => HeaderValue::from_str(&page_policy(&nonce)).unwrap_or(HeaderValue::from_static(DEFAULT_POLICY)),
+            false => HeaderValue::from_static(DEFAULT_POLICY),
+        };
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    res
+}
+
+/// Makes the request's nonce (see [`content_security_policy`]) the one the page's scripts carry;
+/// called from the shell before it renders anything.
+pub fn provide_request_nonce() {
+    use leptos::prelude::{provide_context, use_context};
+    if let Some(nonce) = use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<Nonce>().cloned()) {
+        provide_context(nonce);
     }
 }
 
@@ -41,7 +62,7 @@ pub fn set_page_policy() {
 pub fn layers<S: Clone + Send + Sync + 'static>(router: Router<S>, hsts: bool) -> Router<S> {
     let fixed = |name: HeaderName, value: &'static str| SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value));
     let router = router
-        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(DEFAULT_POLICY)))
+        .layer(axum::middleware::from_fn(content_security_policy))
         .layer(fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(fixed(header::X_FRAME_OPTIONS, "DENY"))
         .layer(fixed(header::REFERRER_POLICY, "same-origin"))
