@@ -9,8 +9,8 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use leptos::config::LeptosOptions;
-use nofx::auth::model::{Principal, PrincipalKind, Role};
-use nofx::backlog::model::{ItemFilter, ItemInput, PackInput, ToolInput};
+use nofx::auth::model::{Principal, Role};
+use nofx::backlog::model::{ItemFilter, ItemInput, PackInput};
 use nofx::config::Config;
 use nofx::flags::FeatureFlags;
 use nofx::gates::{apply, evaluate_all, GateInput};
@@ -20,45 +20,16 @@ use nofx::planner::build::GraphPlanner;
 use nofx::planner::provider::{PlannerInput, PlannerProvider};
 use std::time::{Duration, Instant};
 
+mod support;
+use support::{median, ms, TOOLS};
+
 const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const ITEMS: usize = 2_000;
 const RUNS: usize = 15;
 
-const TOOLS: [(&str, bool, f64); 8] = [
-    ("codegen", false, 1.0),
-    ("bash", false, 2.0),
-    ("git_pr", true, 2.0),
-    ("db_write", true, 3.0),
-    ("gate:unit", false, 0.5),
-    ("gate:lint", false, 0.5),
-    ("deploy:staging", true, 2.0),
-    ("gate:sast", false, 0.5),
-];
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 /// Seeds 8 tools, 12 packs and `ITEMS` items (each depending on up to 3 earlier ones, 2 tools).
 async fn seed(state: &nofx::state::AppState, admin: &Principal) -> Vec<i64> {
-    for (id, mutating, weight) in TOOLS {
-        let sensitive = id == "git_pr" || id == "db_write";
-        let input = ToolInput {
-            id: Some(id.into()),
-            mutating: Some(mutating),
-            sensitive: Some(sensitive),
-            required_approvals: sensitive.then_some(1),
-            rollback: mutating.then(|| "Revert {tool} for item {item_id} (token {token})".to_string()),
-            risk_weight: Some(weight),
-            ..Default::default()
-        };
-        nofx::backlog::service::create_tool(&state.db, admin, &input).await.unwrap();
-    }
+    support::seed_tools(state, admin).await;
     let mut packs = vec![];
     for p in 0..12 {
         let input = PackInput { name: Some(format!("pack-{p}")), ..Default::default() };
@@ -125,7 +96,7 @@ async fn bench(name: &str, url: String) {
     let mut config = Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true });
     config.body_limit = 1024 * 1024;
     let state = nofx::server::prepare(config, options).await.unwrap();
-    let admin = Principal { kind: PrincipalKind::User, id: 0, name: "bench".into(), role: Role::Admin };
+    let admin = support::admin();
     let ids = seed(&state, &admin).await;
     let (_, key) = nofx::auth::service::create_api_key(&state.db, "bench", Role::Automation).await.unwrap();
 
@@ -140,32 +111,38 @@ async fn bench(name: &str, url: String) {
     tokio::spawn(async move { nofx::server::serve(listener, app, limits, std::future::pending()).await.unwrap() });
     let http = reqwest::Client::new();
     let body = serde_json::json!({ "item_ids": ids }).to_string();
-    let mut times = vec![];
-    let mut size = 0;
-    for i in 0..RUNS + 2 {
-        let start = Instant::now();
-        let res = http
-            .post(format!("{base}/api/auto-planner/plan"))
-            .bearer_auth(&key)
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
-        let bytes = res.bytes().await.unwrap();
-        // The first two warm the caches and the pool, as a running server's would be.
-        if i >= 2 {
-            times.push(start.elapsed());
+    // The whole plan as the answer (the default), then the outcome with `Prefer: return=minimal`.
+    let mut answers = vec![];
+    for prefer in ["return=representation", "return=minimal"] {
+        let mut times = vec![];
+        let mut size = 0;
+        for i in 0..RUNS + 2 {
+            let start = Instant::now();
+            let res = http
+                .post(format!("{base}/api/auto-planner/plan"))
+                .bearer_auth(&key)
+                .header("content-type", "application/json")
+                .header("prefer", prefer)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
+            let bytes = res.bytes().await.unwrap();
+            // The first two warm the caches and the pool, as a running server's would be.
+            if i >= 2 {
+                times.push(start.elapsed());
+            }
+            size = bytes.len();
         }
-        size = bytes.len();
+        answers.push((median(times), size));
     }
-    let endpoint = median(times);
+    let [(endpoint, size), (minimal, minimal_size)] = answers[..] else { unreachable!() };
 
     // Where the time goes, each phase on its own (median of the same number of runs): loading
     // what the planner reads, the planning use case without HTTP (load, plan, judge, store), the
     // store alone (plan row, plan items, evaluations, in one write), and serialising the answer.
-    let mut phases: [Vec<Duration>; 4] = Default::default();
+    let mut phases: [Vec<Duration>; 5] = Default::default();
     let mut plan = None;
     for _ in 0..RUNS {
         let start = Instant::now();
@@ -174,28 +151,32 @@ async fn bench(name: &str, url: String) {
         let _ = nofx::backlog::service::tool_stats(&state2.db).await.unwrap();
         phases[0].push(start.elapsed());
         let start = Instant::now();
-        let p = nofx::planner::service::create_plan(&state2, &admin, &request, None).await.unwrap();
+        let p = nofx::planner::service::create_plan(&state2, &admin, &request).await.unwrap();
         phases[1].push(start.elapsed());
         let start = Instant::now();
         let document = serde_json::to_string(&p).unwrap();
         phases[3].push(start.elapsed());
-        let record = std::sync::Arc::new(nofx::planner::store::PlanRecord::of(&p, document).unwrap());
-        let stored = std::sync::Arc::new(p);
-        let backend = state2.db.backend;
-        let start = Instant::now();
-        state2
-            .db
-            .write(move |tx| {
-                let record = record.clone();
-                Box::pin(async move { nofx::planner::store::insert_plan(tx, backend, &record, 0).await })
-            })
-            .await
-            .unwrap();
-        phases[2].push(start.elapsed());
-        plan = Some(stored);
+        let record = nofx::planner::store::PlanRecord::of(&p, document.clone()).unwrap();
+        let mut bare = nofx::planner::store::PlanRecord::of(&p, document).unwrap();
+        bare.evaluations = "[]".into();
+        for (record, phase) in [(record, 2), (bare, 4)] {
+            let record = std::sync::Arc::new(record);
+            let backend = state2.db.backend;
+            let start = Instant::now();
+            state2
+                .db
+                .write(move |tx| {
+                    let record = record.clone();
+                    Box::pin(async move { nofx::planner::store::insert_plan(tx, backend, &record, 0).await })
+                })
+                .await
+                .unwrap();
+            phases[phase].push(start.elapsed());
+        }
+        plan = Some(p);
     }
     let evaluations = plan.map(|p| p.steps.iter().map(|s| s.verdicts.len()).sum::<usize>() + p.verdicts.len()).unwrap_or(0);
-    let [load, service, store, json] = phases.map(|p| ms(median(p)));
+    let [load, service, store, json, bare] = phases.map(|p| ms(median(p)));
     println!(
         "{name:>10}: {ITEMS} items, {steps} steps | planner + 4 gates in process {:>7.2} ms | POST /api/auto-planner/plan {:>8.2} ms ({:>5.1}x), {} KB response",
         ms(planner),
@@ -204,7 +185,14 @@ async fn bench(name: &str, url: String) {
         size / 1024
     );
     println!(
-        "{:>10}  phases: load backlog {load:.2} ms | plan use case without HTTP {service:.2} ms, of which serialising the plan once {json:.2} ms and storing it with {evaluations} evaluation rows {store:.2} ms",
+        "{:>10}  with Prefer: return=minimal {:>8.2} ms ({:>5.1}x), {} KB response",
+        "",
+        ms(minimal),
+        ms(minimal) / ms(planner),
+        minimal_size / 1024
+    );
+    println!(
+        "{:>10}  phases: load backlog {load:.2} ms | plan use case without HTTP {service:.2} ms, of which serialising the plan once {json:.2} ms and storing it with {evaluations} evaluation rows {store:.2} ms (without them {bare:.2} ms)",
         ""
     );
 }

@@ -25,16 +25,8 @@ use std::hash::BuildHasher;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
-const TOOLS: [(&str, bool, f64); 8] = [
-    ("codegen", false, 1.0),
-    ("bash", false, 2.0),
-    ("git_pr", true, 2.0),
-    ("db_write", true, 3.0),
-    ("gate:unit", false, 0.5),
-    ("gate:lint", false, 0.5),
-    ("deploy:staging", true, 2.0),
-    ("gate:sast", false, 0.5),
-];
+mod support;
+use support::{median, ms, TOOLS};
 
 /// A deterministic pseudo-random backlog: item i depends on up to 5 earlier items.
 fn backlog(n: usize) -> (Catalog, ToolRegistry, StatsByTool) {
@@ -83,10 +75,10 @@ fn backlog(n: usize) -> (Catalog, ToolRegistry, StatsByTool) {
             let t = Tool {
                 id: id.to_string(),
                 description: String::new(),
-                sensitive: *id == "git_pr" || *id == "db_write",
-                required_approvals: if *id == "git_pr" || *id == "db_write" { 1 } else { 0 },
+                sensitive: support::sensitive(id),
+                required_approvals: support::sensitive(id) as i64,
                 mutating: *mutating,
-                rollback: mutating.then(|| "Revert {tool} for item {item_id} (token {token})".to_string()),
+                rollback: mutating.then(|| support::ROLLBACK.to_string()),
                 risk_weight: *weight,
                 approval_expires_in_s: None,
                 run_count: 0,
@@ -104,15 +96,6 @@ fn backlog(n: usize) -> (Catalog, ToolRegistry, StatsByTool) {
         })
         .collect();
     (items, tools, stats)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Baseline: the same step graph (2 steps per item, chained, plus dependency edges), built as a
@@ -218,22 +201,8 @@ async fn bench_plan_page() {
     let options = LeptosOptions::builder().output_name("nofx").build();
     let state =
         nofx::server::prepare(Config::for_tests(url, FeatureFlags { auto_planner: true, planner_execute: true }), options).await.unwrap();
-    let admin = nofx::auth::model::Principal {
-        kind: nofx::auth::model::PrincipalKind::User,
-        id: 0,
-        name: "bench".into(),
-        role: nofx::auth::model::Role::Admin,
-    };
-    for (id, mutating, weight) in TOOLS {
-        let input = nofx::backlog::model::ToolInput {
-            id: Some(id.into()),
-            mutating: Some(mutating),
-            rollback: mutating.then(|| "Revert {tool} for item {item_id}".to_string()),
-            risk_weight: Some(weight),
-            ..Default::default()
-        };
-        nofx::backlog::service::create_tool(&state.db, &admin, &input).await.unwrap();
-    }
+    let admin = support::admin();
+    support::seed_tools(&state, &admin).await;
     let pack = nofx::backlog::service::create_pack(
         &state.db,
         &admin,
@@ -253,9 +222,8 @@ async fn bench_plan_page() {
         };
         ids.push(nofx::backlog::service::create_item(&state.db, &admin, &input).await.unwrap().id);
     }
-    let plan = nofx::planner::service::create_plan(&state, &admin, &PlanRequest { item_ids: Some(ids), ..Default::default() }, None)
-        .await
-        .unwrap();
+    let plan =
+        nofx::planner::service::create_plan(&state, &admin, &PlanRequest { item_ids: Some(ids), ..Default::default() }).await.unwrap();
     nofx::auth::service::create_user(&state.db, "viewer", "bench-password-1", nofx::auth::model::Role::Viewer).await.unwrap();
     let (token, _) = nofx::auth::service::login(&state.db, "viewer", "bench-password-1", 3_600_000).await.unwrap();
     let app = nofx::server::app(state);

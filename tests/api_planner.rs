@@ -246,6 +246,51 @@ async fn idempotency_keys(app: TestApp) {
     assert_eq!(err["error"], "invalid_idempotency_key");
 }
 
+/// `Prefer: return=minimal` answers the outcome without the steps, with the plan's address;
+/// the whole plan is what `GET` of that address gives. Other preferences get the whole plan.
+async fn minimal_answers(app: TestApp) {
+    let f = setup(&app).await;
+    let body = json!({"item_ids": [f.a, f.b, f.c]});
+    let path = "/api/auto-planner/plan";
+    let (s, outcome, h) = f.automation.post_with(path, &[("prefer", "handling=strict, return=minimal")], body.clone()).await;
+    assert_eq!(s, StatusCode::CREATED, "{outcome}");
+    assert_eq!(h["preference-applied"], "return=minimal");
+    let id = outcome["id"].as_i64().unwrap();
+    assert_eq!(h["location"], format!("/api/plans/{id}"));
+    assert_eq!(outcome["links"]["plan"], format!("/api/plans/{id}"));
+    assert!(outcome.get("steps").is_none() && outcome.get("items").is_none(), "{outcome}");
+    let (s, plan) = f.automation.get(outcome["links"]["plan"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    for field in ["status", "planner", "estimate", "verdicts", "findings", "verdict_counts", "created_by", "created_at"] {
+        assert_eq!(outcome[field], plan[field], "{field}");
+    }
+    assert_eq!(outcome["step_count"], steps(&plan).len());
+    assert_eq!(outcome["item_count"], plan["items"].as_array().unwrap().len());
+    assert_eq!(outcome["wave_count"], plan["waves"].as_array().unwrap().len());
+    assert_eq!(outcome["packs"], json!(["Core"]));
+    let (_, rows) = f.automation.get(outcome["links"]["evaluations"].as_str().unwrap()).await;
+    assert_eq!(rows.as_array().unwrap().len(), 4 * (steps(&plan).len() + 1), "every verdict row is stored");
+
+    // A retry replays the first answer, in its form.
+    let minimal = [("prefer", "return=minimal"), ("idempotency-key", "min-1")];
+    let (_, first, h) = f.automation.post_with(path, &minimal, body.clone()).await;
+    assert!(h.get("idempotent-replayed").is_none());
+    let plans = app.count("plans").await;
+    let (s, replay, h) = f.automation.post_with(path, &minimal, body.clone()).await;
+    assert_eq!((s, &h["idempotent-replayed"]), (StatusCode::CREATED, &"true".parse().unwrap()));
+    assert_eq!(replay, first);
+    assert_eq!(app.count("plans").await, plans, "no new plan");
+
+    // Anything but return=minimal is the whole plan, with its address too.
+    for prefer in ["return=representation", "respond-async", "return=minimalist"] {
+        let (s, full, h) = f.automation.post_with(path, &[("prefer", prefer)], body.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{full}");
+        assert!(h.get("preference-applied").is_none(), "{prefer}");
+        assert_eq!(h["location"], format!("/api/plans/{}", full["id"]));
+        assert_eq!(steps(&full).len(), steps(&plan).len(), "{prefer}");
+    }
+}
+
 async fn bad_input_writes_nothing(app: TestApp) {
     let f = setup(&app).await;
     let path = "/api/auto-planner/plan";
@@ -421,6 +466,7 @@ on_both_databases!(
     plan_happy_path,
     blocked_plans_say_why,
     idempotency_keys,
+    minimal_answers,
     bad_input_writes_nothing,
     events_stream_and_replay,
     browser_door_and_pages

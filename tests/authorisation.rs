@@ -62,7 +62,16 @@ async fn every_door_refuses(app: TestApp) {
     let reviewer = app.browser(Role::Reviewer).await;
     let (s, e, _) = reviewer.call("plan_items", &[("csrf", &reviewer.csrf), ("item_ids[0]", &item_text)]).await;
     assert_eq!((s, e["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "browser: {e}");
-    let e = nofx::planner::service::plan_json(state, &principal(Role::Reviewer), b"{\"item_ids\": [1]}", Some("k-1")).await.err().unwrap();
+    let e = nofx::planner::service::plan_json(
+        state,
+        &principal(Role::Reviewer),
+        b"{\"item_ids\": [1]}",
+        Some("k-1"),
+        nofx::planner::service::AnswerForm::Full,
+    )
+    .await
+    .err()
+    .unwrap();
     assert_eq!((e.status, e.code.as_str()), (403, "forbidden"), "service: {e:?}");
     assert_eq!(app.count("idempotency_keys").await, 0, "a refused caller claims no idempotency key");
 

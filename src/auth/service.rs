@@ -57,6 +57,31 @@ pub fn validate_username(username: &str) -> AppResult<()> {
     }
 }
 
+/// A value bound to [`insert_unless_taken`]'s statement.
+#[derive(Clone)]
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// Runs `sql`, an `insert … on conflict do nothing returning id`, through the writer: the new
+/// row's id, or `None` when its unique name is taken.
+async fn insert_unless_taken(db: &Db, sql: &'static str, binds: Vec<Bind>) -> AppResult<Option<i64>> {
+    let binds = std::sync::Arc::new(binds);
+    db.write(move |tx| {
+        let binds = binds.clone();
+        Box::pin(async move {
+            let query = binds.iter().fold(sqlx::query(sql), |q, b| match b {
+                Bind::Text(t) => q.bind(t.clone()),
+                Bind::Int(i) => q.bind(*i),
+            });
+            let row = query.fetch_optional(&mut **tx).await?;
+            Ok(row.map(|r| r.try_get::<i64, _>("id")).transpose()?)
+        })
+    })
+    .await
+}
+
 pub async fn create_user(db: &Db, username: &str, password: &str, role: Role) -> AppResult<i64> {
     validate_username(username)?;
     if password.chars().count() < MIN_PASSWORD_LEN {
@@ -64,24 +89,10 @@ pub async fn create_user(db: &Db, username: &str, password: &str, role: Role) ->
     }
     let hash = hash_password(password.to_string()).await?;
     let (name, now) = (username.to_string(), now_ms());
-    let id: Option<i64> = db
-        .write(move |tx| {
-            let (name, hash) = (name.clone(), hash.clone());
-            Box::pin(async move {
-                let row = sqlx::query(
-                    "insert into users (username, password_hash, role, created_at) values ($1, $2, $3, $4)
-                     on conflict (username) do nothing returning id",
-                )
-                .bind(name)
-                .bind(hash)
-                .bind(role.as_str())
-                .bind(now)
-                .fetch_optional(&mut **tx)
-                .await?;
-                Ok(row.map(|r| r.try_get::<i64, _>("id")).transpose()?)
-            })
-        })
-        .await?;
+    let sql = "insert into users (username, password_hash, role, created_at) values ($1, $2, $3, $4)
+               on conflict (username) do nothing returning id";
+    let id =
+        insert_unless_taken(db, sql, vec![Bind::Text(name), Bind::Text(hash), Bind::Text(role.as_str().into()), Bind::Int(now)]).await?;
     match id {
         Some(id) => Ok(id),
         None => Err(AppError::conflict(ErrorCode::UsernameTaken, format!("The username `{username}` is already taken."))),
@@ -221,25 +232,10 @@ pub async fn create_api_key(db: &Db, name: &str, role: Role) -> AppResult<(i64, 
     })?;
     let key = generate_token("nofx_", 40);
     let (name_o, prefix, key_hash, now) = (name.to_string(), key[..12].to_string(), hash_token(&key), now_ms());
-    let id: Option<i64> = db
-        .write(move |tx| {
-            let (name, prefix, key_hash) = (name_o.clone(), prefix.clone(), key_hash.clone());
-            Box::pin(async move {
-                let row = sqlx::query(
-                    "insert into api_keys (name, key_prefix, key_hash, role, created_at) values ($1, $2, $3, $4, $5)
-                     on conflict (name) do nothing returning id",
-                )
-                .bind(name)
-                .bind(prefix)
-                .bind(key_hash)
-                .bind(role.as_str())
-                .bind(now)
-                .fetch_optional(&mut **tx)
-                .await?;
-                Ok(row.map(|r| r.try_get::<i64, _>("id")).transpose()?)
-            })
-        })
-        .await?;
+    let sql = "insert into api_keys (name, key_prefix, key_hash, role, created_at) values ($1, $2, $3, $4, $5)
+               on conflict (name) do nothing returning id";
+    let binds = vec![Bind::Text(name_o), Bind::Text(prefix), Bind::Text(key_hash), Bind::Text(role.as_str().into()), Bind::Int(now)];
+    let id = insert_unless_taken(db, sql, binds).await?;
     match id {
         Some(id) => Ok((id, key)),
         None => Err(AppError::conflict(ErrorCode::KeyNameTaken, format!("An API key named `{name}` already exists."))),

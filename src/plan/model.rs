@@ -186,6 +186,78 @@ impl Plan {
     }
 }
 
+/// What `POST /api/auto-planner/plan` answers with `Prefer: return=minimal`: the outcome of
+/// planning (status, counts, estimate, the plan-level verdicts and findings) without the steps;
+/// the whole plan is at `links.plan` (`GET /api/plans/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PlanOutcome {
+    pub id: i64,
+    pub status: PlanStatus,
+    pub planner: String,
+    pub item_count: i64,
+    pub step_count: i64,
+    pub wave_count: i64,
+    pub packs: Vec<String>,
+    pub estimate: PlanEstimate,
+    /// One verdict per gate for the plan as a whole.
+    pub verdicts: Vec<GateVerdict>,
+    pub findings: Vec<Finding>,
+    pub verdict_counts: VerdictCounts,
+    pub created_by: String,
+    pub created_at: i64,
+    pub links: PlanLinks,
+}
+
+/// Where the rest of a plan is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PlanLinks {
+    /// The whole plan, as the default answer carries it.
+    pub plan: String,
+    pub evaluations: String,
+    pub graph: String,
+    /// The plan's page in the web app.
+    pub page: String,
+}
+
+impl PlanOutcome {
+    pub fn of(plan: &Plan) -> PlanOutcome {
+        PlanOutcome {
+            id: plan.id,
+            status: plan.status,
+            planner: plan.planner.clone(),
+            item_count: plan.items.len() as i64,
+            step_count: plan.steps.len() as i64,
+            wave_count: plan.waves.len() as i64,
+            packs: plan.groups.iter().map(|g| g.pack_name.clone()).collect(),
+            estimate: plan.estimate.clone(),
+            verdicts: plan.verdicts.clone(),
+            findings: plan.findings.clone(),
+            verdict_counts: plan.verdict_counts,
+            created_by: plan.created_by.clone(),
+            created_at: plan.created_at,
+            links: PlanLinks::of(plan.id),
+        }
+    }
+
+    /// The outcome of the plan stored as `id`.
+    pub fn with_id(self, id: i64) -> PlanOutcome {
+        PlanOutcome { id, links: PlanLinks::of(id), ..self }
+    }
+}
+
+impl PlanLinks {
+    pub fn of(id: i64) -> PlanLinks {
+        PlanLinks {
+            plan: format!("/api/plans/{id}"),
+            evaluations: format!("/api/plans/{id}/evaluations"),
+            graph: format!("/api/plans/{id}/graph"),
+            page: format!("/plans/{id}"),
+        }
+    }
+}
+
 /// A row of the plans list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

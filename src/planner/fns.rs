@@ -43,7 +43,7 @@ pub async fn plan_items(
                 ..Default::default()
             }
         };
-        let plan = super::service::create_plan(&state()?, &who, &request, None).await?;
+        let plan = super::service::create_plan(&state()?, &who, &request).await?;
         leptos_axum::redirect(&format!("/plans/{}", plan.id));
         Ok(plan.id)
     })

@@ -9,7 +9,7 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::service::{self, Planned};
+use super::service::{self, AnswerForm, Planned};
 use crate::auth::http::{AnyCaller, ApiCaller};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::http::{ApiPath, ApiQuery};
@@ -28,11 +28,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Build a plan from backlog items (`item_ids`) or a whole pack (`pack_id`), run the four gates,
 /// store plan and verdicts, and emit `plan.evaluated` then `plan.ready` or `plan.blocked`.
-/// With `Idempotency-Key`, a retry with the same body replays the first response.
+/// With `Idempotency-Key`, a retry with the same body replays the first response. With `Prefer:
+/// return=minimal` (RFC 7240) the answer is the plan's outcome without its steps (`PlanOutcome`),
+/// and `GET /api/plans/{id}` (the `Location`) has the rest.
 #[utoipa::path(post, path = "/auto-planner/plan", tag = "planner", request_body = PlanRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "replay-safe retries (kept 24 h)")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "replay-safe retries (kept 24 h)"),
+        ("Prefer" = Option<String>, Header, description = "`return=minimal` for the outcome without the steps")),
     responses(
-        (status = 201, body = Plan, description = "stored; `status` is `ready` or `blocked`"),
+        (status = 201, body = PlanAnswer, description = "stored; `status` is `ready` or `blocked`", headers(("Location" = String, description = "the stored plan"))),
         (status = 400, description = "malformed JSON"),
         (status = 403, description = "wrong role, or `feature_disabled` with `flag`"),
         (status = 409, description = "`idempotency_key_in_flight`"),
@@ -40,8 +43,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("api_key" = [])))]
 async fn create_plan(State(s): State<AppState>, ApiCaller(who): ApiCaller, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
     let key = headers.get(idempotency::HEADER).map(|v| v.to_str().unwrap_or("").trim().to_string());
-    match service::plan_json(&s, &who, &body, key.as_deref()).await? {
-        Planned::Created { body } => Ok((StatusCode::CREATED, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()),
+    let form = answer_form(&headers);
+    match service::plan_json(&s, &who, &body, key.as_deref(), form).await? {
+        Planned::Created { id, body } => {
+            let mut res = (StatusCode::CREATED, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+            if let Ok(location) = HeaderValue::from_str(&format!("/api/plans/{id}")) {
+                res.headers_mut().insert(http::header::LOCATION, location);
+            }
+            if form == AnswerForm::Minimal {
+                res.headers_mut().insert("preference-applied", HeaderValue::from_static("return=minimal"));
+            }
+            Ok(res)
+        }
         Planned::Replayed { status, body } => {
             let mut res =
                 (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), [(http::header::CONTENT_TYPE, "application/json")], body)
@@ -49,6 +62,33 @@ async fn create_plan(State(s): State<AppState>, ApiCaller(who): ApiCaller, heade
             res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(res)
         }
+    }
+}
+
+/// The answer to a new plan, for the API description: the whole plan, or with `Prefer:
+/// return=minimal` its outcome.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // never built: the service answers with text
+enum PlanAnswer {
+    Plan(Plan),
+    Outcome(PlanOutcome),
+}
+
+/// `Prefer: return=minimal` (RFC 7240: preferences are comma-separated, names case-insensitive,
+/// and several `Prefer` headers count as one list); anything else is the full plan.
+fn answer_form(headers: &HeaderMap) -> AnswerForm {
+    let minimal = headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.split(';').next().unwrap_or("").trim().replace(' ', ""))
+        .any(|p| p.eq_ignore_ascii_case("return=minimal"));
+    if minimal {
+        AnswerForm::Minimal
+    } else {
+        AnswerForm::Full
     }
 }
 

@@ -83,8 +83,9 @@ const PLAN_ENDPOINT: &str = "POST /api/auto-planner/plan";
 /// What planning answered: a new plan, or the stored answer to an earlier request with the same
 /// `Idempotency-Key` and body.
 pub enum Planned {
-    /// The new plan as JSON (the text that was stored, and would be replayed).
+    /// The new plan's id and its answer as JSON (the text that would be replayed).
     Created {
+        id: i64,
         body: String,
     },
     Replayed {
@@ -96,20 +97,28 @@ pub enum Planned {
 /// Plans from a JSON request body, honouring an `Idempotency-Key` (Stripe-style: a retry with the
 /// same key and body replays the first answer; the same key with another body is refused).
 /// The caller's permission and the feature flag are checked before the body is even read.
-pub async fn plan_json(state: &AppState, who: &Principal, body: &[u8], idempotency_key: Option<&str>) -> AppResult<Planned> {
+/// A replay answers in the form of the first answer, as it replays its status and body.
+pub async fn plan_json(
+    state: &AppState,
+    who: &Principal,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    form: AnswerForm,
+) -> AppResult<Planned> {
     who.require(Permission::CreatePlan)?;
     require_auto_planner(state)?;
     let request: PlanRequest = parse_json(body)?;
+    let created = |s: StoredPlan| Planned::Created { id: s.plan.id, body: s.json };
     let Some(key) = idempotency_key else {
-        return store_plan(state, who, &request, None).await.map(|s| Planned::Created { body: s.json });
+        return store_plan(state, who, &request, None, form).await.map(created);
     };
     crate::idempotency::validate_key(key)?;
     let claim = IdempotencyClaim { principal: who.identity(), endpoint: PLAN_ENDPOINT, key: key.to_string() };
     match crate::idempotency::claim(&state.db, &claim.principal, claim.endpoint, &claim.key, &crate::idempotency::fingerprint(body)).await?
     {
         crate::idempotency::Claim::Replay { status, body } => Ok(Planned::Replayed { status, body }),
-        crate::idempotency::Claim::Fresh => match store_plan(state, who, &request, Some(&claim)).await {
-            Ok(s) => Ok(Planned::Created { body: s.json }),
+        crate::idempotency::Claim::Fresh => match store_plan(state, who, &request, Some(&claim), form).await {
+            Ok(s) => Ok(created(s)),
             Err(e) => {
                 // Nothing was written, so the key is free for a corrected retry.
                 crate::idempotency::release(&state.db, &claim.principal, claim.endpoint, &claim.key).await?;
@@ -131,20 +140,35 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
     })
 }
 
-/// Plans, judges and stores. Nothing is written unless every check passes; the plan, its
-/// evaluations, its events and the idempotency record commit together.
-pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanRequest, claim: Option<&IdempotencyClaim>) -> AppResult<Plan> {
-    store_plan(state, who, request, claim).await.map(|s| s.plan)
+/// Plans, judges and stores (for callers that want the plan itself, not a JSON answer).
+pub async fn create_plan(state: &AppState, who: &Principal, request: &PlanRequest) -> AppResult<Plan> {
+    store_plan(state, who, request, None, AnswerForm::Minimal).await.map(|s| s.plan)
 }
 
-/// A stored plan with its JSON answer: the plan is serialised once, and the same text is stored
-/// as the plan document, kept for idempotent replays and sent to the client.
+/// What the answer to a new plan carries: the whole plan (the default), or with `Prefer:
+/// return=minimal` its [`PlanOutcome`] (megabytes less for a large plan; the rest is one GET away).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerForm {
+    Full,
+    Minimal,
+}
+
+/// A stored plan with its JSON answer. The plan is serialised once: the same text is stored as
+/// the plan document and, in the full form, kept for idempotent replays and sent to the client.
 pub struct StoredPlan {
     pub plan: Plan,
     pub json: String,
 }
 
-async fn store_plan(state: &AppState, who: &Principal, request: &PlanRequest, claim: Option<&IdempotencyClaim>) -> AppResult<StoredPlan> {
+/// Plans, judges and stores. Nothing is written unless every check passes; the plan, its
+/// evaluations, its events and the idempotency record commit together.
+async fn store_plan(
+    state: &AppState,
+    who: &Principal,
+    request: &PlanRequest,
+    claim: Option<&IdempotencyClaim>,
+    form: AnswerForm,
+) -> AppResult<StoredPlan> {
     who.require(Permission::CreatePlan)?;
     require_auto_planner(state)?;
     validate_request(request)?;
@@ -245,7 +269,8 @@ async fn store_plan(state: &AppState, who: &Principal, request: &PlanRequest, cl
     // and the idempotency record get the real id spliced in. The write op may run twice, so it
     // gets what it writes (the record, the events without their id) rather than the plan.
     let document = serde_json::to_string(&plan).map_err(|_| AppError::internal())?;
-    let record = std::sync::Arc::new(store::PlanRecord::of(&plan, document)?);
+    let outcome = (form == AnswerForm::Minimal).then(|| PlanOutcome::of(&plan));
+    let record = std::sync::Arc::new((store::PlanRecord::of(&plan, document)?, outcome));
     let events = std::sync::Arc::new(plan_events(&plan));
     let (id, json, ids) = {
         let backend = db.backend;
@@ -253,8 +278,12 @@ async fn store_plan(state: &AppState, who: &Principal, request: &PlanRequest, cl
         db.write(move |tx| {
             let (record, events, claim) = (record.clone(), events.clone(), claim.clone());
             Box::pin(async move {
-                let id = store::insert_plan(tx, backend, &record, now).await?;
-                let json = with_id(&record.document, id)?;
+                let (record, outcome) = &*record;
+                let id = store::insert_plan(tx, backend, record, now).await?;
+                let json = match outcome {
+                    Some(o) => serde_json::to_string(&o.clone().with_id(id)).map_err(|_| AppError::internal())?,
+                    None => with_id(&record.document, id)?,
+                };
                 let events: Vec<NewEvent> = events.iter().map(|(kind, payload)| about_plan(*kind, payload, id)).collect();
                 let ids = crate::events::store::append(tx, backend, &events, now).await?;
                 if let Some(c) = claim.as_deref() {

@@ -203,7 +203,12 @@ impl Api {
     }
     /// POST with an `Idempotency-Key`; also returns the response headers.
     pub async fn post_idempotent(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-        let res = self.req(reqwest::Method::POST, path).header("idempotency-key", key).json(&body).send().await.unwrap();
+        self.post_with(path, &[("idempotency-key", key)], body).await
+    }
+    /// POST with extra request headers; also returns the response headers.
+    pub async fn post_with(&self, path: &str, headers: &[(&str, &str)], body: Value) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let req = headers.iter().fold(self.req(reqwest::Method::POST, path), |r, (k, v)| r.header(*k, *v));
+        let res = req.json(&body).send().await.unwrap();
         let headers = res.headers().clone();
         let (s, v) = into_json(res).await;
         (s, v, headers)

@@ -1,0 +1,55 @@
+//! What the benchmarks share: the tool set they plan with, the server's seeding of it, a bench
+//! admin, and the figures' arithmetic. Each bench includes it with `mod support;`.
+#![allow(dead_code)] // each bench uses its own part
+
+use nofx::auth::model::{Principal, PrincipalKind, Role};
+use std::time::Duration;
+
+/// `(id, mutating, risk weight)`: the NOFX family's tools; `git_pr` and `db_write` are sensitive.
+pub const TOOLS: [(&str, bool, f64); 8] = [
+    ("codegen", false, 1.0),
+    ("bash", false, 2.0),
+    ("git_pr", true, 2.0),
+    ("db_write", true, 3.0),
+    ("gate:unit", false, 0.5),
+    ("gate:lint", false, 0.5),
+    ("deploy:staging", true, 2.0),
+    ("gate:sast", false, 0.5),
+];
+
+pub fn sensitive(tool: &str) -> bool {
+    tool == "git_pr" || tool == "db_write"
+}
+
+/// The rollback recipe of every mutating tool.
+pub const ROLLBACK: &str = "Revert {tool} for item {item_id} (token {token})";
+
+/// A signed-in admin, as the services see one.
+pub fn admin() -> Principal {
+    Principal { kind: PrincipalKind::User, id: 0, name: "bench".into(), role: Role::Admin }
+}
+
+/// Registers [`TOOLS`] through the backlog service.
+pub async fn seed_tools(state: &nofx::state::AppState, admin: &Principal) {
+    for (id, mutating, weight) in TOOLS {
+        let input = nofx::backlog::model::ToolInput {
+            id: Some(id.into()),
+            mutating: Some(mutating),
+            sensitive: Some(sensitive(id)),
+            required_approvals: sensitive(id).then_some(1),
+            rollback: mutating.then(|| ROLLBACK.to_string()),
+            risk_weight: Some(weight),
+            ..Default::default()
+        };
+        nofx::backlog::service::create_tool(&state.db, admin, &input).await.unwrap();
+    }
+}
+
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
