@@ -122,6 +122,14 @@ async fn plan_happy_path(app: TestApp) {
     let (_, only_plan) = f.automation.get(&format!("/api/plans/{id}/evaluations?step_id=plan&gate=risk")).await;
     assert_eq!(only_plan.as_array().unwrap().len(), 1);
     assert_eq!(only_plan[0]["step_id"], Value::Null);
+    let (_, one_step) = f.automation.get(&format!("/api/plans/{id}/evaluations?step_id={b1}")).await;
+    let gates: Vec<&Value> = one_step.as_array().unwrap().iter().map(|e| &e["gate"]).collect();
+    let want: Vec<&Value> = step(&plan, &b1)["verdicts"].as_array().unwrap().iter().map(|v| &v["gate"]).collect();
+    assert_eq!(gates, want, "one step's rows, in its gates' order");
+    let (_, warns) = f.automation.get(&format!("/api/plans/{id}/evaluations?verdict=warn")).await;
+    let warn_count = expected.iter().filter(|(_, v)| v["verdict"] == "warn").count();
+    assert!(warn_count > 0 && warns.as_array().unwrap().len() == warn_count, "{warns}");
+    assert!(warns.as_array().unwrap().iter().all(|e| e["verdict"] == "warn"));
     assert_eq!(app.count("plan_items").await, 2);
 
     // Graph downloads.

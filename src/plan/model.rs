@@ -273,11 +273,11 @@ pub struct PlanSummary {
     pub created_at: i64,
 }
 
-/// One stored row of `plan_evaluations`.
+/// One row of `plan_evaluations`: one gate's verdict on the plan or on one of its steps, as the
+/// stored plan holds it. `(plan_id, step_id, gate)` names it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Evaluation {
-    pub id: i64,
     pub plan_id: i64,
     /// `None` for the plan-level verdict of a gate.
     pub step_id: Option<String>,

@@ -1,15 +1,17 @@
-//! Plan persistence: the plan document as JSON plus summary columns, the items it covers, and one
-//! `plan_evaluations` row per gate for each step and for the plan. Portable SQL (SQLite, PostgreSQL).
+//! Plan persistence: the plan document as JSON plus summary columns, and the items it covers. The
+//! gate verdicts are part of the document; `plan_evaluations` is a view that reads them out of it
+//! (one row per gate for the plan and for each step). Portable SQL (SQLite, PostgreSQL).
 
 use sqlx::{Any, Row, Transaction};
 
 use crate::error::{AppError, AppResult};
 use crate::plan::model::*;
 use crate::plan::verdict::{Enforcement, Gate, Verdict, VerdictCounts};
-use crate::storage::{column, json_column, Backend, Db};
+use crate::storage::{column, json_column, Db};
 
-/// Rows per multi-row insert: 12 binds a row stays far below SQLite's and PostgreSQL's limits.
-const CHUNK: usize = 400;
+/// Rows per multi-row insert: at 4 binds a row, far below SQLite's (32,766) and PostgreSQL's
+/// (65,535) limits.
+const CHUNK: usize = 1_000;
 
 /// A column's JSON text. The plan's types always serialise; should one ever fail, the plan is
 /// not stored (500) rather than stored with a `null` in its place.
@@ -34,21 +36,6 @@ pub struct PlanRecord {
     pub created_by: String,
     /// `(item id, pack id, pulled in)` for `plan_items`.
     pub items: Vec<(i64, i64, bool)>,
-    /// The `plan_evaluations` rows as one compact JSON array (see [`EvaluationRowJson`]), bound as
-    /// one parameter: 16,000 rows of a 2,000-item plan cost one statement, not 176,000 binds.
-    pub evaluations: String,
-}
-
-/// One `plan_evaluations` row as the insert reads it from its JSON parameter.
-#[derive(serde::Serialize)]
-struct EvaluationRowJson<'a> {
-    s: Option<&'a str>,
-    g: Gate,
-    v: Verdict,
-    e: Enforcement,
-    ru: &'a crate::plan::verdict::Texts,
-    re: &'a crate::plan::verdict::Texts,
-    rm: &'a crate::plan::verdict::Texts,
 }
 
 impl PlanRecord {
@@ -64,30 +51,12 @@ impl PlanRecord {
             step_count: plan.steps.len() as i64,
             created_by: plan.created_by.clone(),
             items: plan.items.iter().map(|i| (i.id, i.pack_id, i.pulled_in)).collect(),
-            evaluations: json(
-                &plan
-                    .verdicts
-                    .iter()
-                    .map(|v| (None, v))
-                    .chain(plan.steps.iter().flat_map(|s| s.verdicts.iter().map(move |v| (Some(s.id.as_str()), v))))
-                    .map(|(s, v)| EvaluationRowJson {
-                        s,
-                        g: v.gate,
-                        v: v.verdict,
-                        e: v.enforcement,
-                        ru: &v.rules,
-                        re: &v.reasons,
-                        rm: &v.remediation,
-                    })
-                    .collect::<Vec<_>>(),
-            )?,
         })
     }
 }
 
-/// Stores a judged plan and returns the new id: the plan row with its document, its items, and
-/// one evaluation row per gate for the plan and for every step.
-pub async fn insert_plan(tx: &mut Transaction<'_, Any>, backend: Backend, plan: &PlanRecord, now: i64) -> AppResult<i64> {
+/// Stores a judged plan and returns the new id: the plan row with its document, and its items.
+pub async fn insert_plan(tx: &mut Transaction<'_, Any>, plan: &PlanRecord, now: i64) -> AppResult<i64> {
     let row = sqlx::query(
         "insert into plans (status, planner, request, graph, verdict_counts, packs, item_count, step_count, created_by, created_at, updated_at)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) returning id",
@@ -117,40 +86,7 @@ pub async fn insert_plan(tx: &mut Transaction<'_, Any>, backend: Backend, plan: 
         q.execute(&mut **tx).await?;
     }
 
-    // One row per gate for the plan, then one per gate for every step, in that order.
-    let (provider, model) = plan.planner.split_once('/').unwrap_or((plan.planner.as_str(), plan.planner.as_str()));
-    sqlx::query(insert_evaluations(backend))
-        .bind(id)
-        .bind(model)
-        .bind(provider)
-        .bind(now)
-        .bind(&plan.evaluations)
-        .execute(&mut **tx)
-        .await?;
     Ok(id)
-}
-
-/// `insert … select` of a plan's evaluation rows from one JSON array (`$1` plan id, `$2` planner,
-/// `$3` provider, `$4` time, `$5` the rows), in array order. The same columns on both engines;
-/// only the JSON table function differs (SQLite `json_each`, PostgreSQL `json_to_recordset`).
-/// A verdict's lists are written as the JSON arrays they are.
-fn insert_evaluations(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => {
-            "insert into plan_evaluations (plan_id, step_id, gate, verdict, enforcement, rules, reasons, remediation, planner, provider, created_at)
-             select cast($1 as bigint), e.value ->> 's', e.value ->> 'g', e.value ->> 'v', e.value ->> 'e',
-                    e.value -> 'ru', e.value -> 're', e.value -> 'rm', cast($2 as text), cast($3 as text), cast($4 as bigint)
-             from json_each($5) e order by e.key"
-        }
-        Backend::Postgres => {
-            "insert into plan_evaluations (plan_id, step_id, gate, verdict, enforcement, rules, reasons, remediation, planner, provider, created_at)
-             select cast($1 as bigint), r.s, r.g, r.v, r.e, cast(r.ru as text), cast(r.re as text), cast(r.rm as text),
-                    cast($2 as text), cast($3 as text), cast($4 as bigint)
-             from rows from (json_to_recordset(cast($5 as json)) as (s text, g text, v text, e text, ru json, re json, rm json))
-                  with ordinality as r(s, g, v, e, ru, re, rm, n)
-             order by r.n"
-        }
-    }
 }
 
 /// A `plans` row with the plan document.
@@ -218,10 +154,9 @@ impl TryFrom<PlanSummaryRow> for PlanSummary {
     }
 }
 
-/// A `plan_evaluations` row as stored.
+/// A `plan_evaluations` row, as the view reads it out of the plan document.
 #[derive(sqlx::FromRow)]
 struct EvaluationRow {
-    id: i64,
     plan_id: i64,
     step_id: Option<String>,
     gate: String,
@@ -238,15 +173,16 @@ struct EvaluationRow {
 impl TryFrom<EvaluationRow> for Evaluation {
     type Error = AppError;
     fn try_from(r: EvaluationRow) -> AppResult<Evaluation> {
+        // Logged by the plan it belongs to: the view's rows are the plan document's verdicts.
         const T: &str = "plan_evaluations";
+        let id = r.plan_id;
         Ok(Evaluation {
-            gate: column(T, r.id, "gate", &r.gate, Gate::parse)?,
-            verdict: column(T, r.id, "verdict", &r.verdict, Verdict::parse)?,
-            enforcement: column(T, r.id, "enforcement", &r.enforcement, Enforcement::parse)?,
-            rules: json_column(T, r.id, "rules", &r.rules)?,
-            reasons: json_column(T, r.id, "reasons", &r.reasons)?,
-            remediation: json_column(T, r.id, "remediation", &r.remediation)?,
-            id: r.id,
+            gate: column(T, id, "gate", &r.gate, Gate::parse)?,
+            verdict: column(T, id, "verdict", &r.verdict, Verdict::parse)?,
+            enforcement: column(T, id, "enforcement", &r.enforcement, Enforcement::parse)?,
+            rules: json_column(T, id, "rules", &r.rules)?,
+            reasons: json_column(T, id, "reasons", &r.reasons)?,
+            remediation: json_column(T, id, "remediation", &r.remediation)?,
             plan_id: r.plan_id,
             step_id: r.step_id,
             planner: r.planner,
@@ -272,9 +208,9 @@ pub async fn list_plans(db: &Db, status: Option<PlanStatus>, limit: i64) -> AppR
 pub async fn list_evaluations(db: &Db, plan_id: i64, f: &EvaluationFilter) -> AppResult<Vec<Evaluation>> {
     let step = f.step_id.clone().unwrap_or_default();
     let rows: Vec<EvaluationRow> = sqlx::query_as(
-        "select id, plan_id, step_id, gate, verdict, enforcement, rules, reasons, remediation, planner, provider, created_at
+        "select plan_id, step_id, gate, verdict, enforcement, rules, reasons, remediation, planner, provider, created_at
          from plan_evaluations where plan_id = $1 and ($2 = '' or gate = $2) and ($3 = '' or verdict = $3)
-         and ($4 = '' or ($4 = 'plan' and step_id is null) or step_id = $4) order by id",
+         and ($4 = '' or ($4 = 'plan' and step_id is null) or step_id = $4) order by step_index, gate_index",
     )
     .bind(plan_id)
     .bind(f.gate.map(|g| g.as_str()).unwrap_or(""))
