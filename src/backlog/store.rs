@@ -305,10 +305,14 @@ pub async fn list_items(db: &Db, filter: &ItemFilter) -> AppResult<Vec<BacklogIt
                 i.created_at, i.updated_at
          from backlog_items i join packs p on p.id = i.pack_id {where_sql} order by i.id"
     );
-    let rows = bind_all(sqlx::query(&sql), &binds).fetch_all(db.reader()).await?;
     let subset = format!("select i.id from backlog_items i {where_sql}");
+    // The items and their relations are four independent reads: run them side by side.
+    let (rows, relations) = futures::try_join!(
+        async { Ok::<_, AppError>(bind_all(sqlx::query(&sql), &binds).fetch_all(db.reader()).await?) },
+        relations(db, &subset, &binds)
+    )?;
     let mut items = rows.iter().map(item_from_row).collect::<AppResult<Vec<_>>>()?;
-    attach_relations(db, &mut items, &subset, &binds).await?;
+    relations.attach(&mut items)?;
     Ok(items)
 }
 
@@ -324,7 +328,7 @@ pub async fn get_item(db: &Db, id: i64) -> AppResult<Option<BacklogItem>> {
     .await?;
     let Some(row) = row else { return Ok(None) };
     let mut items = vec![item_from_row(&row)?];
-    attach_relations(db, &mut items, "select i.id from backlog_items i where i.id = $1", &filter_binds).await?;
+    relations(db, "select i.id from backlog_items i where i.id = $1", &filter_binds).await?.attach(&mut items)?;
     Ok(items.pop())
 }
 
@@ -368,31 +372,48 @@ fn item_from_row(r: &AnyRow) -> AppResult<BacklogItem> {
     BacklogItem::try_from(ItemRow::from_row(r)?)
 }
 
-async fn attach_relations(db: &Db, items: &mut [BacklogItem], subset_sql: &str, binds: &[FilterBind]) -> AppResult<()> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    let index: HashMap<i64, usize> = items.iter().enumerate().map(|(i, it)| (it.id, i)).collect();
+/// The dependency, tool and label rows of a set of items (`subset_sql` selects their ids).
+struct Relations {
+    deps: Vec<AnyRow>,
+    tools: Vec<AnyRow>,
+    labels: Vec<AnyRow>,
+}
+
+/// Reads the three relations of the items `subset_sql` selects, side by side.
+async fn relations(db: &Db, subset_sql: &str, binds: &[FilterBind]) -> AppResult<Relations> {
     let deps =
         format!("select item_id, depends_on_id from item_dependencies where item_id in ({subset_sql}) order by item_id, depends_on_id");
-    for r in bind_all(sqlx::query(&deps), binds).fetch_all(db.reader()).await? {
-        if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
-            items[i].depends_on.push(r.try_get("depends_on_id")?);
-        }
-    }
     let tools = format!("select item_id, tool_id from item_tools where item_id in ({subset_sql}) order by item_id, position");
-    for r in bind_all(sqlx::query(&tools), binds).fetch_all(db.reader()).await? {
-        if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
-            items[i].tools.push(r.try_get("tool_id")?);
-        }
-    }
     let labels = format!("select item_id, label from item_labels where item_id in ({subset_sql}) order by item_id, label");
-    for r in bind_all(sqlx::query(&labels), binds).fetch_all(db.reader()).await? {
-        if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
-            items[i].labels.push(r.try_get("label")?);
+    let (deps, tools, labels) = futures::try_join!(
+        bind_all(sqlx::query(&deps), binds).fetch_all(db.reader()),
+        bind_all(sqlx::query(&tools), binds).fetch_all(db.reader()),
+        bind_all(sqlx::query(&labels), binds).fetch_all(db.reader()),
+    )?;
+    Ok(Relations { deps, tools, labels })
+}
+
+impl Relations {
+    /// Puts each row on its item, in the order read (rows of items not in `items` are ignored).
+    fn attach(self, items: &mut [BacklogItem]) -> AppResult<()> {
+        let index: HashMap<i64, usize> = items.iter().enumerate().map(|(i, it)| (it.id, i)).collect();
+        for r in &self.deps {
+            if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
+                items[i].depends_on.push(r.try_get("depends_on_id")?);
+            }
         }
+        for r in &self.tools {
+            if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
+                items[i].tools.push(r.try_get("tool_id")?);
+            }
+        }
+        for r in &self.labels {
+            if let Some(&i) = index.get(&r.try_get::<i64, _>("item_id")?) {
+                items[i].labels.push(r.try_get("label")?);
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 pub async fn existing_item_ids(db: &Db, ids: &[i64]) -> AppResult<Vec<i64>> {

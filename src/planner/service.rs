@@ -174,8 +174,16 @@ async fn store_plan(
     validate_request(request)?;
     let db = &state.db;
 
-    // The whole backlog: dependencies may reach anywhere, and "done" must be known for each.
-    let catalog: Catalog = backlog_store::list_items(db, &ItemFilter::default()).await?.into_iter().map(|i| (i.id, i)).collect();
+    // The whole backlog (dependencies may reach anywhere, and "done" must be known for each),
+    // the tools, and their statistics (the same, over the same window, as the tools page shows):
+    // independent reads, run side by side.
+    let everything = ItemFilter::default();
+    let (items, tools, stats) = futures::try_join!(
+        backlog_store::list_items(db, &everything),
+        backlog_store::list_tools(db),
+        crate::backlog::service::tool_stats(db),
+    )?;
+    let catalog: Catalog = items.into_iter().map(|i| (i.id, i)).collect();
     let selected: Vec<i64> = match (&request.item_ids, request.pack_id) {
         (Some(ids), _) => {
             let mut seen = std::collections::HashSet::new();
@@ -228,9 +236,8 @@ async fn store_plan(
         (None, None) => unreachable!("validated above"),
     };
 
-    let tools: ToolRegistry = backlog_store::list_tools(db).await?.into_iter().map(|t| (t.id.clone(), t)).collect();
-    // The same statistics, over the same window, as the tools page shows.
-    let stats: StatsByTool = crate::backlog::service::tool_stats(db).await?.into_iter().collect();
+    let tools: ToolRegistry = tools.into_iter().map(|t| (t.id.clone(), t)).collect();
+    let stats: StatsByTool = stats.into_iter().collect();
 
     let policy = &state.policy;
     let input = PlannerInput {

@@ -92,7 +92,11 @@ impl Db {
                     Box::pin(async move {
                         match (backend, read_only) {
                             (Backend::Sqlite, false) => {
-                                conn.execute("pragma foreign_keys = on; pragma busy_timeout = 10000; pragma synchronous = normal;").await?;
+                                // Checkpoints run beside the writer (see `writer::spawn_checkpointer`).
+                                conn.execute(
+                                    "pragma foreign_keys = on; pragma busy_timeout = 10000; pragma synchronous = normal; pragma wal_autocheckpoint = 0;",
+                                )
+                                .await?;
                             }
                             (Backend::Sqlite, true) => {
                                 conn.execute("pragma foreign_keys = on; pragma busy_timeout = 10000; pragma query_only = on;").await?;
