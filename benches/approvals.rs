@@ -155,6 +155,8 @@ async fn main() {
         raws.push(rate);
     }
     let raw_rate = raws.iter().cloned().fold(0.0, f64::max);
+    // The baselines' connections go before the server's own writes are measured.
+    raw.close().await;
 
     // Decisions: each locks its request, runs the state machine, writes log + vote + status +
     // event in one transaction, and wakes waiters.
