@@ -112,10 +112,12 @@ impl Db {
                 .connect_with(options.clone())
         };
         let unreachable = |e: sqlx::Error| anyhow::anyhow!("could not connect to {}: {e}", redact(&url));
-        // SQLite writes one transaction at a time (the writer task), so two writable
-        // connections are plenty; PostgreSQL writes concurrently.
+        // SQLite writes one transaction at a time (the writer task, plus its checkpointer), yet
+        // with only two writable connections approval decisions ran about 40 % slower than with
+        // eight (benches/approvals.rs, docs/benchmarks.md); most likely the next batch waited
+        // for a connection the pool had not made ready again. PostgreSQL writes concurrently.
         let writable = match backend {
-            Backend::Sqlite => pool(false, 2),
+            Backend::Sqlite => pool(false, 8),
             Backend::Postgres => pool(false, 10),
         }
         .await
