@@ -78,8 +78,8 @@ pub struct WriterStats {
     pub ops: AtomicU64,
     /// Ops handed to the writer so far (queued, running or done).
     pub submitted: AtomicU64,
-    /// The commits (counted as in `commits`) whose pages the checkpointer has copied from the WAL
-    /// into the database file.
+    /// The commits (counted as in `commits`) that a completed checkpoint ran after (a passive
+    /// checkpoint copies what no reader still needs; the rest goes with a later one).
     pub checkpointed: AtomicU64,
 }
 
