@@ -9,6 +9,7 @@ pub mod auth;
 pub mod backlog;
 pub mod error;
 pub mod events;
+pub mod execution;
 pub mod flags;
 pub mod gates;
 pub mod layout;
