@@ -159,11 +159,12 @@ async fn bench(name: &str, url: String) {
         phases[3].push(start.elapsed());
         let record = std::sync::Arc::new(nofx::planner::store::PlanRecord::of(&p, document).unwrap());
         let start = Instant::now();
+        let backend = state2.db.backend;
         state2
             .db
             .write(move |tx| {
                 let record = record.clone();
-                Box::pin(async move { nofx::planner::store::insert_plan(tx, &record, 0).await })
+                Box::pin(async move { nofx::planner::store::insert_plan(tx, backend, &record, 0).await })
             })
             .await
             .unwrap();

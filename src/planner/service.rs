@@ -286,7 +286,7 @@ async fn store_plan(
             let (record, events, claim) = (record.clone(), events.clone(), claim.clone());
             Box::pin(async move {
                 let (record, outcome) = &*record;
-                let id = store::insert_plan(tx, record, now).await?;
+                let id = store::insert_plan(tx, backend, record, now).await?;
                 let json = match outcome {
                     Some(o) => serde_json::to_string(&o.clone().with_id(id)).map_err(|_| AppError::internal())?,
                     None => with_id(&record.document, id)?,
