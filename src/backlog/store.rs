@@ -321,7 +321,7 @@ async fn read_items(db: &Db, where_sql: &str, binds: &[FilterBind]) -> AppResult
 
 async fn read_items_as_json(db: &Db, where_sql: &str, binds: &[FilterBind]) -> AppResult<Vec<BacklogItem>> {
     let sql = format!(
-            "select json_group_array(json_object(
+        "select json_group_array(json_object(
                  'id', i.id, 'pack_id', i.pack_id, 'pack_name', p.name, 'title', i.title, 'description', i.description,
                  'risk', i.risk, 'estimate_minutes', i.estimate_minutes, 'status', i.status,
                  'created_at', i.created_at, 'updated_at', i.updated_at,
@@ -348,8 +348,7 @@ async fn read_items_as_rows(db: &Db, where_sql: &str, binds: &[FilterBind]) -> A
          from backlog_items i join packs p on p.id = i.pack_id {where_sql} order by i.id"
     );
     let subset = format!("select i.id from backlog_items i {where_sql}");
-    let deps =
-        format!("select item_id, depends_on_id from item_dependencies where item_id in ({subset}) order by item_id, depends_on_id");
+    let deps = format!("select item_id, depends_on_id from item_dependencies where item_id in ({subset}) order by item_id, depends_on_id");
     let tools = format!("select item_id, tool_id from item_tools where item_id in ({subset}) order by item_id, position");
     let labels = format!("select item_id, label from item_labels where item_id in ({subset}) order by item_id, label");
     // Four independent reads: side by side.

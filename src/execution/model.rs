@@ -798,7 +798,10 @@ mod tests {
     }
 
     /// A chain `0 ← 1 ← 2` (2 depends on 1, 1 on 0) plus an independent step 3.
-    fn chain(undo: [Undo; 4]) -> (Vec<StepRun>, [Undo; 4], Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    /// Step runs, what undoing each takes, dependencies, dependents.
+    type Chain = (Vec<StepRun>, [Undo; 4], Vec<Vec<usize>>, Vec<Vec<usize>>);
+
+    fn chain(undo: [Undo; 4]) -> Chain {
         let dependencies = vec![vec![], vec![0], vec![1], vec![]];
         let dependents = Graph::dependents_of(&dependencies);
         let steps = vec![StepRun::new(0, false), StepRun::new(1, false), StepRun::new(1, false), StepRun::new(0, false)];
