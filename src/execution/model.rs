@@ -88,8 +88,8 @@ impl StepState {
         StepState::ALL.into_iter().find(|v| v.as_str() == s)
     }
 
-    /// Nothing more will happen to it (in a plan that has stopped, `succeeded` is final too once
-    /// no rollback is needed; see [`needs_rollback`]).
+    /// Nothing more will happen to it (in a stopped plan, `succeeded` is final too once its turn
+    /// to be undone has passed with nothing to undo; see [`stopped_outcome`]).
     pub fn is_final(self) -> bool {
         matches!(self, StepState::Failed | StepState::Skipped | StepState::Compensated | StepState::CompensationFailed)
     }
