@@ -378,16 +378,19 @@ pub enum Ended {
 pub fn complete(step: &mut StepRun, fence: i64, now: i64) -> Result<Ended, Refusal> {
     check_holder(step, fence, now)?;
     step.lease = None;
-    Ok(match step.job {
-        JobKind::Run => {
-            step.state = StepState::Succeeded;
-            Ended::Succeeded
-        }
-        JobKind::Rollback => {
-            step.state = StepState::Compensated;
-            Ended::Compensated
-        }
-    })
+    Ok(finish(step, true))
+}
+
+/// The current job ended for good, well or not: the step's final state for it.
+fn finish(step: &mut StepRun, ok: bool) -> Ended {
+    let (state, ended) = match (step.job, ok) {
+        (JobKind::Run, true) => (StepState::Succeeded, Ended::Succeeded),
+        (JobKind::Run, false) => (StepState::Failed, Ended::Failed),
+        (JobKind::Rollback, true) => (StepState::Compensated, Ended::Compensated),
+        (JobKind::Rollback, false) => (StepState::CompensationFailed, Ended::CompensationFailed),
+    };
+    step.state = state;
+    ended
 }
 
 /// The holder reports failure; `retryable` lets another attempt follow while attempts are left
@@ -414,16 +417,7 @@ fn end_attempt(step: &mut StepRun, retryable: bool, now: i64, retry: &RetryPolic
         }
         return Ended::Retry { not_before };
     }
-    match step.job {
-        JobKind::Run => {
-            step.state = StepState::Failed;
-            Ended::Failed
-        }
-        JobKind::Rollback => {
-            step.state = StepState::CompensationFailed;
-            Ended::CompensationFailed
-        }
-    }
+    finish(step, false)
 }
 
 /// One of its dependencies succeeded: `true` when that was the last one and the step is now
@@ -558,18 +552,28 @@ pub fn undo_finished(steps: &mut [StepRun], graph: &Graph, i: usize) -> Vec<usiz
 /// Step `i`'s turn has come: its rollback becomes claimable, or, with nothing to undo (it stays
 /// `succeeded`) or no way to (`compensation_failed`), the turn passes on at once.
 fn take_turn(steps: &mut [StepRun], graph: &Graph, i: usize, ready: &mut Vec<usize>) {
-    match graph.undo[i] {
+    if begin_undo(&mut steps[i], graph.undo[i]) {
+        pass_turn(steps, graph, i, ready);
+    } else {
+        ready.push(i);
+    }
+}
+
+/// Starts undoing one step: `true` when it is done at once (the turn passes on), `false` when
+/// its rollback must run first.
+fn begin_undo(s: &mut StepRun, undo: Undo) -> bool {
+    match undo {
         Undo::Recipe => {
-            steps[i].state = StepState::Compensating;
-            ready.push(i);
+            s.state = StepState::Compensating;
+            false
         }
         Undo::Nothing => {
-            steps[i].job = JobKind::Run;
-            pass_turn(steps, graph, i, ready);
+            s.job = JobKind::Run;
+            true
         }
         Undo::Impossible => {
-            steps[i].state = StepState::CompensationFailed;
-            pass_turn(steps, graph, i, ready);
+            s.state = StepState::CompensationFailed;
+            true
         }
     }
 }
@@ -587,19 +591,10 @@ fn pass_turn(steps: &mut [StepRun], graph: &Graph, i: usize, ready: &mut Vec<usi
             if s.waiting_on > 0 {
                 continue;
             }
-            match graph.undo[d] {
-                Undo::Recipe => {
-                    s.state = StepState::Compensating;
-                    ready.push(d);
-                }
-                Undo::Nothing => {
-                    s.job = JobKind::Run;
-                    work.push(d);
-                }
-                Undo::Impossible => {
-                    s.state = StepState::CompensationFailed;
-                    work.push(d);
-                }
+            if begin_undo(s, graph.undo[d]) {
+                work.push(d);
+            } else {
+                ready.push(d);
             }
         }
     }
