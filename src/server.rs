@@ -141,6 +141,9 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
     };
     crate::approvals::service::spawn_expiry(state.clone());
     crate::approvals::service::spawn_remote_wakes(state.clone());
+    if state.config.flags.planner_execute {
+        crate::execution::service::spawn_executor(state.clone());
+    }
     crate::webhooks::outbound::spawn(state.clone());
     Ok(state)
 }

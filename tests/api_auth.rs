@@ -21,14 +21,15 @@ async fn api_key_matrix(app: TestApp) {
     let res = client.get(app.url("/api/items")).bearer_auth("nofx_notarealkey").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
-    // Everyone reads; writes follow the role matrix.
+    // Everyone but a worker reads (a worker key only runs steps); writes follow the role matrix.
     let admin = app.api(Role::Admin).await;
     admin.post("/api/tools", json!({"id": "codegen"})).await;
     let (_, pack) = admin.post("/api/packs", json!({"name": "Matrix"})).await;
     for role in Role::ALL {
         let api = app.api(role).await;
         let (s, _) = api.get("/api/items").await;
-        assert_eq!(s, StatusCode::OK, "{role} reads");
+        let reads = if role == Role::Worker { StatusCode::FORBIDDEN } else { StatusCode::OK };
+        assert_eq!(s, reads, "{role} reads");
         let (s, body) = api.post("/api/items", json!({"pack_id": pack["id"], "title": format!("by {role}")})).await;
         let may_edit = matches!(role, Role::Planner | Role::Automation | Role::Admin);
         if may_edit {

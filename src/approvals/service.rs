@@ -5,7 +5,8 @@ use serde_json::json;
 use std::time::Duration;
 
 use super::model::*;
-use super::store::{self, NewApproval};
+use super::store;
+pub use super::store::NewApproval;
 pub use super::waiters::{ExpiryNotify, Waiters};
 use crate::auth::model::{Permission, Principal, Role};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -154,30 +155,8 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
                 // The clock is read when the write runs, so the deadline counts from the commit.
                 let now = now_ms();
                 new.expires_at = now + expires_in * 1000;
-                let id = store::insert(tx, &new, now).await?;
-                let requested = Transition { log: LogKind::Requested, note: String::new(), status: None, counts_vote: false };
-                store::record(tx, id, &new.requester, &requested, now, None).await?;
-                let approval = Approval {
-                    id,
-                    tool_id: new.tool_id,
-                    args: new.args,
-                    context: new.context,
-                    plan_id: new.plan_id,
-                    step_id: new.step_id,
-                    backlog_item_id: new.backlog_item_id,
-                    pack_id: new.pack_id,
-                    requester: new.requester,
-                    status: ApprovalStatus::Pending,
-                    required_approvals: new.required_approvals,
-                    approved_by: vec![],
-                    expires_at: new.expires_at,
-                    expiry_outcome: new.expiry_outcome,
-                    created_at: now,
-                    decided_at: None,
-                    decided_by: None,
-                };
-                let ids =
-                    crate::events::store::append(tx, backend, &[approval_event(EventKind::ApprovalRequested, &approval, "")], now).await?;
+                let (approval, event) = open(tx, &new, now).await?;
+                let ids = crate::events::store::append(tx, backend, &[event], now).await?;
                 Ok((approval, ids))
             })
         })
@@ -188,6 +167,60 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
     state.expiry.notify_one();
     tracing::info!(approval = approval.id, tool = tool_id, requester = %approval.requester, "approval requested");
     Ok(approval)
+}
+
+/// Stores a new pending request (with its `requested` log row) inside the caller's transaction;
+/// returns it and its `approval.requested` event, for the caller to append with its own events
+/// (last in the transaction). The caller validated `new` and tells the expiry task afterwards.
+pub async fn open(tx: &mut crate::storage::Tx, new: &NewApproval, now: i64) -> AppResult<(Approval, NewEvent)> {
+    let id = store::insert(tx, new, now).await?;
+    let requested = Transition { log: LogKind::Requested, note: String::new(), status: None, counts_vote: false };
+    store::record(tx, id, &new.requester, &requested, now, None).await?;
+    let new = new.clone();
+    let approval = Approval {
+        id,
+        tool_id: new.tool_id,
+        args: new.args,
+        context: new.context,
+        plan_id: new.plan_id,
+        step_id: new.step_id,
+        backlog_item_id: new.backlog_item_id,
+        pack_id: new.pack_id,
+        requester: new.requester,
+        status: ApprovalStatus::Pending,
+        required_approvals: new.required_approvals,
+        approved_by: vec![],
+        expires_at: new.expires_at,
+        expiry_outcome: new.expiry_outcome,
+        created_at: now,
+        decided_at: None,
+        decided_by: None,
+    };
+    let event = approval_event(EventKind::ApprovalRequested, &approval, "");
+    Ok((approval, event))
+}
+
+/// Withdraws a pending request inside the caller's transaction, as the system on behalf of
+/// `actor` (the plan it asked about was cancelled): its `approval.decided` event, for the caller
+/// to append last; `None` when it was decided already. The caller wakes its waiters after commit.
+pub async fn withdraw(
+    tx: &mut crate::storage::Tx,
+    backend: crate::storage::Backend,
+    id: i64,
+    actor: &str,
+    note: &str,
+    now: i64,
+) -> AppResult<Option<NewEvent>> {
+    let Some(current) = store::lock(tx, backend, id).await? else { return Ok(None) };
+    let Ok(t) = cancel(&current, actor, true, note) else { return Ok(None) };
+    store::record(tx, id, actor, &t, now, None).await?;
+    let after = Approval {
+        status: t.status.unwrap_or(ApprovalStatus::Cancelled),
+        decided_at: Some(now),
+        decided_by: Some(actor.to_string()),
+        ..current
+    };
+    Ok(Some(approval_event(EventKind::ApprovalDecided, &after, &t.note)))
 }
 
 /// One request, its expiry written first if it is due; no permission check (the service's own).

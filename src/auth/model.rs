@@ -14,11 +14,13 @@ pub enum Role {
     Planner,
     Reviewer,
     Automation,
+    /// Runs plan steps: claims them, heartbeats and reports; a worker key can do nothing else.
+    Worker,
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Viewer, Role::Planner, Role::Reviewer, Role::Automation, Role::Admin];
+    pub const ALL: [Role; 6] = [Role::Viewer, Role::Planner, Role::Reviewer, Role::Automation, Role::Worker, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -26,6 +28,7 @@ impl Role {
             Role::Planner => "planner",
             Role::Reviewer => "reviewer",
             Role::Automation => "automation",
+            Role::Worker => "worker",
             Role::Admin => "admin",
         }
     }
@@ -40,9 +43,10 @@ impl Role {
         match self {
             Role::Admin => true,
             Role::Viewer => matches!(permission, Read),
-            Role::Planner => matches!(permission, Read | EditBacklog | CreatePlan),
+            Role::Planner => matches!(permission, Read | EditBacklog | CreatePlan | ExecutePlan),
             Role::Reviewer => matches!(permission, Read | DecideApproval),
-            Role::Automation => matches!(permission, Read | EditBacklog | RecordMetrics | CreatePlan | RequestApproval),
+            Role::Automation => matches!(permission, Read | EditBacklog | RecordMetrics | CreatePlan | RequestApproval | ExecutePlan),
+            Role::Worker => matches!(permission, RunSteps),
         }
     }
 }
@@ -67,6 +71,10 @@ pub enum Permission {
     DecideApproval,
     /// Webhook delivery logs name target URLs and their errors: operators only.
     ManageWebhooks,
+    /// Execute (and cancel) plans.
+    ExecutePlan,
+    /// Claim plan steps, heartbeat and report their outcome (workers).
+    RunSteps,
 }
 
 impl Permission {
@@ -81,6 +89,8 @@ impl Permission {
             Permission::RequestApproval => "request approvals",
             Permission::DecideApproval => "decide approvals",
             Permission::ManageWebhooks => "inspect webhook deliveries",
+            Permission::ExecutePlan => "execute and cancel plans",
+            Permission::RunSteps => "run plan steps as a worker",
         }
     }
 
@@ -99,6 +109,7 @@ pub struct Capabilities {
     pub create_plans: bool,
     pub decide_approvals: bool,
     pub inspect_webhooks: bool,
+    pub execute_plans: bool,
 }
 
 impl Capabilities {
@@ -109,6 +120,7 @@ impl Capabilities {
             create_plans: role.allows(Permission::CreatePlan),
             decide_approvals: role.allows(Permission::DecideApproval),
             inspect_webhooks: role.allows(Permission::ManageWebhooks),
+            execute_plans: role.allows(Permission::ExecutePlan),
         }
     }
 }
@@ -166,12 +178,23 @@ mod tests {
     fn capabilities_follow_the_permissions() {
         let none = Capabilities::default();
         assert_eq!(Capabilities::of(Role::Viewer), none);
-        assert_eq!(Capabilities::of(Role::Planner), Capabilities { edit_backlog: true, create_plans: true, ..none });
+        assert_eq!(Capabilities::of(Role::Planner), Capabilities { edit_backlog: true, create_plans: true, execute_plans: true, ..none });
         assert_eq!(Capabilities::of(Role::Reviewer), Capabilities { decide_approvals: true, ..none });
-        assert_eq!(Capabilities::of(Role::Automation), Capabilities { edit_backlog: true, create_plans: true, ..none });
+        assert_eq!(
+            Capabilities::of(Role::Automation),
+            Capabilities { edit_backlog: true, create_plans: true, execute_plans: true, ..none }
+        );
+        assert_eq!(Capabilities::of(Role::Worker), none, "a worker's key has no page to see");
         assert_eq!(
             Capabilities::of(Role::Admin),
-            Capabilities { edit_backlog: true, manage_tools: true, create_plans: true, decide_approvals: true, inspect_webhooks: true }
+            Capabilities {
+                edit_backlog: true,
+                manage_tools: true,
+                create_plans: true,
+                decide_approvals: true,
+                inspect_webhooks: true,
+                execute_plans: true
+            }
         );
     }
 
@@ -195,12 +218,30 @@ mod tests {
         assert!(!Role::Reviewer.allows(EditBacklog));
         assert!(Role::Automation.allows(RecordMetrics) && Role::Automation.allows(RequestApproval));
         assert!(!Role::Automation.allows(DecideApproval) && !Role::Automation.allows(ManageTools));
-        for p in [Read, EditBacklog, ManageTools, RecordMetrics, CreatePlan, RequestApproval, DecideApproval, ManageWebhooks] {
+        for p in [
+            Read,
+            EditBacklog,
+            ManageTools,
+            RecordMetrics,
+            CreatePlan,
+            RequestApproval,
+            DecideApproval,
+            ManageWebhooks,
+            ExecutePlan,
+            RunSteps,
+        ] {
             assert!(Role::Admin.allows(p));
             assert!(p.roles().contains(&Role::Admin));
         }
         assert_eq!(ManageTools.roles(), vec![Role::Admin]);
         assert_eq!(ManageWebhooks.roles(), vec![Role::Admin], "delivery logs name targets and their errors");
+        assert_eq!(RunSteps.roles(), vec![Role::Worker, Role::Admin]);
+        assert_eq!(
+            [Read, EditBacklog, CreatePlan, ExecutePlan, RequestApproval].map(|p| Role::Worker.allows(p)),
+            [false; 5],
+            "a worker key can do nothing but run steps"
+        );
+        assert_eq!(ExecutePlan.roles(), vec![Role::Planner, Role::Automation, Role::Admin]);
     }
 
     #[test]

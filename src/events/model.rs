@@ -26,10 +26,51 @@ pub enum EventKind {
     /// Final: approved, denied, expired or cancelled.
     #[serde(rename = "approval.decided")]
     ApprovalDecided,
+    /// The plan may run: approved at once (nothing needed a review) or by its reviewers. Once per plan.
+    #[serde(rename = "plan.approved")]
+    PlanApproved,
+    /// Its plan approval was denied or expired: it will not run.
+    #[serde(rename = "plan.rejected")]
+    PlanRejected,
+    /// Its first steps were queued.
+    #[serde(rename = "plan.started")]
+    PlanStarted,
+    /// A step (or its rollback) is ready for a worker; `job` says which.
+    #[serde(rename = "step.queued")]
+    StepQueued,
+    /// A step's dependencies succeeded and its tool waits for a reviewer (`approval_id`).
+    #[serde(rename = "step.waiting_approval")]
+    StepWaitingApproval,
+    /// A worker claimed a step: `attempt`, `worker`, lease until `lease_expires_at`.
+    #[serde(rename = "step.started")]
+    StepStarted,
+    /// An attempt failed (or its lease ran out) and another follows from `not_before`.
+    #[serde(rename = "step.retrying")]
+    StepRetrying,
+    #[serde(rename = "step.succeeded")]
+    StepSucceeded,
+    /// A step failed for good (or its approval was denied or expired): the plan stops.
+    #[serde(rename = "step.failed")]
+    StepFailed,
+    /// A step's rollback succeeded (`ok: true`) or failed for good (`ok: false`).
+    #[serde(rename = "step.compensated")]
+    StepCompensated,
+    /// Every step succeeded.
+    #[serde(rename = "plan.succeeded")]
+    PlanSucceeded,
+    /// The plan stopped and some rollback failed for good: someone must look.
+    #[serde(rename = "plan.failed")]
+    PlanFailed,
+    /// A step failed and everything that had succeeded was undone.
+    #[serde(rename = "plan.rolled_back")]
+    PlanRolledBack,
+    /// Cancelled, and everything that had succeeded was undone.
+    #[serde(rename = "plan.cancelled")]
+    PlanCancelled,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 21] = [
         EventKind::PlanEvaluated,
         EventKind::PlanReady,
         EventKind::PlanBlocked,
@@ -37,6 +78,20 @@ impl EventKind {
         EventKind::ApprovalVoted,
         EventKind::ApprovalCommented,
         EventKind::ApprovalDecided,
+        EventKind::PlanApproved,
+        EventKind::PlanRejected,
+        EventKind::PlanStarted,
+        EventKind::StepQueued,
+        EventKind::StepWaitingApproval,
+        EventKind::StepStarted,
+        EventKind::StepRetrying,
+        EventKind::StepSucceeded,
+        EventKind::StepFailed,
+        EventKind::StepCompensated,
+        EventKind::PlanSucceeded,
+        EventKind::PlanFailed,
+        EventKind::PlanRolledBack,
+        EventKind::PlanCancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -48,6 +103,20 @@ impl EventKind {
             EventKind::ApprovalVoted => "approval.voted",
             EventKind::ApprovalCommented => "approval.commented",
             EventKind::ApprovalDecided => "approval.decided",
+            EventKind::PlanApproved => "plan.approved",
+            EventKind::PlanRejected => "plan.rejected",
+            EventKind::PlanStarted => "plan.started",
+            EventKind::StepQueued => "step.queued",
+            EventKind::StepWaitingApproval => "step.waiting_approval",
+            EventKind::StepStarted => "step.started",
+            EventKind::StepRetrying => "step.retrying",
+            EventKind::StepSucceeded => "step.succeeded",
+            EventKind::StepFailed => "step.failed",
+            EventKind::StepCompensated => "step.compensated",
+            EventKind::PlanSucceeded => "plan.succeeded",
+            EventKind::PlanFailed => "plan.failed",
+            EventKind::PlanRolledBack => "plan.rolled_back",
+            EventKind::PlanCancelled => "plan.cancelled",
         }
     }
 
@@ -163,7 +232,7 @@ mod tests {
             assert_eq!(EventKind::parse(k.as_str()), Some(k));
             assert_eq!(serde_json::to_value(k).unwrap(), serde_json::json!(k.as_str()));
         }
-        assert_eq!(EventKind::parse("plan.approved"), None, "not emitted (yet), so not a kind");
+        assert_eq!(EventKind::parse("plan.approve"), None, "only the kinds that are emitted");
         for s in [Subject::Plan(12), Subject::Approval(1)] {
             assert_eq!(Subject::parse(&s.to_string()), Some(s));
             assert_eq!(serde_json::from_value::<Subject>(serde_json::to_value(s).unwrap()).unwrap(), s);

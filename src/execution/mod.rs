@@ -1,3 +1,12 @@
-//! Running plans: the executor's state machine (`model`), pure and shared with the browser.
+//! Running plans: the executor's state machine (`model`, pure), what clients see of runs (`view`),
+//! and on the server their storage, use cases (execute, cancel, the worker protocol, the executor
+//! task) and the JSON endpoints.
 
+#[cfg(feature = "ssr")]
+pub mod http;
 pub mod model;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
+pub mod view;

@@ -199,6 +199,7 @@ impl StopReason {
 
 /// Attempts and backoff for one tool's steps (and their rollbacks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (at least 1).
     pub max_attempts: u32,
@@ -418,6 +419,23 @@ fn end_attempt(step: &mut StepRun, retryable: bool, now: i64, retry: &RetryPolic
         return Ended::Retry { not_before };
     }
     finish(step, false)
+}
+
+/// The holder gives the step back unfinished (its worker is shutting down): the attempt does not
+/// count and the job may be claimed again at once; `Some(Ended::Failed)` for a run in a stopping
+/// plan, which is not tried again (it ended without succeeding).
+pub fn release(step: &mut StepRun, fence: i64, now: i64) -> Result<Option<Ended>, Refusal> {
+    check_holder(step, fence, now)?;
+    step.lease = None;
+    if step.job == JobKind::Run && step.stop_requested {
+        return Ok(Some(finish(step, false)));
+    }
+    step.attempt = step.attempt.saturating_sub(1);
+    step.not_before = now;
+    if step.job == JobKind::Run {
+        step.state = StepState::Claimable;
+    }
+    Ok(None)
 }
 
 /// One of its dependencies succeeded: `true` when that was the last one and the step is now
@@ -725,6 +743,22 @@ mod tests {
         assert_eq!((s.state, s.lease.clone()), (StepState::Succeeded, None));
         // Reported twice: the lease is gone.
         assert_eq!(complete(&mut s, c.fence, c.expires_at - 1), Err(Refusal::LeaseLost));
+    }
+
+    #[test]
+    fn a_released_step_is_claimable_again_without_spending_an_attempt() {
+        let (mut s, c) = claimed(0);
+        assert_eq!(release(&mut s, c.fence + 1, 2_000), Err(Refusal::LeaseLost));
+        assert_eq!(release(&mut s, c.fence, 2_000), Ok(None));
+        assert_eq!((s.state, s.attempt, s.lease.clone()), (StepState::Claimable, 0, None));
+        assert!(s.is_claimable(2_000));
+        let again = claim(&mut s, "w2", 2_000, LEASE).unwrap();
+        assert_eq!((again.attempt, again.fence), (1, c.fence + 1), "the same attempt number, a new fence");
+        assert_eq!(complete(&mut s, c.fence, 2_001), Err(Refusal::LeaseLost), "the releaser cannot report any more");
+        // In a stopping plan a released run is not tried again: it ended without succeeding.
+        s.stop_requested = true;
+        assert_eq!(release(&mut s, again.fence, 2_002), Ok(Some(Ended::Failed)));
+        assert_eq!(s.state, StepState::Failed);
     }
 
     #[test]

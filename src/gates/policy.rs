@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use crate::backlog::model::{is_valid_label, is_valid_tool_id, MAX_REQUIRED_APPROVALS};
+use crate::execution::model::RetryPolicy;
 use crate::plan::draft::EstimateDefaults;
 use crate::plan::verdict::Enforcement;
 
@@ -19,6 +20,67 @@ pub struct Policy {
     pub risk: RiskPolicy,
     pub compliance: CompliancePolicy,
     pub resource: ResourcePolicy,
+    pub execution: ExecutionPolicy,
+}
+
+/// How plans run: when a plan needs a reviewer's approval before it starts, how long a worker's
+/// lease lasts, and how often a failed step is tried again.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutionPolicy {
+    /// Which plans wait for a plan approval before they start.
+    pub approve_plans: ApprovePlans,
+    /// Reviewers who must approve a plan (a quorum; the requester never counts).
+    pub plan_required_approvals: i64,
+    /// How long a worker holds a claimed step without a heartbeat.
+    pub lease_seconds: i64,
+    /// Attempts and backoff of every step (and its rollback)…
+    pub retry: RetryPolicy,
+    /// …unless its tool has its own (`[execution.tools."deploy:prod"]`; unset keys take the
+    /// built-in defaults).
+    pub tools: BTreeMap<String, RetryPolicy>,
+}
+
+impl Default for ExecutionPolicy {
+    fn default() -> Self {
+        ExecutionPolicy {
+            approve_plans: ApprovePlans::WhenWarned,
+            plan_required_approvals: 1,
+            lease_seconds: 30,
+            retry: RetryPolicy::default(),
+            tools: BTreeMap::new(),
+        }
+    }
+}
+
+impl ExecutionPolicy {
+    /// The worst verdict from which a plan needs approval; `None`: never.
+    pub fn approve_at(&self) -> Option<crate::plan::verdict::Verdict> {
+        use crate::plan::verdict::Verdict;
+        match self.approve_plans {
+            ApprovePlans::Always => Some(Verdict::Allow),
+            ApprovePlans::WhenWarned => Some(Verdict::Warn),
+            ApprovePlans::Never => None,
+        }
+    }
+
+    /// The retry policy of `tool`'s steps.
+    pub fn retry_for(&self, tool: &str) -> RetryPolicy {
+        self.tools.get(tool).copied().unwrap_or(self.retry)
+    }
+
+    pub fn lease_ms(&self) -> i64 {
+        self.lease_seconds * 1000
+    }
+}
+
+/// `approve_plans`: `always`, `when-warned` (a verdict warns; the default) or `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovePlans {
+    Always,
+    WhenWarned,
+    Never,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -392,6 +454,38 @@ impl Policy {
             ));
         }
         c.number(&[Key("resource"), Key("default_step_cost_usd")], "resource.default_step_cost_usd", res.default_step_cost_usd, 0.0)?;
+
+        let ex = &self.execution;
+        if !(1..=10).contains(&ex.plan_required_approvals) {
+            return Err(c.fail(
+                &[Key("execution"), Key("plan_required_approvals")],
+                format!("execution.plan_required_approvals ({}) must be between 1 and 10", ex.plan_required_approvals),
+            ));
+        }
+        if !(5..=3600).contains(&ex.lease_seconds) {
+            return Err(c.fail(
+                &[Key("execution"), Key("lease_seconds")],
+                format!("execution.lease_seconds ({}) must be between 5 and 3600", ex.lease_seconds),
+            ));
+        }
+        let retries = std::iter::once((vec![Key("execution"), Key("retry")], "execution.retry".to_string(), &ex.retry))
+            .chain(ex.tools.iter().map(|(t, r)| (vec![Key("execution"), Key("tools"), Key(t)], format!("execution.tools.\"{t}\""), r)));
+        for (path, name, r) in retries {
+            if let [_, Key("tools"), Key(tool)] = path[..] {
+                if !is_valid_tool_id(tool) {
+                    return Err(c.fail(&path, format!("{name}: `{tool}` is not a tool id like `deploy:prod` (lowercase)")));
+                }
+            }
+            if !(1..=20).contains(&r.max_attempts) {
+                return Err(c.fail(&path, format!("{name}.max_attempts ({}) must be between 1 and 20", r.max_attempts)));
+            }
+            if r.backoff_ms < 0 || r.max_backoff_ms < r.backoff_ms {
+                return Err(c.fail(
+                    &path,
+                    format!("{name}: backoff_ms ({}) must be at least 0 and at most max_backoff_ms ({})", r.backoff_ms, r.max_backoff_ms),
+                ));
+            }
+        }
 
         let mut ids = HashSet::new();
         for (n, rule) in self.compliance.rules.iter().enumerate() {

@@ -28,26 +28,70 @@ pub struct PlanRequest {
 /// The most items one request may plan; larger selections are split by pack.
 pub const MAX_PLAN_ITEMS: usize = 2_000;
 
-/// What the gates decided for a stored plan: `ready` (nothing blocks; warnings are listed) or
-/// `blocked` (at least one verdict blocks).
+/// Where a stored plan stands. The gates decide the first status: `ready` (nothing blocks;
+/// warnings are listed) or `blocked` (at least one verdict blocks). Executing a ready plan moves
+/// it on: `awaiting_approval` (its verdicts need a plan approval; `rejected` when reviewers deny
+/// it or it expires), then `running`, `rolling_back` after a step failed for good or a cancel, and
+/// one of the final outcomes `succeeded`, `rolled_back`, `cancelled` or `failed` (a rollback
+/// failed for good: someone must look).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum PlanStatus {
     Ready,
     Blocked,
+    AwaitingApproval,
+    Rejected,
+    Running,
+    RollingBack,
+    Succeeded,
+    RolledBack,
+    Cancelled,
+    Failed,
 }
 
 impl PlanStatus {
-    pub const ALL: [PlanStatus; 2] = [PlanStatus::Ready, PlanStatus::Blocked];
+    pub const ALL: [PlanStatus; 10] = [
+        PlanStatus::Ready,
+        PlanStatus::Blocked,
+        PlanStatus::AwaitingApproval,
+        PlanStatus::Rejected,
+        PlanStatus::Running,
+        PlanStatus::RollingBack,
+        PlanStatus::Succeeded,
+        PlanStatus::RolledBack,
+        PlanStatus::Cancelled,
+        PlanStatus::Failed,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             PlanStatus::Ready => "ready",
             PlanStatus::Blocked => "blocked",
+            PlanStatus::AwaitingApproval => "awaiting_approval",
+            PlanStatus::Rejected => "rejected",
+            PlanStatus::Running => "running",
+            PlanStatus::RollingBack => "rolling_back",
+            PlanStatus::Succeeded => "succeeded",
+            PlanStatus::RolledBack => "rolled_back",
+            PlanStatus::Cancelled => "cancelled",
+            PlanStatus::Failed => "failed",
         }
     }
     pub fn parse(s: &str) -> Option<PlanStatus> {
         PlanStatus::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+    /// For people: "awaiting approval", "rolling back".
+    pub fn label(self) -> &'static str {
+        match self {
+            PlanStatus::AwaitingApproval => "awaiting approval",
+            PlanStatus::RollingBack => "rolling back",
+            PlanStatus::RolledBack => "rolled back",
+            other => other.as_str(),
+        }
+    }
+    /// Execution started (or was asked for): the plan is past `ready`.
+    pub fn is_executing(self) -> bool {
+        !matches!(self, PlanStatus::Ready | PlanStatus::Blocked)
     }
 }
 

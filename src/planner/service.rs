@@ -354,7 +354,8 @@ fn plan_events(plan: &Plan) -> Vec<(EventKind, serde_json::Map<String, serde_jso
                 .collect();
             (EventKind::PlanBlocked, object(json!({"status": "blocked", "item_ids": item_ids, "pack_ids": pack_ids, "blocking": blocking})))
         }
-        PlanStatus::Ready => (
+        // A new plan is judged `ready` or `blocked`; the other statuses come from executing it.
+        _ => (
             EventKind::PlanReady,
             object(json!({"status": plan.status.as_str(), "item_ids": item_ids, "pack_ids": pack_ids,
                 "steps": plan.steps.len(), "waves": plan.waves.len(), "estimate": plan.estimate})),

@@ -13,10 +13,12 @@ use crate::ui::*;
 
 pub fn plan_status_pill(status: PlanStatus) -> impl IntoView {
     let tone = match status {
-        PlanStatus::Ready => Tone::Good,
-        PlanStatus::Blocked => Tone::Bad,
+        PlanStatus::Ready | PlanStatus::Succeeded => Tone::Good,
+        PlanStatus::Blocked | PlanStatus::Rejected | PlanStatus::Failed => Tone::Bad,
+        PlanStatus::AwaitingApproval | PlanStatus::RollingBack | PlanStatus::RolledBack | PlanStatus::Cancelled => Tone::Caution,
+        PlanStatus::Running => Tone::Active,
     };
-    view! { <Pill tone text=status.as_str() testid="plan-status" value=status.as_str()/> }
+    view! { <Pill tone text=status.label() testid="plan-status" value=status.as_str()/> }
 }
 
 pub fn verdict_pill(v: Verdict) -> impl IntoView {
