@@ -1,4 +1,4 @@
-//! Command line: `nofx serve | migrate | user create | api-key create | seed-demo`.
+//! Command line: `nofx serve | migrate | user create | api-key create | seed-demo | gate | worker`.
 
 use clap::{Parser, Subcommand};
 use std::io::Read;
@@ -68,6 +68,29 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Serve plan steps: claim steps of the given tools, run the command once per step (the step
+    /// in NOFX_* variables and as JSON on stdin), heartbeat, and report its exit code and output
+    /// (0 succeeded; 75 try again; anything else failed for good).
+    Worker {
+        /// A tool this worker serves; repeat for several.
+        #[arg(long = "tool", required = true)]
+        tools: Vec<String>,
+        /// Steps run at once.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        concurrency: u16,
+        /// This worker's name on the plan page (default: host name and process id).
+        #[arg(long)]
+        name: Option<String>,
+        /// The control plane's base URL.
+        #[arg(long, env = "NOFX_URL", default_value = "http://127.0.0.1:3000")]
+        url: String,
+        /// An API key with role worker.
+        #[arg(long, env = "NOFX_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The command to run per step, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,7 +116,7 @@ enum KeyCommand {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| "expected one of: viewer, planner, reviewer, automation, admin".to_string())
+    Role::parse(s).ok_or_else(|| "expected one of: viewer, planner, reviewer, automation, worker, admin".to_string())
 }
 
 pub async fn main() -> ExitCode {
@@ -156,6 +179,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             Ok(crate::approvals::gate::run(g).await)
         }
+        Command::Worker { tools, concurrency, name, url, token, command } => {
+            let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".into());
+            let w = crate::execution::worker::WorkerArgs {
+                url,
+                token,
+                tools,
+                concurrency: concurrency as usize,
+                name: name.unwrap_or_else(|| format!("{host}/{}", std::process::id())),
+                command,
+            };
+            Ok(crate::execution::worker::run(w).await)
+        }
         Command::WebhookSecret => {
             println!("{}", crate::webhooks::signature::Secret::generate());
             Ok(ExitCode::SUCCESS)
@@ -198,7 +233,7 @@ async fn serve(database_url: String, addr: Option<String>) -> anyhow::Result<()>
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

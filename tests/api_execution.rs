@@ -4,39 +4,12 @@
 
 mod common;
 
-use common::{Api, TestApp};
+use common::{plan_of, Api, TestApp};
 use nofx::auth::model::Role;
 use nofx::flags::FeatureFlags;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-
-/// Registers `tools` and one item per entry of `items` (title, tools, indexes of earlier items
-/// it depends on), plans them all, and returns the plan.
-async fn plan_of(app: &TestApp, tools: &[Value], items: &[(&str, &[&str], &[usize])]) -> Value {
-    let admin = app.api(Role::Admin).await;
-    for t in tools {
-        let (s, b) = admin.post("/api/tools", t.clone()).await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-    }
-    let (_, pack) = admin.post("/api/packs", json!({"name": "Run"})).await;
-    let pack = pack["id"].as_i64().unwrap();
-    let mut ids: Vec<i64> = vec![];
-    for (title, tools, deps) in items {
-        let deps: Vec<i64> = deps.iter().map(|&i| ids[i]).collect();
-        let (s, item) = admin
-            .post(
-                "/api/items",
-                json!({"pack_id": pack, "title": title, "tools": tools, "depends_on": deps, "risk": "low", "estimate_minutes": 5}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{item}");
-        ids.push(item["id"].as_i64().unwrap());
-    }
-    let (s, plan) = admin.post("/api/auto-planner/plan", json!({"item_ids": ids})).await;
-    assert_eq!(s, StatusCode::CREATED, "{plan}");
-    plan
-}
 
 fn build_tool() -> Value {
     json!({"id": "build", "risk_weight": 1.0})

@@ -10,3 +10,5 @@ pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
 pub mod view;
+#[cfg(feature = "ssr")]
+pub mod worker;

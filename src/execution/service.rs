@@ -899,6 +899,10 @@ pub async fn report(
                         Err(r) => return Ok(Err(r)),
                     };
                     store::save_step(tx, &step, now).await?;
+                    if let Some(output) = &report.output {
+                        // The output so far, for the plan page while the step runs.
+                        store::set_output(tx, &step, output).await?;
+                    }
                     return Ok(Ok(HeartbeatAnswer { lease_expires_at: beat.expires_at, stop: beat.stop }));
                 }
                 ReportKind::Complete => (complete(&mut step.run, fence, now).map(Some), AttemptOutcome::Succeeded),

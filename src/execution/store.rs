@@ -486,6 +486,17 @@ pub async fn end_attempt(
     Ok(())
 }
 
+/// The output a running step's worker sent so far.
+pub async fn set_output(tx: &mut Transaction<'_, Any>, s: &StoredStep, output: &str) -> AppResult<()> {
+    sqlx::query("update step_runs set output = $3 where plan_id = $1 and idx = $2")
+        .bind(s.plan_id)
+        .bind(s.idx as i64)
+        .bind(output)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// What a worker reported with an attempt's end (all optional; bounded by the service).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {

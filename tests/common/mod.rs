@@ -355,3 +355,43 @@ macro_rules! on_both_databases {
         }
     )*};
 }
+
+/// Registers `tools` and one item per entry of `items` (title, tools, indexes of earlier items
+/// it depends on), plans them all, and returns the plan.
+pub async fn plan_of(app: &TestApp, tools: &[serde_json::Value], items: &[(&str, &[&str], &[usize])]) -> serde_json::Value {
+    let admin = app.api(Role::Admin).await;
+    for t in tools {
+        let (s, b) = admin.post("/api/tools", t.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (_, pack) = admin.post("/api/packs", serde_json::json!({"name": format!("Run {}", unique())})).await;
+    let pack = pack["id"].as_i64().unwrap();
+    let mut ids: Vec<i64> = vec![];
+    for (title, tools, deps) in items {
+        let deps: Vec<i64> = deps.iter().map(|&i| ids[i]).collect();
+        let (s, item) = admin
+            .post(
+                "/api/items",
+                serde_json::json!({"pack_id": pack, "title": title, "tools": tools, "depends_on": deps, "risk": "low", "estimate_minutes": 5}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{item}");
+        ids.push(item["id"].as_i64().unwrap());
+    }
+    let (s, plan) = admin.post("/api/auto-planner/plan", serde_json::json!({"item_ids": ids})).await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    plan
+}
+
+/// Polls a plan's run until its status is `status` (every 20 ms, for at most 30 s).
+pub async fn run_reaches(api: &Api, plan_id: i64, status: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (s, run) = api.get(&format!("/api/plans/{plan_id}/run")).await;
+        if s == StatusCode::OK && run["status"] == status {
+            return run;
+        }
+        assert!(std::time::Instant::now() < deadline, "plan {plan_id} did not become {status}: {run}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
