@@ -154,11 +154,14 @@ fn step_change_event(before: &StepRun, s: &StoredStep) -> Option<NewEvent> {
         (_, CompensationFailed) => EventKind::StepCompensated,
         _ => return None,
     };
+    // The worker whose report (or lost lease) ended the attempt.
+    let reporter = before.lease.as_ref().map(|l| l.worker.clone());
     let extra = match kind {
-        EventKind::StepRetrying => json!({"not_before": after.not_before}),
-        EventKind::StepCompensated => json!({"ok": after.state == Compensated}),
+        EventKind::StepRetrying => json!({"not_before": after.not_before, "worker": reporter}),
+        EventKind::StepCompensated => json!({"ok": after.state == Compensated, "worker": reporter}),
         EventKind::StepStarted => json!({"worker": after.lease.as_ref().map(|l| l.worker.clone()),
             "lease_expires_at": after.lease.as_ref().map(|l| l.expires_at)}),
+        EventKind::StepSucceeded | EventKind::StepFailed => json!({"worker": reporter}),
         _ => json!({}),
     };
     Some(step_event(kind, s, extra))

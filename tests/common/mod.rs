@@ -2,6 +2,8 @@
 //! PostgreSQL database per test, with helpers for API keys and browser sessions.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use leptos::config::LeptosOptions;
 use nofx::auth::model::Role;
 use nofx::config::Config;
@@ -162,12 +164,35 @@ impl Drop for TestApp {
     }
 }
 
+/// A fresh PostgreSQL database for a test that runs its own servers: its URL, or `None` (with a
+/// notice) when PostgreSQL is unavailable and not required.
+pub async fn fresh_postgres() -> Option<String> {
+    let name = format!("nofx_test_{}", unique());
+    match create_pg_database(&name).await {
+        Ok(()) => Some(format!("postgres://postgres@127.0.0.1:5432/{name}")),
+        Err(e) if !postgres_required() => {
+            eprintln!("SKIPPED: {e} (set NOFX_REQUIRE_POSTGRES=1 to make this a failure)");
+            None
+        }
+        Err(e) => panic!("PostgreSQL is required (NOFX_REQUIRE_POSTGRES=1) but unavailable: {e}"),
+    }
+}
+
+/// Drops a database [`fresh_postgres`] made (after its servers stopped).
+pub async fn drop_postgres(url: &str) {
+    use sqlx::Executor;
+    let name = url.rsplit('/').next().unwrap_or_default().to_string();
+    if let Ok(mut c) = pg_admin().await {
+        let _ = c.execute(format!("drop database if exists {name} with (force)").as_str()).await;
+    }
+}
+
 async fn pg_admin() -> Result<sqlx::PgConnection, sqlx::Error> {
     use sqlx::Connection;
     sqlx::PgConnection::connect(PG_ADMIN_URL).await
 }
 
-async fn create_pg_database(name: &str) -> Result<(), String> {
+pub async fn create_pg_database(name: &str) -> Result<(), String> {
     use sqlx::Executor;
     let mut c = pg_admin().await.map_err(|e| format!("cannot reach PostgreSQL at {PG_ADMIN_URL}: {e}"))?;
     c.execute(format!("create database {name}").as_str()).await.map_err(|e| e.to_string())?;
