@@ -571,3 +571,71 @@ pub async fn seed_approvals(state: &crate::state::AppState) -> AppResult<String>
     approvals::decide_as(state, &reviewer, ids[4], Decision::Deny, "Needs the DPO's sign-off and a backup first.").await?;
     Ok(format!("demo approvals loaded: {} pending, 2 decided", ids.len() - 2))
 }
+
+/// A demo plan that runs: the Release Engineering pack planned by `planner`, its plan approval
+/// granted by `reviewer`, and steps run by a demo worker until one waits for a reviewer in the
+/// inbox. `scripts/run`'s demo worker carries on from there. Skipped when a plan was executed
+/// already, or when execution is switched off.
+pub async fn seed_run(state: &crate::state::AppState) -> AppResult<String> {
+    use crate::approvals::model::Decision;
+    use crate::execution::model::StepState;
+    use crate::execution::service as execution;
+    use crate::plan::model::{PlanRequest, PlanStatus};
+    if !(state.config.flags.auto_planner && state.config.flags.planner_execute) {
+        return Ok("execution is switched off; no demo run".into());
+    }
+    let db = &state.db;
+    let executed = crate::planner::store::list_plans(db, None, 500).await?.iter().any(|p| p.status.is_executing());
+    if executed {
+        return Ok("a plan was executed already; demo run not started again".into());
+    }
+    let Some(pack) = store::list_packs(db).await?.into_iter().find(|p| p.slug == "release") else {
+        return Ok("no Release Engineering pack; no demo run".into());
+    };
+    let planner = Principal { kind: PrincipalKind::User, id: 0, name: "planner".into(), role: Role::Planner };
+    let reviewer = Principal { kind: PrincipalKind::User, id: 0, name: "reviewer".into(), role: Role::Reviewer };
+    let worker = Principal { kind: PrincipalKind::ApiKey, id: 0, name: "demo-worker".into(), role: Role::Worker };
+    let plan = crate::planner::service::create_plan(state, &planner, &PlanRequest { pack_id: Some(pack.id), ..Default::default() }).await?;
+    if plan.status != PlanStatus::Ready {
+        return Ok(format!("the demo plan #{} is {}; no demo run", plan.id, plan.status.as_str()));
+    }
+    let run = execution::execute(state, &planner, plan.id).await?;
+    if let Some(approval) = run.approval_id {
+        crate::approvals::service::decide_as(state, &reviewer, approval, Decision::Approve, "Release train approved for this week.")
+            .await?;
+        execution::sweep(state).await?;
+    }
+    let tools: Vec<String> = TOOLS.iter().map(|t| t.0.to_string()).collect();
+    let claim = execution::ClaimRequest { tools, worker: Some("demo".into()), wait_s: None };
+    let mut ran = 0;
+    loop {
+        let run = execution::get_run(state, &planner, plan.id).await?;
+        if run.steps.iter().any(|s| s.state == StepState::WaitingApproval) || run.status != PlanStatus::Running {
+            break;
+        }
+        let Some(job) = execution::claim(state, &worker, &claim).await? else { break };
+        let report = execution::WorkerReport {
+            fence: job.fence,
+            output: Some(format!("{} for “{}”: done (demo)\n", job.tool, job.item.title)),
+            exit_code: Some(0),
+            ..Default::default()
+        };
+        execution::report(state, &worker, plan.id, &job.step_id, execution::ReportKind::Complete, &report).await?;
+        ran += 1;
+    }
+    Ok(format!("demo run: plan #{} approved and running, {ran} steps done, one waits for a reviewer", plan.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_worker_serves_every_demo_tool() {
+        let script = include_str!("../scripts/run");
+        for t in TOOLS {
+            assert!(script.contains(&format!("--tool {}", t.0)), "scripts/run's demo worker does not serve `{}`", t.0);
+        }
+    }
+}
+

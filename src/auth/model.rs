@@ -41,7 +41,8 @@ impl Role {
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
-            Role::Admin => true,
+            // Admins do everything but run steps: that is a worker key's one job.
+            Role::Admin => !matches!(permission, RunSteps),
             Role::Viewer => matches!(permission, Read),
             Role::Planner => matches!(permission, Read | EditBacklog | CreatePlan | ExecutePlan),
             Role::Reviewer => matches!(permission, Read | DecideApproval),
@@ -235,7 +236,7 @@ mod tests {
         }
         assert_eq!(ManageTools.roles(), vec![Role::Admin]);
         assert_eq!(ManageWebhooks.roles(), vec![Role::Admin], "delivery logs name targets and their errors");
-        assert_eq!(RunSteps.roles(), vec![Role::Worker, Role::Admin]);
+        assert_eq!(RunSteps.roles(), vec![Role::Worker], "only worker keys run steps");
         assert_eq!(
             [Read, EditBacklog, CreatePlan, ExecutePlan, RequestApproval].map(|p| Role::Worker.allows(p)),
             [false; 5],

@@ -2,6 +2,7 @@
 //! and on the server their storage, use cases (execute, cancel, the worker protocol, the executor
 //! task) and the JSON endpoints.
 
+pub mod fns;
 #[cfg(feature = "ssr")]
 pub mod http;
 pub mod model;
@@ -9,6 +10,7 @@ pub mod model;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
+pub mod ui;
 pub mod view;
 #[cfg(feature = "ssr")]
 pub mod worker;

@@ -594,6 +594,15 @@ pub async fn get_run(state: &AppState, who: &Principal, plan_id: i64) -> AppResu
     run_view(state, plan_id).await
 }
 
+/// The plan's run when it was executed (`None` before), for the plan page.
+pub async fn run_if_any(state: &AppState, who: &Principal, plan_id: i64) -> AppResult<Option<PlanRun>> {
+    who.require(Permission::Read)?;
+    if store::get_run(&state.db, plan_id).await?.is_none() {
+        return Ok(None);
+    }
+    run_view(state, plan_id).await.map(Some)
+}
+
 async fn run_view(state: &AppState, plan_id: i64) -> AppResult<PlanRun> {
     let Some(r) = store::get_run(&state.db, plan_id).await? else {
         return Err(AppError::not_found(&format!("A run of plan {plan_id}")));

@@ -136,3 +136,126 @@ pub struct HeartbeatAnswer {
     /// The plan stopped: end the work and report (fail, not retryable) or release it.
     pub stop: bool,
 }
+
+/// Whether the viewer may press Execute on a plan with `status`, or the sentence that says why
+/// not (the page shows it in the button's place). `None`: the plan was executed already (the
+/// page shows its run instead).
+pub fn execute_refusal(status: PlanStatus, flag_on: bool, may_execute: bool) -> Option<Result<(), &'static str>> {
+    if status.is_executing() {
+        return None;
+    }
+    Some(if !flag_on {
+        Err("Execution is switched off on this server (FEATURE_PLANNER_EXECUTE is off): the plan can be reviewed, not run.")
+    } else if status == PlanStatus::Blocked {
+        Err("A blocked plan cannot run: fix what blocks it (above), then plan again.")
+    } else if !may_execute {
+        Err("Your role cannot execute plans; a planner, an automation key or an admin can.")
+    } else {
+        Ok(())
+    })
+}
+
+impl PlanRun {
+    /// Steps in `state`.
+    pub fn count(&self, state: StepState) -> usize {
+        self.steps.iter().filter(|s| s.state == state).count()
+    }
+
+    /// Where the run stands, in one sentence.
+    pub fn summary(&self) -> String {
+        let of = format!("{} of {} steps succeeded", self.steps_succeeded, self.steps_total);
+        match self.status {
+            PlanStatus::AwaitingApproval => match self.approval_id {
+                Some(a) => format!("Waiting for reviewers to approve the plan (approval #{a}); nothing runs before that."),
+                None => "Waiting for reviewers to approve the plan; nothing runs before that.".into(),
+            },
+            PlanStatus::Rejected => "The plan approval was denied or expired, so the plan did not run.".into(),
+            PlanStatus::Running => {
+                let mut parts = vec![of];
+                for (state, what) in [
+                    (StepState::Running, "running"),
+                    (StepState::WaitingApproval, "waiting for approval"),
+                    (StepState::Claimable, "ready for a worker"),
+                ] {
+                    let n = self.count(state);
+                    if n > 0 {
+                        parts.push(format!("{n} {what}"));
+                    }
+                }
+                format!("Running: {}.", parts.join(" · "))
+            }
+            PlanStatus::RollingBack => format!(
+                "Rolling back ({}): {} step{} still to undo, {} running step{} told to stop.",
+                if self.stop_reason == Some(StopReason::Cancelled) { "cancelled" } else { "a step failed" },
+                self.count(StepState::Compensating) + self.steps.iter().filter(|s| s.state == StepState::Succeeded && s.job == JobKind::Rollback).count(),
+                if self.count(StepState::Compensating) == 1 { "" } else { "s" },
+                self.count(StepState::Running),
+                if self.count(StepState::Running) == 1 { "" } else { "s" },
+            ),
+            PlanStatus::Succeeded => format!("Succeeded: all {} steps ran.", self.steps_total),
+            PlanStatus::RolledBack => format!("Rolled back: a step failed, and everything that had succeeded was undone ({of} before)."),
+            PlanStatus::Cancelled => "Cancelled: nothing new started, and everything that had succeeded was undone.".into(),
+            PlanStatus::Failed => format!(
+                "Failed: {} rollback{} failed for good; someone must look at the steps marked “rollback failed”.",
+                self.count(StepState::CompensationFailed),
+                if self.count(StepState::CompensationFailed) == 1 { "" } else { "s" }
+            ),
+            PlanStatus::Ready | PlanStatus::Blocked => of,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execute_says_why_not() {
+        assert_eq!(execute_refusal(PlanStatus::Ready, true, true), Some(Ok(())));
+        assert!(execute_refusal(PlanStatus::Ready, false, true).unwrap().unwrap_err().contains("FEATURE_PLANNER_EXECUTE"));
+        assert!(execute_refusal(PlanStatus::Blocked, true, true).unwrap().unwrap_err().contains("blocked"));
+        assert!(execute_refusal(PlanStatus::Ready, true, false).unwrap().unwrap_err().contains("role"));
+        assert_eq!(execute_refusal(PlanStatus::Running, true, true), None, "its run is shown instead");
+    }
+
+    #[test]
+    fn the_summary_says_where_the_run_stands() {
+        let step = |state| StepRunView {
+            step_id: "s1-1".into(),
+            tool: "t".into(),
+            state,
+            job: JobKind::Run,
+            attempt: 1,
+            lease: None,
+            not_before: 0,
+            approval_id: None,
+            stop_requested: false,
+            output: None,
+            error: None,
+            updated_at: 0,
+        };
+        let mut run = PlanRun {
+            plan_id: 1,
+            status: PlanStatus::Running,
+            stop_reason: None,
+            approval_id: None,
+            requested_by: "user:ann".into(),
+            requested_at: 0,
+            approved_by: None,
+            approved_at: None,
+            started_at: None,
+            finished_at: None,
+            steps_total: 3,
+            steps_succeeded: 1,
+            steps: vec![step(StepState::Succeeded), step(StepState::Running), step(StepState::WaitingApproval)],
+            attempts: vec![],
+        };
+        assert_eq!(run.summary(), "Running: 1 of 3 steps succeeded · 1 running · 1 waiting for approval.");
+        run.status = PlanStatus::AwaitingApproval;
+        run.approval_id = Some(7);
+        assert!(run.summary().contains("approval #7"));
+        run.status = PlanStatus::Failed;
+        run.steps[0].state = StepState::CompensationFailed;
+        assert!(run.summary().starts_with("Failed: 1 rollback failed"));
+    }
+}

@@ -302,12 +302,14 @@ impl PlanLinks {
     }
 }
 
-/// A row of the plans list.
+/// A row of the plans list (running plans first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PlanSummary {
     pub id: i64,
     pub status: PlanStatus,
+    /// Steps that succeeded so far, once the plan runs (`None` before it is executed).
+    pub steps_succeeded: Option<i64>,
     pub planner: String,
     pub item_count: i64,
     pub step_count: i64,

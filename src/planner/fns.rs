@@ -98,6 +98,16 @@ pub struct PlanPageView {
     pub rows: Vec<VerdictRow>,
     /// Rows matching the filter before the display cap.
     pub matching_rows: usize,
+    /// Its run, once executed.
+    pub run: Option<crate::execution::view::PlanRun>,
+    /// Whether the viewer may press Execute (`Ok`), why not (`Err`), or `None` once executed.
+    pub execute: Option<Result<(), String>>,
+    /// The viewer may cancel it (it runs or awaits approval, and their role executes plans).
+    pub can_cancel: bool,
+    /// Steps that wait for a reviewer when they run.
+    pub sensitive_steps: usize,
+    /// Some verdict warns (the plan may need a plan approval first).
+    pub warns: bool,
 }
 
 /// Rows shown at most in the verdict table (the JSON API has them all).
@@ -130,14 +140,26 @@ pub async fn load_plan(
     #[server(default)] filter: RowFilter,
 ) -> Result<PlanPageView, AppError> {
     let who = reader().await?;
-    let plan = super::service::get_plan(&state()?, &who, id).await?;
-    Ok(page_view(plan, step.as_deref(), &filter))
+    let s = state()?;
+    let plan = super::service::get_plan(&s, &who, id).await?;
+    let run = crate::execution::service::run_if_any(&s, &who, id).await?;
+    let may_execute = who.can(crate::auth::model::Permission::ExecutePlan);
+    let execute = crate::execution::view::execute_refusal(plan.status, s.config.flags.planner_execute, may_execute)
+        .map(|r| r.map_err(String::from));
+    let can_cancel = may_execute && matches!(plan.status, PlanStatus::Running | PlanStatus::AwaitingApproval);
+    let mut view = page_view(plan, step.as_deref(), &filter, run.as_ref());
+    view.run = run;
+    view.execute = execute;
+    view.can_cancel = can_cancel;
+    Ok(view)
 }
 
 /// Builds the page view from a stored plan (pure; also used by the page benchmark).
 #[cfg(feature = "ssr")]
-pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter) -> PlanPageView {
-    let svg = super::graph::to_svg(&plan, step, &format!("/plans/{}", plan.id));
+pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter, run: Option<&crate::execution::view::PlanRun>) -> PlanPageView {
+    let states: Option<std::collections::HashMap<&str, crate::execution::model::StepState>> =
+        run.filter(|r| !r.steps.is_empty()).map(|r| r.steps.iter().map(|s| (s.step_id.as_str(), s.state)).collect());
+    let svg = super::graph::to_svg(&plan, step, &format!("/plans/{}", plan.id), states.as_ref());
     let mut rows = vec![];
     let mut matching_rows = 0;
     for s in &plan.steps {
@@ -157,7 +179,11 @@ pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter) -> PlanPage
     // Blocks first, then warnings, in plan order within each.
     rows.sort_by_key(|r| std::cmp::Reverse(r.verdict.verdict));
     let selected = step.and_then(|id| plan.step(id).cloned());
+    let sensitive_steps = plan.steps.iter().filter(|s| s.required_approvals > 0).count();
+    let warns = plan.verdicts.iter().any(|v| v.verdict == Verdict::Warn) || plan.steps.iter().any(|s| s.verdict == Verdict::Warn);
     PlanPageView {
+        sensitive_steps,
+        warns,
         id: plan.id,
         status: plan.status,
         planner: plan.planner,
@@ -177,6 +203,9 @@ pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter) -> PlanPage
         selected,
         rows,
         matching_rows,
+        run: None,
+        execute: None,
+        can_cancel: false,
     }
 }
 

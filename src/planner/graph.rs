@@ -2,10 +2,11 @@
 //! shows (rendered on the server from the layered layout, so it is complete without JavaScript).
 
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 use super::layout::{layout, LayoutInput, HEADER, MARGIN, NODE_H, NODE_W};
+use crate::execution::model::StepState;
 use crate::plan::model::Plan;
 use crate::plan::verdict::Verdict;
 
@@ -94,7 +95,27 @@ fn xml(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// The plan page's SVG: waves as columns, boxes coloured by worst verdict, the critical path in
 /// indigo, the selected step outlined. Each box links to `?step=<id>` (works without JavaScript).
-pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str) -> String {
+/// Node colours: by run state once the plan runs (`states`), else by verdict.
+fn node_colours(verdict: Verdict, state: Option<StepState>) -> (&'static str, &'static str, &'static str) {
+    match state {
+        None => match verdict {
+            Verdict::Allow => ("#ecfdf5", "#10b981", "#065f46"),
+            Verdict::Warn => ("#fffbeb", "#f59e0b", "#92400e"),
+            Verdict::Block => ("#fff1f2", "#f43f5e", "#9f1239"),
+        },
+        Some(s) => match s {
+            StepState::Queued | StepState::Skipped => ("#f8fafc", "#94a3b8", "#475569"),
+            StepState::WaitingApproval => ("#fffbeb", "#f59e0b", "#92400e"),
+            StepState::Claimable => ("#f0f9ff", "#38bdf8", "#075985"),
+            StepState::Running => ("#eef2ff", "#6366f1", "#3730a3"),
+            StepState::Succeeded => ("#ecfdf5", "#10b981", "#065f46"),
+            StepState::Failed | StepState::CompensationFailed => ("#fff1f2", "#f43f5e", "#9f1239"),
+            StepState::Compensating | StepState::Compensated => ("#f5f3ff", "#8b5cf6", "#5b21b6"),
+        },
+    }
+}
+
+pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str, states: Option<&HashMap<&str, StepState>>) -> String {
     let inputs: Vec<LayoutInput> = plan.steps.iter().map(|s| LayoutInput { id: &s.id, wave: s.wave, depends_on: &s.depends_on }).collect();
     let l = layout(&inputs);
     let critical: HashSet<(&str, &str)> = plan.critical_path.windows(2).map(|w| (w[0].as_str(), w[1].as_str())).collect();
@@ -132,11 +153,8 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str) -> String {
     }
     for n in &l.nodes {
         let Some(s) = plan.step(&n.id) else { continue };
-        let (fill, stroke, text) = match s.verdict {
-            Verdict::Allow => ("#ecfdf5", "#10b981", "#065f46"),
-            Verdict::Warn => ("#fffbeb", "#f59e0b", "#92400e"),
-            Verdict::Block => ("#fff1f2", "#f43f5e", "#9f1239"),
-        };
+        let state = states.and_then(|m| m.get(s.id.as_str()).copied());
+        let (fill, stroke, text) = node_colours(s.verdict, state);
         let is_selected = selected == Some(s.id.as_str());
         let stroke_w = if is_selected {
             3.0
@@ -159,11 +177,15 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str) -> String {
         };
         let _ = write!(
             out,
-            r##"<a href="{base}?step={id}" data-step="{id}" data-verdict="{verdict}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"/><text x="{tx:.1}" y="{ty1:.1}" font-size="12" font-family="ui-monospace,monospace" font-weight="600" fill="{text}">{tool}</text>{lock}<text x="{tx:.1}" y="{ty2:.1}" font-size="11" fill="#475569">#{item} {item_title}</text></a>"##,
+            r##"<a href="{base}?step={id}" data-step="{id}" data-verdict="{verdict}"{state_attr}><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"/><text x="{tx:.1}" y="{ty1:.1}" font-size="12" font-family="ui-monospace,monospace" font-weight="600" fill="{text}">{tool}</text>{lock}<text x="{tx:.1}" y="{ty2:.1}" font-size="11" fill="#475569">#{item} {item_title}</text></a>"##,
             base = xml(link_base),
             id = xml(&s.id),
             verdict = s.verdict.as_str(),
-            title = xml(&format!("{} · {} · {} · item #{} {}", s.id, s.tool, s.verdict.as_str(), s.backlog_item_id, s.item_title)),
+            state_attr = state.map(|st| format!(r#" data-state="{}""#, st.as_str())).unwrap_or_default(),
+            title = xml(&match state {
+                Some(st) => format!("{} · {} · {} · item #{} {}", s.id, s.tool, st.label(), s.backlog_item_id, s.item_title),
+                None => format!("{} · {} · {} · item #{} {}", s.id, s.tool, s.verdict.as_str(), s.backlog_item_id, s.item_title),
+            }),
             x = n.x,
             y = n.y,
             tx = n.x + 10.0,

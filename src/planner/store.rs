@@ -129,6 +129,7 @@ pub async fn plan_exists(db: &Db, id: i64) -> AppResult<bool> {
 struct PlanSummaryRow {
     id: i64,
     status: String,
+    steps_succeeded: Option<i64>,
     planner: String,
     item_count: i64,
     step_count: i64,
@@ -146,6 +147,7 @@ impl TryFrom<PlanSummaryRow> for PlanSummary {
             packs: json_column("plans", r.id, "packs", &r.packs)?,
             verdict_counts: json_column::<VerdictCounts>("plans", r.id, "verdict_counts", &r.verdict_counts)?,
             id: r.id,
+            steps_succeeded: r.steps_succeeded,
             planner: r.planner,
             item_count: r.item_count,
             step_count: r.step_count,
@@ -193,11 +195,14 @@ impl TryFrom<EvaluationRow> for Evaluation {
     }
 }
 
-/// Newest first; optionally only one status.
+/// Plans that run (or wait for their approval) first, then the rest; newest first within each.
+/// Optionally only one status.
 pub async fn list_plans(db: &Db, status: Option<PlanStatus>, limit: i64) -> AppResult<Vec<PlanSummary>> {
     let rows: Vec<PlanSummaryRow> = sqlx::query_as(
-        "select id, status, planner, item_count, step_count, packs, verdict_counts, created_by, created_at from plans
-         where ($1 = '' or status = $1) order by id desc limit $2",
+        "select p.id, p.status, r.steps_succeeded, p.planner, p.item_count, p.step_count, p.packs, p.verdict_counts, p.created_by,
+         p.created_at from plans p left join plan_runs r on r.plan_id = p.id
+         where ($1 = '' or p.status = $1)
+         order by case when p.status in ('running', 'rolling_back', 'awaiting_approval') then 0 else 1 end, p.id desc limit $2",
     )
     .bind(status.map(|s| s.as_str()).unwrap_or(""))
     .bind(limit)

@@ -6,6 +6,10 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter};
 use crate::events::live::{use_live_events, LiveBadge};
+use crate::execution::fns::{CancelPlan, ExecutePlan};
+use crate::execution::ui::{ExecutePanel, RunPanel, RunSteps, StepRunDetail};
+use crate::execution::view::StepRunView;
+use crate::layout::use_session;
 use crate::events::model::{Event, EventKind, Subject};
 use crate::plan::model::{PlanStatus, PlanStep};
 use crate::plan::verdict::{Gate, GateVerdict, Verdict, VerdictCounts};
@@ -51,7 +55,7 @@ pub fn PlansPage() -> impl IntoView {
     // than `refetch`, so a refresh can never be lost between hydration and the first event).
     let version = RwSignal::new(0u64);
     let data = Resource::new(move || version.get(), |_| load_plans(None));
-    let live = use_live_events(&[EventKind::PlanReady, EventKind::PlanBlocked], move |_| version.update(|v| *v += 1));
+    let live = use_live_events(PLANS_EVENTS, move |_| version.update(|v| *v += 1));
     view! {
         <PageHeader title="Plans".to_string() subtitle="Plan graphs built from the backlog, judged by the structural, risk, compliance and resource gates.".to_string()>
             <LiveBadge live/>
@@ -80,7 +84,18 @@ pub fn PlansPage() -> impl IntoView {
                                                 <A href=format!("/plans/{}", p.id) attr:class="font-medium text-indigo-600 hover:underline">"Plan #" {p.id}</A>
                                                 <div class="text-xs text-slate-400 font-mono">{p.planner.clone()}</div>
                                             </td>
-                                            <td class="px-4 py-3">{plan_status_pill(p.status)}</td>
+                                            <td class="px-4 py-3">
+                                                {plan_status_pill(p.status)}
+                                                {p.steps_succeeded.map(|done| {
+                                                    let pct = if p.step_count > 0 { done * 100 / p.step_count } else { 100 };
+                                                    view! {
+                                                        <div class="mt-1 h-1 w-24 rounded-full bg-slate-100" title=format!("{done} of {} steps succeeded", p.step_count) data-testid="plan-progress">
+                                                            <div class="h-1 rounded-full bg-emerald-500" style=format!("width: {pct}%")></div>
+                                                        </div>
+                                                        <div class="text-xs text-slate-400 tabular-nums">{format!("{done}/{}", p.step_count)}</div>
+                                                    }
+                                                })}
+                                            </td>
                                             <td class="px-4 py-3 text-slate-600">{p.packs.join(", ")}</td>
                                             <td class="px-4 py-3 text-right tabular-nums">{p.item_count}</td>
                                             <td class="px-4 py-3 text-right tabular-nums">{p.step_count}</td>
@@ -113,7 +128,13 @@ pub fn PlanPage() -> impl IntoView {
             (id(), q.get("step").filter(|s| !s.is_empty()), filter, version.get())
         })
     };
-    let data = Resource::new(key, |(id, step, filter, _)| load_plan(id, step, filter));
+    let execute = ServerAction::<ExecutePlan>::new();
+    let cancel = ServerAction::<CancelPlan>::new();
+    let data = Resource::new(
+        move || (key(), execute.version().get(), cancel.version().get()),
+        |((id, step, filter, _), _, _)| load_plan(id, step, filter),
+    );
+    let session = use_session();
     let live = use_live_events(PLAN_EVENTS, move |e| {
         // Refresh only when the event is about this plan (plan 1 is not plan 12).
         if refreshes_plan(&e, id_untracked(params)) {
@@ -123,17 +144,49 @@ pub fn PlanPage() -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading plan…"</p> }>
             {move || Suspend::new(async move {
-                match data.await {
+                match session.with(data).await {
                     Err(e) => view! { <PageHeader title="Plan not found".to_string()/> <ErrorPanel error=e/> }.into_any(),
-                    Ok(v) => view! { <PlanView v live/> }.into_any(),
+                    Ok((info, v)) => view! { <PlanView v live csrf=info.csrf execute cancel/> }.into_any(),
                 }
             })}
         </Transition>
     }
 }
 
+/// The events that change the plans list (a new plan, a status).
+const PLANS_EVENTS: &[EventKind] = &[
+    EventKind::PlanReady,
+    EventKind::PlanBlocked,
+    EventKind::PlanApproved,
+    EventKind::PlanRejected,
+    EventKind::PlanStarted,
+    EventKind::StepSucceeded,
+    EventKind::PlanSucceeded,
+    EventKind::PlanFailed,
+    EventKind::PlanRolledBack,
+    EventKind::PlanCancelled,
+];
+
 /// The events that change what a plan page shows.
-const PLAN_EVENTS: &[EventKind] = &[EventKind::PlanEvaluated, EventKind::PlanReady, EventKind::PlanBlocked];
+const PLAN_EVENTS: &[EventKind] = &[
+    EventKind::PlanEvaluated,
+    EventKind::PlanReady,
+    EventKind::PlanBlocked,
+    EventKind::PlanApproved,
+    EventKind::PlanRejected,
+    EventKind::PlanStarted,
+    EventKind::StepQueued,
+    EventKind::StepWaitingApproval,
+    EventKind::StepStarted,
+    EventKind::StepRetrying,
+    EventKind::StepSucceeded,
+    EventKind::StepFailed,
+    EventKind::StepCompensated,
+    EventKind::PlanSucceeded,
+    EventKind::PlanFailed,
+    EventKind::PlanRolledBack,
+    EventKind::PlanCancelled,
+];
 
 /// Whether `e` is about the plan `plan_id` (by its typed subject, never by text search).
 fn refreshes_plan(e: &Event, plan_id: i64) -> bool {
@@ -145,7 +198,13 @@ fn id_untracked(params: Memo<leptos_router::params::ParamsMap>) -> i64 {
 }
 
 #[component]
-fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
+fn PlanView(
+    v: PlanPageView,
+    live: ReadSignal<bool>,
+    csrf: String,
+    execute: ServerAction<ExecutePlan>,
+    cancel: ServerAction<CancelPlan>,
+) -> impl IntoView {
     let blocked = v.status == PlanStatus::Blocked;
     let budget = v.estimate.budget_usd;
     let cost_ratio = if budget > 0.0 { (v.estimate.cost_p50_usd / budget * 100.0).min(100.0) } else { 0.0 };
@@ -192,6 +251,14 @@ fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
             </section>
         })}
 
+        {match (v.execute.clone(), v.run.clone()) {
+            (Some(allowed), _) => view! {
+                <ExecutePanel plan_id=id execute=allowed sensitive_steps=v.sensitive_steps warns=v.warns csrf=csrf.clone() action=execute/>
+            }.into_any(),
+            (None, Some(run)) => view! { <RunPanel run can_cancel=v.can_cancel csrf=csrf.clone() cancel/> }.into_any(),
+            (None, None) => ().into_any(),
+        }}
+
         <div class="mb-6 grid grid-cols-2 gap-4 lg:grid-cols-4">
             <Stat label="Steps" value=v.step_count.to_string() detail=format!("in {} waves", v.wave_count)/>
             <Stat label="Duration (critical path)" value=format_duration(v.estimate.duration_p50_ms) detail=format!("p95 {} · {} steps on the path", format_duration(v.estimate.duration_p95_ms), v.critical_path.len())/>
@@ -218,9 +285,22 @@ fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
         <section class=format!("{CARD} mb-6 p-4")>
             <div class="mb-3 flex flex-wrap items-center gap-4 text-xs text-slate-500">
                 <h2 class="text-sm font-semibold text-slate-900">"Plan graph"</h2>
-                <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-emerald-500 bg-emerald-50"></span>"allow"</span>
-                <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-amber-500 bg-amber-50"></span>"warn"</span>
-                <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-rose-500 bg-rose-50"></span>"block"</span>
+                {if v.run.as_ref().is_some_and(|r| !r.steps.is_empty()) {
+                    view! {
+                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-slate-400 bg-slate-50"></span>"queued · skipped"</span>
+                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-amber-500 bg-amber-50"></span>"waiting for approval"</span>
+                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-indigo-500 bg-indigo-50"></span>"running"</span>
+                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-emerald-500 bg-emerald-50"></span>"succeeded"</span>
+                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-rose-500 bg-rose-50"></span>"failed"</span>
+                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-violet-500 bg-violet-50"></span>"rolled back"</span>
+                    }.into_any()
+                } else {
+                    view! {
+                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-emerald-500 bg-emerald-50"></span>"allow"</span>
+                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-amber-500 bg-amber-50"></span>"warn"</span>
+                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-rose-500 bg-rose-50"></span>"block"</span>
+                    }.into_any()
+                }}
                 <span class="flex items-center gap-1"><span class="h-0.5 w-5 bg-indigo-600"></span>"critical path"</span>
                 <span class="flex items-center gap-1"><LockIcon/>"waits for human approval"</span>
                 <span>"· click a step for its verdicts"</span>
@@ -228,13 +308,18 @@ fn PlanView(v: PlanPageView, live: ReadSignal<bool>) -> impl IntoView {
             <div class="overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100" style="max-height: 70vh" inner_html=v.svg.clone()></div>
         </section>
 
+        {v.run.clone().map(|run| view! { <RunSteps run/> })}
+
         <div class="grid grid-cols-1 gap-6 xl:grid-cols-3">
             <div class="xl:col-span-2">
                 <VerdictTable v=v.clone()/>
             </div>
             <div class="space-y-6">
                 {match v.selected.clone() {
-                    Some(step) => view! { <StepPanel step plan_id=id/> }.into_any(),
+                    Some(step) => {
+                        let run = v.run.as_ref().and_then(|r| r.steps.iter().find(|s| s.step_id == step.id).cloned());
+                        view! { <StepPanel step plan_id=id run/> }.into_any()
+                    }
                     None => view! {
                         <div class=format!("{CARD} p-5 text-sm text-slate-500")>"Click a step in the graph (or in the table) to see its tool, idempotency token, rollback and every gate's verdict."</div>
                     }.into_any(),
@@ -305,9 +390,9 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
 }
 
 #[component]
-fn StepPanel(step: PlanStep, plan_id: i64) -> impl IntoView {
+fn StepPanel(step: PlanStep, plan_id: i64, run: Option<StepRunView>) -> impl IntoView {
     view! {
-        <section class=format!("{CARD} p-5") data-testid="step-panel">
+        <section class=format!("{CARD} p-5") data-testid="step-panel" id="step">
             <div class="flex items-start justify-between gap-2">
                 <div>
                     <p class="font-mono text-xs text-slate-400">{step.id.clone()}</p>
@@ -334,6 +419,7 @@ fn StepPanel(step: PlanStep, plan_id: i64) -> impl IntoView {
                     {step.rollback.clone().unwrap_or_else(|| "None: this mutating tool has no rollback recipe.".into())}
                 </dd>
             </dl>
+            {run.map(|s| view! { <StepRunDetail s/> })}
             <h3 class="mt-4 text-xs font-semibold uppercase tracking-wide text-slate-500">"Gate verdicts"</h3>
             <ul class="mt-2 space-y-3" data-testid="step-verdicts">
                 {step.verdicts.iter().map(|g| view! {
