@@ -4,6 +4,8 @@ import { test, expect, login, hydrated, unique } from "./helpers";
 // Keys made by scripts/test (`nofx api-key create`): an agent and an admin.
 const AGENT = { Authorization: `Bearer ${process.env.E2E_AUTOMATION_KEY ?? ""}` };
 const ADMIN = { Authorization: `Bearer ${process.env.E2E_ADMIN_KEY ?? ""}` };
+// A worker key (scripts/test), to report hostile output, errors and worker names on a step.
+const WORKER = { Authorization: `Bearer ${process.env.E2E_WORKER_KEY ?? ""}` };
 
 // Tag breakouts for every raw-text element, attribute breakouts, `javascript:` URLs, SVG and
 // template payloads. Each one, if it ever ran, would set `window.__xss` or open a dialog.
@@ -51,6 +53,13 @@ async function store(request: APIRequestContext): Promise<Fixture> {
   });
   const plan = await post(request, "/api/auto-planner/plan", AGENT, { item_ids: [item.id] });
   const step = plan.steps.find((s: { tool: string }) => s.tool === tool).id;
+  // Executed and approved; a worker named with a payload fails the first step with payloads.
+  const run = await post(request, "/api/auto-planner/execute", AGENT, { plan_id: plan.id });
+  await post(request, `/api/approvals/${run.approval_id}/decision`, ADMIN, { decision: "approve", comment: P.odd });
+  const claim = await request.post("/api/worker/claim", { headers: WORKER, data: { tools: [tool], worker: P.attr, wait_s: 20 } });
+  expect(claim.status(), await claim.text()).toBe(200);
+  const job = await claim.json();
+  await post(request, job.links.fail, WORKER, { fence: job.fence, error: P.script, output: `${P.url}\n${P.textarea}`, retryable: true });
   const ask = (args: object) =>
     post(request, "/api/approvals", AGENT, {
       tool_id: "git_pr",
@@ -79,7 +88,7 @@ function pages(f: Fixture): [string, string[]][] {
     ["/packs", [P.raw.slice(0, 40), P.frame]],
     ["/tools", [P.script]],
     ["/plans", []],
-    [`/plans/${f.plan}`, [P.textarea]],
+    [`/plans/${f.plan}`, [P.textarea, P.script, P.url, P.attr]],
     [`/plans/${f.plan}?step=${encodeURIComponent(f.step)}`, [P.svg]],
     ["/approvals", []],
     // Arguments and context are shown as pretty-printed JSON (quotes escaped); comments as text.
@@ -134,6 +143,7 @@ let fixture: Fixture;
 
 test.beforeAll(async ({ request }) => {
   expect(process.env.E2E_ADMIN_KEY, "E2E_ADMIN_KEY must be set (scripts/test does)").toBeTruthy();
+  expect(process.env.E2E_WORKER_KEY, "E2E_WORKER_KEY must be set (scripts/test does)").toBeTruthy();
   fixture = await store(request);
 });
 

@@ -40,12 +40,19 @@ pub fn ExecutePanel(
         Ok(()) => {
             let mut notes = vec![];
             if warns {
-                notes.push("Some verdicts warn, so the plan first goes to the reviewers' inbox as a plan approval; it starts when approved.".to_string());
+                notes.push(
+                    "Some verdicts warn, so the plan first goes to the reviewers' inbox as a plan approval; it starts when approved."
+                        .to_string(),
+                );
             } else {
                 notes.push("Every verdict allows: it starts at once.".to_string());
             }
             if sensitive_steps > 0 {
-                notes.push(format!("{} with a sensitive tool will wait for a reviewer when {} turn comes.", plural(sensitive_steps, "step"), if sensitive_steps == 1 { "its" } else { "their" }));
+                notes.push(format!(
+                    "{} with a sensitive tool will wait for a reviewer when {} turn comes.",
+                    plural(sensitive_steps, "step"),
+                    if sensitive_steps == 1 { "its" } else { "their" }
+                ));
             }
             view! {
                 <section class=format!("{CARD} mb-6 flex flex-col gap-3 p-5 sm:flex-row sm:items-center sm:justify-between") data-testid="execute-panel">
@@ -127,7 +134,13 @@ pub fn RunSteps(run: PlanRun) -> impl IntoView {
     let ids: Vec<(String, StepRunView, String)> = run
         .steps
         .iter()
-        .map(|s| (s.step_id.clone(), s.clone(), s.lease.as_ref().map(|l| l.worker.clone()).or_else(|| last_worker(&s.step_id)).unwrap_or_default()))
+        .map(|s| {
+            (
+                s.step_id.clone(),
+                s.clone(),
+                s.lease.as_ref().map(|l| l.worker.clone()).or_else(|| last_worker(&s.step_id)).unwrap_or_default(),
+            )
+        })
         .collect();
     let attempts = run.attempts.clone();
     let shown_attempts = attempts.len().min(50);

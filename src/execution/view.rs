@@ -187,7 +187,8 @@ impl PlanRun {
             PlanStatus::RollingBack => format!(
                 "Rolling back ({}): {} step{} still to undo, {} running step{} told to stop.",
                 if self.stop_reason == Some(StopReason::Cancelled) { "cancelled" } else { "a step failed" },
-                self.count(StepState::Compensating) + self.steps.iter().filter(|s| s.state == StepState::Succeeded && s.job == JobKind::Rollback).count(),
+                self.count(StepState::Compensating)
+                    + self.steps.iter().filter(|s| s.state == StepState::Succeeded && s.job == JobKind::Rollback).count(),
                 if self.count(StepState::Compensating) == 1 { "" } else { "s" },
                 self.count(StepState::Running),
                 if self.count(StepState::Running) == 1 { "" } else { "s" },

@@ -144,8 +144,8 @@ pub async fn load_plan(
     let plan = super::service::get_plan(&s, &who, id).await?;
     let run = crate::execution::service::run_if_any(&s, &who, id).await?;
     let may_execute = who.can(crate::auth::model::Permission::ExecutePlan);
-    let execute = crate::execution::view::execute_refusal(plan.status, s.config.flags.planner_execute, may_execute)
-        .map(|r| r.map_err(String::from));
+    let execute =
+        crate::execution::view::execute_refusal(plan.status, s.config.flags.planner_execute, may_execute).map(|r| r.map_err(String::from));
     let can_cancel = may_execute && matches!(plan.status, PlanStatus::Running | PlanStatus::AwaitingApproval);
     let mut view = page_view(plan, step.as_deref(), &filter, run.as_ref());
     view.run = run;

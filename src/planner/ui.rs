@@ -6,11 +6,11 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter};
 use crate::events::live::{use_live_events, LiveBadge};
+use crate::events::model::{Event, EventKind, Subject};
 use crate::execution::fns::{CancelPlan, ExecutePlan};
 use crate::execution::ui::{ExecutePanel, RunPanel, RunSteps, StepRunDetail};
 use crate::execution::view::StepRunView;
 use crate::layout::use_session;
-use crate::events::model::{Event, EventKind, Subject};
 use crate::plan::model::{PlanStatus, PlanStep};
 use crate::plan::verdict::{Gate, GateVerdict, Verdict, VerdictCounts};
 use crate::ui::*;
