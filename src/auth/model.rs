@@ -219,18 +219,7 @@ mod tests {
         assert!(!Role::Reviewer.allows(EditBacklog));
         assert!(Role::Automation.allows(RecordMetrics) && Role::Automation.allows(RequestApproval));
         assert!(!Role::Automation.allows(DecideApproval) && !Role::Automation.allows(ManageTools));
-        for p in [
-            Read,
-            EditBacklog,
-            ManageTools,
-            RecordMetrics,
-            CreatePlan,
-            RequestApproval,
-            DecideApproval,
-            ManageWebhooks,
-            ExecutePlan,
-            RunSteps,
-        ] {
+        for p in [Read, EditBacklog, ManageTools, RecordMetrics, CreatePlan, RequestApproval, DecideApproval, ManageWebhooks, ExecutePlan] {
             assert!(Role::Admin.allows(p));
             assert!(p.roles().contains(&Role::Admin));
         }
