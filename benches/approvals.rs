@@ -21,15 +21,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tower::ServiceExt;
 
+mod support;
+use support::pct;
+
 const CLIENTS: usize = 32;
 const DECISIONS: usize = 4_000;
 
 fn who(name: &str, role: Role) -> Principal {
     Principal { kind: PrincipalKind::ApiKey, id: 0, name: name.into(), role }
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
 }
 
 /// A plain sqlx pool on the bench's database file, with the server's SQLite settings.

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 mod support;
 use support::{median, ms, TOOLS};
 
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const ITEMS: usize = 2_000;
 const RUNS: usize = 15;
 
@@ -213,27 +212,6 @@ async fn bench(name: &str, url: String) {
     );
 }
 
-async fn pg_database() -> Option<String> {
-    use sqlx::{Connection, Executor};
-    let mut c = match sqlx::PgConnection::connect(PG_ADMIN_URL).await {
-        Ok(c) => c,
-        Err(e) => {
-            println!("  postgres: not measured, cannot reach {PG_ADMIN_URL}: {e}");
-            return None;
-        }
-    };
-    let name = format!("nofx_bench_{}", std::process::id());
-    c.execute(format!("create database {name}").as_str()).await.unwrap();
-    Some(name)
-}
-
-async fn drop_pg_database(name: &str) {
-    use sqlx::{Connection, Executor};
-    if let Ok(mut c) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
-        let _ = c.execute(format!("drop database if exists {name} with (force)").as_str()).await;
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -243,9 +221,9 @@ async fn main() {
         bench("sqlite", format!("sqlite://{}/bench.db", dir.path().display())).await;
     }
     if only.as_deref().is_none_or(|o| o == "postgres") {
-        if let Some(name) = pg_database().await {
+        if let Some(name) = support::pg_database().await {
             bench("postgres", format!("postgres://postgres@127.0.0.1:5432/{name}")).await;
-            drop_pg_database(&name).await;
+            support::drop_pg_database(&name).await;
         }
     }
 }

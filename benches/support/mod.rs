@@ -53,3 +53,32 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A fresh PostgreSQL database for one bench run (its name), or `None` with a notice.
+pub async fn pg_database() -> Option<String> {
+    use sqlx::{Connection, Executor};
+    let mut c = match sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+        Ok(c) => c,
+        Err(e) => {
+            println!("  postgres: not measured, cannot reach {PG_ADMIN_URL}: {e}");
+            return None;
+        }
+    };
+    let name = format!("nofx_bench_{}_{}", std::process::id(), nofx::storage::now_ms() % 1_000_000);
+    c.execute(format!("create database {name}").as_str()).await.unwrap();
+    Some(name)
+}
+
+pub async fn drop_pg_database(name: &str) {
+    use sqlx::{Connection, Executor};
+    if let Ok(mut c) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+        let _ = c.execute(format!("drop database if exists {name} with (force)").as_str()).await;
+    }
+}
+
+/// The value at quantile `p` of sorted durations, in milliseconds.
+pub fn pct(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}

@@ -489,6 +489,7 @@ pub async fn execute(state: &AppState, who: &Principal, plan_id: i64) -> AppResu
                 finished_at: None,
                 steps_total: steps.len() as i64,
                 steps_succeeded: 0,
+                stored_status: PlanStatus::Ready,
             };
             match start {
                 Start::Now => {

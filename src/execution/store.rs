@@ -127,6 +127,8 @@ pub struct PlanRunRow {
     pub finished_at: Option<i64>,
     pub steps_total: i64,
     pub steps_succeeded: i64,
+    /// The status as loaded (or inserted): the plan row is written only when it changes.
+    pub stored_status: PlanStatus,
 }
 
 const RUN_COLUMNS: &str = "plan_id, status, stop_reason, approval_id, requested_by, requested_at, approved_by, approved_at, \
@@ -153,8 +155,10 @@ impl TryFrom<RunRow> for PlanRunRow {
     fn try_from(r: RunRow) -> AppResult<PlanRunRow> {
         const T: &str = "plan_runs";
         let id = r.plan_id;
+        let status = column(T, id, "status", &r.status, PlanStatus::parse)?;
         Ok(PlanRunRow {
-            status: column(T, id, "status", &r.status, PlanStatus::parse)?,
+            status,
+            stored_status: status,
             stop_reason: match r.stop_reason {
                 Some(s) => Some(column(T, id, "stop_reason", &s, StopReason::parse)?),
                 None => None,
@@ -212,7 +216,8 @@ pub async fn insert_run(tx: &mut Transaction<'_, Any>, r: &PlanRunRow, now: i64)
     Ok(())
 }
 
-/// Writes the run's changing columns, and the plan's status with it.
+/// Writes the run's changing columns, and the plan's status with it when it changed (the plan
+/// row holds the whole plan document: rewriting it for every step would cost more than the step).
 pub async fn save_run(tx: &mut Transaction<'_, Any>, r: &PlanRunRow, now: i64) -> AppResult<()> {
     sqlx::query(
         "update plan_runs set status = $2, stop_reason = $3, approved_by = $4, approved_at = $5, started_at = $6, finished_at = $7,
@@ -229,7 +234,10 @@ pub async fn save_run(tx: &mut Transaction<'_, Any>, r: &PlanRunRow, now: i64) -
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    set_plan_status(tx, r.plan_id, r.status, now).await
+    if r.status != r.stored_status {
+        set_plan_status(tx, r.plan_id, r.status, now).await?;
+    }
+    Ok(())
 }
 
 pub async fn set_plan_status(tx: &mut Transaction<'_, Any>, plan_id: i64, status: PlanStatus, now: i64) -> AppResult<()> {
