@@ -27,6 +27,8 @@ pub struct Config {
     pub webhook_urls: Vec<String>,
     /// Secret outbound deliveries are signed with (`NOFX_WEBHOOK_SECRET`, `whsec_…`).
     pub webhook_secret: Option<String>,
+    /// Which event types are sent (`NOFX_WEBHOOK_EVENTS`: types or `prefix.*`, comma-separated).
+    pub webhook_events: Option<String>,
     /// First retry delay of a failed delivery, in ms (`NOFX_WEBHOOK_RETRY_BASE_MS`, default 5000).
     pub webhook_retry_base_ms: i64,
     /// Connection limits and timeouts of the HTTP server.
@@ -78,6 +80,7 @@ impl std::fmt::Debug for Config {
             .field("zig_todo_secret", &self.zig_todo_secret.as_ref().map(|_| "(set)"))
             .field("webhook_urls", &self.webhook_urls)
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "(set)"))
+            .field("webhook_events", &self.webhook_events)
             .field("limits", &self.limits)
             .field("login_throttle", &self.login_throttle)
             .field("trust_proxy", &self.trust_proxy)
@@ -128,6 +131,7 @@ impl Config {
                 .map(|v| v.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect())
                 .unwrap_or_default(),
             webhook_secret: get("NOFX_WEBHOOK_SECRET").filter(|v| !v.trim().is_empty()),
+            webhook_events: get("NOFX_WEBHOOK_EVENTS").filter(|v| !v.trim().is_empty()),
             webhook_retry_base_ms: read("NOFX_WEBHOOK_RETRY_BASE_MS", "a positive number of milliseconds", &positive)?.unwrap_or(5000),
             limits: ServerLimits {
                 header_read_timeout: secs("NOFX_HEADER_TIMEOUT_S", d.header_read_timeout)?,
@@ -156,6 +160,7 @@ impl Config {
             zig_todo_secret: None,
             webhook_urls: vec![],
             webhook_secret: None,
+            webhook_events: None,
             webhook_retry_base_ms: 5000,
             limits: ServerLimits::default(),
             login_throttle: Default::default(),

@@ -416,3 +416,48 @@ async fn execution_has_its_own_flag() {
     let (s, b) = worker.post("/api/worker/claim", json!({"tools": ["build"]})).await;
     assert_eq!((s, b["error"].as_str()), (StatusCode::FORBIDDEN, Some("feature_disabled")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_subscribers_get_the_execution_events_they_ask_for() {
+    // A receiver that keeps every delivery's event type.
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let kept = seen.clone();
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let v: Value = serde_json::from_slice(&body).unwrap();
+                kept.lock().unwrap().push(v["type"].as_str().unwrap().to_string());
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
+    let flags = FeatureFlags { auto_planner: true, planner_execute: true };
+    let app = TestApp::spawn_configured(nofx::storage::Backend::Sqlite, flags, |c| {
+        c.webhook_urls = vec![url.clone()];
+        c.webhook_secret = Some(nofx::webhooks::signature::Secret::generate());
+        c.webhook_events = Some("plan.approved, step.*".into());
+    })
+    .await
+    .unwrap();
+    let plan = plan_of(&app, &[build_tool()], &[("a", &["build"], &[])]).await;
+    let planner = app.api(Role::Planner).await;
+    planner.post("/api/auto-planner/execute", json!({"plan_id": plan["id"]})).await;
+    let worker = app.api(Role::Worker).await;
+    let job = claim(&worker, &["build"], 5).await.unwrap();
+    report(&worker, &job, "complete", json!({})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = seen.lock().unwrap().clone();
+        if got.iter().any(|t| t == "step.succeeded") && got.iter().any(|t| t == "plan.approved") {
+            assert!(got.iter().all(|t| t == "plan.approved" || t.starts_with("step.")), "only what was asked for: {got:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not delivered: {got:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

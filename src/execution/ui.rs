@@ -6,7 +6,7 @@ use leptos_router::components::A;
 
 use super::fns::{CancelPlan, ExecutePlan};
 use super::model::{JobKind, StepState};
-use super::view::{PlanRun, StepRunView};
+use super::view::{AttemptView, PlanRun, StepRunView};
 use crate::plan::model::PlanStatus;
 use crate::ui::*;
 
@@ -211,9 +211,9 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// A step's run, for the step panel.
+/// A step's run and its attempts (newest first), for the step panel.
 #[component]
-pub fn StepRunDetail(s: StepRunView) -> impl IntoView {
+pub fn StepRunDetail(s: StepRunView, attempts: Vec<AttemptView>) -> impl IntoView {
     view! {
         <div class="mt-4 rounded-lg bg-slate-50 p-3" data-testid="step-run">
             <div class="flex items-center justify-between">
@@ -231,6 +231,19 @@ pub fn StepRunDetail(s: StepRunView) -> impl IntoView {
                 {s.error.clone().map(|e| view! { <dt class="text-slate-500">"Error"</dt><dd class="col-span-2 break-words text-rose-700">{e}</dd> })}
             </dl>
             {s.output.clone().map(|o| view! { <pre class="mt-2 max-h-48 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 text-xs text-slate-700" data-testid="step-output">{last_lines(&o, 40)}</pre> })}
+            {(!attempts.is_empty()).then(|| view! {
+                <h4 class="mt-3 text-xs font-semibold text-slate-500">"Attempts"</h4>
+                <ol class="mt-1 space-y-1 text-xs" data-testid="step-attempts">
+                    {attempts.into_iter().map(|a| view! {
+                        <li class="break-words">
+                            {if a.job == JobKind::Rollback { "rollback" } else { "run" }} " " {a.attempt} " · " <span class="font-medium">{a.outcome.replace('_', " ")}</span>
+                            " · " {a.worker.clone()} " · " {format_time(a.started_at)}
+                            {a.ended_at.map(|e| format!(" · {}", format_duration(e - a.started_at)))}
+                            {a.error.clone().map(|e| view! { <span class="block text-rose-700">{e}</span> })}
+                        </li>
+                    }).collect_view()}
+                </ol>
+            })}
         </div>
     }
 }

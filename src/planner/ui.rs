@@ -9,7 +9,7 @@ use crate::events::live::{use_live_events, LiveBadge};
 use crate::events::model::{Event, EventKind, Subject};
 use crate::execution::fns::{CancelPlan, ExecutePlan};
 use crate::execution::ui::{ExecutePanel, RunPanel, RunSteps, StepRunDetail};
-use crate::execution::view::StepRunView;
+use crate::execution::view::{AttemptView, StepRunView};
 use crate::layout::use_session;
 use crate::plan::model::{PlanStatus, PlanStep};
 use crate::plan::verdict::{Gate, GateVerdict, Verdict, VerdictCounts};
@@ -317,7 +317,10 @@ fn PlanView(
             <div class="space-y-6">
                 {match v.selected.clone() {
                     Some(step) => {
-                        let run = v.run.as_ref().and_then(|r| r.steps.iter().find(|s| s.step_id == step.id).cloned());
+                        let run = v.run.as_ref().and_then(|r| {
+                            let attempts = r.attempts.iter().filter(|a| a.step_id == step.id).cloned().collect();
+                            r.steps.iter().find(|s| s.step_id == step.id).cloned().map(|s| (s, attempts))
+                        });
                         view! { <StepPanel step plan_id=id run/> }.into_any()
                     }
                     None => view! {
@@ -390,7 +393,7 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
 }
 
 #[component]
-fn StepPanel(step: PlanStep, plan_id: i64, run: Option<StepRunView>) -> impl IntoView {
+fn StepPanel(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<AttemptView>)>) -> impl IntoView {
     view! {
         <section class=format!("{CARD} p-5") data-testid="step-panel" id="step">
             <div class="flex items-start justify-between gap-2">
@@ -419,7 +422,7 @@ fn StepPanel(step: PlanStep, plan_id: i64, run: Option<StepRunView>) -> impl Int
                     {step.rollback.clone().unwrap_or_else(|| "None: this mutating tool has no rollback recipe.".into())}
                 </dd>
             </dl>
-            {run.map(|s| view! { <StepRunDetail s/> })}
+            {run.map(|(s, attempts)| view! { <StepRunDetail s attempts/> })}
             <h3 class="mt-4 text-xs font-semibold uppercase tracking-wide text-slate-500">"Gate verdicts"</h3>
             <ul class="mt-2 space-y-3" data-testid="step-verdicts">
                 {step.verdicts.iter().map(|g| view! {

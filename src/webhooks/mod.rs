@@ -17,6 +17,33 @@ pub struct WebhookSettings {
     /// First retry delay; each further one is 6× longer (5 s, 30 s, 3 min, ... by default).
     pub retry_base_ms: i64,
     pub max_attempts: i64,
+    /// The event types sent: exact types or `prefix.*` (`NOFX_WEBHOOK_EVENTS`).
+    pub events: Vec<String>,
+}
+
+/// What webhook URLs receive when `NOFX_WEBHOOK_EVENTS` is unset.
+pub const DEFAULT_EVENTS: &str = "approval.requested,approval.decided";
+
+/// Parses `NOFX_WEBHOOK_EVENTS`: each entry must name an event type or a prefix of some (`plan.*`).
+pub fn parse_events(v: &str) -> Result<Vec<String>, String> {
+    use crate::events::model::{parse_type_filter, type_matches, EventKind};
+    let filter = parse_type_filter(Some(v));
+    if filter.is_empty() {
+        return Err("name at least one event type, like `approval.*,plan.approved`".into());
+    }
+    for f in &filter {
+        if !EventKind::ALL.iter().any(|k| type_matches(std::slice::from_ref(f), *k)) {
+            return Err(format!("`{f}` matches no event type; use types like `plan.approved` or prefixes like `step.*`"));
+        }
+    }
+    Ok(filter)
+}
+
+impl WebhookSettings {
+    /// Whether events of `kind` are sent to the webhook URLs.
+    pub fn wants(&self, kind: crate::events::model::EventKind) -> bool {
+        crate::events::model::type_matches(&self.events, kind)
+    }
 }
 
 impl WebhookSettings {
@@ -42,6 +69,26 @@ impl WebhookSettings {
             outbound_secret,
             retry_base_ms: c.webhook_retry_base_ms,
             max_attempts: 8,
+            events: parse_events(c.webhook_events.as_deref().unwrap_or(DEFAULT_EVENTS))
+                .map_err(|e| anyhow::anyhow!("NOFX_WEBHOOK_EVENTS: {e}"))?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::model::EventKind;
+
+    #[test]
+    fn subscribers_choose_their_event_types() {
+        let s = WebhookSettings { events: parse_events(DEFAULT_EVENTS).unwrap(), ..Default::default() };
+        assert!(s.wants(EventKind::ApprovalDecided) && !s.wants(EventKind::PlanApproved), "approvals only by default");
+        let s = WebhookSettings { events: parse_events("plan.approved, step.*").unwrap(), ..Default::default() };
+        assert!(s.wants(EventKind::PlanApproved) && s.wants(EventKind::StepFailed) && s.wants(EventKind::StepCompensated));
+        assert!(!s.wants(EventKind::PlanReady) && !s.wants(EventKind::ApprovalDecided));
+        assert!(parse_events("plan.aproved").unwrap_err().contains("plan.aproved"));
+        assert!(parse_events("teleport.*").is_err());
+        assert!(parse_events(" , ").is_err());
     }
 }

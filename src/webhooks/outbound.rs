@@ -17,11 +17,6 @@ use crate::storage::{corrupt, now_ms, Db};
 
 use super::signature::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 
-/// Event types sent to webhook URLs.
-pub fn wanted(kind: EventKind) -> bool {
-    matches!(kind, EventKind::ApprovalRequested | EventKind::ApprovalDecided)
-}
-
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     pub id: i64,
@@ -89,7 +84,7 @@ async fn enqueue(state: &AppState, cursor: i64) -> AppResult<i64> {
         let now = now_ms();
         // (webhook id, url, event id, kind, body) for every wanted event and URL.
         let mut rows: Vec<(String, String, i64, &'static str, String)> = vec![];
-        for e in events.iter().filter(|e| wanted(e.kind)) {
+        for e in events.iter().filter(|e| state.webhooks.wants(e.kind)) {
             let body = json!({"type": e.kind, "timestamp": chrono::DateTime::from_timestamp_millis(e.created_at).map(|t| t.to_rfc3339()), "data": e.payload}).to_string();
             for url in &state.webhooks.urls {
                 rows.push((format!("msg_{}_{}", e.id, short_hash(url.as_str())), url.to_string(), e.id, e.kind.as_str(), body.clone()));
