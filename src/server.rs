@@ -137,6 +137,7 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
         planner: Arc::new(crate::planner::build::GraphPlanner),
         waiters: Default::default(),
         expiry: Default::default(),
+        executor: Default::default(),
         webhooks: Arc::new(webhooks),
     };
     crate::approvals::service::spawn_expiry(state.clone());

@@ -22,6 +22,8 @@ pub struct AppState {
     pub waiters: Arc<crate::approvals::waiters::Waiters>,
     /// Tells the expiry task that a new deadline exists.
     pub expiry: crate::approvals::waiters::ExpiryNotify,
+    /// Wakes the executor task (a decided approval, an earlier lease expiry).
+    pub executor: Arc<crate::execution::wake::ExecutorWake>,
     /// Parsed webhook secrets and targets.
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
     /// Failed sign-ins per account and address, in memory (per instance).

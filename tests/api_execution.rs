@@ -461,3 +461,28 @@ async fn webhook_subscribers_get_the_execution_events_they_ask_for() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_worker_loses_its_step_when_the_lease_runs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[execution]\nlease_seconds = 5\n[execution.retry]\nbackoff_ms = 100\nmax_backoff_ms = 100\n").unwrap();
+    let flags = FeatureFlags { auto_planner: true, planner_execute: true };
+    let app = TestApp::spawn_configured(nofx::storage::Backend::Sqlite, flags, |c| c.policy_path = Some(policy.clone())).await.unwrap();
+    let plan = plan_of(&app, &[build_tool()], &[("a", &["build"], &[])]).await;
+    let planner = app.api(Role::Planner).await;
+    planner.post("/api/auto-planner/execute", json!({"plan_id": plan["id"]})).await;
+    let silent = app.api(Role::Worker).await;
+    let first = claim(&silent, &["build"], 0).await.unwrap();
+    assert_eq!(first["heartbeat_interval_ms"], 5000 / 3);
+    // Nobody reports: the executor re-queues the step when the lease runs out, and a waiting
+    // worker gets it as attempt 2.
+    let other = app.api(Role::Worker).await;
+    let again = claim(&other, &["build"], 20).await.expect("re-queued after the lease ran out");
+    assert_eq!((again["step_id"].clone(), again["attempt"].as_i64()), (first["step_id"].clone(), Some(2)));
+    assert!(again["fence"].as_i64() > first["fence"].as_i64());
+    let (s, late) = report(&silent, &first, "complete", json!({})).await;
+    assert_eq!((s, late["error"].as_str()), (StatusCode::CONFLICT, Some("lease_lost")), "{late}");
+    let run = run_of(&planner, plan["id"].as_i64().unwrap()).await;
+    assert_eq!(run["attempts"][1]["outcome"], "lease_expired", "{run}");
+}

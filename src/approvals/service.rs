@@ -399,6 +399,9 @@ async fn act(
     }
     if w.after.status.is_final() {
         state.waiters.wake(id);
+        if w.after.plan_id.is_some() {
+            state.executor.approval_decided();
+        }
         tracing::info!(approval = id, status = w.after.status.as_str(), by = actor, "approval decided");
     }
     Ok((w.after, w.log))
@@ -466,6 +469,9 @@ pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>
     if let Some(last) = ids.last() {
         state.events.published(*last);
         state.waiters.wake(id);
+        if after.plan_id.is_some() {
+            state.executor.approval_decided();
+        }
         tracing::info!(approval = id, outcome = after.expiry_outcome.as_str(), "approval expired");
     }
     Ok(Some(after))

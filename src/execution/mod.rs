@@ -13,4 +13,6 @@ pub mod store;
 pub mod ui;
 pub mod view;
 #[cfg(feature = "ssr")]
+pub mod wake;
+#[cfg(feature = "ssr")]
 pub mod worker;

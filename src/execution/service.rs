@@ -826,6 +826,11 @@ async fn try_claim(state: &AppState, tools: &[String], worker: &str, lease_ms: i
         })
     })
     .await
+    .inspect(|job| {
+        if let Some(j) = job {
+            state.executor.leased_until(j.lease_expires_at);
+        }
+    })
 }
 
 fn claim_step(step: &mut StepRun, worker: &str, now: i64, lease_ms: i64) -> Result<Claimed, Refusal> {
@@ -1074,13 +1079,14 @@ pub async fn sweep(state: &AppState) -> AppResult<Option<i64>> {
     store::next_lease_expiry(&state.db).await
 }
 
-/// The executor: sweeps at start (a restart picks up where the last run stopped), after every
-/// batch of committed events (an approval decided anywhere, on any instance) and when the next
-/// lease runs out. Never polls on a fixed interval.
+/// The executor: sweeps at start (a restart picks up where the last run stopped), when an
+/// approval linked to a plan is decided on this instance (each instance settles its own
+/// decisions; a restart settles any left over), and when the next lease runs out (a new lease
+/// that runs out sooner wakes it). Never polls on a fixed interval.
 pub fn spawn_executor(state: AppState) {
     tokio::spawn(async move {
-        let mut signals = state.events.subscribe();
         loop {
+            state.executor.sweeping();
             let next = match sweep(&state).await {
                 Ok(next) => next,
                 Err(e) => {
@@ -1088,18 +1094,13 @@ pub fn spawn_executor(state: AppState) {
                     Some(now_ms() + 1000)
                 }
             };
+            state.executor.sleep_until(next);
             let sleep = match next {
                 Some(at) => Duration::from_millis((at - now_ms()).clamp(0, 3_600_000) as u64 + 1),
                 None => Duration::from_secs(3600),
             };
             tokio::select! {
-                r = signals.recv() => {
-                    if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                        return;
-                    }
-                    // Coalesce a burst of events into one sweep.
-                    while signals.try_recv().is_ok() {}
-                }
+                _ = state.executor.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
             }
         }
