@@ -50,7 +50,8 @@ create table step_runs (
     primary key (plan_id, idx)
 );
 create unique index step_runs_step on step_runs(plan_id, step_id);
-create index step_runs_claim on step_runs(tool, claim_at) where claim_at is not null;
+-- In claim order, so the next claimable step of a tool is the first entry of its range.
+create index step_runs_claim on step_runs(tool, claim_at, plan_id, idx) where claim_at is not null;
 create index step_runs_lease on step_runs(lease_expires_at) where lease_expires_at is not null;
 create unique index step_runs_approval on step_runs(approval_id) where approval_id is not null;
 create index step_runs_waiting on step_runs(state) where state = 'waiting_approval';

@@ -535,6 +535,14 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_page_listens_to_every_event_about_plans() {
+        for k in EventKind::ALL {
+            let about_approvals = k.as_str().starts_with("approval.");
+            assert_eq!(PLAN_EVENTS.contains(&k), !about_approvals, "{k}");
+        }
+    }
+
+    #[test]
     fn a_plan_page_refreshes_on_its_own_plan_only() {
         assert!(refreshes_plan(&event(EventKind::PlanReady, Subject::Plan(1)), 1));
         assert!(refreshes_plan(&event(EventKind::PlanBlocked, Subject::Plan(12)), 12));
