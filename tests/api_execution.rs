@@ -486,3 +486,30 @@ async fn a_silent_worker_loses_its_step_when_the_lease_runs_out() {
     let run = run_of(&planner, plan["id"].as_i64().unwrap()).await;
     assert_eq!(run["attempts"][1]["outcome"], "lease_expired", "{run}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_planner_off_executed_plans_still_run() {
+    let app = TestApp::spawn(nofx::storage::Backend::Sqlite).await.unwrap();
+    let plan = plan_of(&app, &[build_tool()], &[("a", &["build"], &[]), ("b", &["build"], &[0])]).await;
+    let id = plan["id"].as_i64().unwrap();
+    let planner = app.api(Role::Planner).await;
+    planner.post("/api/auto-planner/execute", json!({"plan_id": id})).await;
+    // The same database served again with FEATURE_AUTO_PLANNER off and execution on.
+    let options = leptos::config::LeptosOptions::builder().output_name("nofx").site_root("target/site").site_pkg_dir("pkg").build();
+    let config = nofx::config::Config::for_tests(app.database_url.clone(), FeatureFlags { auto_planner: false, planner_execute: true });
+    let state = nofx::server::prepare(config, options).await.unwrap();
+    let limits = state.config.limits;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { nofx::server::serve(listener, nofx::server::app(state), limits, std::future::pending()).await.unwrap() });
+    let second = |key: String| Api { base: base.clone(), key: Some(key), http: reqwest::Client::new() };
+    let (s, b) = second(app.key(Role::Planner).await).post("/api/auto-planner/plan", json!({"item_ids": [plan["items"][0]["id"]]})).await;
+    assert_eq!((s, b["flag"].as_str()), (StatusCode::FORBIDDEN, Some("FEATURE_AUTO_PLANNER")), "planning is off there");
+    let worker = second(app.key(Role::Worker).await);
+    for _ in 0..2 {
+        let job = claim(&worker, &["build"], 10).await.expect("the executed plan's steps are still served");
+        let (s, _) = report(&worker, &job, "complete", json!({})).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    assert_eq!(run_of(&second(app.key(Role::Viewer).await), id).await["status"], "succeeded");
+}
