@@ -810,7 +810,7 @@ async fn try_claim(state: &AppState, tools: &[String], worker: &str, lease_ms: i
             let now = now_ms();
             let Some(mut step) = store::next_claimable(tx, backend, &tools, now).await? else { return Ok(None) };
             let before = step.run.clone();
-            let Ok(claimed) = claim_step(&mut step.run, &worker, now, lease_ms) else { return Ok(None) };
+            let Ok(claimed) = super::model::claim(&mut step.run, &worker, now, lease_ms) else { return Ok(None) };
             store::save_step(tx, &step, now).await?;
             store::insert_attempt(tx, &step, &claimed, &worker, now).await?;
             if let Some(e) = step_change_event(&before, &step) {
@@ -831,10 +831,6 @@ async fn try_claim(state: &AppState, tools: &[String], worker: &str, lease_ms: i
             state.executor.leased_until(j.lease_expires_at);
         }
     })
-}
-
-fn claim_step(step: &mut StepRun, worker: &str, now: i64, lease_ms: i64) -> Result<Claimed, Refusal> {
-    super::model::claim(step, worker, now, lease_ms)
 }
 
 /// Which report a worker sent.
