@@ -19,7 +19,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "NOFX Control Plane API", description = "Backlog, plans, gates and human approvals. Authenticate with `Authorization: Bearer <api key>`."),
     modifiers(&BearerAuth),
-    tags((name = "backlog"), (name = "tools"), (name = "planner"), (name = "approvals"), (name = "execution"), (name = "events"), (name = "system"))
+    tags((name = "backlog"), (name = "tools"), (name = "planner"), (name = "approvals"), (name = "execution"), (name = "overrides"), (name = "audit"), (name = "keys"), (name = "events"), (name = "system"))
 )]
 struct ApiDoc;
 
@@ -117,6 +117,9 @@ pub fn router() -> Router<AppState> {
         .merge(crate::planner::http::router())
         .merge(crate::approvals::http::router())
         .merge(crate::execution::http::router())
+        .merge(crate::overrides::http::router())
+        .merge(crate::audit::http::router())
+        .merge(crate::auth::http::router())
         .merge(crate::webhooks::http::router())
         .merge(crate::events::http::router())
         .split_for_parts();

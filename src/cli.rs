@@ -39,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Load the demo backlog, tools, metrics and demo users (skipped when data exists).
     SeedDemo,
     /// Print a new webhook signing secret (`whsec_…`) for NOFX_WEBHOOK_SECRET or NOFX_ZIG_TODO_SECRET.
@@ -112,11 +117,42 @@ enum KeyCommand {
         name: String,
         #[arg(long, value_parser = parse_role)]
         role: Role,
+        /// Days until the key stops working (1–3650); it never expires when left out.
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+    },
+    /// List API keys: name, role, status, created, last used, expiry (never the keys).
+    List,
+    /// Revoke an API key by name: every request with it is refused from now on.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the audit trail's hash chain: exit 0 when intact (printing its head, `SEQ:HASH`),
+    /// 1 naming the first record that was altered, removed, inserted or reordered.
+    Verify {
+        /// A head recorded earlier (`SEQ:HASH`, from GET /api/audit/head or a previous run): also
+        /// proves that no record up to it was cut off or rewritten.
+        #[arg(long, value_parser = parse_head)]
+        expect_head: Option<crate::audit::model::Head>,
     },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| "expected one of: viewer, planner, reviewer, automation, worker, admin".to_string())
+    Role::parse(s).ok_or_else(|| format!("expected one of: {}", Role::ALL.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")))
+}
+
+fn parse_head(s: &str) -> Result<crate::audit::model::Head, String> {
+    crate::audit::model::Head::parse(s).ok_or_else(|| "expected SEQ:HASH, e.g. 42:9f86d0… (64 lowercase hex digits)".to_string())
+}
+
+/// `at` (epoch ms) as an RFC 3339 time for the command line, `-` when there is none.
+fn when(at: Option<i64>) -> String {
+    at.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_else(|| "-".into())
 }
 
 pub async fn main() -> ExitCode {
@@ -157,12 +193,65 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("created user {username} (id {id}, role {role})");
             Ok(ExitCode::SUCCESS)
         }
-        Command::ApiKey { command: KeyCommand::Create { name, role } } => {
+        Command::ApiKey { command: KeyCommand::Create { name, role, expires_in_days } } => {
             let db = open_db(&cli.database_url).await?;
-            let (id, key) = service::create_api_key(&db, &name, role).await.map_err(|e| anyhow::anyhow!(e.message))?;
-            println!("created API key {name} (id {id}, role {role}); it is shown once, store it now:");
+            let expires_at =
+                crate::auth::keys::expiry(expires_in_days, crate::storage::now_ms()).map_err(|e| anyhow::anyhow!(e.message))?;
+            let by = crate::audit::Actor::cli();
+            let (id, key) = service::create_key(&db, &by, &name, role, expires_at).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            let until = expires_at.map(|at| format!(", expires {}", when(Some(at)))).unwrap_or_default();
+            println!("created API key {name} (id {id}, role {role}{until}); it is shown once, store it now:");
             println!("{key}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::ApiKey { command: KeyCommand::List } => {
+            let db = open_db(&cli.database_url).await?;
+            let keys = crate::auth::keys::all(&db).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            println!(
+                "{:<6} {:<24} {:<11} {:<8} {:<13} {:<21} {:<21} EXPIRES",
+                "ID", "NAME", "ROLE", "STATUS", "PREFIX", "CREATED", "LAST USED"
+            );
+            for k in keys {
+                println!(
+                    "{:<6} {:<24} {:<11} {:<8} {:<13} {:<21} {:<21} {}",
+                    k.id,
+                    k.name,
+                    k.role.as_str(),
+                    k.status.as_str(),
+                    k.prefix,
+                    when(Some(k.created_at)),
+                    when(k.last_used_at),
+                    when(k.expires_at)
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ApiKey { command: KeyCommand::Revoke { name } } => {
+            let db = open_db(&cli.database_url).await?;
+            let k = crate::auth::keys::revoke_named(&db, &name).await.map_err(|e| anyhow::anyhow!(e.message))?;
+            println!("revoked API key {} (id {}, role {}); requests with it are refused from now on", k.name, k.id, k.role);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify { expect_head } } => {
+            let db = open_db(&cli.database_url).await?;
+            let started = std::time::Instant::now();
+            let status = crate::audit::store::verify(&db, expect_head.as_ref()).await?;
+            let took = started.elapsed().as_secs_f64();
+            match &status.broken {
+                None => {
+                    println!("audit trail intact: {} records up to record {} ({took:.2} s)", status.records, status.head.seq);
+                    if let Some(h) = &expect_head {
+                        println!("it holds the recorded head {h}");
+                    }
+                    println!("head {}", status.head);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(b) => {
+                    eprintln!("audit trail BROKEN: {}", b.describe());
+                    eprintln!("intact up to record {} (head {})", status.head.seq, status.head);
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Command::Gate { tool, args, context, expires_in_s, url, token, command } => {
             let parse = |what: &str, v: &str| {

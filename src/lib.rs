@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod approvals;
+pub mod audit;
 pub mod auth;
 pub mod backlog;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod execution;
 pub mod flags;
 pub mod gates;
 pub mod layout;
+pub mod overrides;
 pub mod plan;
 pub mod planner;
 pub mod text;

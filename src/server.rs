@@ -123,6 +123,9 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
     let webhooks = crate::webhooks::WebhookSettings::from_config(&config)?;
     let db = Db::connect(&config.database_url).await?;
     db.migrate().await?;
+    crate::webhooks::record_secrets(&db, &webhooks)
+        .await
+        .map_err(|e| anyhow::anyhow!("could not record the webhook secrets in the audit trail: {}", e.message))?;
     let events = EventBus::default();
     if db.backend == crate::storage::Backend::Postgres {
         events.listen_postgres(config.database_url.clone());
@@ -138,6 +141,7 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
         waiters: Default::default(),
         expiry: Default::default(),
         executor: Default::default(),
+        overrides: Default::default(),
         webhooks: Arc::new(webhooks),
     };
     crate::approvals::service::spawn_expiry(state.clone());
@@ -146,6 +150,7 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
         crate::execution::service::spawn_executor(state.clone());
     }
     crate::webhooks::outbound::spawn(state.clone());
+    crate::overrides::service::spawn(state.clone());
     Ok(state)
 }
 

@@ -24,6 +24,8 @@ pub struct AppState {
     pub expiry: crate::approvals::waiters::ExpiryNotify,
     /// Wakes the executor task (a decided approval, an earlier lease expiry).
     pub executor: Arc<crate::execution::wake::ExecutorWake>,
+    /// Wakes the override task (a review decided, a new override that may expire sooner).
+    pub overrides: Arc<crate::overrides::wake::OverridesWake>,
     /// Parsed webhook secrets and targets.
     pub webhooks: Arc<crate::webhooks::WebhookSettings>,
     /// Failed sign-ins per account and address, in memory (per instance).

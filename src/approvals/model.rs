@@ -111,6 +111,8 @@ pub enum LogKind {
     Comment,
     Expired,
     Cancelled,
+    /// An override decided the request (approved it past its quorum); the note is its justification.
+    Overridden,
 }
 
 impl LogKind {
@@ -122,11 +124,12 @@ impl LogKind {
             LogKind::Comment => "comment",
             LogKind::Expired => "expired",
             LogKind::Cancelled => "cancelled",
+            LogKind::Overridden => "overridden",
         }
     }
 
     pub fn parse(s: &str) -> Option<LogKind> {
-        [LogKind::Requested, LogKind::Approve, LogKind::Deny, LogKind::Comment, LogKind::Expired, LogKind::Cancelled]
+        [LogKind::Requested, LogKind::Approve, LogKind::Deny, LogKind::Comment, LogKind::Expired, LogKind::Cancelled, LogKind::Overridden]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
@@ -325,6 +328,24 @@ fn note(text: &str, required: bool) -> Result<String, Refusal> {
         return Err(Refusal::ReasonRequired);
     }
     Ok(t.to_string())
+}
+
+/// An override approves a pending request (past its quorum), with the override's justification
+/// as the note. Its author may have asked for the request: an override is an admin action under
+/// the policy, audited, not a reviewer's vote.
+pub fn override_decision(a: &Approval, justification: &str, now: i64) -> Result<Transition, Refusal> {
+    if a.status.is_final() {
+        return Err(Refusal::AlreadyDecided(a.status));
+    }
+    if a.is_overdue(now) {
+        return Err(Refusal::Expired);
+    }
+    Ok(Transition {
+        log: LogKind::Overridden,
+        note: note(justification, true)?,
+        status: Some(ApprovalStatus::Approved),
+        counts_vote: false,
+    })
 }
 
 /// A reviewer's decision on a pending request. `now` decides lateness.

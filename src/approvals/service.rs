@@ -8,6 +8,7 @@ use super::model::*;
 use super::store;
 pub use super::store::NewApproval;
 pub use super::waiters::{ExpiryNotify, Waiters};
+use crate::audit::{Actor, Door};
 use crate::auth::model::{Permission, Principal, Role};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::events::model::{EventKind, NewEvent, Subject};
@@ -148,15 +149,16 @@ pub async fn request(state: &AppState, who: &Principal, req: &ApprovalRequest) -
         expiry_outcome: state.config.approval_expiry_outcome,
     };
     let backend = db.backend;
+    let actor = Actor::of(who);
     let (approval, ids) = db
         .write(move |tx| {
-            let mut new = new.clone();
+            let (mut new, actor) = (new.clone(), actor.clone());
             Box::pin(async move {
                 // The clock is read when the write runs, so the deadline counts from the commit.
                 let now = now_ms();
                 new.expires_at = now + expires_in * 1000;
                 let (approval, event) = open(tx, &new, now).await?;
-                let ids = crate::events::store::append(tx, backend, &[event], now).await?;
+                let ids = crate::audit::store::append_with_events(tx, backend, &actor, vec![], &[event], now).await?;
                 Ok((approval, ids))
             })
         })
@@ -221,6 +223,26 @@ pub async fn withdraw(
         ..current
     };
     Ok(Some(approval_event(EventKind::ApprovalDecided, &after, &t.note)))
+}
+
+/// Approves a pending request by override inside the caller's transaction (the override's
+/// author as `actor`, its justification in the log): its `approval.decided` event for the caller
+/// to append last. Refused (before writing) when the request is not pending. The caller wakes
+/// its waiters and the executor after the commit.
+pub async fn decide_by_override(
+    tx: &mut crate::storage::Tx,
+    backend: crate::storage::Backend,
+    id: i64,
+    actor: &str,
+    justification: &str,
+    now: i64,
+) -> AppResult<(Approval, NewEvent)> {
+    let current = store::lock(tx, backend, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
+    let t = override_decision(&current, justification, now).map_err(refusal)?;
+    store::record(tx, id, actor, &t, now, None).await?;
+    let after = Approval { status: ApprovalStatus::Approved, decided_at: Some(now), decided_by: Some(actor.to_string()), ..current };
+    let event = approval_event(EventKind::ApprovalDecided, &after, &t.note);
+    Ok((after, event))
 }
 
 /// One request, its expiry written first if it is due; no permission check (the service's own).
@@ -333,19 +355,21 @@ fn event_kind(t: &Transition) -> EventKind {
 /// the status, and the event — all or nothing; then wakes the waiters.
 async fn act(
     state: &AppState,
-    id: i64,
-    actor: &str,
+    who: &Actor,
     is_admin: bool,
+    id: i64,
     action: Action,
     delivery: Option<Delivery>,
 ) -> AppResult<(Approval, LogKind)> {
     let db = &state.db;
     let backend = db.backend;
-    let actor_id = actor.to_string();
+    let by = who.clone();
+    let actor = who.identity.as_str();
     let outcome = db
         .write(move |tx| {
-            let (actor, action, delivery) = (actor_id.clone(), action.clone(), delivery.clone());
+            let (by, action, delivery) = (by.clone(), action.clone(), delivery.clone());
             Box::pin(async move {
+                let actor = by.identity.clone();
                 let now = now_ms();
                 if let Some(d) = &delivery {
                     if store::delivery_seen(tx, &d.webhook_id).await? {
@@ -380,7 +404,8 @@ async fn act(
                     after.decided_at = Some(now);
                     after.decided_by = Some(actor.clone());
                 }
-                let event_ids = crate::events::store::append(tx, backend, &[approval_event(event_kind(&t), &after, &t.note)], now).await?;
+                let event = approval_event(event_kind(&t), &after, &t.note);
+                let event_ids = crate::audit::store::append_with_events(tx, backend, &by, vec![], &[event], now).await?;
                 Ok(Ok(Written { after, log: t.log, event_ids }))
             })
         })
@@ -401,6 +426,7 @@ async fn act(
         state.waiters.wake(id);
         if w.after.plan_id.is_some() {
             state.executor.approval_decided();
+            state.overrides.notify_one();
         }
         tracing::info!(approval = id, status = w.after.status.as_str(), by = actor, "approval decided");
     }
@@ -409,7 +435,7 @@ async fn act(
 
 pub async fn decide_as(state: &AppState, who: &Principal, id: i64, decision: Decision, comment: &str) -> AppResult<Approval> {
     who.require(Permission::DecideApproval)?;
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string()), None).await.map(|r| r.0)
+    act(state, &Actor::of(who), who.role == Role::Admin, id, Action::Decide(decision, comment.to_string()), None).await.map(|r| r.0)
 }
 
 fn replayed() -> AppError {
@@ -427,21 +453,20 @@ pub async fn decide_delivered(
     delivery: Delivery,
 ) -> AppResult<Approval> {
     who.require(Permission::DecideApproval)?;
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Decide(decision, comment.to_string()), Some(delivery))
-        .await
-        .map(|r| r.0)
+    let by = Actor::via(who, Door::Webhook);
+    act(state, &by, who.role == Role::Admin, id, Action::Decide(decision, comment.to_string()), Some(delivery)).await.map(|r| r.0)
 }
 
 /// Anyone who can read a request may comment on it while it is pending.
 pub async fn comment_as(state: &AppState, who: &Principal, id: i64, text: &str) -> AppResult<Approval> {
     who.require(Permission::Read)?;
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Comment(text.to_string()), None).await.map(|r| r.0)
+    act(state, &Actor::of(who), who.role == Role::Admin, id, Action::Comment(text.to_string()), None).await.map(|r| r.0)
 }
 
 /// Its requester (or an admin) withdraws a pending request; the state machine checks who.
 pub async fn cancel_as(state: &AppState, who: &Principal, id: i64, reason: &str) -> AppResult<Approval> {
     who.require(Permission::Read)?;
-    act(state, id, &who.identity(), who.role == Role::Admin, Action::Cancel(reason.to_string()), None).await.map(|r| r.0)
+    act(state, &Actor::of(who), who.role == Role::Admin, id, Action::Cancel(reason.to_string()), None).await.map(|r| r.0)
 }
 
 /// Writes the expiry of one overdue request (no-op when it is not overdue any more).
@@ -459,8 +484,8 @@ pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>
                 store::record(tx, id, "system", &t, now, None).await?;
                 let after =
                     Approval { status: ApprovalStatus::Expired, decided_at: Some(now), decided_by: Some("system".into()), ..current };
-                let ids =
-                    crate::events::store::append(tx, backend, &[approval_event(EventKind::ApprovalDecided, &after, &t.note)], now).await?;
+                let event = approval_event(EventKind::ApprovalDecided, &after, &t.note);
+                let ids = crate::audit::store::append_with_events(tx, backend, &Actor::system(), vec![], &[event], now).await?;
                 Ok(Some((after, ids)))
             })
         })
@@ -471,6 +496,7 @@ pub async fn expire_one(state: &AppState, id: i64) -> AppResult<Option<Approval>
         state.waiters.wake(id);
         if after.plan_id.is_some() {
             state.executor.approval_decided();
+            state.overrides.notify_one();
         }
         tracing::info!(approval = id, outcome = after.expiry_outcome.as_str(), "approval expired");
     }

@@ -253,6 +253,7 @@ fn Detail(
                                 LogKind::Comment => ("bg-indigo-400", "commented"),
                                 LogKind::Expired => ("bg-slate-500", "expired it"),
                                 LogKind::Cancelled => ("bg-slate-300", "cancelled"),
+                                LogKind::Overridden => ("bg-amber-500", "approved it by override"),
                             };
                             view! {
                                 <li class="flex gap-3 text-sm" data-testid="log-entry" data-kind=e.kind.as_str()>

@@ -55,3 +55,48 @@ impl FromRequestParts<AppState> for AnyCaller {
         Err(AppError::unauthorized("Send `Authorization: Bearer <key>` or sign in: this endpoint accepts an API key or a browser session."))
     }
 }
+
+// ---- API keys --------------------------------------------------------------------------------
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::keys;
+use super::model::{ApiKeyInfo, CreatedKey, NewKey};
+use crate::error::AppResult;
+use crate::http::{ApiJson, ApiPath};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_keys, create_key)).routes(routes!(revoke_key))
+}
+
+/// Every API key, newest first: name, role, its first characters, status, created, last used
+/// (within a minute), expiry and revocation. Never the key. Admins only.
+#[utoipa::path(get, path = "/keys", tag = "keys", responses((status = 200, body = [ApiKeyInfo]), (status = 403)), security(("api_key" = [])))]
+async fn list_keys(State(s): State<AppState>, AnyCaller(who): AnyCaller) -> AppResult<Json<Vec<ApiKeyInfo>>> {
+    Ok(Json(keys::list(&s.db, &who).await?))
+}
+
+/// Create an API key, optionally expiring after `expires_in_days`. The answer carries the key
+/// this once; only its hash is stored. Admins only.
+#[utoipa::path(post, path = "/keys", tag = "keys", request_body = NewKey,
+    responses((status = 201, body = CreatedKey), (status = 409, description = "`key_name_taken`"),
+        (status = 422, description = "`invalid_key_name` or `invalid_field` (`expires_in_days`)")),
+    security(("api_key" = [])))]
+async fn create_key(
+    State(s): State<AppState>,
+    ApiCaller(who): ApiCaller,
+    ApiJson(body): ApiJson<NewKey>,
+) -> AppResult<(StatusCode, Json<CreatedKey>)> {
+    Ok((StatusCode::CREATED, Json(keys::create(&s.db, &who, &body).await?)))
+}
+
+/// Revoke an API key: every request with it is refused with 401 from now on. Admins only.
+#[utoipa::path(delete, path = "/keys/{id}", tag = "keys", params(("id" = i64, Path)),
+    responses((status = 200, body = ApiKeyInfo), (status = 404), (status = 409, description = "`already_revoked`")),
+    security(("api_key" = [])))]
+async fn revoke_key(State(s): State<AppState>, ApiCaller(who): ApiCaller, ApiPath(id): ApiPath<i64>) -> AppResult<Json<ApiKeyInfo>> {
+    Ok(Json(keys::revoke(&s.db, &who, id).await?))
+}

@@ -3,6 +3,8 @@
 pub mod fns;
 #[cfg(feature = "ssr")]
 pub mod http;
+#[cfg(feature = "ssr")]
+pub mod keys;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod redirect;

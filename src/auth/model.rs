@@ -9,6 +9,7 @@ use std::fmt;
 /// not edit the backlog; automation edits and plans but never decides approvals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Role {
     Viewer,
     Planner,
@@ -16,11 +17,13 @@ pub enum Role {
     Automation,
     /// Runs plan steps: claims them, heartbeats and reports; a worker key can do nothing else.
     Worker,
+    /// Reads everything, the audit trail included, and changes nothing (a compliance officer).
+    Auditor,
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [Role::Viewer, Role::Planner, Role::Reviewer, Role::Automation, Role::Worker, Role::Admin];
+    pub const ALL: [Role; 7] = [Role::Viewer, Role::Planner, Role::Reviewer, Role::Automation, Role::Worker, Role::Auditor, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,6 +32,7 @@ impl Role {
             Role::Reviewer => "reviewer",
             Role::Automation => "automation",
             Role::Worker => "worker",
+            Role::Auditor => "auditor",
             Role::Admin => "admin",
         }
     }
@@ -48,6 +52,7 @@ impl Role {
             Role::Reviewer => matches!(permission, Read | DecideApproval),
             Role::Automation => matches!(permission, Read | EditBacklog | RecordMetrics | CreatePlan | RequestApproval | ExecutePlan),
             Role::Worker => matches!(permission, RunSteps),
+            Role::Auditor => matches!(permission, Read | ReadAudit),
         }
     }
 }
@@ -76,6 +81,10 @@ pub enum Permission {
     ExecutePlan,
     /// Claim plan steps, heartbeat and report their outcome (workers).
     RunSteps,
+    /// Read and export the audit trail, verify its chain.
+    ReadAudit,
+    /// List, create and revoke API keys.
+    ManageKeys,
 }
 
 impl Permission {
@@ -92,6 +101,8 @@ impl Permission {
             Permission::ManageWebhooks => "inspect webhook deliveries",
             Permission::ExecutePlan => "execute and cancel plans",
             Permission::RunSteps => "run plan steps as a worker",
+            Permission::ReadAudit => "read the audit trail",
+            Permission::ManageKeys => "manage API keys",
         }
     }
 
@@ -111,6 +122,8 @@ pub struct Capabilities {
     pub decide_approvals: bool,
     pub inspect_webhooks: bool,
     pub execute_plans: bool,
+    pub read_audit: bool,
+    pub manage_keys: bool,
 }
 
 impl Capabilities {
@@ -122,6 +135,8 @@ impl Capabilities {
             decide_approvals: role.allows(Permission::DecideApproval),
             inspect_webhooks: role.allows(Permission::ManageWebhooks),
             execute_plans: role.allows(Permission::ExecutePlan),
+            read_audit: role.allows(Permission::ReadAudit),
+            manage_keys: role.allows(Permission::ManageKeys),
         }
     }
 }
@@ -171,6 +186,74 @@ impl Principal {
     }
 }
 
+/// Where an API key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub enum KeyStatus {
+    Active,
+    /// Past its `expires_at`: refused with 401.
+    Expired,
+    /// Revoked by an admin: refused with 401.
+    Revoked,
+}
+
+impl KeyStatus {
+    pub fn of(expires_at: Option<i64>, revoked_at: Option<i64>, now: i64) -> KeyStatus {
+        match (revoked_at, expires_at) {
+            (Some(_), _) => KeyStatus::Revoked,
+            (None, Some(at)) if at <= now => KeyStatus::Expired,
+            _ => KeyStatus::Active,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Revoked => "revoked",
+        }
+    }
+}
+
+/// An API key as admins see it: never the key itself, only its first characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ApiKeyInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// `nofx_` and the next seven characters, to recognise a key in a config file or a leak.
+    pub prefix: String,
+    pub status: KeyStatus,
+    pub created_at: i64,
+    /// Within a minute (uses are recorded at most once a minute).
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A new key: its description and the key itself, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub info: ApiKeyInfo,
+    /// Shown once: only its hash is stored.
+    pub key: String,
+}
+
+/// Body of `POST /api/keys`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewKey {
+    pub name: String,
+    pub role: Role,
+    /// Days until the key stops working (1–3650); it never expires when left out.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +269,7 @@ mod tests {
             Capabilities { edit_backlog: true, create_plans: true, execute_plans: true, ..none }
         );
         assert_eq!(Capabilities::of(Role::Worker), none, "a worker's key has no page to see");
+        assert_eq!(Capabilities::of(Role::Auditor), Capabilities { read_audit: true, ..none });
         assert_eq!(
             Capabilities::of(Role::Admin),
             Capabilities {
@@ -194,7 +278,9 @@ mod tests {
                 create_plans: true,
                 decide_approvals: true,
                 inspect_webhooks: true,
-                execute_plans: true
+                execute_plans: true,
+                read_audit: true,
+                manage_keys: true,
             }
         );
     }
@@ -232,6 +318,16 @@ mod tests {
             "a worker key can do nothing but run steps"
         );
         assert_eq!(ExecutePlan.roles(), vec![Role::Planner, Role::Automation, Role::Admin]);
+        assert_eq!(ReadAudit.roles(), vec![Role::Auditor, Role::Admin], "the audit trail names every actor: auditors and admins");
+        assert_eq!(ManageKeys.roles(), vec![Role::Admin]);
+    }
+
+    #[test]
+    fn key_status_follows_revocation_and_expiry() {
+        assert_eq!(KeyStatus::of(None, None, 10), KeyStatus::Active);
+        assert_eq!(KeyStatus::of(Some(11), None, 10), KeyStatus::Active);
+        assert_eq!(KeyStatus::of(Some(10), None, 10), KeyStatus::Expired, "expired at its instant");
+        assert_eq!(KeyStatus::of(Some(11), Some(5), 10), KeyStatus::Revoked, "revoked wins");
     }
 
     #[test]

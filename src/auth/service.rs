@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::model::{Principal, PrincipalKind, Role};
+use crate::audit::{Action, Actor, Door, Entry, Links};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::storage::{column, now_ms, Db};
 
@@ -62,21 +63,40 @@ pub fn validate_username(username: &str) -> AppResult<()> {
 enum Bind {
     Text(String),
     Int(i64),
+    MaybeInt(Option<i64>),
 }
 
 /// Runs `sql`, an `insert … on conflict do nothing returning id`, through the writer: the new
 /// row's id, or `None` when its unique name is taken.
-async fn insert_unless_taken(db: &Db, sql: &'static str, binds: Vec<Bind>) -> AppResult<Option<i64>> {
+/// `audit` is appended with it when the row is inserted (about `{subject}:{id}` when `subject` is
+/// given).
+async fn insert_unless_taken(
+    db: &Db,
+    sql: &'static str,
+    binds: Vec<Bind>,
+    audit: Entry,
+    subject: Option<&'static str>,
+) -> AppResult<Option<i64>> {
     let binds = std::sync::Arc::new(binds);
+    let backend = db.backend;
     db.write(move |tx| {
-        let binds = binds.clone();
+        let (binds, audit) = (binds.clone(), audit.clone());
         Box::pin(async move {
             let query = binds.iter().fold(sqlx::query(sql), |q, b| match b {
                 Bind::Text(t) => q.bind(t.clone()),
                 Bind::Int(i) => q.bind(*i),
+                Bind::MaybeInt(i) => q.bind(*i),
             });
             let row = query.fetch_optional(&mut **tx).await?;
-            Ok(row.map(|r| r.try_get::<i64, _>("id")).transpose()?)
+            let id = row.map(|r| r.try_get::<i64, _>("id")).transpose()?;
+            if let Some(id) = id {
+                let audit = match subject {
+                    Some(kind) => audit.about(kind, id),
+                    None => audit,
+                };
+                crate::audit::store::append(tx, backend, vec![audit], now_ms()).await?;
+            }
+            Ok(id)
         })
     })
     .await
@@ -91,8 +111,16 @@ pub async fn create_user(db: &Db, username: &str, password: &str, role: Role) ->
     let (name, now) = (username.to_string(), now_ms());
     let sql = "insert into users (username, password_hash, role, created_at) values ($1, $2, $3, $4)
                on conflict (username) do nothing returning id";
-    let id =
-        insert_unless_taken(db, sql, vec![Bind::Text(name), Bind::Text(hash), Bind::Text(role.as_str().into()), Bind::Int(now)]).await?;
+    let audit = Entry::new(
+        &Actor::cli(),
+        Action::UserCreated,
+        format!("user:{username}"),
+        Links::default(),
+        format!("Created user `{username}` ({role})."),
+    )
+    .fields(serde_json::json!({"username": username, "role": role}));
+    let binds = vec![Bind::Text(name), Bind::Text(hash), Bind::Text(role.as_str().into()), Bind::Int(now)];
+    let id = insert_unless_taken(db, sql, binds, audit, None).await?;
     match id {
         Some(id) => Ok(id),
         None => Err(AppError::conflict(ErrorCode::UsernameTaken, format!("The username `{username}` is already taken."))),
@@ -108,6 +136,11 @@ pub struct Session {
 
 /// Checks the password and opens a session; returns the cookie token (shown once) and the session.
 pub async fn login(db: &Db, username: &str, password: &str, ttl_ms: i64) -> AppResult<(String, Session)> {
+    login_from(db, username, password, ttl_ms, None).await
+}
+
+/// [`login`], recording the client's address with the sign-in.
+async fn login_from(db: &Db, username: &str, password: &str, ttl_ms: i64, address: Option<String>) -> AppResult<(String, Session)> {
     let row =
         sqlx::query("select id, password_hash, role from users where username = $1").bind(username).fetch_optional(db.reader()).await?;
     let (id, hash, role) = match row {
@@ -125,8 +158,12 @@ pub async fn login(db: &Db, username: &str, password: &str, ttl_ms: i64) -> AppR
     let csrf_token = generate_token("", 32);
     let now = now_ms();
     let (token_hash, csrf) = (hash_token(&token), csrf_token.clone());
+    let principal = Principal { kind: PrincipalKind::User, id, name: username.to_string(), role };
+    let audit = Entry::new(&Actor::of(&principal), Action::SignedIn, format!("user:{username}"), Links::default(), "Signed in.")
+        .fields(serde_json::json!({"address": address}));
+    let backend = db.backend;
     db.write(move |tx| {
-        let (token_hash, csrf) = (token_hash.clone(), csrf.clone());
+        let (token_hash, csrf, audit) = (token_hash.clone(), csrf.clone(), audit.clone());
         Box::pin(async move {
             sqlx::query("insert into sessions (token_hash, user_id, csrf_token, created_at, expires_at) values ($1, $2, $3, $4, $5)")
                 .bind(token_hash)
@@ -138,11 +175,11 @@ pub async fn login(db: &Db, username: &str, password: &str, ttl_ms: i64) -> AppR
                 .await?;
             // Expired sessions are swept on login, the moment a new one is written anyway.
             sqlx::query("delete from sessions where expires_at < $1").bind(now).execute(&mut **tx).await?;
+            crate::audit::store::append(tx, backend, vec![audit], now).await?;
             Ok(())
         })
     })
     .await?;
-    let principal = Principal { kind: PrincipalKind::User, id, name: username.to_string(), role };
     Ok((token, Session { principal, csrf_token }))
 }
 
@@ -170,7 +207,7 @@ pub async fn sign_in(
         )
         .with("retry_after_s", wait));
     }
-    match login(db, username, password, ttl_ms).await {
+    match login_from(db, username, password, ttl_ms, Some(address.to_string())).await {
         Ok(done) => {
             throttle.succeeded(username, address);
             Ok(done)
@@ -178,10 +215,29 @@ pub async fn sign_in(
         Err(e) if e.status == 401 => {
             let failures = throttle.failed(username, address, std::time::Instant::now());
             tracing::warn!(username, %address, failures, "failed sign-in");
+            record_failed_sign_in(db, username, address).await?;
             Err(e)
         }
         Err(e) => Err(e),
     }
+}
+
+/// A failed sign-in, in the audit trail: the username tried (cut to 100 characters) and the
+/// address; never the password. The throttle bounds how many a client can cause.
+async fn record_failed_sign_in(db: &Db, username: &str, address: std::net::IpAddr) -> AppResult<()> {
+    let tried: String = username.chars().take(100).collect();
+    let audit =
+        Entry::new(&Actor::anonymous(Door::Browser), Action::SignInFailed, format!("user:{tried}"), Links::default(), "A sign-in failed.")
+            .fields(serde_json::json!({"username": tried, "address": address.to_string()}));
+    let backend = db.backend;
+    db.write(move |tx| {
+        let audit = audit.clone();
+        Box::pin(async move {
+            crate::audit::store::append(tx, backend, vec![audit], now_ms()).await?;
+            Ok(())
+        })
+    })
+    .await
 }
 
 fn invalid_login() -> AppError {
@@ -207,10 +263,22 @@ pub async fn session_by_token(db: &Db, token: &str) -> AppResult<Option<Session>
 
 pub async fn logout(db: &Db, token: &str) -> AppResult<()> {
     let token_hash = hash_token(token);
+    let backend = db.backend;
     db.write(move |tx| {
         let token_hash = token_hash.clone();
         Box::pin(async move {
+            let who = sqlx::query("select u.username, u.role from sessions s join users u on u.id = s.user_id where s.token_hash = $1")
+                .bind(&token_hash)
+                .fetch_optional(&mut **tx)
+                .await?;
             sqlx::query("delete from sessions where token_hash = $1").bind(token_hash).execute(&mut **tx).await?;
+            if let Some(r) = who {
+                let name: String = r.try_get("username")?;
+                let role = Role::parse(&r.try_get::<String, _>("role")?);
+                let actor = Actor { identity: format!("user:{name}"), role, door: Door::Browser };
+                let audit = Entry::new(&actor, Action::SignedOut, format!("user:{name}"), Links::default(), "Signed out.");
+                crate::audit::store::append(tx, backend, vec![audit], now_ms()).await?;
+            }
             Ok(())
         })
     })
@@ -225,31 +293,67 @@ pub async fn user_principal(db: &Db, username: &str) -> AppResult<Option<Princip
     Ok(Some(Principal { kind: PrincipalKind::User, id: r.try_get("id")?, name: r.try_get("username")?, role }))
 }
 
-/// Creates an API key and returns `(id, key)`; the key is shown once and only its hash is kept.
+/// Creates an API key at the command line and returns `(id, key)`; the key is shown once and
+/// only its hash is kept.
 pub async fn create_api_key(db: &Db, name: &str, role: Role) -> AppResult<(i64, String)> {
+    create_key(db, &Actor::cli(), name, role, None).await
+}
+
+/// Creates an API key (by `by`, audited) that stops working at `expires_at` when given.
+pub async fn create_key(db: &Db, by: &Actor, name: &str, role: Role, expires_at: Option<i64>) -> AppResult<(i64, String)> {
     validate_username(name).map_err(|_| {
         AppError::unprocessable(ErrorCode::InvalidKeyName, "Key names are 2–40 characters of letters, digits, '_', '-' or '.'.")
     })?;
     let key = generate_token("nofx_", 40);
     let (name_o, prefix, key_hash, now) = (name.to_string(), key[..12].to_string(), hash_token(&key), now_ms());
-    let sql = "insert into api_keys (name, key_prefix, key_hash, role, created_at) values ($1, $2, $3, $4, $5)
+    let sql = "insert into api_keys (name, key_prefix, key_hash, role, created_at, expires_at) values ($1, $2, $3, $4, $5, $6)
                on conflict (name) do nothing returning id";
-    let binds = vec![Bind::Text(name_o), Bind::Text(prefix), Bind::Text(key_hash), Bind::Text(role.as_str().into()), Bind::Int(now)];
-    let id = insert_unless_taken(db, sql, binds).await?;
+    let audit = Entry::new(by, Action::KeyCreated, "api_key:0", Links::default(), format!("Created API key `{name}` ({role})."))
+        .fields(serde_json::json!({"name": name, "role": role, "prefix": prefix, "expires_at": expires_at}));
+    let binds = vec![
+        Bind::Text(name_o),
+        Bind::Text(prefix),
+        Bind::Text(key_hash),
+        Bind::Text(role.as_str().into()),
+        Bind::Int(now),
+        Bind::MaybeInt(expires_at),
+    ];
+    let id = insert_unless_taken(db, sql, binds, audit, Some("api_key")).await?;
     match id {
         Some(id) => Ok((id, key)),
         None => Err(AppError::conflict(ErrorCode::KeyNameTaken, format!("An API key named `{name}` already exists."))),
     }
 }
 
+/// How often a key's `last_used_at` is written: at most once a minute, so using a key does
+/// not cost a write per request.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// The principal behind `key`, when it exists, is not revoked and has not expired.
 pub async fn principal_by_api_key(db: &Db, key: &str) -> AppResult<Option<Principal>> {
-    let row = sqlx::query("select id, name, role from api_keys where key_hash = $1 and revoked_at is null")
-        .bind(hash_token(key))
-        .fetch_optional(db.reader())
-        .await?;
+    let now = now_ms();
+    let row = sqlx::query(
+        "select id, name, role, last_used_at from api_keys where key_hash = $1 and revoked_at is null
+         and (expires_at is null or expires_at > $2)",
+    )
+    .bind(hash_token(key))
+    .bind(now)
+    .fetch_optional(db.reader())
+    .await?;
     let Some(r) = row else { return Ok(None) };
-    let role = column("api_keys", r.try_get("id")?, "role", &r.try_get::<String, _>("role")?, Role::parse)?;
-    Ok(Some(Principal { kind: PrincipalKind::ApiKey, id: r.try_get("id")?, name: r.try_get("name")?, role }))
+    let id: i64 = r.try_get("id")?;
+    let role = column("api_keys", id, "role", &r.try_get::<String, _>("role")?, Role::parse)?;
+    let last_used: Option<i64> = r.try_get("last_used_at")?;
+    if last_used.is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS) {
+        db.write(move |tx| {
+            Box::pin(async move {
+                sqlx::query("update api_keys set last_used_at = $1 where id = $2").bind(now).bind(id).execute(&mut **tx).await?;
+                Ok(())
+            })
+        })
+        .await?;
+    }
+    Ok(Some(Principal { kind: PrincipalKind::ApiKey, id, name: r.try_get("name")?, role }))
 }
 
 #[cfg(test)]

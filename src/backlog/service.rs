@@ -3,6 +3,7 @@
 
 use super::model::*;
 use super::store;
+use crate::audit::{Action, Actor, Entry, Links};
 use crate::auth::model::{Permission, Principal};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::storage::{now_ms, Db};
@@ -20,7 +21,8 @@ pub async fn get_pack(db: &Db, who: &Principal, id: i64) -> AppResult<Pack> {
 pub async fn create_pack(db: &Db, who: &Principal, input: &PackInput) -> AppResult<Pack> {
     who.require(Permission::EditBacklog)?;
     let draft = validate_pack(input, None)?;
-    let id = store::insert_pack(db, &draft, now_ms()).await?.ok_or_else(|| slug_taken(&draft.slug))?;
+    let audit = pack_entry(who, Action::PackCreated, 0, &draft, format!("Created pack `{}`.", draft.name));
+    let id = store::insert_pack(db, &draft, now_ms(), audit).await?.ok_or_else(|| slug_taken(&draft.slug))?;
     get_pack(db, who, id).await
 }
 
@@ -28,7 +30,8 @@ pub async fn update_pack(db: &Db, who: &Principal, id: i64, input: &PackInput) -
     who.require(Permission::EditBacklog)?;
     let current = get_pack(db, who, id).await?;
     let draft = validate_pack(input, Some(&current))?;
-    if !store::update_pack(db, id, &draft, now_ms()).await? {
+    let audit = pack_entry(who, Action::PackUpdated, id, &draft, format!("Changed pack `{}`.", draft.name));
+    if !store::update_pack(db, id, &draft, now_ms(), audit).await? {
         return Err(slug_taken(&draft.slug));
     }
     get_pack(db, who, id).await
@@ -43,8 +46,28 @@ pub async fn delete_pack(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
             format!("Pack `{}` still holds {} items; move or delete them first.", pack.name, pack.item_count),
         ));
     }
-    store::delete_pack(db, id).await?;
+    let draft = PackDraft { slug: pack.slug.clone(), name: pack.name.clone(), description: String::new() };
+    store::delete_pack(db, id, pack_entry(who, Action::PackDeleted, id, &draft, format!("Deleted pack `{}`.", pack.name))).await?;
     Ok(())
+}
+
+fn pack_entry(who: &Principal, action: Action, id: i64, d: &PackDraft, summary: String) -> Entry {
+    Entry::new(&Actor::of(who), action, "pack:0", Links::default(), summary)
+        .fields(serde_json::json!({"slug": d.slug, "name": d.name}))
+        .about("pack", id)
+}
+
+fn item_entry(who: &Principal, action: Action, id: i64, d: &ItemDraft, summary: String) -> Entry {
+    Entry::new(&Actor::of(who), action, "item:0", Links::default().with_items([], [d.pack_id]), summary)
+        .fields(serde_json::json!({"title": d.title, "pack_id": d.pack_id, "depends_on": d.depends_on, "tools": d.tools,
+            "labels": d.labels, "risk": d.risk.as_str(), "estimate_minutes": d.estimate_minutes, "status": d.status.as_str()}))
+        .about("item", id)
+}
+
+fn tool_entry(who: &Principal, action: Action, d: &ToolDraft, summary: String) -> Entry {
+    Entry::new(&Actor::of(who), action, format!("tool:{}", d.id), Links::default(), summary).fields(serde_json::json!({
+        "sensitive": d.sensitive, "required_approvals": d.required_approvals, "mutating": d.mutating, "rollback": d.rollback,
+        "risk_weight": d.risk_weight, "approval_expires_in_s": d.approval_expires_in_s}))
 }
 
 fn slug_taken(slug: &str) -> AppError {
@@ -111,7 +134,8 @@ pub async fn create_item(db: &Db, who: &Principal, input: &ItemInput) -> AppResu
     who.require(Permission::EditBacklog)?;
     let draft = validate_item(input, None)?;
     check_references(db, &draft).await?;
-    let id = store::save_item(db, None, &draft, now_ms()).await?;
+    let audit = item_entry(who, Action::ItemCreated, 0, &draft, format!("Created “{}”.", draft.title));
+    let id = store::save_item(db, None, &draft, now_ms(), audit).await?;
     get_item(db, who, id).await
 }
 
@@ -120,7 +144,8 @@ pub async fn update_item(db: &Db, who: &Principal, id: i64, input: &ItemInput) -
     let current = get_item(db, who, id).await?;
     let draft = validate_item(input, Some(&current))?;
     check_references(db, &draft).await?;
-    store::save_item(db, Some(id), &draft, now_ms()).await?;
+    let audit = item_entry(who, Action::ItemUpdated, id, &draft, format!("Changed “{}”.", draft.title));
+    store::save_item(db, Some(id), &draft, now_ms(), audit).await?;
     get_item(db, who, id).await
 }
 
@@ -136,7 +161,16 @@ pub async fn delete_item(db: &Db, who: &Principal, id: i64) -> AppResult<()> {
         )
         .with("dependent_item_ids", dependents));
     }
-    store::delete_item(db, id).await?;
+    let audit = Entry::new(
+        &Actor::of(who),
+        Action::ItemDeleted,
+        "item:0",
+        Links::default().with_items([], [item.pack_id]),
+        format!("Deleted “{}”.", item.title),
+    )
+    .fields(serde_json::json!({"title": item.title, "pack_id": item.pack_id}))
+    .about("item", id);
+    store::delete_item(db, id, audit).await?;
     Ok(())
 }
 
@@ -153,7 +187,8 @@ pub async fn get_tool(db: &Db, who: &Principal, id: &str) -> AppResult<Tool> {
 pub async fn create_tool(db: &Db, who: &Principal, input: &ToolInput) -> AppResult<Tool> {
     who.require(Permission::ManageTools)?;
     let draft = validate_tool(input, None)?;
-    if !store::upsert_tool(db, &draft, now_ms(), false).await? {
+    let audit = tool_entry(who, Action::ToolCreated, &draft, format!("Registered tool `{}`.", draft.id));
+    if !store::upsert_tool(db, &draft, now_ms(), false, audit).await? {
         return Err(AppError::conflict(ErrorCode::ToolExists, format!("A tool with id `{}` is already registered.", draft.id)));
     }
     get_tool(db, who, &draft.id).await
@@ -163,7 +198,8 @@ pub async fn update_tool(db: &Db, who: &Principal, id: &str, input: &ToolInput) 
     who.require(Permission::ManageTools)?;
     let current = get_tool(db, who, id).await?;
     let draft = validate_tool(input, Some(&current))?;
-    store::upsert_tool(db, &draft, now_ms(), true).await?;
+    let audit = tool_entry(who, Action::ToolUpdated, &draft, format!("Changed tool `{}`.", draft.id));
+    store::upsert_tool(db, &draft, now_ms(), true, audit).await?;
     get_tool(db, who, id).await
 }
 
@@ -176,7 +212,8 @@ pub async fn delete_tool(db: &Db, who: &Principal, id: &str) -> AppResult<()> {
         return Err(AppError::conflict(ErrorCode::ToolInUse, format!("Tool `{id}` is used by items {list}; remove it from them first."))
             .with("item_ids", users));
     }
-    store::delete_tool(db, id).await?;
+    let audit = Entry::new(&Actor::of(who), Action::ToolDeleted, format!("tool:{id}"), Links::default(), format!("Removed tool `{id}`."));
+    store::delete_tool(db, id, audit).await?;
     Ok(())
 }
 

@@ -5,8 +5,9 @@ use sqlx::{Any, FromRow, Row};
 use std::collections::HashMap;
 
 use super::model::*;
+use crate::audit::Entry;
 use crate::error::{AppError, AppResult};
-use crate::storage::{column, placeholders, Backend, Db, Tx};
+use crate::storage::{column, now_ms, placeholders, Backend, Db, Tx};
 
 // ---- packs -----------------------------------------------------------------------------------
 
@@ -27,10 +28,10 @@ pub async fn get_pack(db: &Db, id: i64) -> AppResult<Option<Pack>> {
     Ok(row.as_ref().map(pack_from_row).transpose()?)
 }
 
-pub async fn insert_pack(db: &Db, d: &PackDraft, now: i64) -> AppResult<Option<i64>> {
-    let d = d.clone();
+pub async fn insert_pack(db: &Db, d: &PackDraft, now: i64, audit: Entry) -> AppResult<Option<i64>> {
+    let (d, backend) = (d.clone(), db.backend);
     db.write(move |tx| {
-        let d = d.clone();
+        let (d, audit) = (d.clone(), audit.clone());
         Box::pin(async move {
             let row = sqlx::query(
                 "insert into packs (slug, name, description, created_at, updated_at) values ($1, $2, $3, $4, $4)
@@ -42,17 +43,21 @@ pub async fn insert_pack(db: &Db, d: &PackDraft, now: i64) -> AppResult<Option<i
             .bind(now)
             .fetch_optional(&mut **tx)
             .await?;
-            Ok(row.map(|r| r.try_get("id")).transpose()?)
+            let id: Option<i64> = row.map(|r| r.try_get("id")).transpose()?;
+            if let Some(id) = id {
+                crate::audit::store::append(tx, backend, vec![audit.about("pack", id)], now).await?;
+            }
+            Ok(id)
         })
     })
     .await
 }
 
 /// Returns false when the new slug is taken by another pack.
-pub async fn update_pack(db: &Db, id: i64, d: &PackDraft, now: i64) -> AppResult<bool> {
-    let d = d.clone();
+pub async fn update_pack(db: &Db, id: i64, d: &PackDraft, now: i64, audit: Entry) -> AppResult<bool> {
+    let (d, backend) = (d.clone(), db.backend);
     db.write(move |tx| {
-        let d = d.clone();
+        let (d, audit) = (d.clone(), audit.clone());
         Box::pin(async move {
             let taken =
                 sqlx::query("select id from packs where slug = $1 and id <> $2").bind(&d.slug).bind(id).fetch_optional(&mut **tx).await?;
@@ -67,21 +72,28 @@ pub async fn update_pack(db: &Db, id: i64, d: &PackDraft, now: i64) -> AppResult
                 .bind(id)
                 .execute(&mut **tx)
                 .await?;
+            crate::audit::store::append(tx, backend, vec![audit], now).await?;
             Ok(true)
         })
     })
     .await
 }
 
-pub async fn delete_pack(db: &Db, id: i64) -> AppResult<u64> {
-    delete_by_id(db, "packs", id).await
+pub async fn delete_pack(db: &Db, id: i64, audit: Entry) -> AppResult<u64> {
+    delete_by_id(db, "packs", id, audit).await
 }
 
-/// `delete from {table} where id = $1`, the number of rows it removed.
-async fn delete_by_id(db: &Db, table: &'static str, id: i64) -> AppResult<u64> {
+/// `delete from {table} where id = $1` with its audit record, the number of rows it removed.
+async fn delete_by_id(db: &Db, table: &'static str, id: i64, audit: Entry) -> AppResult<u64> {
+    let backend = db.backend;
     db.write(move |tx| {
+        let audit = audit.clone();
         Box::pin(async move {
-            Ok(sqlx::query(&format!("delete from {table} where id = $1")).bind(id).execute(&mut **tx).await?.rows_affected())
+            let n = sqlx::query(&format!("delete from {table} where id = $1")).bind(id).execute(&mut **tx).await?.rows_affected();
+            if n > 0 {
+                crate::audit::store::append(tx, backend, vec![audit], now_ms()).await?;
+            }
+            Ok(n)
         })
     })
     .await
@@ -142,7 +154,7 @@ pub async fn get_tool(db: &Db, id: &str) -> AppResult<Option<Tool>> {
 }
 
 /// Inserts or (with `replace`) updates a tool; returns false when inserting an id that exists.
-pub async fn upsert_tool(db: &Db, d: &ToolDraft, now: i64, replace: bool) -> AppResult<bool> {
+pub async fn upsert_tool(db: &Db, d: &ToolDraft, now: i64, replace: bool, audit: Entry) -> AppResult<bool> {
     let sql = if replace {
         "update tools set description = $2, sensitive = $3, required_approvals = $4, mutating = $5, rollback = $6,
          risk_weight = $7, updated_at = $8, approval_expires_in_s = $9 where id = $1"
@@ -150,9 +162,9 @@ pub async fn upsert_tool(db: &Db, d: &ToolDraft, now: i64, replace: bool) -> App
         "insert into tools (id, description, sensitive, required_approvals, mutating, rollback, risk_weight, created_at, updated_at, approval_expires_in_s)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) on conflict (id) do nothing"
     };
-    let d = d.clone();
+    let (d, backend) = (d.clone(), db.backend);
     db.write(move |tx| {
-        let d = d.clone();
+        let (d, audit) = (d.clone(), audit.clone());
         Box::pin(async move {
             let done = sqlx::query(sql)
                 .bind(d.id)
@@ -166,17 +178,27 @@ pub async fn upsert_tool(db: &Db, d: &ToolDraft, now: i64, replace: bool) -> App
                 .bind(d.approval_expires_in_s)
                 .execute(&mut **tx)
                 .await?;
-            Ok(done.rows_affected() == 1)
+            let done = done.rows_affected() == 1;
+            if done {
+                crate::audit::store::append(tx, backend, vec![audit], now).await?;
+            }
+            Ok(done)
         })
     })
     .await
 }
 
-pub async fn delete_tool(db: &Db, id: &str) -> AppResult<u64> {
-    let id = id.to_string();
+pub async fn delete_tool(db: &Db, id: &str, audit: Entry) -> AppResult<u64> {
+    let (id, backend) = (id.to_string(), db.backend);
     db.write(move |tx| {
-        let id = id.clone();
-        Box::pin(async move { Ok(sqlx::query("delete from tools where id = $1").bind(id).execute(&mut **tx).await?.rows_affected()) })
+        let (id, audit) = (id.clone(), audit.clone());
+        Box::pin(async move {
+            let n = sqlx::query("delete from tools where id = $1").bind(id).execute(&mut **tx).await?.rows_affected();
+            if n > 0 {
+                crate::audit::store::append(tx, backend, vec![audit], now_ms()).await?;
+            }
+            Ok(n)
+        })
     })
     .await
 }
@@ -448,11 +470,15 @@ pub async fn dependents(db: &Db, id: i64) -> AppResult<Vec<i64>> {
 }
 
 /// Writes the item row and its relations in one transaction: all or nothing.
-pub async fn save_item(db: &Db, id: Option<i64>, d: &ItemDraft, now: i64) -> AppResult<i64> {
-    let d = d.clone();
+pub async fn save_item(db: &Db, id: Option<i64>, d: &ItemDraft, now: i64, audit: Entry) -> AppResult<i64> {
+    let (d, backend) = (d.clone(), db.backend);
     db.write(move |tx| {
-        let d = d.clone();
-        Box::pin(async move { save_item_in(tx, id, &d, now).await })
+        let (d, audit) = (d.clone(), audit.clone());
+        Box::pin(async move {
+            let id = save_item_in(tx, id, &d, now).await?;
+            crate::audit::store::append(tx, backend, vec![audit.about("item", id)], now).await?;
+            Ok(id)
+        })
     })
     .await
 }
@@ -525,8 +551,8 @@ async fn write_relations(tx: &mut Tx, id: i64, d: &ItemDraft) -> AppResult<()> {
     Ok(())
 }
 
-pub async fn delete_item(db: &Db, id: i64) -> AppResult<u64> {
-    delete_by_id(db, "backlog_items", id).await
+pub async fn delete_item(db: &Db, id: i64, audit: Entry) -> AppResult<u64> {
+    delete_by_id(db, "backlog_items", id, audit).await
 }
 
 /// Every label in use, for the filter menu.

@@ -67,10 +67,25 @@ pub enum EventKind {
     /// Cancelled, and everything that had succeeded was undone.
     #[serde(rename = "plan.cancelled")]
     PlanCancelled,
+    /// An override waits for a second person's approval (`approval_id`).
+    #[serde(rename = "override.requested")]
+    OverrideRequested,
+    /// An override is in force until `expires_at` (or, for a pending approval, decided it).
+    #[serde(rename = "override.created")]
+    OverrideCreated,
+    /// The second person denied an override, or its review expired: it never took effect.
+    #[serde(rename = "override.rejected")]
+    OverrideRejected,
+    /// An override was revoked before it expired.
+    #[serde(rename = "override.revoked")]
+    OverrideRevoked,
+    /// An override ran out.
+    #[serde(rename = "override.expired")]
+    OverrideExpired,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 21] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::PlanEvaluated,
         EventKind::PlanReady,
         EventKind::PlanBlocked,
@@ -92,6 +107,11 @@ impl EventKind {
         EventKind::PlanFailed,
         EventKind::PlanRolledBack,
         EventKind::PlanCancelled,
+        EventKind::OverrideRequested,
+        EventKind::OverrideCreated,
+        EventKind::OverrideRejected,
+        EventKind::OverrideRevoked,
+        EventKind::OverrideExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -117,6 +137,11 @@ impl EventKind {
             EventKind::PlanFailed => "plan.failed",
             EventKind::PlanRolledBack => "plan.rolled_back",
             EventKind::PlanCancelled => "plan.cancelled",
+            EventKind::OverrideRequested => "override.requested",
+            EventKind::OverrideCreated => "override.created",
+            EventKind::OverrideRejected => "override.rejected",
+            EventKind::OverrideRevoked => "override.revoked",
+            EventKind::OverrideExpired => "override.expired",
         }
     }
 

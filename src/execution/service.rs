@@ -3,6 +3,7 @@
 //! (expired leases, decided approvals). Each transition is one transaction: the rows the state
 //! machine changed, their attempts, any approval it opened, and the events, together.
 
+use crate::audit::{Action as AuditAction, Actor, Entry, Links};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
@@ -114,10 +115,22 @@ fn worst_verdict(plan: &Plan) -> Verdict {
     plan.verdicts.iter().map(|v| v.verdict).chain(plan.steps.iter().map(|s| s.verdict)).max().unwrap_or(Verdict::Allow)
 }
 
+/// Whether the gates blocked the plan (whatever overrides lift now).
+fn gates_block(plan: &Plan) -> bool {
+    plan.verdicts.iter().any(|v| v.verdict == Verdict::Block)
+}
+
+/// Plan `plan`'s audit links: the plan, its items and their packs.
+fn plan_links(plan: &Plan) -> Links {
+    Links::plan(plan.id).with_items(plan.items.iter().map(|i| i.id), plan.groups.iter().map(|g| g.pack_id))
+}
+
 /// Events and follow-ups one transaction produced, announced after its commit.
 #[derive(Default)]
 struct Effects {
     events: Vec<NewEvent>,
+    /// Audit records beyond those the events stand for (see `audit::model::from_event`).
+    audit: Vec<Entry>,
     approvals_opened: bool,
 }
 
@@ -355,6 +368,7 @@ async fn commit_effects(state: &AppState, ids: &[i64], approvals_opened: bool) {
 
 async fn write_run<T: Send + 'static>(
     state: &AppState,
+    actor: Actor,
     op: impl for<'c> Fn(&'c mut Tx, Backend, &'c mut Effects) -> futures::future::BoxFuture<'c, AppResult<T>> + Send + Sync + 'static,
 ) -> AppResult<T> {
     let backend = state.db.backend;
@@ -362,12 +376,12 @@ async fn write_run<T: Send + 'static>(
     let (value, ids, opened) = state
         .db
         .write(move |tx| {
-            let op = op.clone();
+            let (op, actor) = (op.clone(), actor.clone());
             Box::pin(async move {
                 let mut fx = Effects::default();
                 let value = op(tx, backend, &mut fx).await?;
                 let now = now_ms();
-                let ids = crate::events::store::append(tx, backend, &fx.events, now).await?;
+                let ids = crate::audit::store::append_with_events(tx, backend, &actor, fx.audit, &fx.events, now).await?;
                 Ok((value, ids, fx.approvals_opened))
             })
         })
@@ -469,12 +483,24 @@ pub async fn execute(state: &AppState, who: &Principal, plan_id: i64) -> AppResu
         .collect();
     let quorum = policy.plan_required_approvals;
     let expires_in_s = state.config.approval_expires_in_s;
-    write_run(state, move |tx, backend, fx| {
-        let (steps, requester, summary, warnings) = (steps.clone(), requester.clone(), summary.clone(), warnings.clone());
+    let blocked = blocked_error(&plan);
+    let gate_blocked = gates_block(&plan);
+    let actor = Actor::of(who);
+    let requested = Entry::new(&actor, AuditAction::PlanExecuteRequested, format!("plan:{plan_id}"), plan_links(&plan), "Pressed Execute.")
+        .fields(json!({"start": if start == Start::Now { "now" } else { "after_plan_approval" }, "verdict_counts": plan.verdict_counts}));
+    write_run(state, actor, move |tx, backend, fx| {
+        let (steps, requester, summary, warnings, blocked) =
+            (steps.clone(), requester.clone(), summary.clone(), warnings.clone(), blocked.clone());
+        fx.audit.push(requested.clone());
         Box::pin(async move {
             let now = now_ms();
             if let Some(existing) = store::lock_run(tx, backend, plan_id).await? {
                 return Err(already_started(plan_id, existing.status));
+            }
+            // Again at the moment of starting: an override read as in force above may have
+            // run out since.
+            if store::blocked_at(tx, plan_id, gate_blocked, now).await? {
+                return Err(blocked.clone());
             }
             let mut run = PlanRunRow {
                 plan_id,
@@ -536,8 +562,13 @@ pub async fn cancel(state: &AppState, who: &Principal, plan_id: i64, reason: &st
         return Err(AppError::unprocessable(ErrorCode::InvalidField, "`reason` is too long (1,000 characters at most)."));
     }
     let actor = who.identity();
-    let approval = write_run(state, move |tx, backend, fx| {
+    let by = Actor::of(who);
+    let requested =
+        Entry::new(&by, AuditAction::PlanCancelRequested, format!("plan:{plan_id}"), Links::plan(plan_id), "Cancelled the plan.")
+            .fields(json!({"reason": reason}));
+    let approval = write_run(state, by, move |tx, backend, fx| {
         let (reason, actor) = (reason.clone(), actor.clone());
+        fx.audit.push(requested.clone());
         Box::pin(async move {
             let now = now_ms();
             let mut run = store::lock_run(tx, backend, plan_id).await?.ok_or_else(|| not_executed(plan_id))?;
@@ -804,7 +835,7 @@ pub async fn claim(state: &AppState, who: &Principal, req: &ClaimRequest) -> App
 
 async fn try_claim(state: &AppState, tools: &[String], worker: &str, lease_ms: i64) -> AppResult<Option<Job>> {
     let (tools, worker) = (tools.to_vec(), worker.to_string());
-    write_run(state, move |tx, backend, fx| {
+    write_run(state, Actor::system(), move |tx, backend, fx| {
         let (tools, worker) = (tools.clone(), worker.clone());
         Box::pin(async move {
             let now = now_ms();
@@ -891,7 +922,7 @@ pub async fn report(
     let sid = step_id.to_string();
     let lease_ms = state.policy.execution.lease_ms();
     let retry = state.policy.execution.clone();
-    let outcome = write_run(state, move |tx, backend, fx| {
+    let outcome = write_run(state, Actor::of(who), move |tx, backend, fx| {
         let (report, owner, step_id, retry) = (report.clone(), owner.clone(), sid.clone(), retry.clone());
         Box::pin(async move {
             let now = now_ms();
@@ -952,7 +983,7 @@ pub async fn report(
 async fn expire_lease_of(state: &AppState, plan_id: i64, step_id: &str) -> AppResult<()> {
     let step_id = step_id.to_string();
     let policy = state.policy.execution.clone();
-    write_run(state, move |tx, backend, fx| {
+    write_run(state, Actor::system(), move |tx, backend, fx| {
         let (step_id, policy) = (step_id.clone(), policy.clone());
         Box::pin(async move {
             let now = now_ms();
@@ -972,7 +1003,7 @@ async fn expire_lease_of(state: &AppState, plan_id: i64, step_id: &str) -> AppRe
 /// A step's approval was decided: it becomes claimable, or fails (and the plan stops).
 async fn settle_step_approval(state: &AppState, plan_id: i64, step_id: &str) -> AppResult<()> {
     let step_id = step_id.to_string();
-    write_run(state, move |tx, backend, fx| {
+    write_run(state, Actor::system(), move |tx, backend, fx| {
         let step_id = step_id.clone();
         Box::pin(async move {
             let now = now_ms();
@@ -1015,7 +1046,8 @@ async fn settle_plan_approval(state: &AppState, plan_id: i64) -> AppResult<()> {
     let expiry: HashMap<String, Option<i64>> =
         crate::backlog::store::list_tools(&state.db).await?.into_iter().map(|t| (t.id, t.approval_expires_in_s)).collect();
     let steps = prepare(&plan, &expiry, state.config.approval_expires_in_s)?;
-    write_run(state, move |tx, backend, fx| {
+    let gate_blocked = gates_block(&plan);
+    write_run(state, Actor::system(), move |tx, backend, fx| {
         let steps = steps.clone();
         Box::pin(async move {
             let now = now_ms();
@@ -1025,16 +1057,20 @@ async fn settle_plan_approval(state: &AppState, plan_id: i64) -> AppResult<()> {
                 return Ok(());
             }
             let Some(go_ahead) = decided(tx, approval_id).await? else { return Ok(()) };
-            if go_ahead {
+            // Approved, but the overrides that lifted its blocks ran out while it waited: it
+            // does not start (a plan blocked when it would start never runs).
+            let lapsed = go_ahead && store::blocked_at(tx, plan_id, gate_blocked, now).await?;
+            if go_ahead && !lapsed {
                 let approvers = approvers(tx, approval_id).await?;
                 start_run(tx, &mut run, steps, &approvers, fx, now).await
             } else {
                 run.status = PlanStatus::Rejected;
                 run.finished_at = Some(now);
+                let reason = if lapsed { "override_expired" } else { "not_approved" };
                 fx.events.push(plan_event(
                     EventKind::PlanRejected,
                     plan_id,
-                    json!({"plan_id": plan_id, "status": "rejected", "approval_id": approval_id}),
+                    json!({"plan_id": plan_id, "status": "rejected", "approval_id": approval_id, "reason": reason}),
                 ));
                 store::save_run(tx, &run, now).await
             }
@@ -1046,7 +1082,7 @@ async fn settle_plan_approval(state: &AppState, plan_id: i64) -> AppResult<()> {
 /// Who approved request `id`, comma-separated (or `expiry` when it went ahead on expiry).
 async fn approvers(tx: &mut Tx, id: i64) -> AppResult<String> {
     use sqlx::Row;
-    let rows = sqlx::query("select actor from approval_log where approval_id = $1 and kind = 'approve' order by id")
+    let rows = sqlx::query("select actor from approval_log where approval_id = $1 and kind in ('approve', 'overridden') order by id")
         .bind(id)
         .fetch_all(&mut **tx)
         .await?;

@@ -240,6 +240,19 @@ pub async fn save_run(tx: &mut Transaction<'_, Any>, r: &PlanRunRow, now: i64) -
     Ok(())
 }
 
+/// Whether a plan the gates blocked (`gate_blocked`, from its verdicts) is blocked at `now`:
+/// the overrides in force lift its blocks until `plans.unblocked_until` (see `PlanStatus::at`).
+/// Read inside the transaction that starts the plan, so an override that ran out a moment ago
+/// never lets it start.
+pub async fn blocked_at(tx: &mut Transaction<'_, Any>, plan_id: i64, gate_blocked: bool, now: i64) -> AppResult<bool> {
+    if !gate_blocked {
+        return Ok(false);
+    }
+    let row = sqlx::query("select unblocked_until from plans where id = $1").bind(plan_id).fetch_one(&mut **tx).await?;
+    let until: Option<i64> = row.try_get("unblocked_until")?;
+    Ok(PlanStatus::at(PlanStatus::Blocked, until, now).0 == PlanStatus::Blocked)
+}
+
 pub async fn set_plan_status(tx: &mut Transaction<'_, Any>, plan_id: i64, status: PlanStatus, now: i64) -> AppResult<()> {
     sqlx::query("update plans set status = $2, updated_at = $3 where id = $1")
         .bind(plan_id)

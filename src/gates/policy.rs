@@ -21,6 +21,36 @@ pub struct Policy {
     pub compliance: CompliancePolicy,
     pub resource: ResourcePolicy,
     pub execution: ExecutionPolicy,
+    pub overrides: OverridePolicy,
+}
+
+/// Who may override a soft-mandatory verdict (or decide a pending approval by override), how
+/// well they must justify it, for how long, and whether a second person must approve it first.
+/// Hard-mandatory verdicts can never be overridden; advisory ones never block.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OverridePolicy {
+    pub roles: Vec<crate::auth::model::Role>,
+    /// Shortest justification, in characters.
+    pub min_justification_chars: i64,
+    /// Longest an override may stay in force.
+    pub max_hours: i64,
+    /// Whether an override waits in the reviewers' inbox for someone other than its author.
+    pub require_approval: bool,
+    /// Reviewers who must approve it then.
+    pub required_approvals: i64,
+}
+
+impl Default for OverridePolicy {
+    fn default() -> Self {
+        OverridePolicy {
+            roles: vec![crate::auth::model::Role::Admin],
+            min_justification_chars: 20,
+            max_hours: 72,
+            require_approval: false,
+            required_approvals: 1,
+        }
+    }
 }
 
 /// How plans run: when a plan needs a reviewer's approval before it starts, how long a worker's
@@ -484,6 +514,33 @@ impl Policy {
                     &path,
                     format!("{name}: backoff_ms ({}) must be at least 0 and at most max_backoff_ms ({})", r.backoff_ms, r.max_backoff_ms),
                 ));
+            }
+        }
+
+        let o = &self.overrides;
+        {
+            use crate::auth::model::Role;
+            let may = [Role::Admin, Role::Planner, Role::Automation, Role::Reviewer];
+            if o.roles.is_empty() {
+                return Err(c.fail(
+                    &[Key("overrides"), Key("roles")],
+                    "overrides.roles is empty; name the roles that may override, like [\"admin\"]".to_string(),
+                ));
+            }
+            if let Some(r) = o.roles.iter().find(|r| !may.contains(r)) {
+                return Err(c.fail(
+                    &[Key("overrides"), Key("roles")],
+                    format!("overrides.roles: `{r}` cannot override (it cannot change plans); use admin, planner, automation or reviewer"),
+                ));
+            }
+            for (key, v, lo, hi) in [
+                ("min_justification_chars", o.min_justification_chars, 1, 1000),
+                ("max_hours", o.max_hours, 1, 720),
+                ("required_approvals", o.required_approvals, 1, 10),
+            ] {
+                if !(lo..=hi).contains(&v) {
+                    return Err(c.fail(&[Key("overrides"), Key(key)], format!("overrides.{key} ({v}) must be between {lo} and {hi}")));
+                }
             }
         }
 

@@ -222,6 +222,22 @@ pub struct Plan {
     pub verdict_counts: VerdictCounts,
     pub created_by: String,
     pub created_at: i64,
+    /// Set while overrides in force lift every verdict that blocks the plan: its status reads
+    /// `ready` until then (epoch ms), and `blocked` again after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unblocked_until: Option<i64>,
+}
+
+impl PlanStatus {
+    /// The status at `now` of a plan stored as `stored` whose overrides lift its blocks until
+    /// `unblocked_until`: the one place a plan's status is computed, so no path can act on an
+    /// override that has run out.
+    pub fn at(stored: PlanStatus, unblocked_until: Option<i64>, now: i64) -> (PlanStatus, Option<i64>) {
+        match unblocked_until {
+            Some(until) if stored == PlanStatus::Blocked && until > now => (PlanStatus::Ready, Some(until)),
+            _ => (stored, None),
+        }
+    }
 }
 
 impl Plan {

@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::plan::draft::{Catalog, StatsByTool, ToolRegistry};
 
 use super::store;
+use crate::audit::{Action, Actor, Entry, Links};
 use crate::auth::model::{Permission, Principal};
 use crate::backlog::model::{ItemFilter, ItemStatus};
 use crate::backlog::store as backlog_store;
@@ -270,6 +271,7 @@ async fn store_plan(
         verdict_counts: judgement.counts,
         created_by: who.identity(),
         created_at: now,
+        unblocked_until: None,
     };
 
     // Serialised once, with id 0 (the row's id is the truth for stored documents); the answer
@@ -279,11 +281,13 @@ async fn store_plan(
     let outcome = (form == AnswerForm::Minimal).then(|| PlanOutcome::of(&plan));
     let record = std::sync::Arc::new((store::PlanRecord::of(&plan, document)?, outcome));
     let events = std::sync::Arc::new(plan_events(&plan));
+    let actor = Actor::of(who);
+    let audit = std::sync::Arc::new(created_entry(&actor, &plan));
     let (id, json, ids) = {
         let backend = db.backend;
         let claim = claim.map(|c| std::sync::Arc::new((c.principal.clone(), c.endpoint, c.key.clone())));
         db.write(move |tx| {
-            let (record, events, claim) = (record.clone(), events.clone(), claim.clone());
+            let (record, events, claim, audit, actor) = (record.clone(), events.clone(), claim.clone(), audit.clone(), actor.clone());
             Box::pin(async move {
                 let (record, outcome) = &*record;
                 let id = store::insert_plan(tx, backend, record, now).await?;
@@ -292,7 +296,8 @@ async fn store_plan(
                     None => with_id(&record.document, id)?,
                 };
                 let events: Vec<NewEvent> = events.iter().map(|(kind, payload)| about_plan(*kind, payload, id)).collect();
-                let ids = crate::events::store::append(tx, backend, &events, now).await?;
+                let created = audit.as_ref().clone().about_plan(id);
+                let ids = crate::audit::store::append_with_events(tx, backend, &actor, vec![created], &events, now).await?;
                 if let Some(c) = claim.as_deref() {
                     crate::idempotency::complete(&mut **tx, &c.0, c.1, &c.2, 201, &json).await?;
                 }
@@ -308,6 +313,23 @@ async fn store_plan(
     }
     tracing::info!(plan = plan.id, status = plan.status.as_str(), steps = plan.steps.len(), by = %plan.created_by, "plan stored");
     Ok(StoredPlan { plan, json })
+}
+
+/// The audit record of a new plan (its id is set when it is stored).
+fn created_entry(actor: &Actor, plan: &Plan) -> Entry {
+    let links = Links::default().with_items(plan.items.iter().map(|i| i.id), plan.groups.iter().map(|g| g.pack_id));
+    let summary = format!(
+        "Planned {} item{} into {} steps in {} waves: {}.",
+        plan.items.len(),
+        if plan.items.len() == 1 { "" } else { "s" },
+        plan.steps.len(),
+        plan.waves.len(),
+        plan.status.label()
+    );
+    Entry::new(actor, Action::PlanCreated, "plan:0", links, summary).fields(json!({
+        "request": plan.request, "planner": plan.planner, "status": plan.status, "verdict_counts": plan.verdict_counts,
+        "blocking_gates": plan.verdicts.iter().filter(|v| v.verdict == Verdict::Block).map(|v| v.gate).collect::<Vec<_>>(),
+    }))
 }
 
 /// An event about plan `id`: its subject, and `plan_id` added to the payload.
@@ -406,6 +428,7 @@ mod tests {
             verdict_counts: Default::default(),
             created_by: "user:ann".into(),
             created_at: 1,
+            unblocked_until: None,
         };
         let document = serde_json::to_string(&plan).unwrap();
         let answer = with_id(&document, 4711).unwrap();

@@ -97,6 +97,7 @@ struct PlanRow {
     status: String,
     graph: String,
     created_at: i64,
+    unblocked_until: Option<i64>,
 }
 
 impl TryFrom<PlanRow> for Plan {
@@ -108,15 +109,18 @@ impl TryFrom<PlanRow> for Plan {
         })?;
         // The row is the source of truth for what changes after planning.
         plan.id = r.id;
-        plan.status = column("plans", r.id, "status", &r.status, PlanStatus::parse)?;
+        let stored = column("plans", r.id, "status", &r.status, PlanStatus::parse)?;
+        (plan.status, plan.unblocked_until) = PlanStatus::at(stored, r.unblocked_until, crate::storage::now_ms());
         plan.created_at = r.created_at;
         Ok(plan)
     }
 }
 
 pub async fn get_plan(db: &Db, id: i64) -> AppResult<Option<Plan>> {
-    let row: Option<PlanRow> =
-        sqlx::query_as("select id, status, graph, created_at from plans where id = $1").bind(id).fetch_optional(db.reader()).await?;
+    let row: Option<PlanRow> = sqlx::query_as("select id, status, graph, created_at, unblocked_until from plans where id = $1")
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await?;
     row.map(Plan::try_from).transpose()
 }
 
@@ -198,14 +202,18 @@ impl TryFrom<EvaluationRow> for Evaluation {
 /// Plans that run (or wait for their approval) first, then the rest; newest first within each.
 /// Optionally only one status.
 pub async fn list_plans(db: &Db, status: Option<PlanStatus>, limit: i64) -> AppResult<Vec<PlanSummary>> {
+    // The status as `PlanStatus::at` computes it: blocked plans read ready while their overrides last.
     let rows: Vec<PlanSummaryRow> = sqlx::query_as(
-        "select p.id, p.status, r.steps_succeeded, p.planner, p.item_count, p.step_count, p.packs, p.verdict_counts, p.created_by,
-         p.created_at from plans p left join plan_runs r on r.plan_id = p.id
+        "select * from (select p.id,
+           case when p.status = 'blocked' and p.unblocked_until > $3 then 'ready' else p.status end as status,
+           r.steps_succeeded, p.planner, p.item_count, p.step_count, p.packs, p.verdict_counts, p.created_by, p.created_at
+         from plans p left join plan_runs r on r.plan_id = p.id) p
          where ($1 = '' or p.status = $1)
          order by case when p.status in ('running', 'rolling_back', 'awaiting_approval') then 0 else 1 end, p.id desc limit $2",
     )
     .bind(status.map(|s| s.as_str()).unwrap_or(""))
     .bind(limit)
+    .bind(crate::storage::now_ms())
     .fetch_all(db.reader())
     .await?;
     rows.into_iter().map(PlanSummary::try_from).collect()

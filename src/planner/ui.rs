@@ -186,6 +186,11 @@ const PLAN_EVENTS: &[EventKind] = &[
     EventKind::PlanFailed,
     EventKind::PlanRolledBack,
     EventKind::PlanCancelled,
+    EventKind::OverrideRequested,
+    EventKind::OverrideCreated,
+    EventKind::OverrideRejected,
+    EventKind::OverrideRevoked,
+    EventKind::OverrideExpired,
 ];
 
 /// Whether `e` is about the plan `plan_id` (by its typed subject, never by text search).

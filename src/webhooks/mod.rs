@@ -75,6 +75,64 @@ impl WebhookSettings {
     }
 }
 
+/// Records in the audit trail which webhook secrets this start runs with, when that differs from
+/// what the trail last recorded: `webhook.secret_configured` (first time), `…_rotated` (another
+/// secret) or `…_removed` (none any more). Only fingerprints are recorded, never the secrets.
+/// The check and the append share one transaction under the append lock, so instances that
+/// start together record a change once.
+pub async fn record_secrets(db: &crate::storage::Db, settings: &WebhookSettings) -> crate::error::AppResult<()> {
+    use crate::audit::{Action, Actor, Entry, Links};
+    use sqlx::Row;
+    let secrets = [
+        ("NOFX_ZIG_TODO_SECRET", settings.inbound_secret.as_ref().map(Secret::fingerprint)),
+        ("NOFX_WEBHOOK_SECRET", settings.outbound_secret.as_ref().map(Secret::fingerprint)),
+    ];
+    let backend = db.backend;
+    db.write(move |tx| {
+        let secrets = secrets.clone();
+        Box::pin(async move {
+            if backend == crate::storage::Backend::Postgres {
+                sqlx::query("select pg_advisory_xact_lock($1)").bind(crate::audit::store::APPEND_LOCK).execute(&mut **tx).await?;
+            }
+            let mut entries = vec![];
+            for (name, now_fp) in secrets {
+                let subject = format!("webhook_secret:{name}");
+                let last = sqlx::query(
+                    "select action, fields from audit_log where subject = $1 and action like 'webhook.secret_%' order by seq desc limit 1",
+                )
+                .bind(&subject)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let last_fp: Option<String> = match last {
+                    Some(r) => {
+                        let fields: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("fields")?).unwrap_or_default();
+                        fields.get("fingerprint").and_then(|f| f.as_str()).map(String::from)
+                    }
+                    None => None,
+                };
+                let action = match (&last_fp, &now_fp) {
+                    (None, Some(_)) => Action::WebhookSecretConfigured,
+                    (Some(a), Some(b)) if a != b => Action::WebhookSecretRotated,
+                    (Some(_), None) => Action::WebhookSecretRemoved,
+                    _ => continue,
+                };
+                let summary = match action {
+                    Action::WebhookSecretConfigured => format!("{name} is configured."),
+                    Action::WebhookSecretRotated => format!("{name} was replaced by another secret."),
+                    _ => format!("{name} is no longer configured."),
+                };
+                entries.push(
+                    Entry::new(&Actor::system(), action, subject, Links::default(), summary)
+                        .fields(serde_json::json!({"name": name, "fingerprint": now_fp, "previous_fingerprint": last_fp})),
+                );
+            }
+            crate::audit::store::append(tx, backend, entries, crate::storage::now_ms()).await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,14 @@ impl Secret {
         Ok(Secret(bytes))
     }
 
+    /// A short, one-way name for this secret (the audit trail records which secret was
+    /// configured, never the secret): 16 hex digits of SHA-256 over a fixed label and its bytes.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let digest = Sha256::new().chain_update(b"nofx webhook secret fingerprint\0").chain_update(&self.0).finalize();
+        hex::encode(&digest[..8])
+    }
+
     pub fn generate() -> String {
         use rand::RngCore;
         let mut bytes = [0u8; 32];

@@ -1,0 +1,288 @@
+//! Audit persistence. Records are appended inside the transaction of the change they record, so
+//! they exist exactly when the change does. One chain, no forks: SQLite has one writer; on
+//! PostgreSQL appends take the same advisory transaction lock as events (re-entrant within a
+//! transaction, so taking both never deadlocks) and `seq` is the primary key, so a second
+//! record claiming the same place fails instead of forking the chain.
+
+use futures::TryStreamExt;
+use sqlx::Row;
+
+use super::model::chain::{hash_of, seal, Verifier};
+use super::model::*;
+use crate::error::{AppError, AppResult};
+use crate::storage::{column, json_column, Backend, Db, Tx};
+
+/// The PostgreSQL advisory lock events and audit records share (see `events::store`).
+pub const APPEND_LOCK: i64 = 7312024;
+
+/// Off only in the benchmark that measures what the audit trail costs (`benches/audit.rs`):
+/// no configuration reaches it.
+static DISABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[doc(hidden)]
+pub fn disable_for_benchmark(off: bool) {
+    DISABLED.store(off, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Appends `entries`, then the records `events` stand for ([`from_event`]), then the events
+/// themselves, in the caller's transaction; returns the events' ids.
+pub async fn append_with_events(
+    tx: &mut Tx,
+    backend: Backend,
+    actor: &Actor,
+    mut entries: Vec<Entry>,
+    events: &[crate::events::model::NewEvent],
+    now: i64,
+) -> AppResult<Vec<i64>> {
+    entries.extend(events.iter().filter_map(|e| from_event(actor, e)));
+    append(tx, backend, entries, now).await?;
+    crate::events::store::append(tx, backend, events, now).await
+}
+
+/// Appends `entries` in the caller's transaction, in order; returns the new head.
+pub async fn append(tx: &mut Tx, backend: Backend, entries: Vec<Entry>, now: i64) -> AppResult<Option<Head>> {
+    if entries.is_empty() || DISABLED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(None);
+    }
+    if backend == Backend::Postgres {
+        sqlx::query("select pg_advisory_xact_lock($1)").bind(APPEND_LOCK).execute(&mut **tx).await?;
+    }
+    let mut head = head_in(tx).await?;
+    for entry in entries {
+        let r = seal(entry, &head, now);
+        insert(tx, &r).await?;
+        head = Head { seq: r.seq, hash: r.hash };
+    }
+    Ok(Some(head))
+}
+
+async fn head_in(tx: &mut Tx) -> AppResult<Head> {
+    let row = sqlx::query("select seq, hash from audit_log order by seq desc limit 1").fetch_optional(&mut **tx).await?;
+    Ok(match row {
+        Some(r) => Head { seq: r.try_get("seq")?, hash: r.try_get("hash")? },
+        None => Head::empty(),
+    })
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("audit parts serialise")
+}
+
+async fn insert(tx: &mut Tx, r: &Record) -> AppResult<()> {
+    sqlx::query(
+        "insert into audit_log (seq, at, actor, role, door, action, subject, plan_id, step_id, approval_id, override_id, items, packs,
+         summary, fields, prev_hash, hash) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(r.seq)
+    .bind(r.at)
+    .bind(&r.actor)
+    .bind(r.role.map(|r| r.as_str()))
+    .bind(r.door.as_str())
+    .bind(r.action.as_str())
+    .bind(&r.subject)
+    .bind(r.links.plan)
+    .bind(r.links.step.as_deref())
+    .bind(r.links.approval)
+    .bind(r.links.override_id)
+    .bind(json(&r.links.items))
+    .bind(json(&r.links.packs))
+    .bind(&r.summary)
+    .bind(json(&r.fields))
+    .bind(&r.prev_hash)
+    .bind(&r.hash)
+    .execute(&mut **tx)
+    .await?;
+    for (kind, ids) in [("item", &r.links.items), ("pack", &r.links.packs)] {
+        for id in ids {
+            sqlx::query("insert into audit_subjects (kind, id, seq) values ($1, $2, $3)")
+                .bind(kind)
+                .bind(*id)
+                .bind(r.seq)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// An `audit_log` row as stored.
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    seq: i64,
+    at: i64,
+    actor: String,
+    role: Option<String>,
+    door: String,
+    action: String,
+    subject: String,
+    plan_id: Option<i64>,
+    step_id: Option<String>,
+    approval_id: Option<i64>,
+    override_id: Option<i64>,
+    items: String,
+    packs: String,
+    summary: String,
+    fields: String,
+    prev_hash: String,
+    hash: String,
+}
+
+const COLUMNS: &str = "seq, at, actor, role, door, action, subject, plan_id, step_id, approval_id, override_id, items, packs, summary,
+    fields, prev_hash, hash";
+
+impl TryFrom<AuditRow> for Record {
+    type Error = AppError;
+    fn try_from(r: AuditRow) -> AppResult<Record> {
+        const T: &str = "audit_log";
+        let id = r.seq;
+        let role = match &r.role {
+            Some(role) => Some(column(T, id, "role", role, crate::auth::model::Role::parse)?),
+            None => None,
+        };
+        Ok(Record {
+            seq: r.seq,
+            at: r.at,
+            role,
+            door: column(T, id, "door", &r.door, Door::parse)?,
+            action: column(T, id, "action", &r.action, Action::parse)?,
+            links: Links {
+                plan: r.plan_id,
+                step: r.step_id,
+                approval: r.approval_id,
+                override_id: r.override_id,
+                items: json_column(T, id, "items", &r.items)?,
+                packs: json_column(T, id, "packs", &r.packs)?,
+            },
+            fields: json_column(T, id, "fields", &r.fields)?,
+            actor: r.actor,
+            subject: r.subject,
+            summary: r.summary,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+    }
+}
+
+pub async fn head(db: &Db) -> AppResult<Head> {
+    let row = sqlx::query("select seq, hash from audit_log order by seq desc limit 1").fetch_optional(db.reader()).await?;
+    Ok(match row {
+        Some(r) => Head { seq: r.try_get("seq")?, hash: r.try_get("hash")? },
+        None => Head::empty(),
+    })
+}
+
+/// Most this many records in a page.
+pub const MAX_PAGE: i64 = 500;
+
+/// Records matching `f`, newest first; `limit` of them (clamped to 1..=500).
+pub async fn list(db: &Db, f: &AuditFilter) -> AppResult<Vec<Record>> {
+    let limit = f.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    let (action, area) = match f.action.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(a) => match a.strip_suffix(".*") {
+            Some(area) => (String::new(), format!("{area}.%")),
+            None => (a.to_string(), String::new()),
+        },
+        None => (String::new(), String::new()),
+    };
+    let sql = format!(
+        "select {COLUMNS} from audit_log where seq < $1
+         and ($2 < 0 or plan_id = $2) and ($3 < 0 or approval_id = $3) and ($4 < 0 or override_id = $4)
+         and ($5 < 0 or seq in (select seq from audit_subjects where kind = 'item' and id = $5))
+         and ($6 < 0 or seq in (select seq from audit_subjects where kind = 'pack' and id = $6))
+         and ($7 = '' or actor = $7) and ($8 = '' or action = $8) and ($9 = '' or action like $9)
+         and at >= $10 and at < $11
+         order by seq desc limit $12"
+    );
+    let rows: Vec<AuditRow> = sqlx::query_as(&sql)
+        .bind(f.before.unwrap_or(i64::MAX))
+        .bind(f.plan.unwrap_or(-1))
+        .bind(f.approval.unwrap_or(-1))
+        .bind(f.override_id.unwrap_or(-1))
+        .bind(f.item.unwrap_or(-1))
+        .bind(f.pack.unwrap_or(-1))
+        .bind(f.actor.as_deref().map(str::trim).unwrap_or(""))
+        .bind(action)
+        .bind(area)
+        .bind(f.since.unwrap_or(i64::MIN))
+        .bind(f.until.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(db.reader())
+        .await?;
+    rows.into_iter().map(Record::try_from).collect()
+}
+
+/// At most `limit` records after sequence number `after`, oldest first (the export's pages).
+pub async fn after(db: &Db, after: i64, limit: i64) -> AppResult<Vec<Record>> {
+    let rows: Vec<AuditRow> = sqlx::query_as(&format!("select {COLUMNS} from audit_log where seq > $1 order by seq limit $2"))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db.reader())
+        .await?;
+    rows.into_iter().map(Record::try_from).collect()
+}
+
+/// Recomputes the chain from the first record; checks it reaches `expect` when given. Records are
+/// read as one stream and hashed in parallel chunks (every hash depends only on its own record).
+pub async fn verify(db: &Db, expect: Option<&Head>) -> anyhow::Result<ChainStatus> {
+    const CHUNK: usize = 8192;
+    let mut verifier = Verifier::default();
+    let sql = format!("select {COLUMNS} from audit_log order by seq");
+    let mut rows = sqlx::query_as::<_, AuditRow>(&sql).fetch(db.reader());
+    let mut chunk: Vec<Record> = Vec::with_capacity(CHUNK);
+    let mut pending: Option<tokio::task::JoinHandle<(Vec<Record>, Vec<String>)>> = None;
+    let check = |verifier: &mut Verifier, (records, hashes): (Vec<Record>, Vec<String>)| {
+        for (r, h) in records.iter().zip(&hashes) {
+            verifier.push(r, h);
+        }
+    };
+    loop {
+        let row = rows.try_next().await?;
+        let done = row.is_none();
+        if let Some(row) = row {
+            chunk.push(Record::try_from(row).map_err(|e| anyhow::anyhow!("{}", e.message))?);
+        }
+        if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
+            let records = std::mem::take(&mut chunk);
+            // Hash this chunk on the blocking pool while the next one is read.
+            let next = tokio::task::spawn_blocking(move || {
+                let hashes = hashed(&records);
+                (records, hashes)
+            });
+            if let Some(previous) = pending.replace(next) {
+                check(&mut verifier, previous.await?);
+            }
+            if !verifier.intact() {
+                break;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    drop(rows);
+    if let Some(last) = pending.take() {
+        check(&mut verifier, last.await?);
+    }
+    let at = match expect {
+        Some(h) if h.seq > 0 => sqlx::query("select hash from audit_log where seq = $1")
+            .bind(h.seq)
+            .fetch_optional(db.reader())
+            .await?
+            .map(|r| r.get::<String, _>("hash")),
+        _ => None,
+    };
+    Ok(verifier.finish(expect, |_| at))
+}
+
+/// `hash_of` for each record, spread over the cores.
+fn hashed(records: &[Record]) -> Vec<String> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    if threads == 1 || records.len() < 512 {
+        return records.iter().map(hash_of).collect();
+    }
+    let per = records.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = records.chunks(per).map(|part| s.spawn(move || part.iter().map(hash_of).collect::<Vec<_>>())).collect();
+        parts.into_iter().flat_map(|p| p.join().expect("hashing does not panic")).collect()
+    })
+}
