@@ -375,6 +375,7 @@ pub struct ChainStatus {
 
 /// Audit page filters (also the JSON API's query).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 pub struct AuditFilter {

@@ -94,7 +94,9 @@ async fn insert(tx: &mut Tx, r: &Record) -> AppResult<()> {
     .await?;
     for (kind, ids) in [("item", &r.links.items), ("pack", &r.links.packs)] {
         for id in ids {
-            sqlx::query("insert into audit_subjects (kind, id, seq) values ($1, $2, $3)")
+            // `on conflict`: only rows left behind by records deleted behind the product's back
+            // can collide, and they must not stop the log from going on.
+            sqlx::query("insert into audit_subjects (kind, id, seq) values ($1, $2, $3) on conflict do nothing")
                 .bind(kind)
                 .bind(*id)
                 .bind(r.seq)

@@ -446,7 +446,7 @@ mod tests {
         let risk_step = (Target::StepVerdict { step_id: "s1".into(), gate: Gate::Risk }, 50);
         let risk_plan = (Target::PlanVerdict { gate: Gate::Risk }, 80);
         assert_eq!(unblocked_until(&p, &[]), None);
-        assert_eq!(unblocked_until(&p, &[budget.clone()]), None, "the risk block is still there");
+        assert_eq!(unblocked_until(&p, std::slice::from_ref(&budget)), None, "the risk block is still there");
         assert_eq!(unblocked_until(&p, &[budget.clone(), risk_step.clone()]), Some(50), "until the first cover lapses");
         assert_eq!(unblocked_until(&p, &[budget.clone(), risk_step, risk_plan]), Some(80), "the longest cover of a block counts");
         assert_eq!(unblocked_until(&plan(true), &[budget, (Target::PlanVerdict { gate: Gate::Risk }, 80)]), None, "a hard block stays");

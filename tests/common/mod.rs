@@ -98,6 +98,12 @@ impl TestApp {
         Api { base: self.base.clone(), key: None, http: Client::new() }
     }
 
+    /// A cookie-keeping client that is not signed in (a stranger at the sign-in form).
+    pub fn anonymous_browser(&self) -> Browser {
+        let http = Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { base: self.base.clone(), http, csrf: String::new(), username: String::new() }
+    }
+
     /// Creates a user and returns a cookie-keeping client signed in as them, plus the CSRF token.
     pub async fn browser(&self, role: Role) -> Browser {
         let username = format!("{}{}", role.as_str(), unique());
@@ -225,6 +231,9 @@ impl Api {
     }
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         into_json(self.req(reqwest::Method::DELETE, path).send().await.unwrap()).await
+    }
+    pub async fn delete_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        into_json(self.req(reqwest::Method::DELETE, path).json(&body).send().await.unwrap()).await
     }
     /// POST with an `Idempotency-Key`; also returns the response headers.
     pub async fn post_idempotent(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value, reqwest::header::HeaderMap) {
