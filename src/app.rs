@@ -6,7 +6,8 @@ use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes, A}
 use leptos_router::{path, SsrMode};
 
 use crate::approvals::ui::{ApprovalDetailPage, ApprovalHistoryPage, ApprovalsPage};
-use crate::auth::ui::LoginPage;
+use crate::audit::ui::AuditPage;
+use crate::auth::ui::{KeysPage, LoginPage};
 use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
 use crate::layout::Layout;
 use crate::planner::ui::{PlanPage, PlansPage};
@@ -61,6 +62,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals/history") view=ApprovalHistoryPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals/:id") view=ApprovalDetailPage ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("keys") view=KeysPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -58,6 +58,18 @@ pub fn Layout() -> impl IntoView {
                         <NavLink href="/tools" label="Tools"/>
                         <NavLink href="/plans" label="Plans"/>
                         <NavLink href="/approvals" label="Approvals"/>
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                let can = match session.await {
+                                    Ok(Some(info)) => info.can,
+                                    _ => Default::default(),
+                                };
+                                view! {
+                                    {can.read_audit.then(|| view! { <NavLink href="/audit" label="Audit"/> })}
+                                    {can.manage_keys.then(|| view! { <NavLink href="/keys" label="Keys"/> })}
+                                }
+                            })}
+                        </Suspense>
                     </nav>
                     <div class="ml-auto flex items-center gap-3 text-xs">
                         <Suspense fallback=|| ()>

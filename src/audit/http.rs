@@ -63,14 +63,15 @@ async fn verify(State(s): State<AppState>, AnyCaller(who): AnyCaller, ApiQuery(q
     Ok(Json(service::verify(&s, &who, expect.as_ref()).await?))
 }
 
-/// The whole log as JSON Lines (`application/x-ndjson`), oldest first, streamed: every line a
-/// record with its `prev_hash` and `hash`, enough to verify the chain from the file alone
-/// (docs/operations.md shows how).
-#[utoipa::path(get, path = "/audit/export", tag = "audit",
-    responses((status = 200, content_type = "application/x-ndjson", description = "one record per line")),
+/// The log as JSON Lines (`application/x-ndjson`), oldest first, streamed: every line a record
+/// with its `prev_hash` and `hash`. Unfiltered, enough to verify the chain from the file alone
+/// (docs/operations.md shows how); with the list's filters, just the records they select.
+#[utoipa::path(get, path = "/audit/export", tag = "audit", params(AuditFilter),
+    responses((status = 200, content_type = "application/x-ndjson", description = "one record per line"),
+        (status = 422, description = "`invalid_query`: a filter is malformed")),
     security(("api_key" = [])))]
-async fn export(State(s): State<AppState>, AnyCaller(who): AnyCaller) -> AppResult<Response> {
-    let stream = service::export(&s, &who)?;
+async fn export(State(s): State<AppState>, AnyCaller(who): AnyCaller, ApiQuery(f): ApiQuery<AuditFilter>) -> AppResult<Response> {
+    let stream = service::export(&s, &who, &f)?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-ndjson"),

@@ -3,6 +3,7 @@
 //! chain, verification); on the server `store` appends inside the transaction of the change it
 //! records, `service` reads and verifies, and `http` serves the JSON API and the export.
 
+pub mod fns;
 #[cfg(feature = "ssr")]
 pub mod http;
 pub mod model;
@@ -10,5 +11,6 @@ pub mod model;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
+pub mod ui;
 
 pub use model::{Action, Actor, Door, Entry, Links};

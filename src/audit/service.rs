@@ -65,19 +65,23 @@ pub async fn verify(state: &AppState, who: &Principal, expect: Option<&Head>) ->
 /// Records per export page.
 const EXPORT_BATCH: i64 = 1000;
 
-/// The whole log as JSON Lines, oldest first, one page of records at a time: each line is a
-/// [`Record`], so the chain can be verified from the export alone.
+/// The records `f` selects (the whole log when unfiltered) as JSON Lines, oldest first, one page
+/// of records at a time: each line is a [`Record`], so the chain can be verified from an
+/// unfiltered export alone (a filtered one lists its records with their hashes).
 pub fn export(
     state: &AppState,
     who: &Principal,
+    f: &AuditFilter,
 ) -> AppResult<impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static> {
     who.require(Permission::ReadAudit)?;
+    validate(f)?;
+    let f = AuditFilter { before: None, limit: None, ..f.clone() };
     let db = state.db.clone();
     Ok(futures::stream::try_unfold(Some(0i64), move |after| {
-        let db = db.clone();
+        let (db, f) = (db.clone(), f.clone());
         async move {
             let Some(after) = after else { return Ok(None) };
-            let records = store::after(&db, after, EXPORT_BATCH).await.map_err(|e| std::io::Error::other(e.message))?;
+            let records = store::matching_after(&db, &f, after, EXPORT_BATCH).await.map_err(|e| std::io::Error::other(e.message))?;
             let Some(last) = records.last().map(|r| r.seq) else { return Ok(None) };
             let mut out = Vec::with_capacity(records.len() * 512);
             for r in &records {

@@ -176,9 +176,23 @@ pub async fn head(db: &Db) -> AppResult<Head> {
 /// Most this many records in a page.
 pub const MAX_PAGE: i64 = 500;
 
-/// Records matching `f`, newest first; `limit` of them (clamped to 1..=500).
+/// Records matching `f`, newest first (before `f.before`); `limit` of them (clamped to 1..=500).
 pub async fn list(db: &Db, f: &AuditFilter) -> AppResult<Vec<Record>> {
     let limit = f.limit.unwrap_or(50).clamp(1, MAX_PAGE);
+    select(db, f, Order::NewestBefore(f.before.unwrap_or(i64::MAX)), limit).await
+}
+
+/// Records matching `f` after sequence number `after`, oldest first (the export's pages).
+pub async fn matching_after(db: &Db, f: &AuditFilter, after: i64, limit: i64) -> AppResult<Vec<Record>> {
+    select(db, f, Order::OldestAfter(after), limit).await
+}
+
+enum Order {
+    NewestBefore(i64),
+    OldestAfter(i64),
+}
+
+async fn select(db: &Db, f: &AuditFilter, order: Order, limit: i64) -> AppResult<Vec<Record>> {
     let (action, area) = match f.action.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         Some(a) => match a.strip_suffix(".*") {
             Some(area) => (String::new(), format!("{area}.%")),
@@ -186,17 +200,22 @@ pub async fn list(db: &Db, f: &AuditFilter) -> AppResult<Vec<Record>> {
         },
         None => (String::new(), String::new()),
     };
+    let (cursor, at) = match order {
+        Order::NewestBefore(before) => ("seq < $1 order by seq desc", before),
+        Order::OldestAfter(after) => ("seq > $1 order by seq", after),
+    };
+    let (bound, sort) = cursor.split_once(" order by ").expect("a cursor and its order");
     let sql = format!(
-        "select {COLUMNS} from audit_log where seq < $1
+        "select {COLUMNS} from audit_log where {bound}
          and ($2 < 0 or plan_id = $2) and ($3 < 0 or approval_id = $3) and ($4 < 0 or override_id = $4)
          and ($5 < 0 or seq in (select seq from audit_subjects where kind = 'item' and id = $5))
          and ($6 < 0 or seq in (select seq from audit_subjects where kind = 'pack' and id = $6))
          and ($7 = '' or actor = $7) and ($8 = '' or action = $8) and ($9 = '' or action like $9)
          and at >= $10 and at < $11
-         order by seq desc limit $12"
+         order by {sort} limit $12"
     );
     let rows: Vec<AuditRow> = sqlx::query_as(&sql)
-        .bind(f.before.unwrap_or(i64::MAX))
+        .bind(at)
         .bind(f.plan.unwrap_or(-1))
         .bind(f.approval.unwrap_or(-1))
         .bind(f.override_id.unwrap_or(-1))
@@ -207,16 +226,6 @@ pub async fn list(db: &Db, f: &AuditFilter) -> AppResult<Vec<Record>> {
         .bind(area)
         .bind(f.since.unwrap_or(i64::MIN))
         .bind(f.until.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(db.reader())
-        .await?;
-    rows.into_iter().map(Record::try_from).collect()
-}
-
-/// At most `limit` records after sequence number `after`, oldest first (the export's pages).
-pub async fn after(db: &Db, after: i64, limit: i64) -> AppResult<Vec<Record>> {
-    let rows: Vec<AuditRow> = sqlx::query_as(&format!("select {COLUMNS} from audit_log where seq > $1 order by seq limit $2"))
-        .bind(after)
         .bind(limit)
         .fetch_all(db.reader())
         .await?;

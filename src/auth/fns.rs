@@ -82,6 +82,49 @@ pub async fn logout(csrf: String) -> Result<(), AppError> {
     .await
 }
 
+/// The keys page: every key, and the roles a new one may have.
+#[server(prefix = "/_fn", endpoint = "load_keys")]
+pub async fn load_keys() -> Result<Vec<super::model::ApiKeyInfo>, AppError> {
+    let who = ssr::reader().await?;
+    super::keys::list(&ssr::state()?.db, &who).await
+}
+
+/// Creates a key from the keys page; the answer carries the key this once (shown by the page).
+#[server(prefix = "/_fn", endpoint = "create_key")]
+pub async fn create_key(
+    csrf: String,
+    #[server(default)] name: String,
+    #[server(default)] role: String,
+    #[server(default)] expires_in_days: String,
+) -> Result<super::model::CreatedKey, AppError> {
+    ssr::form_result(async move {
+        let who = ssr::session(&csrf).await?;
+        let role = Role::parse(role.trim()).ok_or_else(|| AppError::unprocessable(ErrorCode::InvalidField, "Choose the key's role."))?;
+        let days = expires_in_days.trim();
+        let expires_in_days = if days.is_empty() {
+            None
+        } else {
+            Some(days.parse::<i64>().map_err(|_| {
+                AppError::unprocessable(ErrorCode::InvalidField, "The expiry is a number of days, like 90 (or empty: never).")
+            })?)
+        };
+        let new = super::model::NewKey { name: name.trim().to_string(), role, expires_in_days };
+        super::keys::create(&ssr::state()?.db, &who, &new).await
+    })
+    .await
+}
+
+#[server(prefix = "/_fn", endpoint = "revoke_key")]
+pub async fn revoke_key(csrf: String, id: i64) -> Result<(), AppError> {
+    ssr::form_result(async move {
+        let who = ssr::session(&csrf).await?;
+        super::keys::revoke(&ssr::state()?.db, &who, id).await?;
+        leptos_axum::redirect("/keys");
+        Ok(())
+    })
+    .await
+}
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! Helpers every server function uses: state, session, CSRF and origin checks, form errors.

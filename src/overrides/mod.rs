@@ -3,6 +3,7 @@
 //! (pure); on the server `store`, `service` (create, list, revoke, the review and expiry task)
 //! and `http` (`POST /api/automation/override`, `GET /api/overrides`, `DELETE /api/overrides/{id}`).
 
+pub mod fns;
 #[cfg(feature = "ssr")]
 pub mod http;
 pub mod model;
@@ -10,5 +11,6 @@ pub mod model;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
+pub mod ui;
 #[cfg(feature = "ssr")]
 pub mod wake;

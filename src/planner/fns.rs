@@ -108,6 +108,12 @@ pub struct PlanPageView {
     pub sensitive_steps: usize,
     /// Some verdict warns (the plan may need a plan approval first).
     pub warns: bool,
+    /// Until when overrides lift every block (the plan reads ready until then).
+    pub unblocked_until: Option<i64>,
+    /// Its overrides and what the viewer could override.
+    pub overrides: Option<crate::overrides::ui::OverridesView>,
+    /// Its newest audit records, when the viewer may read the audit trail.
+    pub trail: Option<crate::audit::model::AuditPage>,
 }
 
 /// Rows shown at most in the verdict table (the JSON API has them all).
@@ -147,11 +153,96 @@ pub async fn load_plan(
     let execute =
         crate::execution::view::execute_refusal(plan.status, s.config.flags.planner_execute, may_execute).map(|r| r.map_err(String::from));
     let can_cancel = may_execute && matches!(plan.status, PlanStatus::Running | PlanStatus::AwaitingApproval);
+    let overrides = overrides_view(&s, &who, &plan).await?;
+    let trail = if who.can(crate::auth::model::Permission::ReadAudit) {
+        let f = crate::audit::model::AuditFilter { plan: Some(id), limit: Some(20), ..Default::default() };
+        Some(crate::audit::service::page(&s, &who, &f).await?)
+    } else {
+        None
+    };
     let mut view = page_view(plan, step.as_deref(), &filter, run.as_ref());
     view.run = run;
     view.execute = execute;
     view.can_cancel = can_cancel;
+    view.overrides = Some(overrides);
+    view.trail = trail;
     Ok(view)
+}
+
+/// The plan's overrides and what the viewer could override: the verdicts that block it (before
+/// it runs) and its pending requests.
+#[cfg(feature = "ssr")]
+async fn overrides_view(
+    s: &crate::state::AppState,
+    who: &crate::auth::model::Principal,
+    plan: &Plan,
+) -> Result<crate::overrides::ui::OverridesView, AppError> {
+    use crate::overrides::fns::{choice_value, Choice, OverrideRules};
+    use crate::overrides::model::{blocks, Target};
+    let overrides = crate::overrides::service::list(s, who, plan.id).await?;
+    let live: Vec<&crate::overrides::model::Override> = overrides.iter().filter(|o| o.status.is_live()).collect();
+    let taken = |t: &Target| live.iter().find(|o| &o.target == t).map(|o| format!("overridden already (#{})", o.id));
+    let mut choices = vec![];
+    if !plan.status.is_executing() {
+        let all = blocks(plan);
+        for v in plan.verdicts.iter().filter(|v| v.verdict == Verdict::Block) {
+            let target = Target::PlanVerdict { gate: v.gate };
+            let hard = all.iter().any(|b| b.gate == v.gate && b.enforcement == Enforcement::HardMandatory);
+            let refused = if hard { Some("hard-mandatory: can never be overridden".to_string()) } else { taken(&target) };
+            choices.push(Choice {
+                value: choice_value(&target),
+                label: format!("The {} gate on the whole plan", v.gate.as_str()),
+                refused,
+            });
+        }
+        for b in all.iter().filter(|b| b.step.is_some()).take(50) {
+            let step_id = b.step.clone().unwrap_or_default();
+            let target = Target::StepVerdict { step_id: step_id.clone(), gate: b.gate };
+            let refused = if b.enforcement == Enforcement::HardMandatory {
+                Some("hard-mandatory: can never be overridden".to_string())
+            } else {
+                taken(&target)
+            };
+            let tool = plan.step(&step_id).map(|st| format!(" (`{}` for “{}”)", st.tool, st.item_title)).unwrap_or_default();
+            choices.push(Choice {
+                value: choice_value(&target),
+                label: format!("The {} gate on step {step_id}{tool}", b.gate.as_str()),
+                refused,
+            });
+        }
+    }
+    let pending = crate::approvals::store::list(
+        &s.db,
+        &crate::approvals::model::ListFilter {
+            status: Some(crate::approvals::model::ApprovalStatus::Pending),
+            plan_id: Some(plan.id),
+            limit: 50,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let now = crate::storage::now_ms();
+    for a in pending.into_iter().filter(|a| !a.is_overdue(now) && a.tool_id != crate::overrides::service::REVIEW_TOOL) {
+        let target = Target::Approval { approval_id: a.id };
+        let what = match &a.step_id {
+            Some(step) => format!("Request #{} to run `{}` (step {step})", a.id, a.tool_id),
+            None => format!("Request #{} to execute the plan", a.id),
+        };
+        choices.push(Choice { value: choice_value(&target), label: what, refused: taken(&target) });
+    }
+    let p = &s.policy.overrides;
+    Ok(crate::overrides::ui::OverridesView {
+        overrides,
+        choices,
+        can_override: p.roles.contains(&who.role),
+        rules: OverrideRules {
+            min_justification_chars: p.min_justification_chars,
+            max_hours: p.max_hours,
+            require_approval: p.require_approval,
+            roles: p.roles.iter().map(|r| r.as_str().to_string()).collect(),
+        },
+        me: who.identity(),
+    })
 }
 
 /// Builds the page view from a stored plan (pure; also used by the page benchmark).
@@ -203,9 +294,12 @@ pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter, run: Option
         selected,
         rows,
         matching_rows,
+        unblocked_until: plan.unblocked_until,
         run: None,
         execute: None,
         can_cancel: false,
+        overrides: None,
+        trail: None,
     }
 }
 

@@ -5,12 +5,15 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter};
+use crate::audit::ui::AuditTrail;
 use crate::events::live::{use_live_events, LiveBadge};
 use crate::events::model::{Event, EventKind, Subject};
 use crate::execution::fns::{CancelPlan, ExecutePlan};
 use crate::execution::ui::{ExecutePanel, RunPanel, RunSteps, StepRunDetail};
 use crate::execution::view::{AttemptView, StepRunView};
 use crate::layout::use_session;
+use crate::overrides::fns::{CreateOverride, RevokeOverride};
+use crate::overrides::ui::OverridePanel;
 use crate::plan::model::{PlanStatus, PlanStep};
 use crate::plan::verdict::{Gate, GateVerdict, Verdict, VerdictCounts};
 use crate::ui::*;
@@ -130,9 +133,11 @@ pub fn PlanPage() -> impl IntoView {
     };
     let execute = ServerAction::<ExecutePlan>::new();
     let cancel = ServerAction::<CancelPlan>::new();
+    let create_override = ServerAction::<CreateOverride>::new();
+    let revoke_override = ServerAction::<RevokeOverride>::new();
     let data = Resource::new(
-        move || (key(), execute.version().get(), cancel.version().get()),
-        |((id, step, filter, _), _, _)| load_plan(id, step, filter),
+        move || (key(), execute.version().get(), cancel.version().get(), create_override.version().get(), revoke_override.version().get()),
+        |((id, step, filter, _), _, _, _, _)| load_plan(id, step, filter),
     );
     let session = use_session();
     let live = use_live_events(PLAN_EVENTS, move |e| {
@@ -146,7 +151,7 @@ pub fn PlanPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match session.with(data).await {
                     Err(e) => view! { <PageHeader title="Plan not found".to_string()/> <ErrorPanel error=e/> }.into_any(),
-                    Ok((info, v)) => view! { <PlanView v live csrf=info.csrf execute cancel/> }.into_any(),
+                    Ok((info, v)) => view! { <PlanView v live csrf=info.csrf execute cancel create_override revoke_override/> }.into_any(),
                 }
             })}
         </Transition>
@@ -209,6 +214,8 @@ fn PlanView(
     csrf: String,
     execute: ServerAction<ExecutePlan>,
     cancel: ServerAction<CancelPlan>,
+    create_override: ServerAction<CreateOverride>,
+    revoke_override: ServerAction<RevokeOverride>,
 ) -> impl IntoView {
     let blocked = v.status == PlanStatus::Blocked;
     let budget = v.estimate.budget_usd;
@@ -237,7 +244,7 @@ fn PlanView(
         {blocked.then(|| view! {
             <section role="alert" class="mb-6 rounded-xl border border-rose-200 bg-rose-50 p-5" data-testid="blocked-panel">
                 <h2 class="text-base font-semibold text-rose-900">"This plan is blocked"</h2>
-                <p class="mt-1 text-sm text-rose-800">"Nothing will run until every block below is fixed."</p>
+                <p class="mt-1 text-sm text-rose-800">"Nothing will run until every block below is fixed (or, where the policy allows, overridden)."</p>
                 <div class="mt-3 space-y-3">
                     {blocking.into_iter().map(|g| view! {
                         <div class="rounded-lg bg-white/70 p-3 ring-1 ring-rose-200">
@@ -254,6 +261,10 @@ fn PlanView(
                     }).collect_view()}
                 </div>
             </section>
+        })}
+
+        {v.overrides.clone().map(|o| view! {
+            <OverridePanel plan_id=id v=o unblocked_until=v.unblocked_until csrf=csrf.clone() create=create_override revoke=revoke_override/>
         })}
 
         {match (v.execute.clone(), v.run.clone()) {
@@ -353,6 +364,7 @@ fn PlanView(
                 </section>
             </div>
         </div>
+        {v.trail.clone().map(|page| view! { <div class="mt-6"><AuditTrail page all=format!("/audit?plan={id}")/></div> })}
     }
 }
 

@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
+use crate::audit::fns::load_trail;
+use crate::audit::ui::AuditTrail;
 use crate::backlog::fns::{load_item, DeleteItem};
 use crate::backlog::model::BacklogItem;
 use crate::backlog::ui::{label_chip, risk_pill, status_pill, tool_chip};
@@ -15,6 +17,7 @@ pub fn ItemPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
     let data = Resource::new(id, load_item);
+    let trail = Resource::new(id, |id| load_trail("item".into(), id));
     let delete = ServerAction::<DeleteItem>::new();
     let session = use_session();
     view! {
@@ -100,6 +103,14 @@ pub fn ItemPage() -> impl IntoView {
                             </div>
                         }.into_any()
                     }
+                }
+            })}
+        </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match trail.await {
+                    Ok(Some(page)) => view! { <div class="mt-6"><AuditTrail page all=format!("/audit?item={}", id())/></div> }.into_any(),
+                    _ => ().into_any(),
                 }
             })}
         </Transition>

@@ -30,6 +30,7 @@ pub fn PacksPage() -> impl IntoView {
                             Ok((_, list)) if list.is_empty() => view! { <EmptyState title="No packs yet" hint="Create the first pack with the form."/> }.into_any(),
                             Ok((info, list)) => {
                                 let can_edit = can_edit(&info);
+                                let read_audit = info.can.read_audit;
                                 let csrf = info.csrf;
                                 view! {
                                     <ul class=format!("{CARD} divide-y divide-slate-100") data-testid="pack-list">
@@ -43,6 +44,9 @@ pub fn PacksPage() -> impl IntoView {
                                                     <p class="truncate text-sm text-slate-500">{p.description.clone()}</p>
                                                 </div>
                                                 <span class="text-sm text-slate-600 tabular-nums">{format!("{} items", p.item_count)}</span>
+                                                {read_audit.then(|| view! {
+                                                    <A href=format!("/audit?pack={}", p.id) attr:class="text-sm text-indigo-600 hover:underline">"Audit trail"</A>
+                                                })}
                                                 {can_edit.then(|| view! {
                                                     <A href=format!("/backlog/new?pack_id={}", p.id) attr:class="text-sm text-indigo-600 hover:underline">"+ item"</A>
                                                     <ActionForm action=delete>
