@@ -26,7 +26,16 @@ const ALL = Object.values(P).join(" ");
 const CONTROL = "bell\u0007 nul\u0000 esc\u001b del\u007f";
 const LONG = `${"A long line without any break ".repeat(120)}${P.textarea}`;
 
-type Fixture = { item: number; pack: number; plan: number; step: string; pending: number; denied: number; tool: string };
+type Fixture = {
+  item: number;
+  pack: number;
+  plan: number;
+  step: string;
+  pending: number;
+  denied: number;
+  tool: string;
+  blocked: number;
+};
 
 async function post(request: APIRequestContext, path: string, headers: object, data: object) {
   const res = await request.post(path, { headers, data });
@@ -73,7 +82,15 @@ async function store(request: APIRequestContext): Promise<Fixture> {
   await post(request, `/api/approvals/${pending.id}/comments`, ADMIN, { comment: `${P.attr} ${P.url}` });
   const denied = await ask({ branch: P.raw });
   await post(request, `/api/approvals/${denied.id}/decision`, ADMIN, { decision: "deny", comment: `${P.textarea} ${P.template}` });
-  return { item: item.id, pack: pack.id, plan: plan.id, step, pending: pending.id, denied: denied.id, tool };
+  // A plan over its budget, overridden with a justification full of payloads.
+  const blocked = await post(request, "/api/auto-planner/plan", AGENT, { item_ids: [item.id], budget_usd: 0.01 });
+  await post(request, "/api/automation/override", ADMIN, {
+    plan_id: blocked.id,
+    target: { kind: "plan_verdict", gate: "resource" },
+    justification: `${P.script} ${P.attr} ${P.url}`,
+    expires_in_minutes: 60,
+  });
+  return { item: item.id, pack: pack.id, plan: plan.id, step, pending: pending.id, denied: denied.id, tool, blocked: blocked.id };
 }
 
 /** A string as it reads inside JSON text. */
@@ -95,6 +112,10 @@ function pages(f: Fixture): [string, string[]][] {
     [`/approvals/${f.pending}`, [json(P.script), json(P.svg), json(P.frame), json(P.template), json(CONTROL), P.attr, P.url]],
     ["/approvals/history", [P.textarea]],
     [`/approvals/${f.denied}`, [json(P.raw), P.textarea, P.template]],
+    // The override's justification, and the audit trail naming the hostile pack and item.
+    [`/plans/${f.blocked}`, [P.script, P.attr, P.url]],
+    [`/audit?pack=${f.pack}`, [P.raw.slice(0, 40), P.textarea]],
+    ["/keys", []],
   ];
 }
 

@@ -35,8 +35,30 @@ pub async fn append_with_events(
     now: i64,
 ) -> AppResult<Vec<i64>> {
     entries.extend(events.iter().filter_map(|e| from_event(actor, e)));
+    link_plan_items(tx, &mut entries).await?;
     append(tx, backend, entries, now).await?;
     crate::events::store::append(tx, backend, events, now).await
+}
+
+/// Links records about a whole plan (not one step) that name no items to the plan's items and
+/// their packs, so filtering by an item or a pack finds everything done to its plans.
+async fn link_plan_items(tx: &mut Tx, entries: &mut [Entry]) -> AppResult<()> {
+    let mut cache: std::collections::HashMap<i64, (Vec<i64>, Vec<i64>)> = Default::default();
+    for e in entries.iter_mut() {
+        let Some(plan) = e.links.plan else { continue };
+        if e.links.step.is_some() || !e.links.items.is_empty() {
+            continue;
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = cache.entry(plan) {
+            let rows = sqlx::query("select item_id, pack_id from plan_items where plan_id = $1").bind(plan).fetch_all(&mut **tx).await?;
+            let items = rows.iter().map(|r| r.try_get("item_id")).collect::<Result<Vec<i64>, _>>()?;
+            let packs = rows.iter().map(|r| r.try_get("pack_id")).collect::<Result<Vec<i64>, _>>()?;
+            slot.insert((items, packs));
+        }
+        let (items, packs) = &cache[&plan];
+        e.links = std::mem::take(&mut e.links).with_items(items.iter().copied(), packs.iter().copied());
+    }
+    Ok(())
 }
 
 /// Appends `entries` in the caller's transaction, in order; returns the new head.
