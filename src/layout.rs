@@ -47,12 +47,12 @@ pub fn Layout() -> impl IntoView {
     view! {
         <div class="min-h-screen flex flex-col">
             <header class="bg-slate-900 text-slate-100 shadow">
-                <div class="mx-auto max-w-7xl px-6 h-14 flex items-center gap-8">
+                <div class="mx-auto max-w-7xl px-4 sm:px-6 min-h-14 py-2 flex flex-wrap items-center gap-x-8 gap-y-2">
                     <A href="/backlog" attr:class="flex items-center gap-2 font-semibold tracking-tight">
                         <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-500 text-white text-xs font-bold">"NX"</span>
                         <span>"NOFX Control Plane"</span>
                     </A>
-                    <nav class="flex items-center gap-1 text-sm" aria-label="Main">
+                    <nav class="flex flex-wrap items-center gap-1 text-sm" aria-label="Main">
                         <NavLink href="/backlog" label="Backlog"/>
                         <NavLink href="/packs" label="Packs"/>
                         <NavLink href="/tools" label="Tools"/>
@@ -71,7 +71,7 @@ pub fn Layout() -> impl IntoView {
                             })}
                         </Suspense>
                     </nav>
-                    <div class="ml-auto flex items-center gap-3 text-xs">
+                    <div class="ml-auto flex flex-wrap items-center gap-3 text-xs">
                         <Suspense fallback=|| ()>
                             {move || Suspend::new(async move {
                                 match session.await {
@@ -87,7 +87,7 @@ pub fn Layout() -> impl IntoView {
                     </div>
                 </div>
             </header>
-            <main class="flex-1 mx-auto w-full max-w-7xl px-6 py-8">
+            <main class="flex-1 mx-auto w-full max-w-7xl px-4 sm:px-6 py-8">
                 <Outlet/>
             </main>
             <footer class="border-t border-slate-200 py-4 text-center text-xs text-slate-400">

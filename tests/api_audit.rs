@@ -120,6 +120,9 @@ async fn actions_are_audited_with_actor_door_and_links(app: TestApp) {
     let failed = find("session.sign_in_failed");
     assert_eq!((failed["actor"].as_str(), failed["fields"]["username"].as_str()), (Some("anonymous"), Some("mallory")));
     assert_eq!(find("user.created")["door"], "cli");
+    let item_created = find("item.created");
+    assert_eq!((item_created["subject"].as_str(), item_created["links"]["items"].clone()), (Some(format!("item:{item_id}").as_str()), json!([item_id])));
+    assert_eq!(item_created["links"]["packs"], json!([pack_id]));
     assert_eq!(find("plan.approved")["fields"]["approved_by"], "policy");
 
     // Filters.

@@ -63,7 +63,6 @@ macro_rules! actions {
     ($($variant:ident = $name:literal: $doc:literal,)*) => {
         /// Everything the audit trail records; written as its dotted name at the edges.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
         pub enum Action {
             $(#[doc = $doc] #[serde(rename = $name)] $variant,)*
         }
@@ -234,6 +233,10 @@ impl Entry {
     /// a pack (set once the row exists).
     pub fn about(mut self, kind: &str, id: i64) -> Entry {
         self.subject = format!("{kind}:{id}");
+        if id <= 0 {
+            // Not stored yet: the store links the row's id once it exists.
+            return self;
+        }
         match kind {
             "item" => self.links = std::mem::take(&mut self.links).with_items([id], []),
             "pack" => self.links = std::mem::take(&mut self.links).with_items([], [id]),
@@ -278,6 +281,8 @@ pub struct Record {
     pub actor: String,
     pub role: Option<Role>,
     pub door: Door,
+    /// `plan.created`, `approval.approved`, `override.created`, `api_key.revoked`, …
+    #[cfg_attr(feature = "ssr", schema(value_type = String, example = "approval.approved"))]
     pub action: Action,
     pub subject: String,
     pub links: Links,
@@ -728,6 +733,16 @@ mod tests {
         }
         let head5 = Head { seq: 5, hash: records[4].hash.clone() };
         assert_eq!(verify(&fake, Some(&head5)).broken, Some(Break { seq: 5, problem: Problem::HeadMismatch }));
+    }
+
+    #[test]
+    fn an_entry_links_its_subject_once_it_has_an_id() {
+        let e = Entry::new(&Actor::system(), Action::ItemCreated, "item:0", Links::default(), "s").about("item", 0);
+        assert_eq!((e.subject.as_str(), e.links.items.len()), ("item:0", 0), "no link to a row that does not exist yet");
+        let e = e.about("item", 7).about("item", 7);
+        assert_eq!((e.subject.as_str(), e.links.items.as_slice()), ("item:7", &[7][..]));
+        let p = Entry::new(&Actor::system(), Action::PackCreated, "pack:0", Links::default(), "s").about("pack", 3);
+        assert_eq!(p.links.packs, vec![3]);
     }
 
     #[test]
