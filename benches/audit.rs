@@ -114,12 +114,23 @@ async fn main() {
             let (rate, lat) = decide(&base, &key, ids).await;
             nofx::audit::store::disable_for_benchmark(false);
             let label = if audited { "with the audit trail   " } else { "without the audit trail" };
-            println!("  round {round}: decisions {label} {rate:>7.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms", pct(&lat, 0.5), pct(&lat, 0.99));
-            if audited { with.push(rate) } else { without.push(rate) }
+            println!(
+                "  round {round}: decisions {label} {rate:>7.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms",
+                pct(&lat, 0.5),
+                pct(&lat, 0.99)
+            );
+            if audited {
+                with.push(rate)
+            } else {
+                without.push(rate)
+            }
         }
     }
     let (w, wo) = (with.iter().sum::<f64>() / 2.0, without.iter().sum::<f64>() / 2.0);
-    println!("  mean: {w:.0} /s with, {wo:.0} /s without: the audit trail costs {:.1} % of the throughput (target ≤ 15 %)", (1.0 - w / wo) * 100.0);
+    println!(
+        "  mean: {w:.0} /s with, {wo:.0} /s without: the audit trail costs {:.1} % of the throughput (target ≤ 15 %)",
+        (1.0 - w / wo) * 100.0
+    );
     let chain = nofx::audit::store::verify(&state.db, None).await.unwrap();
     assert!(chain.broken.is_none(), "{chain:?}");
     println!("  the bench's own chain: {} records, intact", chain.records);

@@ -121,7 +121,10 @@ async fn actions_are_audited_with_actor_door_and_links(app: TestApp) {
     assert_eq!((failed["actor"].as_str(), failed["fields"]["username"].as_str()), (Some("anonymous"), Some("mallory")));
     assert_eq!(find("user.created")["door"], "cli");
     let item_created = find("item.created");
-    assert_eq!((item_created["subject"].as_str(), item_created["links"]["items"].clone()), (Some(format!("item:{item_id}").as_str()), json!([item_id])));
+    assert_eq!(
+        (item_created["subject"].as_str(), item_created["links"]["items"].clone()),
+        (Some(format!("item:{item_id}").as_str()), json!([item_id]))
+    );
     assert_eq!(item_created["links"]["packs"], json!([pack_id]));
     assert_eq!(find("plan.approved")["fields"]["approved_by"], "policy");
 
@@ -265,6 +268,12 @@ async fn verify_finds_tampering(app: TestApp) {
     let (code, _, err) = run(&[]);
     assert_eq!(code, Some(1));
     assert!(err.contains("record 2 is missing"), "{err}");
+
+    // A value edited into something no record can hold is found too.
+    app.sql("update audit_log set items = 'not json' where seq = 1").await;
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("record 1 was altered"), "{err}");
 }
 
 on_both_databases!(verify_finds_tampering);

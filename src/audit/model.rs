@@ -489,29 +489,108 @@ pub mod chain {
 
     /// The canonical JSON of `r` without its hash: keys sorted, compact, integers only.
     pub fn canonical(r: &Record) -> String {
-        let mut v = serde_json::to_value(r).expect("records serialise");
-        if let serde_json::Value::Object(o) = &mut v {
-            o.remove("hash");
-        }
-        serde_json::to_string(&sorted(v)).expect("values serialise")
+        serde_json::to_string(&Canonical::of(r)).expect("records serialise")
     }
 
-    fn sorted(v: serde_json::Value) -> serde_json::Value {
-        use serde_json::Value;
-        match v {
-            Value::Object(o) => {
-                let mut pairs: Vec<(String, Value)> = o.into_iter().collect();
-                pairs.sort_by(|a, b| a.0.cmp(&b.0));
-                Value::Object(pairs.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+    /// A record without its hash, its keys in sorted order (serde writes a struct's fields in
+    /// declaration order), written straight into the hasher: no intermediate value or string.
+    #[derive(Serialize)]
+    struct Canonical<'a> {
+        action: Action,
+        actor: &'a str,
+        at: i64,
+        door: Door,
+        fields: Sorted<'a>,
+        links: CanonicalLinks<'a>,
+        prev_hash: &'a str,
+        role: Option<Role>,
+        seq: i64,
+        subject: &'a str,
+        summary: &'a str,
+    }
+
+    #[derive(Serialize)]
+    struct CanonicalLinks<'a> {
+        approval: Option<i64>,
+        items: &'a [i64],
+        #[serde(rename = "override")]
+        override_id: Option<i64>,
+        packs: &'a [i64],
+        plan: Option<i64>,
+        step: Option<&'a str>,
+    }
+
+    impl<'a> Canonical<'a> {
+        fn of(r: &'a Record) -> Canonical<'a> {
+            Canonical {
+                action: r.action,
+                actor: &r.actor,
+                at: r.at,
+                door: r.door,
+                fields: Sorted(&r.fields),
+                links: CanonicalLinks {
+                    approval: r.links.approval,
+                    items: &r.links.items,
+                    override_id: r.links.override_id,
+                    packs: &r.links.packs,
+                    plan: r.links.plan,
+                    step: r.links.step.as_deref(),
+                },
+                prev_hash: &r.prev_hash,
+                role: r.role,
+                seq: r.seq,
+                subject: &r.subject,
+                summary: &r.summary,
             }
-            Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
-            other => other,
+        }
+    }
+
+    /// A JSON value written with every object's keys sorted (by code point, as UTF-8 bytes sort).
+    struct Sorted<'a>(&'a serde_json::Value);
+
+    impl Serialize for Sorted<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::{SerializeMap, SerializeSeq};
+            match self.0 {
+                serde_json::Value::Object(o) => {
+                    let mut keys: Vec<&String> = o.keys().collect();
+                    keys.sort();
+                    let mut m = s.serialize_map(Some(keys.len()))?;
+                    for k in keys {
+                        m.serialize_entry(k, &Sorted(&o[k]))?;
+                    }
+                    m.end()
+                }
+                serde_json::Value::Array(a) => {
+                    let mut q = s.serialize_seq(Some(a.len()))?;
+                    for v in a {
+                        q.serialize_element(&Sorted(v))?;
+                    }
+                    q.end()
+                }
+                other => other.serialize(s),
+            }
+        }
+    }
+
+    /// Feeds what is written into SHA-256.
+    struct HashWriter(Sha256);
+
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
 
     /// The hash `r` must carry.
     pub fn hash_of(r: &Record) -> String {
-        hex::encode(Sha256::digest(canonical(r).as_bytes()))
+        let mut w = HashWriter(Sha256::new());
+        serde_json::to_writer(&mut w, &Canonical::of(r)).expect("records serialise");
+        hex::encode(w.0.finalize())
     }
 
     /// The record `entry` becomes after `prev`, at `at`.

@@ -4,7 +4,6 @@
 //! transaction, so taking both never deadlocks) and `seq` is the primary key, so a second
 //! record claiming the same place fails instead of forking the chain.
 
-use futures::TryStreamExt;
 use sqlx::Row;
 
 use super::model::chain::{hash_of, seal, Verifier};
@@ -254,47 +253,182 @@ async fn select(db: &Db, f: &AuditFilter, order: Order, limit: i64) -> AppResult
     rows.into_iter().map(Record::try_from).collect()
 }
 
-/// Recomputes the chain from the first record; checks it reaches `expect` when given. Records are
-/// read as one stream and hashed in parallel chunks (every hash depends only on its own record).
+/// Records per read of [`verify`].
+const VERIFY_CHUNK: i64 = 10_000;
+
+/// A record as [`verify`] reads it: one element of a chunk's JSON array.
+#[derive(serde::Deserialize)]
+struct WireRecord {
+    seq: i64,
+    at: i64,
+    actor: String,
+    role: Option<String>,
+    door: String,
+    action: String,
+    subject: String,
+    plan: Option<i64>,
+    step: Option<String>,
+    approval: Option<i64>,
+    override_id: Option<i64>,
+    items: Vec<i64>,
+    packs: Vec<i64>,
+    summary: String,
+    fields: serde_json::Value,
+    prev_hash: String,
+    hash: String,
+}
+
+impl WireRecord {
+    fn record(self) -> Option<Record> {
+        let role = match &self.role {
+            Some(r) => Some(crate::auth::model::Role::parse(r)?),
+            None => None,
+        };
+        Some(Record {
+            seq: self.seq,
+            at: self.at,
+            actor: self.actor,
+            role,
+            door: Door::parse(&self.door)?,
+            action: Action::parse(&self.action)?,
+            subject: self.subject,
+            links: Links {
+                plan: self.plan,
+                step: self.step,
+                approval: self.approval,
+                override_id: self.override_id,
+                items: self.items,
+                packs: self.packs,
+            },
+            summary: self.summary,
+            fields: self.fields,
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+/// What one read of the log gave: its records in order, and, when a row cannot even be read as
+/// a record (a value edited into something no record holds), that row's sequence number.
+struct Chunk {
+    records: Vec<Record>,
+    unreadable: Option<i64>,
+}
+
+/// Up to [`VERIFY_CHUNK`] records after `after`, as one JSON array built by the database: a
+/// row per record costs a hand-off between SQLite's thread and ours, which dominated reading a
+/// million records one row at a time. With the chunk's last sequence number and size; `None`
+/// when a value is not even valid JSON.
+async fn chunk_json(db: &Db, after: i64) -> Option<(String, Option<i64>, i64)> {
+    let columns = |json: &str| {
+        format!(
+            "seq, at, actor, role, door, action, subject, plan_id, step_id, approval_id, override_id, {json}(items), {json}(packs),
+             summary, {json}(fields), prev_hash, hash"
+        )
+    };
+    let sql = match db.backend {
+        Backend::Sqlite => format!(
+            "select coalesce(json_group_array(json_array({})), '[]') as chunk, max(seq) as last, count(*) as n from
+             (select * from audit_log where seq > $1 order by seq limit $2)",
+            columns("json")
+        ),
+        Backend::Postgres => format!(
+            "select coalesce(json_agg(json_build_array({}) order by seq)::text, '[]') as chunk, max(seq) as last, count(*) as n from
+             (select * from audit_log where seq > $1 order by seq limit $2) t",
+            columns("json")
+                .replace("json(items)", "items::json")
+                .replace("json(packs)", "packs::json")
+                .replace("json(fields)", "fields::json")
+        ),
+    };
+    let row = sqlx::query(&sql).bind(after).bind(VERIFY_CHUNK).fetch_one(db.reader()).await.ok()?;
+    Some((row.try_get("chunk").ok()?, row.try_get("last").ok()?, row.try_get("n").ok()?))
+}
+
+/// The next chunk after `after`: read as one JSON array (decoded later), or row by row when
+/// some row's value is not valid JSON (to find which); with its last sequence number and size
+/// (0 once a row could not be read: the check stops there).
+async fn read_chunk(db: &Db, after: i64) -> anyhow::Result<(Result<String, Chunk>, Option<i64>, i64)> {
+    if let Some((json, last, n)) = chunk_json(db, after).await {
+        return Ok((Ok(json), last, n));
+    }
+    let rows: Vec<AuditRow> = sqlx::query_as(&format!("select {COLUMNS} from audit_log where seq > $1 order by seq limit $2"))
+        .bind(after)
+        .bind(VERIFY_CHUNK)
+        .fetch_all(db.reader())
+        .await?;
+    let mut records = vec![];
+    for row in rows {
+        let seq = row.seq;
+        match Record::try_from(row) {
+            Ok(r) => records.push(r),
+            Err(_) => return Ok((Err(Chunk { records, unreadable: Some(seq) }), None, 0)),
+        }
+    }
+    let (last, n) = (records.last().map(|r| r.seq), records.len() as i64);
+    Ok((Err(Chunk { records, unreadable: None }), last, n))
+}
+
+/// Decodes a chunk's JSON array (on a blocking thread).
+fn decode(json: &str) -> Chunk {
+    let Ok(mut rows) = serde_json::from_str::<Vec<WireRecord>>(json) else {
+        // The database built it from valid values: only a shape no record has gets here.
+        return Chunk { records: vec![], unreadable: Some(0) };
+    };
+    rows.sort_by_key(|r| r.seq);
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq = row.seq;
+        match row.record() {
+            Some(r) => records.push(r),
+            None => return Chunk { records, unreadable: Some(seq) },
+        }
+    }
+    Chunk { records, unreadable: None }
+}
+
+/// Recomputes the chain from the first record; checks it reaches `expect` when given. Chunks
+/// are decoded and hashed on the blocking pool (every hash depends only on its own record) while
+/// the next chunk is read.
 pub async fn verify(db: &Db, expect: Option<&Head>) -> anyhow::Result<ChainStatus> {
-    const CHUNK: usize = 8192;
+    type Work = tokio::task::JoinHandle<(Chunk, Vec<String>)>;
     let mut verifier = Verifier::default();
-    let sql = format!("select {COLUMNS} from audit_log order by seq");
-    let mut rows = sqlx::query_as::<_, AuditRow>(&sql).fetch(db.reader());
-    let mut chunk: Vec<Record> = Vec::with_capacity(CHUNK);
-    let mut pending: Option<tokio::task::JoinHandle<(Vec<Record>, Vec<String>)>> = None;
-    let check = |verifier: &mut Verifier, (records, hashes): (Vec<Record>, Vec<String>)| {
-        for (r, h) in records.iter().zip(&hashes) {
+    let mut after = 0i64;
+    let mut pending: Option<Work> = None;
+    let mut unreadable: Option<i64> = None;
+    let check = |verifier: &mut Verifier, unreadable: &mut Option<i64>, (chunk, hashes): (Chunk, Vec<String>)| {
+        for (r, h) in chunk.records.iter().zip(&hashes) {
             verifier.push(r, h);
+        }
+        if chunk.unreadable.is_some() && verifier.intact() {
+            *unreadable = chunk.unreadable;
         }
     };
     loop {
-        let row = rows.try_next().await?;
-        let done = row.is_none();
-        if let Some(row) = row {
-            chunk.push(Record::try_from(row).map_err(|e| anyhow::anyhow!("{}", e.message))?);
-        }
-        if chunk.len() == CHUNK || (done && !chunk.is_empty()) {
-            let records = std::mem::take(&mut chunk);
-            // Hash this chunk on the blocking pool while the next one is read.
-            let next = tokio::task::spawn_blocking(move || {
-                let hashes = hashed(&records);
-                (records, hashes)
-            });
-            if let Some(previous) = pending.replace(next) {
-                check(&mut verifier, previous.await?);
-            }
-            if !verifier.intact() {
+        let (read, last, n) = read_chunk(db, after).await?;
+        let work: Work = tokio::task::spawn_blocking(move || {
+            let chunk = match read {
+                Ok(json) => decode(&json),
+                Err(chunk) => chunk,
+            };
+            let hashes = hashed(&chunk.records);
+            (chunk, hashes)
+        });
+        // The previous chunk is checked while this one is decoded and hashed.
+        if let Some(previous) = pending.replace(work) {
+            check(&mut verifier, &mut unreadable, previous.await?);
+            if !verifier.intact() || unreadable.is_some() {
+                pending = None;
                 break;
             }
         }
-        if done {
-            break;
+        match last {
+            Some(last) if n == VERIFY_CHUNK => after = last,
+            _ => break,
         }
     }
-    drop(rows);
     if let Some(last) = pending.take() {
-        check(&mut verifier, last.await?);
+        check(&mut verifier, &mut unreadable, last.await?);
     }
     let at = match expect {
         Some(h) if h.seq > 0 => sqlx::query("select hash from audit_log where seq = $1")
@@ -304,7 +438,12 @@ pub async fn verify(db: &Db, expect: Option<&Head>) -> anyhow::Result<ChainStatu
             .map(|r| r.get::<String, _>("hash")),
         _ => None,
     };
-    Ok(verifier.finish(expect, |_| at))
+    let mut status = verifier.finish(expect, |_| at);
+    if let (None, Some(seq)) = (&status.broken, unreadable) {
+        // A row no record can hold was edited: altered (the first one after the intact part).
+        status.broken = Some(Break { seq: if seq > 0 { seq } else { status.head.seq + 1 }, problem: Problem::Altered });
+    }
+    Ok(status)
 }
 
 /// `hash_of` for each record, spread over the cores.

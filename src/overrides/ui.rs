@@ -159,7 +159,7 @@ pub fn OverridePanel(
                 <details class="text-sm text-slate-600">
                     <summary class="cursor-pointer">{format!("Earlier overrides ({})", ended.len())}</summary>
                     <ul class=format!("{CARD} mt-2 divide-y divide-slate-100")>
-                        {ended.into_iter().map(|o| view! { <OverrideRow o plan_id>{()}</OverrideRow> }).collect_view()}
+                        {ended.into_iter().map(|o| view! { <OverrideRow o plan_id/> }).collect_view()}
                     </ul>
                 </details>
             })}
@@ -168,7 +168,7 @@ pub fn OverridePanel(
 }
 
 #[component]
-fn OverrideRow(o: Override, plan_id: i64, children: Children) -> impl IntoView {
+fn OverrideRow(o: Override, plan_id: i64, #[prop(optional)] children: Option<Children>) -> impl IntoView {
     let until = match o.status {
         OverrideStatus::Active => format!("in force until {}", format_time(o.expires_at)),
         OverrideStatus::Pending => format!("waits for a second person's approval; lapses at {}", format_time(o.expires_at)),
@@ -199,7 +199,7 @@ fn OverrideRow(o: Override, plan_id: i64, children: Children) -> impl IntoView {
                 {o.review_approval_id.map(|a| view! { " · " <A href=format!("/approvals/{a}") attr:class="underline">"review #" {a}</A> })}
                 {o.end_note.clone().map(|n| view! { <span class="break-words">" · “" {n} "”"</span> })}
             </p>
-            {children()}
+            {children.map(|c| c())}
         </li>
     }
 }
