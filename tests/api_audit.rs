@@ -317,3 +317,33 @@ async fn two_instances_append_to_one_chain() {
     }
     common::drop_postgres(&db).await;
 }
+
+/// Which webhook secrets a start runs with is recorded when it changes, by fingerprint only.
+async fn webhook_secrets_are_recorded_by_fingerprint(app: TestApp) {
+    use nofx::webhooks::{signature::Secret, WebhookSettings};
+    let first = Secret::generate();
+    let second = Secret::generate();
+    let with = |s: Option<&str>| WebhookSettings { inbound_secret: s.map(|s| Secret::parse(s).unwrap()), ..Default::default() };
+    let actions = || async {
+        let (_, page) = app.api(Role::Auditor).await.get("/api/audit?action=webhook.*").await;
+        page["records"].as_array().unwrap().iter().rev().map(|r| r["action"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    assert!(actions().await.is_empty(), "no secret configured at start");
+    nofx::webhooks::record_secrets(&app.db, &with(Some(&first))).await.unwrap();
+    nofx::webhooks::record_secrets(&app.db, &with(Some(&first))).await.unwrap();
+    nofx::webhooks::record_secrets(&app.db, &with(Some(&second))).await.unwrap();
+    nofx::webhooks::record_secrets(&app.db, &with(None)).await.unwrap();
+    assert_eq!(
+        actions().await,
+        ["webhook.secret_configured", "webhook.secret_rotated", "webhook.secret_removed"],
+        "a restart with the same secret records nothing"
+    );
+    let text = app.api(Role::Auditor).await.get_raw("/api/audit/export", &[]).await.text().await.unwrap();
+    for secret in [&first, &second] {
+        let body = secret.trim_start_matches("whsec_");
+        assert!(!text.contains(body), "a secret leaked into the audit trail");
+    }
+    assert!(text.contains(&Secret::parse(&first).unwrap().fingerprint()));
+}
+
+on_both_databases!(webhook_secrets_are_recorded_by_fingerprint);
