@@ -132,8 +132,9 @@ pub fn KeysPage() -> impl IntoView {
                                         </div>
                                         <div>
                                             <label class=LABEL for="key-role">"Role"</label>
-                                            <select id="key-role" name="role" class=INPUT>
-                                                {Role::ALL.iter().map(|r| view! { <option value=r.as_str() selected=*r == Role::Automation>{r.as_str()}</option> }).collect_view()}
+                                            <select id="key-role" name="role" class=INPUT required>
+                                                <option value="" selected>"Choose a role"</option>
+                                                {Role::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
                                             </select>
                                         </div>
                                         <div>
