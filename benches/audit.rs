@@ -158,29 +158,7 @@ async fn main() {
             let records = records.clone();
             Box::pin(async move {
                 for r in records.iter() {
-                    sqlx::query(
-                        "insert into audit_log (seq, at, actor, role, door, action, subject, plan_id, step_id, approval_id, override_id, items,
-                         packs, summary, fields, prev_hash, hash) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-                    )
-                    .bind(r.seq)
-                    .bind(r.at)
-                    .bind(&r.actor)
-                    .bind(r.role.map(|r| r.as_str()))
-                    .bind(r.door.as_str())
-                    .bind(r.action.as_str())
-                    .bind(&r.subject)
-                    .bind(r.links.plan)
-                    .bind(r.links.step.as_deref())
-                    .bind(r.links.approval)
-                    .bind(r.links.override_id)
-                    .bind(serde_json::to_string(&r.links.items).unwrap())
-                    .bind(serde_json::to_string(&r.links.packs).unwrap())
-                    .bind(&r.summary)
-                    .bind(r.fields.to_string())
-                    .bind(&r.prev_hash)
-                    .bind(&r.hash)
-                    .execute(&mut **tx)
-                    .await?;
+                    nofx::audit::store::insert(tx, r).await?;
                 }
                 Ok(())
             })

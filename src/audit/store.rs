@@ -89,7 +89,9 @@ fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).expect("audit parts serialise")
 }
 
-async fn insert(tx: &mut Tx, r: &Record) -> AppResult<()> {
+/// Writes one sealed record with its link rows (appends go through [`append`]; the benchmark
+/// writes a million records straight through this).
+pub async fn insert(tx: &mut Tx, r: &Record) -> AppResult<()> {
     sqlx::query(
         "insert into audit_log (seq, at, actor, role, door, action, subject, plan_id, step_id, approval_id, override_id, items, packs,
          summary, fields, prev_hash, hash) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
