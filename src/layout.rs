@@ -5,8 +5,13 @@ use leptos::prelude::*;
 use leptos_router::components::{Outlet, Redirect, A};
 use leptos_router::hooks::use_location;
 
+use leptos_meta::Title;
+
+use crate::approvals::fns::pending_approvals;
 use crate::auth::fns::{get_session, Logout, SessionInfo};
 use crate::error::AppError;
+use crate::events::live::use_live_events;
+use crate::events::model::EventKind;
 
 /// The signed-in session, loaded once per page load by [`Layout`]. Pages read it inside their own
 /// `Suspend` (`session.info().await`) instead of receiving it from a Suspense around the outlet:
@@ -38,56 +43,93 @@ pub fn use_session() -> SessionResource {
 }
 
 /// Wraps every signed-in page: the header with navigation and the signed-in user, and the page.
-/// Signed-out visitors are sent to the login page.
+/// Signed-out visitors are sent to the login page. On a phone the navigation and the user area
+/// fold into a menu (a `<details>` element, so it opens without JavaScript too).
 #[component]
 pub fn Layout() -> impl IntoView {
     let session = Resource::new(|| (), |_| get_session());
     provide_context(SessionResource(session));
     let location = use_location();
+    // The pending requests' count beside Approvals and in the tab title, kept current live.
+    let version = RwSignal::new(0u64);
+    let pending = Resource::new(move || version.get(), |_| pending_approvals());
+    let _live = use_live_events(PENDING_EVENTS, move |_| version.update(|v| *v += 1));
+    let menu = NodeRef::<leptos::html::Details>::new();
+    // A followed link closes the phone menu (with JavaScript; without, the page reloads closed).
+    Effect::new(move |_| {
+        location.pathname.track();
+        if let Some(m) = menu.get_untracked() {
+            m.set_open(false);
+        }
+    });
+    let nav = move || {
+        view! {
+            <NavLink href="/backlog" label="Backlog"/>
+            <NavLink href="/packs" label="Packs"/>
+            <NavLink href="/tools" label="Tools"/>
+            <NavLink href="/plans" label="Plans"/>
+            <NavLink href="/approvals" label="Approvals" badge=pending/>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let can = match session.await {
+                        Ok(Some(info)) => info.can,
+                        _ => Default::default(),
+                    };
+                    view! {
+                        {can.read_audit.then(|| view! { <NavLink href="/audit" label="Audit"/> })}
+                        {can.manage_keys.then(|| view! { <NavLink href="/keys" label="Keys"/> })}
+                    }
+                })}
+            </Suspense>
+        }
+    };
+    let user = move || {
+        view! {
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match session.await {
+                        Ok(Some(info)) => view! { <UserArea info/> }.into_any(),
+                        Ok(None) => {
+                            let next = url_encode(&location.pathname.get_untracked());
+                            view! { <Redirect path=format!("/login?next={next}")/> }.into_any()
+                        }
+                        Err(e) => view! { <span class="text-rose-300" title=e.message>"Session unavailable"</span> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        }
+    };
     view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let n = pending.await.unwrap_or(0);
+                let title = if n > 0 { format!("({n}) NOFX Control Plane") } else { "NOFX Control Plane".to_string() };
+                view! { <Title text=title/> }
+            })}
+        </Suspense>
         <div class="min-h-screen flex flex-col">
             <header class="bg-slate-900 text-slate-100 shadow">
-                <div class="mx-auto max-w-7xl px-4 sm:px-6 min-h-14 py-2 flex flex-wrap items-center gap-x-8 gap-y-2">
-                    <A href="/backlog" attr:class="flex items-center gap-2 font-semibold tracking-tight">
-                        <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-500 text-white text-xs font-bold">"NX"</span>
-                        <span>"NOFX Control Plane"</span>
+                <div class="mx-auto flex h-14 max-w-7xl items-center gap-6 px-4 sm:px-6">
+                    <A href="/backlog" attr:class="flex shrink-0 items-center gap-2 font-semibold tracking-tight">
+                        <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-500 text-white text-xs font-bold" aria-hidden="true">"NX"</span>
+                        <span class="whitespace-nowrap">"NOFX" <span class="hidden sm:inline">" Control Plane"</span></span>
                     </A>
-                    <nav class="flex flex-wrap items-center gap-1 text-sm" aria-label="Main">
-                        <NavLink href="/backlog" label="Backlog"/>
-                        <NavLink href="/packs" label="Packs"/>
-                        <NavLink href="/tools" label="Tools"/>
-                        <NavLink href="/plans" label="Plans"/>
-                        <NavLink href="/approvals" label="Approvals"/>
-                        <Suspense fallback=|| ()>
-                            {move || Suspend::new(async move {
-                                let can = match session.await {
-                                    Ok(Some(info)) => info.can,
-                                    _ => Default::default(),
-                                };
-                                view! {
-                                    {can.read_audit.then(|| view! { <NavLink href="/audit" label="Audit"/> })}
-                                    {can.manage_keys.then(|| view! { <NavLink href="/keys" label="Keys"/> })}
-                                }
-                            })}
-                        </Suspense>
-                    </nav>
-                    <div class="ml-auto flex flex-wrap items-center gap-3 text-xs">
-                        <Suspense fallback=|| ()>
-                            {move || Suspend::new(async move {
-                                match session.await {
-                                    Ok(Some(info)) => view! { <UserArea info/> }.into_any(),
-                                    Ok(None) => {
-                                        let next = url_encode(&location.pathname.get_untracked());
-                                        view! { <Redirect path=format!("/login?next={next}")/> }.into_any()
-                                    }
-                                    Err(e) => view! { <span class="text-rose-300" title=e.message>"Session unavailable"</span> }.into_any(),
-                                }
-                            })}
-                        </Suspense>
-                    </div>
+                    <nav class="hidden items-center gap-1 text-sm lg:flex" aria-label="Main">{nav()}</nav>
+                    <div class="ml-auto hidden items-center gap-3 text-xs lg:flex">{user()}</div>
+                    <details class="group relative ml-auto lg:hidden" node_ref=menu data-testid="menu">
+                        <summary class="flex min-h-11 cursor-pointer list-none items-center gap-2 rounded-md px-3 text-sm ring-1 ring-slate-700 hover:bg-slate-800 [&::-webkit-details-marker]:hidden">
+                            <svg class="h-5 w-5" viewBox="0 0 20 20" fill="currentColor" aria-hidden="true"><path d="M3 5h14v2H3zm0 4h14v2H3zm0 4h14v2H3z"/></svg>
+                            "Menu"
+                            <PendingBadge pending/>
+                        </summary>
+                        <div class="absolute right-0 z-30 mt-2 w-72 max-w-[calc(100vw-2rem)] rounded-xl bg-slate-900 p-3 shadow-xl ring-1 ring-slate-700">
+                            <nav class="flex flex-col gap-1 text-sm" aria-label="Main">{nav()}</nav>
+                            <div class="mt-3 flex flex-wrap items-center gap-2 border-t border-slate-700 pt-3 text-xs">{user()}</div>
+                        </div>
+                    </details>
                 </div>
             </header>
-            <main class="flex-1 mx-auto w-full max-w-7xl px-4 sm:px-6 py-8">
+            <main class="flex-1 mx-auto w-full max-w-7xl px-4 sm:px-6 py-6 sm:py-8">
                 <Outlet/>
             </main>
             <footer class="border-t border-slate-200 py-4 text-center text-xs text-slate-400">
@@ -96,6 +138,9 @@ pub fn Layout() -> impl IntoView {
         </div>
     }
 }
+
+/// The events that change how many requests wait.
+const PENDING_EVENTS: &[EventKind] = &[EventKind::ApprovalRequested, EventKind::ApprovalDecided];
 
 fn url_encode(s: &str) -> String {
     s.bytes()
@@ -125,13 +170,34 @@ fn UserArea(info: SessionInfo) -> impl IntoView {
 }
 
 #[component]
-fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
+fn NavLink(href: &'static str, label: &'static str, #[prop(optional)] badge: Option<PendingCount>) -> impl IntoView {
     let location = use_location();
     let active = move || location.pathname.get().starts_with(href);
     view! {
         <A href=href attr:class=move || {
-            if active() { "rounded-md px-3 py-1.5 bg-slate-800 text-white" } else { "rounded-md px-3 py-1.5 text-slate-300 hover:text-white hover:bg-slate-800" }
-        }>{label}</A>
+            if active() { "flex items-center gap-1.5 rounded-md px-3 py-2 lg:py-1.5 bg-slate-800 text-white" } else { "flex items-center gap-1.5 rounded-md px-3 py-2 lg:py-1.5 text-slate-300 hover:text-white hover:bg-slate-800" }
+        }>
+            {label}
+            {badge.map(|pending| view! { <PendingBadge pending/> })}
+        </A>
+    }
+}
+
+type PendingCount = Resource<Result<i64, AppError>>;
+
+/// How many requests wait for a decision, when any do.
+#[component]
+fn PendingBadge(pending: PendingCount) -> impl IntoView {
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let n = pending.await.unwrap_or(0);
+                (n > 0).then(|| view! {
+                    <span class="rounded-full bg-amber-400 px-1.5 text-xs font-semibold text-slate-900" data-testid="pending-badge"
+                        title=format!("{n} waiting for a decision")>{n}</span>
+                })
+            })}
+        </Transition>
     }
 }
 

@@ -32,6 +32,20 @@ pub fn minutes(m: i64) -> String {
     }
 }
 
+/// "1 step", "3 steps".
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// "2026-11-25 04:31 UTC": absolute, so server and browser (and every text) agree.
+pub fn utc(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,9 @@ pub async fn load_inbox(
     #[server(default)] tool_id: String,
     #[server(default)] pack_id: String,
     #[server(default)] plan_id: String,
+    /// Requests just decided (`?decided=4,5`): the inbox says where each stands now.
+    #[server(default)]
+    decided: String,
 ) -> Result<InboxView, AppError> {
     let who = reader().await?;
     let filter = ListFilter {
@@ -33,7 +36,14 @@ pub async fn load_inbox(
         plan_id: parse_id(&plan_id, "plan")?,
         ..Default::default()
     };
-    service::inbox(&state()?, &who, filter).await
+    let decided: Vec<i64> = decided.split(',').filter_map(|v| v.trim().parse().ok()).collect();
+    service::inbox(&state()?, &who, filter, &decided).await
+}
+
+#[server(prefix = "/_fn", endpoint = "pending_approvals")]
+pub async fn pending_approvals() -> Result<i64, AppError> {
+    let who = reader().await?;
+    service::pending_count(&state()?, &who).await
 }
 
 #[server(prefix = "/_fn", endpoint = "load_history")]
@@ -72,6 +82,27 @@ pub async fn decide_approval(
         let a = service::decide_as(&state()?, &who, id, decision, &comment).await?;
         leptos_axum::redirect(&format!("/approvals?decided={id}"));
         Ok(a.status)
+    })
+    .await
+}
+
+/// The inbox's bulk bar: approve or deny the checked requests (`ids[]`) of one tool, each its own
+/// logged decision, all or none. Back on the inbox, each one's standing is shown.
+#[server(prefix = "/_fn", endpoint = "decide_approvals")]
+pub async fn decide_approvals(
+    csrf: String,
+    #[server(default)] ids: Vec<i64>,
+    #[server(default)] decision: String,
+    #[server(default)] comment: String,
+) -> Result<usize, AppError> {
+    form_result(async move {
+        let who = session(&csrf).await?;
+        let decision =
+            Decision::parse(decision.trim()).ok_or_else(|| AppError::bad_request(ErrorCode::InvalidBody, "Choose Approve or Deny."))?;
+        let done = service::decide_many(&state()?, &who, &ids, decision, &comment).await?;
+        let list: Vec<String> = done.iter().map(|a| a.id.to_string()).collect();
+        leptos_axum::redirect(&format!("/approvals?decided={}", list.join(",")));
+        Ok(done.len())
     })
     .await
 }

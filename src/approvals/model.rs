@@ -218,6 +218,86 @@ pub struct InboxView {
     pub tools: Vec<String>,
     pub can_decide: bool,
     pub me: String,
+    /// The backlog items the listed requests link to: titles and risk instead of ids.
+    pub items: Vec<ItemRef>,
+    /// Every pack (the filter's picker, and the names of linked packs).
+    pub packs: Vec<(i64, String)>,
+    /// Recent plans, for the filter's picker: id and a one-line description.
+    pub plans: Vec<(i64, String)>,
+    /// Requests the viewer just decided (`?decided=` after a decision), as they stand now.
+    pub just_decided: Vec<Approval>,
+}
+
+/// A backlog item as a request's card names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemRef {
+    pub id: i64,
+    pub title: String,
+    pub risk: crate::backlog::model::Risk,
+}
+
+/// One entry of a request's arguments or context, as the inbox summarises it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub key: String,
+    pub value: String,
+    /// It names what the call acts on (an environment, database, service, host…).
+    pub target: bool,
+}
+
+/// Argument names that say what a call acts on: shown first and marked.
+const TARGET_KEYS: &[&str] = &[
+    "environment",
+    "env",
+    "database",
+    "db",
+    "target",
+    "service",
+    "host",
+    "cluster",
+    "namespace",
+    "region",
+    "table",
+    "schema",
+    "branch",
+    "repo",
+    "repository",
+    "bucket",
+    "project",
+    "stage",
+];
+
+/// Context keys that carry the requester's reason, in the order they are looked for.
+const REASON_KEYS: &[&str] = &["reason", "why", "justification", "summary", "description", "message"];
+
+/// A JSON value as one readable line: strings without quotes, the rest as compact JSON.
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The arguments (or context) as key/value facts, what the call acts on first; a value that is
+/// not an object becomes one fact named `value`.
+pub fn facts(v: &serde_json::Value) -> Vec<Fact> {
+    let mut out: Vec<Fact> = match v {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| Fact { key: k.clone(), value: plain(v), target: TARGET_KEYS.contains(&k.to_ascii_lowercase().as_str()) })
+            .collect(),
+        serde_json::Value::Null => vec![],
+        other => vec![Fact { key: "value".into(), value: plain(other), target: false }],
+    };
+    out.sort_by_key(|f| !f.target);
+    out
+}
+
+/// The requester's reason from the context (`reason`, `why`, …), and the context's other facts.
+pub fn reason_and_rest(context: &serde_json::Value) -> (Option<String>, Vec<Fact>) {
+    let mut rest = facts(context);
+    let found = REASON_KEYS.iter().find_map(|k| rest.iter().position(|f| f.key.eq_ignore_ascii_case(k)));
+    (found.map(|i| rest.remove(i).value), rest)
 }
 
 /// A decided request with its log (the history page).
@@ -284,6 +364,91 @@ impl Approval {
     pub fn is_overdue(&self, now: i64) -> bool {
         self.status == ApprovalStatus::Pending && now >= self.expires_at
     }
+
+    /// Approvals still missing for the quorum (0 once decided).
+    pub fn approvals_missing(&self) -> i64 {
+        if self.status == ApprovalStatus::Pending {
+            (self.required_approvals - self.approved_by.len() as i64).max(0)
+        } else {
+            0
+        }
+    }
+
+    /// Exactly where the request stands, for `me`: the votes so far of the quorum and whose they
+    /// are, who may still decide, and what happens at expiry (or how it was decided).
+    pub fn standing(&self, me: &str) -> Standing {
+        let votes = self.approved_by.len() as i64;
+        let of = self.required_approvals;
+        let names = join_names(&self.approved_by);
+        let at = |t: Option<i64>| t.map(|t| format!(" on {}", crate::text::utc(t))).unwrap_or_default();
+        let by = self.decided_by.clone().unwrap_or_else(|| "someone".into());
+        match self.status {
+            ApprovalStatus::Pending => {
+                let missing = self.approvals_missing();
+                let headline = if self.approved_by.iter().any(|v| v == me) {
+                    format!("You approved: {votes} of {of} approvals, {} more needed from another reviewer.", missing)
+                } else if votes > 0 {
+                    format!("{votes} of {of} approvals so far ({names}): {missing} more needed.")
+                } else {
+                    format!("Waiting for {}: none yet.", crate::text::plural(of as usize, "approval"))
+                };
+                let mut excluded = vec![format!("{} (who asked)", self.requester)];
+                if votes > 0 {
+                    excluded.push(format!("{names} (already approved)"));
+                }
+                let outcome = match self.expiry_outcome {
+                    ExpiryOutcome::Approve => "approved",
+                    ExpiryOutcome::Deny => "denied",
+                };
+                let detail = format!(
+                    "Any reviewer except {} may approve; a single denial decides it. With no decision by {} it counts as {outcome}.",
+                    join_names(&excluded),
+                    crate::text::utc(self.expires_at)
+                );
+                Standing { headline, detail }
+            }
+            ApprovalStatus::Approved => Standing {
+                headline: format!("Approved by {names}{}: {votes} of {of} approvals.", at(self.decided_at)),
+                detail: "The tool call went ahead.".into(),
+            },
+            ApprovalStatus::Denied => Standing {
+                headline: format!("Denied by {by}{}.", at(self.decided_at)),
+                detail: if votes > 0 {
+                    format!("It had {votes} of {of} approvals ({names}); the tool call did not run.")
+                } else {
+                    "The tool call did not run.".into()
+                },
+            },
+            ApprovalStatus::Expired => Standing {
+                headline: format!("Expired{} with {votes} of {of} approvals.", at(self.decided_at.or(Some(self.expires_at)))),
+                detail: if self.go_ahead() {
+                    "Its policy counts an expired request as approved: the tool call went ahead.".into()
+                } else {
+                    "It counts as denied: the tool call did not run.".into()
+                },
+            },
+            ApprovalStatus::Cancelled => Standing {
+                headline: format!("Cancelled by {by}{}.", at(self.decided_at)),
+                detail: "Nobody needs to decide it; the tool call did not run.".into(),
+            },
+        }
+    }
+}
+
+/// "ana", "ana and bo", "ana, bo and cy".
+fn join_names(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Where a request stands, in two sentences: the state, then who may act and what comes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub headline: String,
+    pub detail: String,
 }
 
 /// Why a transition was refused; each maps to one HTTP status and code.
@@ -451,6 +616,54 @@ mod tests {
             decided_at: None,
             decided_by: None,
         }
+    }
+
+    #[test]
+    fn standing_says_where_a_quorum_stands_after_each_vote() {
+        let mut a = pending(2);
+        let s = a.standing("user:ana");
+        assert_eq!(s.headline, "Waiting for 2 approvals: none yet.");
+        assert_eq!(
+            s.detail,
+            "Any reviewer except key:agent (who asked) may approve; a single denial decides it. With no decision by 1970-01-01 00:00 UTC it counts as denied."
+        );
+        a.approved_by.push("user:ana".into());
+        assert_eq!(a.standing("user:ana").headline, "You approved: 1 of 2 approvals, 1 more needed from another reviewer.");
+        let s = a.standing("user:bo");
+        assert_eq!(s.headline, "1 of 2 approvals so far (user:ana): 1 more needed.");
+        assert!(
+            s.detail.starts_with("Any reviewer except key:agent (who asked) and user:ana (already approved) may approve"),
+            "{}",
+            s.detail
+        );
+        a.approved_by.push("user:bo".into());
+        a.status = ApprovalStatus::Approved;
+        a.decided_at = Some(60_000);
+        a.decided_by = Some("user:bo".into());
+        assert_eq!(a.standing("user:cy").headline, "Approved by user:ana and user:bo on 1970-01-01 00:01 UTC: 2 of 2 approvals.");
+        assert_eq!(a.approvals_missing(), 0);
+    }
+
+    #[test]
+    fn standing_of_denied_expired_and_cancelled_requests() {
+        let mut a = pending(3);
+        a.approved_by = vec!["user:ana".into()];
+        a.status = ApprovalStatus::Denied;
+        a.decided_by = Some("user:bo".into());
+        a.decided_at = Some(0);
+        let s = a.standing("user:ana");
+        assert_eq!(
+            (s.headline.as_str(), s.detail.as_str()),
+            ("Denied by user:bo on 1970-01-01 00:00 UTC.", "It had 1 of 3 approvals (user:ana); the tool call did not run.")
+        );
+        a.status = ApprovalStatus::Expired;
+        a.expiry_outcome = ExpiryOutcome::Approve;
+        let s = a.standing("user:ana");
+        assert_eq!(s.headline, "Expired on 1970-01-01 00:00 UTC with 1 of 3 approvals.");
+        assert!(s.detail.contains("counts an expired request as approved"), "{}", s.detail);
+        a.status = ApprovalStatus::Cancelled;
+        a.decided_by = Some("key:agent".into());
+        assert_eq!(a.standing("user:ana").headline, "Cancelled by key:agent on 1970-01-01 00:00 UTC.");
     }
 
     #[test]

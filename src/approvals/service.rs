@@ -280,19 +280,55 @@ pub async fn list(state: &AppState, who: &Principal, filter: &ListFilter) -> App
 
 /// The inbox: pending requests matching `filter` (at most 500), the tools that need approval
 /// (for the filter), and whether the viewer may decide.
-pub async fn inbox(state: &AppState, who: &Principal, filter: ListFilter) -> AppResult<InboxView> {
+pub async fn inbox(state: &AppState, who: &Principal, filter: ListFilter, just_decided: &[i64]) -> AppResult<InboxView> {
     who.require(Permission::Read)?;
     let filter = ListFilter { status: Some(ApprovalStatus::Pending), decided: false, limit: 500, ..filter };
     let now = now_ms();
     // Requests past their deadline are on their way out (the expiry task writes them); hide them.
-    let pending = store::list(&state.db, &filter).await?.into_iter().filter(|a| !a.is_overdue(now)).collect();
+    let pending: Vec<Approval> = store::list(&state.db, &filter).await?.into_iter().filter(|a| !a.is_overdue(now)).collect();
     let tools = crate::backlog::store::list_tools(&state.db)
         .await?
         .into_iter()
         .filter(|t| t.sensitive || t.required_approvals > 0)
         .map(|t| t.id)
         .collect();
-    Ok(InboxView { pending, now, tools, can_decide: who.can(Permission::DecideApproval), me: who.identity() })
+    let mut decided = Vec::with_capacity(just_decided.len().min(BULK_LIMIT));
+    for &id in just_decided.iter().take(BULK_LIMIT) {
+        if let Some(a) = store::get(&state.db, id).await? {
+            decided.push(a);
+        }
+    }
+    let mut item_ids: Vec<i64> = pending.iter().chain(&decided).filter_map(|a| a.backlog_item_id).collect();
+    item_ids.sort_unstable();
+    item_ids.dedup();
+    let items = crate::backlog::store::get_items(&state.db, &item_ids)
+        .await?
+        .into_iter()
+        .map(|i| ItemRef { id: i.id, title: i.title, risk: i.risk })
+        .collect();
+    let packs = crate::backlog::store::list_packs(&state.db).await?.into_iter().map(|p| (p.id, p.name)).collect();
+    let plans = crate::planner::store::list_plans(&state.db, None, 100)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, format!("Plan #{} · {} · {}", p.id, crate::text::plural(p.item_count as usize, "item"), p.status.as_str())))
+        .collect();
+    Ok(InboxView {
+        pending,
+        now,
+        tools,
+        can_decide: who.can(Permission::DecideApproval),
+        me: who.identity(),
+        items,
+        packs,
+        plans,
+        just_decided: decided,
+    })
+}
+
+/// How many requests wait for a decision (the navigation shows it beside Approvals).
+pub async fn pending_count(state: &AppState, who: &Principal) -> AppResult<i64> {
+    who.require(Permission::Read)?;
+    store::count_pending(&state.db, now_ms()).await
 }
 
 /// Decided requests (all final statuses, or one), most recently decided first, with their logs:
@@ -361,53 +397,13 @@ async fn act(
     action: Action,
     delivery: Option<Delivery>,
 ) -> AppResult<(Approval, LogKind)> {
-    let db = &state.db;
-    let backend = db.backend;
     let by = who.clone();
-    let actor = who.identity.as_str();
-    let outcome = db
+    let backend = state.db.backend;
+    let outcome = state
+        .db
         .write(move |tx| {
             let (by, action, delivery) = (by.clone(), action.clone(), delivery.clone());
-            Box::pin(async move {
-                let actor = by.identity.clone();
-                let now = now_ms();
-                if let Some(d) = &delivery {
-                    if store::delivery_seen(tx, &d.webhook_id).await? {
-                        return Err(replayed());
-                    }
-                }
-                let current = store::lock(tx, backend, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
-                let t = match action {
-                    Action::Decide(d, c) => decide(&current, &actor, d, &c, now),
-                    Action::Comment(c) => comment(&current, &c, now),
-                    Action::Cancel(r) => cancel(&current, &actor, is_admin, &r),
-                };
-                // Refusals return before anything is written (the write contract).
-                let t = match t {
-                    Ok(t) => t,
-                    Err(r) => return Ok(Err(r)),
-                };
-                // The delivery's id is kept with the decision it carried, in the same commit: a
-                // refused delivery leaves no trace, so its sender's retry is heard.
-                if let Some(d) = &delivery {
-                    if !store::record_delivery(tx, d, now).await? {
-                        return Err(replayed());
-                    }
-                }
-                store::record(tx, id, &actor, &t, now, delivery.as_ref().map(|d| d.via)).await?;
-                let mut after = current;
-                if t.counts_vote {
-                    after.approved_by.push(actor.clone());
-                }
-                if let Some(s) = t.status {
-                    after.status = s;
-                    after.decided_at = Some(now);
-                    after.decided_by = Some(actor.clone());
-                }
-                let event = approval_event(event_kind(&t), &after, &t.note);
-                let event_ids = crate::audit::store::append_with_events(tx, backend, &by, vec![], &[event], now).await?;
-                Ok(Ok(Written { after, log: t.log, event_ids }))
-            })
+            Box::pin(async move { act_in(tx, backend, &by, is_admin, id, action, delivery.as_ref(), now_ms()).await })
         })
         .await?;
     let w = match outcome {
@@ -419,10 +415,68 @@ async fn act(
         }
         Err(r) => return Err(refusal(r)),
     };
+    announce(state, &w, &who.identity);
+    Ok((w.after, w.log))
+}
+
+/// One action on one request inside the caller's transaction: a refusal returns before anything
+/// is written (the write contract).
+#[allow(clippy::too_many_arguments)]
+async fn act_in(
+    tx: &mut crate::storage::Tx,
+    backend: crate::storage::Backend,
+    by: &Actor,
+    is_admin: bool,
+    id: i64,
+    action: Action,
+    delivery: Option<&Delivery>,
+    now: i64,
+) -> AppResult<Result<Written, Refusal>> {
+    let actor = by.identity.clone();
+    if let Some(d) = delivery {
+        if store::delivery_seen(tx, &d.webhook_id).await? {
+            return Err(replayed());
+        }
+    }
+    let current = store::lock(tx, backend, id).await?.ok_or_else(|| AppError::not_found(&format!("Approval {id}")))?;
+    let t = match action {
+        Action::Decide(d, c) => decide(&current, &actor, d, &c, now),
+        Action::Comment(c) => comment(&current, &c, now),
+        Action::Cancel(r) => cancel(&current, &actor, is_admin, &r),
+    };
+    let t = match t {
+        Ok(t) => t,
+        Err(r) => return Ok(Err(r)),
+    };
+    // The delivery's id is kept with the decision it carried, in the same commit: a refused
+    // delivery leaves no trace, so its sender's retry is heard.
+    if let Some(d) = delivery {
+        if !store::record_delivery(tx, d, now).await? {
+            return Err(replayed());
+        }
+    }
+    store::record(tx, id, &actor, &t, now, delivery.map(|d| d.via)).await?;
+    let mut after = current;
+    if t.counts_vote {
+        after.approved_by.push(actor.clone());
+    }
+    if let Some(s) = t.status {
+        after.status = s;
+        after.decided_at = Some(now);
+        after.decided_by = Some(actor.clone());
+    }
+    let event = approval_event(event_kind(&t), &after, &t.note);
+    let event_ids = crate::audit::store::append_with_events(tx, backend, by, vec![], &[event], now).await?;
+    Ok(Ok(Written { after, log: t.log, event_ids }))
+}
+
+/// After the commit: tell the event stream, wake whoever waits on a decided request.
+fn announce(state: &AppState, w: &Written, actor: &str) {
     if let Some(last) = w.event_ids.last() {
         state.events.published(*last);
     }
     if w.after.status.is_final() {
+        let id = w.after.id;
         state.waiters.wake(id);
         if w.after.plan_id.is_some() {
             state.executor.approval_decided();
@@ -430,7 +484,74 @@ async fn act(
         }
         tracing::info!(approval = id, status = w.after.status.as_str(), by = actor, "approval decided");
     }
-    Ok((w.after, w.log))
+}
+
+/// The most requests one bulk decision takes.
+pub const BULK_LIMIT: usize = 100;
+
+/// Approves or denies several pending requests for one tool at once (the inbox's bulk bar). Each
+/// is its own decision, with its own log row, event and audit record, but they commit together:
+/// if any of them is refused (decided meanwhile, asked by the reviewer, a denial without a
+/// reason), nothing is written and the error names the request.
+pub async fn decide_many(state: &AppState, who: &Principal, ids: &[i64], decision: Decision, comment: &str) -> AppResult<Vec<Approval>> {
+    who.require(Permission::DecideApproval)?;
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(AppError::bad_request(ErrorCode::InvalidBody, "Select at least one request."));
+    }
+    if ids.len() > BULK_LIMIT {
+        return Err(AppError::bad_request(
+            ErrorCode::InvalidBody,
+            format!("Select at most {BULK_LIMIT} requests at a time; {} were selected.", ids.len()),
+        ));
+    }
+    let mut tools = std::collections::BTreeSet::new();
+    for &id in &ids {
+        tools.insert(fetch(state, id).await?.tool_id);
+    }
+    if tools.len() > 1 {
+        let names: Vec<String> = tools.iter().map(|t| format!("`{t}`")).collect();
+        return Err(AppError::bad_request(
+            ErrorCode::InvalidBody,
+            format!("Bulk decisions take requests for one tool at a time; the selection has {}.", names.join(", ")),
+        ));
+    }
+    let by = Actor::of(who);
+    let is_admin = who.role == Role::Admin;
+    let backend = state.db.backend;
+    let (batch, comment) = (ids.clone(), comment.to_string());
+    let actor = by.clone();
+    let outcome = state
+        .db
+        .write(move |tx| {
+            let (ids, by, comment) = (batch.clone(), actor.clone(), comment.clone());
+            Box::pin(async move {
+                let now = now_ms();
+                let mut done = Vec::with_capacity(ids.len());
+                for id in ids {
+                    match act_in(tx, backend, &by, is_admin, id, Action::Decide(decision, comment.clone()), None, now).await? {
+                        Ok(w) => done.push(w),
+                        Err(r) => return Ok(Err((id, r))),
+                    }
+                }
+                Ok(Ok(done))
+            })
+        })
+        .await?;
+    match outcome {
+        Ok(done) => {
+            for w in &done {
+                announce(state, w, &by.identity);
+            }
+            Ok(done.into_iter().map(|w| w.after).collect())
+        }
+        Err((id, r)) => {
+            let e = refusal(r);
+            Err(AppError { message: format!("Request #{id} stopped the bulk decision, so none was recorded: {}", e.message), ..e })
+        }
+    }
 }
 
 pub async fn decide_as(state: &AppState, who: &Principal, id: i64, decision: Decision, comment: &str) -> AppResult<Approval> {

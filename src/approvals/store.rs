@@ -112,6 +112,15 @@ impl TryFrom<ApprovalRow> for Approval {
     }
 }
 
+/// Requests still waiting for a decision at `now` (the navigation's badge).
+pub async fn count_pending(db: &Db, now: i64) -> AppResult<i64> {
+    let row = sqlx::query("select count(*) as n from approvals where status = 'pending' and expires_at > $1")
+        .bind(now)
+        .fetch_one(db.reader())
+        .await?;
+    Ok(row.try_get::<i64, _>("n")?)
+}
+
 pub async fn get(db: &Db, id: i64) -> AppResult<Option<Approval>> {
     let sql = format!("select {COLUMNS}, {} from approvals where id = $1", voters(db.backend));
     sqlx::query_as::<_, ApprovalRow>(&sql).bind(id).fetch_optional(db.reader()).await?.map(Approval::try_from).transpose()

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::{Form, A};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::fns::{load_approval, load_history, load_inbox, CommentApproval, DecideApproval};
+use super::fns::{load_approval, load_history, load_inbox, CommentApproval, DecideApproval, DecideApprovals};
 use super::model::*;
 use crate::backlog::ui::tool_chip;
 use crate::events::live::{use_live_events, LiveBadge};
@@ -71,92 +71,260 @@ fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>, sa
     view! { <span class="flex flex-wrap gap-x-3 gap-y-1 text-sm">{plan}{item}{pack}{none}</span> }
 }
 
-/// `/approvals`: what waits for a human, newest first, refreshed live.
+/// How soon a request expires, as the inbox colours it.
+fn urgency(left_ms: i64) -> (&'static str, &'static str) {
+    if left_ms < 5 * 60_000 {
+        ("border-l-rose-500", "font-semibold text-rose-700")
+    } else if left_ms < 30 * 60_000 {
+        ("border-l-amber-400", "font-medium text-amber-800")
+    } else {
+        ("border-l-slate-300", "text-slate-600")
+    }
+}
+
+/// Key/value facts (arguments or context) as wrapping chips; what the call acts on in bold.
+fn fact_list(facts: Vec<Fact>, testid: &'static str) -> impl IntoView {
+    view! {
+        <dl class="flex flex-wrap gap-1.5 text-xs" data-testid=testid>
+            {facts.into_iter().map(|f| {
+                let class = if f.target {
+                    "inline-flex max-w-full gap-1 rounded bg-indigo-50 px-1.5 py-0.5 ring-1 ring-inset ring-indigo-200"
+                } else {
+                    "inline-flex max-w-full gap-1 rounded bg-slate-50 px-1.5 py-0.5 ring-1 ring-inset ring-slate-200"
+                };
+                view! {
+                    <div class=class data-target=f.target.to_string()>
+                        <dt class="shrink-0 text-slate-500">{f.key}</dt>
+                        <dd class=if f.target { "min-w-0 break-words font-mono font-semibold text-indigo-900" } else { "min-w-0 break-words font-mono text-slate-800" }>{linkify(f.value)}</dd>
+                    </div>
+                }
+            }).collect_view()}
+        </dl>
+    }
+}
+
+/// The colour of a request's standing.
+fn standing_tone(a: &Approval) -> &'static str {
+    match a.status {
+        ApprovalStatus::Pending => "border-amber-200 bg-amber-50 text-amber-900",
+        s if s.is_final() && a.go_ahead() => "border-emerald-200 bg-emerald-50 text-emerald-800",
+        _ => "border-rose-200 bg-rose-50 text-rose-800",
+    }
+}
+
+/// `/approvals`: what waits for a human, newest first, refreshed live; each card says what will
+/// run, on what, why, how urgent it is and where its quorum stands; reviewers tick requests of one
+/// tool and decide them together.
 #[component]
 pub fn ApprovalsPage() -> impl IntoView {
     let query = use_query_map();
     let filter = move || {
-        query.with(|q| (q.get("tool_id").unwrap_or_default(), q.get("pack_id").unwrap_or_default(), q.get("plan_id").unwrap_or_default()))
+        query.with(|q| {
+            (
+                q.get("tool_id").unwrap_or_default(),
+                q.get("pack_id").unwrap_or_default(),
+                q.get("plan_id").unwrap_or_default(),
+                q.get("decided").unwrap_or_default(),
+            )
+        })
     };
     let version = RwSignal::new(0u64);
-    let data = Resource::new(move || (filter(), version.get()), |((tool, pack, plan), _)| load_inbox(tool, pack, plan));
+    let data = Resource::new(move || (filter(), version.get()), |((tool, pack, plan, decided), _)| load_inbox(tool, pack, plan, decided));
     let live = use_live_events(EVENTS, move |_| version.update(|v| *v += 1));
-    let decided = move || query.with(|q| q.get("decided"));
+    let bulk = ServerAction::<DecideApprovals>::new();
+    let session = use_session();
     view! {
         <PageHeader title="Approvals".to_string() subtitle="Sensitive tool calls waiting for a human decision.".to_string()>
             <LiveBadge live/>
             <a href="/approvals/history" class=BUTTON_SECONDARY>"History"</a>
         </PageHeader>
-        {move || decided().map(|id| view! {
-            <p class="mb-4 rounded-lg border border-emerald-200 bg-emerald-50 px-4 py-3 text-sm text-emerald-800" data-testid="decided-note">
-                {format!("Request #{id} decided.")}
-            </p>
-        })}
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading the inbox…"</p> }>
             {move || Suspend::new(async move {
-                match data.await {
+                match session.with(data).await {
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                    Ok(inbox) => {
-                        let now = use_clock(inbox.now);
-                        let (tool, pack, plan) = filter();
-                        let filtered = !(tool.is_empty() && pack.is_empty() && plan.is_empty());
-                        let count = plural(inbox.pending.len(), "pending request");
-                        let server_now = inbox.now;
-                        view! {
-                            <Form method="GET" action="" attr:class="mb-4 flex flex-wrap items-end gap-3" attr:data-testid="inbox-filters">
-                                <div>
-                                    <label class=LABEL for="f-tool">"Tool"</label>
-                                    <select id="f-tool" name="tool_id" class=INPUT>
-                                        <option value="">"All tools"</option>
-                                        {inbox.tools.iter().map(|t| view! { <option value=t.clone() selected=*t == tool>{t.clone()}</option> }).collect_view()}
-                                    </select>
-                                </div>
-                                <div>
-                                    <label class=LABEL for="f-pack">"Pack id"</label>
-                                    <input id="f-pack" name="pack_id" inputmode="numeric" class=format!("{INPUT} w-24") value=pack.clone()/>
-                                </div>
-                                <div>
-                                    <label class=LABEL for="f-plan">"Plan id"</label>
-                                    <input id="f-plan" name="plan_id" inputmode="numeric" class=format!("{INPUT} w-24") value=plan.clone()/>
-                                </div>
-                                <button type="submit" class=BUTTON_SECONDARY>"Filter"</button>
-                                {filtered.then(|| view! { <a href="/approvals" class="py-2 text-sm text-indigo-600 hover:underline">"Clear"</a> })}
-                                <p class="ml-auto py-2 text-sm text-slate-500" data-testid="pending-count">{count}</p>
-                            </Form>
-                            {if inbox.pending.is_empty() {
-                                view! { <EmptyState title="Nothing is waiting" hint="New requests appear here the moment an agent asks; no need to reload."/> }.into_any()
-                            } else {
-                                view! {
-                                    <ul class="space-y-3" data-testid="inbox">
-                                        {inbox.pending.into_iter().map(|a| {
-                                            let preview: String = a.args.to_string().chars().take(160).collect();
-                                            let quorum = format!("{} of {} approvals", a.approved_by.len(), a.required_approvals);
-                                            let age = format_duration((server_now - a.created_at) / 1000 * 1000);
-                                            view! {
-                                                <li class=format!("{CARD} p-4 border-l-4 border-l-amber-400") data-testid="inbox-row" data-id=a.id.to_string()>
-                                                    <div class="flex flex-wrap items-center gap-3">
-                                                        {tool_chip(a.tool_id.clone(), true)}
-                                                        <A href=format!("/approvals/{}", a.id) attr:class="font-medium text-slate-900 hover:text-indigo-600">{format!("Request #{}", a.id)}</A>
-                                                        <span class="text-sm text-slate-500">"by " <span class="font-mono">{a.requester.clone()}</span> {format!(" · {age} ago")}</span>
-                                                        <span class="ml-auto text-sm"><Countdown expires_at=a.expires_at now/></span>
-                                                    </div>
-                                                    <pre class="mt-2 truncate rounded bg-slate-50 px-2 py-1 font-mono text-xs text-slate-700">{preview}</pre>
-                                                    <div class="mt-2 flex flex-wrap items-center gap-3">
-                                                        {links(&a, None, None, false)}
-                                                        <span class="text-xs text-slate-500">{quorum}</span>
-                                                        <A href=format!("/approvals/{}", a.id) attr:class=format!("{BUTTON} ml-auto")>"Review"</A>
-                                                    </div>
-                                                </li>
-                                            }
-                                        }).collect_view()}
-                                    </ul>
-                                }.into_any()
-                            }}
-                        }.into_any()
-                    }
+                    Ok((info, inbox)) => view! { <Inbox inbox filter=filter() csrf=info.csrf bulk/> }.into_any(),
                 }
             })}
         </Transition>
+    }
+}
+
+#[component]
+fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: String, bulk: ServerAction<DecideApprovals>) -> impl IntoView {
+    let now = use_clock(inbox.now);
+    let (tool, pack, plan, _) = filter;
+    let filtered = !(tool.is_empty() && pack.is_empty() && plan.is_empty());
+    let count = plural(inbox.pending.len(), "pending request");
+    let server_now = inbox.now;
+    let me = inbox.me.clone();
+    // The ticked requests (JavaScript on): their count, and the one tool a bulk decision takes.
+    let selected = RwSignal::new(Vec::<(i64, String)>::new());
+    let scripted = RwSignal::new(false);
+    Effect::new(move |_| scripted.set(true));
+    let items: std::collections::HashMap<i64, ItemRef> = inbox.items.iter().map(|i| (i.id, i.clone())).collect();
+    let packs: std::collections::HashMap<i64, String> = inbox.packs.iter().cloned().collect();
+    let selectable = |a: &Approval| inbox.can_decide && a.requester != inbox.me && !a.approved_by.contains(&inbox.me);
+    let any_selectable = inbox.pending.iter().any(selectable);
+    let notes = inbox.just_decided.iter().map(|a| {
+        let st = a.standing(&me);
+        view! {
+            <li class=format!("rounded-lg border px-4 py-3 text-sm {}", standing_tone(a)) data-testid="decided-note" data-id=a.id.to_string() data-status=a.status.as_str()>
+                <A href=format!("/approvals/{}", a.id) attr:class="font-medium underline">{format!("Request #{} ({})", a.id, a.tool_id)}</A>
+                ": " <span data-testid="standing">{st.headline}</span> " " <span class="opacity-80">{st.detail}</span>
+            </li>
+        }
+    }).collect_view();
+    let cards = inbox.pending.iter().map(|a| {
+        let id = a.id;
+        let tool_id = a.tool_id.clone();
+        let can_tick = selectable(a);
+        let expires_at = a.expires_at;
+        let item = a.backlog_item_id.and_then(|i| items.get(&i).cloned());
+        let pack_name = a.pack_id.and_then(|p| packs.get(&p).cloned());
+        let facts = facts(&a.args);
+        let shown = 6;
+        let (first, more): (Vec<Fact>, Vec<Fact>) = {
+            let mut f = facts;
+            let more = if f.len() > shown { f.split_off(shown) } else { vec![] };
+            (f, more)
+        };
+        let (reason, context) = reason_and_rest(&a.context);
+        let standing = a.standing(&me);
+        let age = format_duration((server_now - a.created_at) / 1000 * 1000);
+        let border = move || urgency(expires_at - now.get()).0;
+        let tick_tool = tool_id.clone();
+        let other_tool = Signal::derive(move || selected.with(|s| s.first().is_some_and(|(_, t)| *t != tick_tool)));
+        let tick_tool = tool_id.clone();
+        view! {
+            <li class=move || format!("{CARD} border-l-4 p-4 {}", border()) data-testid="inbox-row" data-id=id.to_string() data-tool=tool_id.clone()>
+                <div class="flex flex-wrap items-center gap-x-3 gap-y-2">
+                    {can_tick.then(|| view! {
+                        <input type="checkbox" name="ids[]" value=id.to_string() form="bulk-form"
+                            aria-label=format!("Select request #{id}") data-testid="select"
+                            title=move || if other_tool.get() { "A bulk decision takes requests of one tool" } else { "Select for a bulk decision" }
+                            disabled=other_tool
+                            on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                let t = tick_tool.clone();
+                                selected.update(|s| {
+                                    s.retain(|(i, _)| *i != id);
+                                    if on { s.push((id, t)); }
+                                });
+                            }
+                            class="h-5 w-5 rounded border-slate-300 text-indigo-600 disabled:opacity-30"/>
+                    })}
+                    {tool_chip(tool_id.clone(), true)}
+                    <A href=format!("/approvals/{id}") attr:class="font-medium text-slate-900 hover:text-indigo-600">{format!("Request #{id}")}</A>
+                    {item.as_ref().map(|i| crate::backlog::ui::risk_pill(i.risk))}
+                    <span class="ml-auto text-sm"><Countdown expires_at now/></span>
+                </div>
+                <p class="mt-1 text-xs text-slate-500">"asked by " <span class="font-mono">{a.requester.clone()}</span> {format!(" · {age} ago")}</p>
+                {reason.map(|r| view! { <p class="mt-2 break-words text-sm text-slate-800" data-testid="reason">"“" {linkify(r)} "”"</p> })}
+                <div class="mt-2">{fact_list(first, "facts")}</div>
+                {(!more.is_empty()).then(|| view! {
+                    <details class="mt-1.5 text-xs">
+                        <summary class="cursor-pointer text-indigo-600 hover:underline">{format!("{} more", plural(more.len(), "argument"))}</summary>
+                        <div class="mt-1.5">{fact_list(more, "more-facts")}</div>
+                    </details>
+                })}
+                {(!context.is_empty()).then(|| view! { <div class="mt-1.5">{fact_list(context, "context")}</div> })}
+                <div class="mt-2 flex flex-wrap items-center gap-x-3 gap-y-1">
+                    {links(a, item.map(|i| i.title), pack_name, false)}
+                </div>
+                <div class="mt-3 flex flex-wrap items-center gap-3 border-t border-slate-100 pt-3">
+                    <p class="min-w-0 flex-1 text-sm text-slate-700" data-testid="standing">{standing.headline}</p>
+                    <A href=format!("/approvals/{id}") attr:class=BUTTON>"Review"</A>
+                </div>
+            </li>
+        }
+    }).collect_view();
+    let tool_picker = inbox.tools.iter().map(|t| view! { <option value=t.clone() selected=*t == tool>{t.clone()}</option> }).collect_view();
+    let pack_picker = inbox
+        .packs
+        .iter()
+        .map(|(id, name)| view! { <option value=id.to_string() selected=id.to_string() == pack>{name.clone()}</option> })
+        .collect_view();
+    let plan_picker = inbox
+        .plans
+        .iter()
+        .map(|(id, label)| view! { <option value=id.to_string() selected=id.to_string() == plan>{label.clone()}</option> })
+        .collect_view();
+    let empty = inbox.pending.is_empty();
+    view! {
+        {(!inbox.just_decided.is_empty()).then(|| view! { <ul class="mb-4 space-y-2">{notes}</ul> })}
+        <Form method="GET" action="" attr:class="mb-4 grid grid-cols-1 gap-3 sm:flex sm:flex-wrap sm:items-end" attr:data-testid="inbox-filters">
+            <div>
+                <label class=LABEL for="f-tool">"Tool"</label>
+                <select id="f-tool" name="tool_id" class=INPUT>
+                    <option value="">"All tools"</option>
+                    {tool_picker}
+                </select>
+            </div>
+            <div>
+                <label class=LABEL for="f-pack">"Pack"</label>
+                <select id="f-pack" name="pack_id" class=INPUT>
+                    <option value="">"All packs"</option>
+                    {pack_picker}
+                </select>
+            </div>
+            <div>
+                <label class=LABEL for="f-plan">"Plan"</label>
+                <select id="f-plan" name="plan_id" class=INPUT>
+                    <option value="">"All plans"</option>
+                    {plan_picker}
+                </select>
+            </div>
+            <div class="flex items-center gap-3">
+                <button type="submit" class=BUTTON_SECONDARY>"Filter"</button>
+                {filtered.then(|| view! { <a href="/approvals" class="py-2 text-sm text-indigo-600 hover:underline">"Clear"</a> })}
+            </div>
+            <p class="py-2 text-sm text-slate-500 sm:ml-auto" data-testid="pending-count">{count}</p>
+        </Form>
+        {if empty {
+            view! { <EmptyState title="Nothing is waiting" hint="New requests appear here the moment an agent asks; no need to reload."/> }.into_any()
+        } else {
+            view! { <ul class="space-y-3" data-testid="inbox">{cards}</ul> }.into_any()
+        }}
+        {any_selectable.then(|| view! { <BulkBar csrf bulk selected scripted/> })}
+    }
+}
+
+/// The bulk decision bar, stuck to the bottom of the screen: with JavaScript it counts the ticked
+/// requests; without, it is a plain form the checkboxes belong to (`form="bulk-form"`).
+#[component]
+fn BulkBar(
+    csrf: String,
+    bulk: ServerAction<DecideApprovals>,
+    selected: RwSignal<Vec<(i64, String)>>,
+    scripted: RwSignal<bool>,
+) -> impl IntoView {
+    let count = move || selected.with(|s| s.len());
+    let label = move || {
+        if !scripted.get() {
+            "Tick requests of one tool, then decide them together:".to_string()
+        } else {
+            match selected.with(|s| s.first().map(|(_, t)| t.clone())) {
+                None => "Tick requests of one tool to decide them together.".to_string(),
+                Some(t) => format!("{} of {t} selected", plural(count(), "request")),
+            }
+        }
+    };
+    view! {
+        <div class="sticky bottom-0 z-10 mt-4 rounded-xl bg-white/95 p-3 shadow-lg ring-1 ring-slate-200 backdrop-blur" data-testid="bulk-bar">
+            <FormError error=action_error(bulk) form="decide_approvals"/>
+            <ActionForm action=bulk attr:id="bulk-form" attr:class="flex flex-wrap items-center gap-2">
+                <input type="hidden" name="csrf" value=csrf/>
+                <p class="w-full text-sm font-medium text-slate-800 sm:w-auto sm:flex-1" data-testid="selection-count" aria-live="polite">{label}</p>
+                <input name="comment" maxlength="4000" aria-label="Comment for every selected request (required to deny)"
+                    placeholder="Comment (required to deny)" class=format!("{INPUT} min-w-0 flex-1 sm:max-w-xs") data-testid="bulk-comment"/>
+                <button type="submit" name="decision" value="approve" data-testid="bulk-approve"
+                    disabled=move || scripted.get() && count() == 0
+                    class="inline-flex min-h-11 items-center rounded-md bg-emerald-600 px-4 text-sm font-medium text-white shadow-sm hover:bg-emerald-500 disabled:opacity-40">"Approve"</button>
+                <button type="submit" name="decision" value="deny" data-testid="bulk-deny"
+                    disabled=move || scripted.get() && count() == 0
+                    class="inline-flex min-h-11 items-center rounded-md bg-rose-600 px-4 text-sm font-medium text-white shadow-sm hover:bg-rose-500 disabled:opacity-40">"Deny"</button>
+            </ActionForm>
+        </div>
     }
 }
 
@@ -211,34 +379,59 @@ fn Detail(
         None
     };
     let voted = a.approved_by.contains(&page.me);
+    let standing = a.standing(&page.me);
+    let (reason, context) = reason_and_rest(&a.context);
+    let outcome = if a.expiry_outcome == ExpiryOutcome::Approve { "approved" } else { "denied" };
     view! {
         <nav class="mb-2 text-sm text-slate-500"><A href="/approvals" attr:class="hover:text-indigo-600">"Approvals"</A> {format!(" / #{id}")}</nav>
         <PageHeader title=format!("Run {}?", a.tool_id) subtitle=format!("Request #{id} by {}", a.requester)>
             <LiveBadge live/>
             {status_badge(a.status)}
         </PageHeader>
-        <div class="grid grid-cols-1 gap-6 lg:grid-cols-3">
-            <section class=format!("{CARD} p-6 lg:col-span-2 space-y-5")>
+        <div class=format!("mb-6 rounded-lg border px-4 py-3 text-sm {}", standing_tone(&a)) data-testid="standing-box" role="status">
+            <p class="font-medium" data-testid="standing">{standing.headline}</p>
+            <p class="mt-0.5 opacity-90" data-testid="standing-detail">{standing.detail}</p>
+        </div>
+        <div class=if decidable { "grid grid-cols-1 gap-6 pb-44 lg:grid-cols-3 lg:pb-0" } else { "grid grid-cols-1 gap-6 lg:grid-cols-3" }>
+            <section class=format!("{CARD} min-w-0 p-4 sm:p-6 lg:col-span-2 space-y-5")>
                 <div>
                     <h2 class="text-sm font-semibold text-slate-900">"What will run"</h2>
                     <div class="mt-2 flex items-center gap-2">{tool_chip(a.tool_id.clone(), true)}</div>
+                    {reason.map(|r| view! {
+                        <h3 class="mt-4 text-xs font-semibold uppercase tracking-wide text-slate-500">"Why"</h3>
+                        <p class="mt-1 break-words text-sm text-slate-800" data-testid="reason">{linkify(r)}</p>
+                    })}
                     <h3 class="mt-4 text-xs font-semibold uppercase tracking-wide text-slate-500">"Arguments"</h3>
-                    <pre class="mt-1 max-h-96 overflow-auto rounded-lg bg-slate-900 p-4 font-mono text-xs text-slate-100" data-testid="args">{pretty(&a.args)}</pre>
-                    {(!a.context.is_null() && a.context != serde_json::json!({})).then(|| view! {
+                    <div class="mt-1">{fact_list(facts(&a.args), "facts")}</div>
+                    <details class="mt-2">
+                        <summary class="cursor-pointer text-xs text-indigo-600 hover:underline">"Arguments as JSON"</summary>
+                        <pre class="mt-1 max-h-96 overflow-auto whitespace-pre-wrap break-words rounded-lg bg-slate-900 p-4 font-mono text-xs text-slate-100" data-testid="args">{pretty(&a.args)}</pre>
+                    </details>
+                    {(!context.is_empty()).then(|| view! {
                         <h3 class="mt-4 text-xs font-semibold uppercase tracking-wide text-slate-500">"Context"</h3>
-                        <pre class="mt-1 max-h-64 overflow-auto rounded-lg bg-slate-50 p-4 font-mono text-xs text-slate-700 ring-1 ring-slate-200">{pretty(&a.context)}</pre>
+                        <div class="mt-1">{fact_list(context, "context")}</div>
                     })}
                 </div>
-                <dl class="grid grid-cols-3 gap-y-2 text-sm">
-                    <dt class="text-slate-500">"Links"</dt><dd class="col-span-2">{links(&a, page.item_title.clone(), page.pack_name.clone(), true)}</dd>
-                    <dt class="text-slate-500">"Requested"</dt><dd class="col-span-2">{format!("{} ({} ago)", format_time(a.created_at), format_duration((page.now - a.created_at) / 1000 * 1000))}</dd>
-                    <dt class="text-slate-500">"Expires"</dt>
-                    <dd class="col-span-2">{format_time(a.expires_at)} " · "
-                        {if a.status == ApprovalStatus::Pending { view! { <Countdown expires_at=a.expires_at now/> }.into_any() } else { view! { <span class="text-slate-500">"—"</span> }.into_any() }}
-                        <span class="text-slate-500">{format!(" · then counts as {}", if a.expiry_outcome == ExpiryOutcome::Approve { "approved" } else { "denied" })}</span>
-                    </dd>
+                <dl class="grid grid-cols-1 gap-y-1 text-sm sm:grid-cols-3 sm:gap-y-2">
+                    <dt class="text-slate-500">"Links"</dt><dd class="mb-2 sm:col-span-2 sm:mb-0">{links(&a, page.item_title.clone(), page.pack_name.clone(), true)}</dd>
+                    <dt class="text-slate-500">"Requested"</dt><dd class="mb-2 sm:col-span-2 sm:mb-0">{format!("{} ({} ago)", format_time(a.created_at), format_duration((page.now - a.created_at) / 1000 * 1000))}</dd>
+                    {if a.status == ApprovalStatus::Pending {
+                        view! {
+                            <dt class="text-slate-500">"Expires"</dt>
+                            <dd class="mb-2 sm:col-span-2 sm:mb-0">{format_time(a.expires_at)} " · " <Countdown expires_at=a.expires_at now/>
+                                <span class="text-slate-500">{format!(" · then counts as {outcome}")}</span>
+                            </dd>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <dt class="text-slate-500">"Decided"</dt>
+                            <dd class="mb-2 sm:col-span-2 sm:mb-0">{a.decided_at.map(format_time).unwrap_or_default()}
+                                {a.decided_by.clone().map(|b| format!(" by {b}"))}
+                            </dd>
+                        }.into_any()
+                    }}
                     <dt class="text-slate-500">"Quorum"</dt>
-                    <dd class="col-span-2" data-testid="quorum">{format!("{} of {} approvals", a.approved_by.len(), a.required_approvals)}
+                    <dd class="sm:col-span-2" data-testid="quorum">{format!("{} of {} approvals", a.approved_by.len(), a.required_approvals)}
                         {(!a.approved_by.is_empty()).then(|| format!(" ({})", a.approved_by.join(", ")))}
                     </dd>
                 </dl>
@@ -274,19 +467,21 @@ fn Detail(
                 {decidable.then(|| {
                     let csrf = csrf.clone();
                     view! {
-                        <section class=format!("{CARD} p-5")>
-                            <h2 class="mb-3 text-sm font-semibold text-slate-900">"Your decision"</h2>
+                        // On a phone the decision bar stays at the bottom of the screen, however
+                        // long the arguments; from `lg` up it is the first card beside them.
+                        <section class="fixed inset-x-0 bottom-0 z-20 border-t border-slate-200 bg-white/95 p-3 shadow-[0_-4px_12px_rgba(15,23,42,0.08)] backdrop-blur lg:static lg:rounded-xl lg:border-0 lg:bg-white lg:p-5 lg:shadow-sm lg:ring-1 lg:ring-slate-200" data-testid="decision-bar">
+                            <h2 class="mb-2 hidden text-sm font-semibold text-slate-900 lg:block">"Your decision"</h2>
                             <FormError error=action_error(decide) form="decide_approval"/>
-                            <ActionForm action=decide attr:data-testid="decision-form" attr:class="space-y-3">
+                            <ActionForm action=decide attr:data-testid="decision-form" attr:class="space-y-2 lg:space-y-3">
                                 <input type="hidden" name="csrf" value=csrf/>
                                 <input type="hidden" name="id" value=id.to_string()/>
-                                <label class=LABEL for="decision-comment">"Comment " <span class="font-normal text-slate-400">"(required to deny)"</span></label>
-                                <textarea id="decision-comment" name="comment" rows="3" class=INPUT maxlength="4000" placeholder="What the requester should know"></textarea>
+                                <label class="sr-only lg:not-sr-only lg:mb-1 lg:block lg:text-sm lg:font-medium lg:text-slate-700" for="decision-comment">"Comment " <span class="font-normal text-slate-400">"(required to deny)"</span></label>
+                                <textarea id="decision-comment" name="comment" rows="2" class=INPUT maxlength="4000" placeholder="Comment (required to deny)"></textarea>
                                 <div class="flex gap-2">
-                                    <button type="submit" name="decision" value="approve" class="inline-flex flex-1 justify-center rounded-md bg-emerald-600 px-3.5 py-2 text-sm font-medium text-white shadow-sm hover:bg-emerald-500 disabled:opacity-50" disabled=voted data-testid="approve">
+                                    <button type="submit" name="decision" value="approve" class="inline-flex min-h-11 flex-1 items-center justify-center rounded-md bg-emerald-600 px-3.5 text-sm font-medium text-white shadow-sm hover:bg-emerald-500 disabled:opacity-50" disabled=voted data-testid="approve">
                                         {if voted { "You approved" } else { "Approve" }}
                                     </button>
-                                    <button type="submit" name="decision" value="deny" class="inline-flex flex-1 justify-center rounded-md bg-rose-600 px-3.5 py-2 text-sm font-medium text-white shadow-sm hover:bg-rose-500" data-testid="deny">"Deny"</button>
+                                    <button type="submit" name="decision" value="deny" class="inline-flex min-h-11 flex-1 items-center justify-center rounded-md bg-rose-600 px-3.5 text-sm font-medium text-white shadow-sm hover:bg-rose-500" data-testid="deny">"Deny"</button>
                                 </div>
                             </ActionForm>
                         </section>

@@ -324,6 +324,16 @@ pub async fn list_items(db: &Db, filter: &ItemFilter) -> AppResult<Vec<BacklogIt
     read_items(db, &where_sql, &binds).await
 }
 
+/// The items with these ids (those that exist), in id order.
+pub async fn get_items(db: &Db, ids: &[i64]) -> AppResult<Vec<BacklogItem>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let marks: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let binds: Vec<FilterBind> = ids.iter().map(|&id| FilterBind::Int(id)).collect();
+    read_items(db, &format!("where i.id in ({})", marks.join(", ")), &binds).await
+}
+
 pub async fn get_item(db: &Db, id: i64) -> AppResult<Option<BacklogItem>> {
     Ok(read_items(db, "where i.id = $1", &[FilterBind::Int(id)]).await?.pop())
 }

@@ -5,12 +5,72 @@ use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 
 use super::input::{GateInput, GateReport};
-use super::policy::{tool_matches, Freeze};
+use super::policy::{tool_matches, ComplianceRule as Rule, Freeze};
+use crate::backlog::model::BacklogItem;
 use crate::plan::rows::Rows;
 use crate::plan::verdict::{Finding, Gate, Text, Verdict};
+use crate::text::plural;
 
 fn when(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+}
+
+/// Steps grouped by item, in plan order: item id → row, and each row's step positions.
+fn steps_by_item(input: &GateInput<'_>) -> (FxHashMap<i64, usize>, Rows) {
+    let mut row_of: FxHashMap<i64, usize> = FxHashMap::with_capacity_and_hasher(input.draft.items.len(), Default::default());
+    let rows: Vec<usize> = input
+        .draft
+        .steps
+        .iter()
+        .map(|s| {
+            let next = row_of.len();
+            *row_of.entry(s.backlog_item_id).or_insert(next)
+        })
+        .collect();
+    let steps_of = Rows::grouped(row_of.len(), rows.into_iter().enumerate().map(|(i, r)| (r, i)));
+    (row_of, steps_of)
+}
+
+/// The steps a rule's reviewer approvals land on: the item's mutating or sensitive steps, or its
+/// last step when it has none.
+fn guarded_steps(input: &GateInput<'_>, mine: &[usize]) -> Vec<usize> {
+    let steps = &input.draft.steps;
+    let guarded: Vec<usize> = mine.iter().copied().filter(|&i| steps[i].mutating || steps[i].sensitive).collect();
+    if guarded.is_empty() {
+        vec![mine[mine.len() - 1]]
+    } else {
+        guarded
+    }
+}
+
+/// The rules that apply to an item: those without labels, and those sharing one of its labels.
+fn rules_of<'p>(rules: &'p [Rule], item: &BacklogItem) -> impl Iterator<Item = &'p Rule> + use<'p> {
+    let labels = item.labels.clone();
+    rules.iter().filter(move |r| r.labels.is_empty() || r.labels.iter().any(|l| labels.contains(l)))
+}
+
+/// Runs before the other gates: the reviewer approvals the rules add to steps, so that every
+/// gate's text states the number the step will really wait for (the most its tool or any rule asks).
+pub fn raise_approvals(input: &GateInput<'_>, report: &mut GateReport) {
+    if !input.policy.compliance.rules.iter().any(|r| r.require_approvals > 0) {
+        return;
+    }
+    let (row_of, steps_of) = steps_by_item(input);
+    for planned in &input.draft.items {
+        let Some(item) = input.catalog.get(&planned.id) else { continue };
+        let Some(&row) = row_of.get(&item.id) else { continue };
+        for rule in rules_of(&input.policy.compliance.rules, item).filter(|r| r.require_approvals > 0) {
+            for i in guarded_steps(input, steps_of.of(row)) {
+                let e = report.approvals.entry(i).or_insert(0);
+                *e = (*e).max(rule.require_approvals as i64);
+            }
+        }
+    }
+}
+
+/// The approvals step `i` will wait for, all rules and its tool counted.
+pub fn approvals_of(input: &GateInput<'_>, report: &GateReport, i: usize) -> i64 {
+    input.draft.steps[i].required_approvals.max(report.approvals.get(&i).copied().unwrap_or(0))
 }
 
 pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
@@ -20,23 +80,14 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
         return;
     }
     let steps = &input.draft.steps;
-    // Step positions per item (in plan order), as compressed rows: item → row.
-    let mut row_of: FxHashMap<i64, usize> = FxHashMap::with_capacity_and_hasher(input.draft.items.len(), Default::default());
-    let rows: Vec<usize> = steps
-        .iter()
-        .map(|s| {
-            let next = row_of.len();
-            *row_of.entry(s.backlog_item_id).or_insert(next)
-        })
-        .collect();
-    let steps_of = Rows::grouped(row_of.len(), rows.into_iter().enumerate().map(|(i, r)| (r, i)));
+    let (row_of, steps_of) = steps_by_item(input);
 
     for planned in &input.draft.items {
         let Some(item) = input.catalog.get(&planned.id) else { continue };
         let Some(&row) = row_of.get(&item.id) else { continue };
         let mine = steps_of.of(row);
         let has_label = |labels: &[String]| labels.is_empty() || labels.iter().any(|l| item.labels.contains(l));
-        for rule in policy.rules.iter().filter(|r| has_label(&r.labels)) {
+        for rule in rules_of(&input.policy.compliance.rules, item) {
             let rule_name: Text = format!("compliance.{}", rule.id).into();
             let why = if rule.labels.is_empty() { String::new() } else { format!(" (labels {})", rule.labels.join(", ")) };
             let finding = |step: usize, verdict: Verdict, reason: String, remediation: String| Finding {
@@ -46,7 +97,13 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
                 enforcement: rule.enforcement,
                 rule: rule_name.clone(),
                 reason: reason.into(),
-                remediation: rule.remediation.clone().unwrap_or(remediation).into(),
+                // The policy's own tip replaces the generated one on the rule's blocks only: it is
+                // written for what the rule forbids, not for the approvals it adds.
+                remediation: match (&rule.remediation, verdict) {
+                    (Some(tip), Verdict::Block) => tip.clone(),
+                    _ => remediation,
+                }
+                .into(),
             };
             let missing: Vec<&str> = rule.require_tools.iter().filter(|t| !item.tools.contains(t)).map(String::as_str).collect();
             if !missing.is_empty() {
@@ -75,17 +132,18 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
             }
             if rule.require_approvals > 0 {
                 let n = rule.require_approvals as i64;
-                let guarded: Vec<usize> = mine.iter().copied().filter(|&i| steps[i].mutating || steps[i].sensitive).collect();
-                let targets: Vec<usize> = if guarded.is_empty() { vec![mine[mine.len() - 1]] } else { guarded };
-                for i in targets {
-                    let e = report.approvals.entry(i).or_insert(0);
-                    *e = (*e).max(n);
-                    let f = finding(
-                        i,
-                        Verdict::Warn,
-                        format!("Rule `{}`{why}: this step will wait for {n} reviewer approval{}.", rule.id, if n == 1 { "" } else { "s" }),
-                        "A reviewer approves it in the Approvals inbox when it runs.".into(),
-                    );
+                for i in guarded_steps(input, mine) {
+                    let total = approvals_of(input, report, i);
+                    let asks = plural(n as usize, "reviewer approval");
+                    let reason = if total > n {
+                        format!(
+                            "Rule `{}`{why} asks for {asks}; this step waits for {total} in all (the most its tool or a rule asks).",
+                            rule.id
+                        )
+                    } else {
+                        format!("Rule `{}`{why}: this step will wait for {asks}.", rule.id)
+                    };
+                    let f = finding(i, Verdict::Warn, reason, "A reviewer approves it in the Approvals inbox when it runs.".into());
                     report.push(f);
                 }
             }
@@ -175,6 +233,51 @@ labels = ["prod"]
         let deploys = fired(&r, "compliance.no-deploys");
         assert_eq!((deploys.len(), deploys[0].verdict), (1, Verdict::Block));
         assert_eq!(deploys[0].remediation, "Deploys go through release engineering.");
+    }
+
+    /// Pinned: a rule's own remediation ("Replace `bash` …") is written for what it forbids; on
+    /// a step of an item without `bash` that only waits for the rule's approval it must not show.
+    #[test]
+    fn a_rules_remediation_is_not_given_for_its_approvals() {
+        let policy = "[[compliance.rules]]\nid = \"pii-needs-review\"\nlabels = [\"pii\"]\nrequire_approvals = 1\nforbid_tools = [\"bash\"]\nenforcement = \"soft-mandatory\"\nremediation = \"Replace `bash` with a reviewed tool.\"\n";
+        let f = Fixture::new(vec![item(1, &["db_write"], &["pii"], Risk::Low, &[]), item(2, &["bash"], &["pii"], Risk::Low, &[])])
+            .with_policy(policy);
+        let d = f.draft();
+        let r = f.report(&d);
+        let rule = fired(&r, "compliance.pii-needs-review");
+        let db = rule.iter().find(|x| at(&d, x) == Some("s1-1")).expect("db_write waits for the rule's approval");
+        assert_eq!(db.verdict, Verdict::Warn);
+        assert!(!db.remediation.contains("bash"), "{}", db.remediation);
+        assert!(db.remediation.contains("Approvals inbox"), "{}", db.remediation);
+        let bash = rule.iter().find(|x| at(&d, x) == Some("s2-1") && x.verdict == Verdict::Block).expect("bash is forbidden");
+        assert_eq!(bash.remediation, "Replace `bash` with a reviewed tool.");
+    }
+
+    /// Pinned: a step whose tool needs 2 approvals under a rule asking for 1 waits for 2, and
+    /// every text about it says 2 (as the step itself does after the gates).
+    #[test]
+    fn every_text_states_the_approvals_the_step_waits_for() {
+        let f = Fixture::new(vec![item(1, &["deploy:prod"], &["pii"], Risk::Low, &[]), item(2, &["bash"], &["pii"], Risk::Low, &[])])
+            .with_policy(RULES);
+        let mut d = f.draft();
+        let r = f.report(&d);
+        let deploy = pos(&d, "s1-1");
+        let rule = fired(&r, "compliance.pii-review");
+        let warn = rule.iter().find(|x| x.step == Some(deploy)).unwrap();
+        assert!(warn.reason.contains("asks for 1 reviewer approval; this step waits for 2 in all"), "{}", warn.reason);
+        let sensitive = fired(&r, "risk.sensitive");
+        let notice = sensitive.iter().find(|x| x.step == Some(deploy)).unwrap();
+        assert!(notice.reason.contains("will wait for 2 human approvals"), "{}", notice.reason);
+        // bash is not sensitive, but the rule makes it wait: the risk gate says so, with the rule's 1.
+        let bash = pos(&d, "s2-1");
+        let notice = sensitive.iter().find(|x| x.step == Some(bash)).unwrap();
+        assert!(
+            notice.reason.contains("`bash` is guarded by a compliance rule: this step will wait for 1 human approval"),
+            "{}",
+            notice.reason
+        );
+        crate::gates::evaluate::apply(&mut d, r);
+        assert_eq!((d.steps[deploy].required_approvals, d.steps[bash].required_approvals), (2, 1));
     }
 
     #[test]

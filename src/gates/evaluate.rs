@@ -11,6 +11,8 @@ use crate::plan::verdict::{Finding, Gate, GateVerdict, Verdict, VerdictCounts};
 
 pub fn evaluate_all(input: &GateInput<'_>) -> GateReport {
     let mut report = GateReport { findings: Vec::with_capacity(input.draft.steps.len() * 3), approvals: FxHashMap::default() };
+    // First: the approvals rules add, so every gate's text states the number a step waits for.
+    super::compliance::raise_approvals(input, &mut report);
     super::structural::evaluate(input, &mut report);
     super::risk::evaluate(input, &mut report);
     super::compliance::evaluate(input, &mut report);

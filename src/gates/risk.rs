@@ -69,15 +69,17 @@ pub fn evaluate(input: &GateInput<'_>, report: &mut GateReport) {
             remediation: remediation.into(),
         });
 
-        if s.sensitive || s.required_approvals > 0 {
-            let n = s.required_approvals.max(1);
+        let approvals = super::compliance::approvals_of(input, report, i);
+        if s.sensitive || approvals > 0 {
+            let n = approvals.max(1);
             let reason = notices
                 .entry((s.tool.as_str(), n))
                 .or_insert_with(|| {
                     format!(
-                        "`{}` is sensitive: this step will require human approval ({n} approval{}) before it runs.",
+                        "`{}` {}: this step will wait for {} before it runs.",
                         s.tool,
-                        if n == 1 { "" } else { "s" }
+                        if s.sensitive { "is sensitive" } else { "is guarded by a compliance rule" },
+                        crate::text::plural(n as usize, "human approval")
                     )
                 })
                 .clone();
@@ -224,9 +226,9 @@ mod tests {
             "git_pr, deploy:prod and the manual step"
         );
         assert!(s.iter().all(|x| (x.verdict, x.enforcement) == (Verdict::Warn, Enforcement::Advisory)));
-        assert!(s[0].reason.contains("will require human approval (1 approval)"), "{}", s[0].reason);
-        assert!(s[1].reason.contains("(2 approvals)"), "{}", s[1].reason);
-        assert!(s[2].reason.contains("(1 approval)"), "a manual step needs at least one: {}", s[2].reason);
+        assert!(s[0].reason.contains("`git_pr` is sensitive: this step will wait for 1 human approval"), "{}", s[0].reason);
+        assert!(s[1].reason.contains("wait for 2 human approvals"), "{}", s[1].reason);
+        assert!(s[2].reason.contains("wait for 1 human approval"), "a manual step needs at least one: {}", s[2].reason);
         let f = f.with_policy("[risk]\nsensitive_enforcement = \"hard-mandatory\"\n");
         let r = f.report(&d);
         assert!(fired(&r, "risk.sensitive").iter().all(|x| x.verdict == Verdict::Warn), "a notice, never a block");

@@ -139,14 +139,7 @@ pub fn textarea_text(text: &str) -> String {
     html_escape::encode_text(text).into_owned()
 }
 
-/// "1 step", "3 steps".
-pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
+pub use crate::text::plural;
 
 /// Text from the gates, with `backticked` names (tools, labels, rules) set in a code face.
 pub fn rich(text: String) -> impl IntoView {
@@ -163,9 +156,36 @@ pub fn rich(text: String) -> impl IntoView {
         .collect_view()
 }
 
+/// User text with its `http(s)://` addresses as links (opened in a new tab, no referrer); any
+/// other scheme stays text.
+pub fn linkify(text: String) -> impl IntoView {
+    let mut parts: Vec<AnyView> = Vec::new();
+    let mut plain = String::new();
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            plain.push(' ');
+        }
+        let trimmed = word.trim_end_matches(['.', ',', ')', ';', ':']);
+        let is_url = (trimmed.starts_with("https://") || trimmed.starts_with("http://")) && trimmed.len() > 8;
+        if is_url {
+            parts.push(std::mem::take(&mut plain).into_any());
+            let (href, shown) = (trimmed.to_string(), trimmed.to_string());
+            parts.push(
+                view! { <a href=href target="_blank" rel="noopener noreferrer nofollow" class="break-all text-indigo-600 underline hover:text-indigo-500">{shown}</a> }
+                    .into_any(),
+            );
+            plain.push_str(&word[trimmed.len()..]);
+        } else {
+            plain.push_str(word);
+        }
+    }
+    parts.push(plain.into_any());
+    parts
+}
+
 /// "2026-11-25 04:31 UTC": absolute, so server and browser render the same text.
 pub fn format_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+    crate::text::utc(ms)
 }
 
 /// Minutes of estimated work (see [`crate::text::minutes`]).
