@@ -2,14 +2,14 @@
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{ParentRoute, Redirect, Route, Router, Routes, A};
+use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
 use crate::approvals::ui::{ApprovalDetailPage, ApprovalHistoryPage, ApprovalsPage};
 use crate::audit::ui::AuditPage;
 use crate::auth::ui::{KeysPage, LoginPage};
 use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
-use crate::layout::Layout;
+use crate::layout::{Home, Layout};
 use crate::planner::ui::{PlanPage, PlansPage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -50,7 +50,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
-                    <Route path=path!("") view=|| view! { <Redirect path="/backlog"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("") view=Home ssr=SsrMode::Async/>
                     <Route path=path!("backlog") view=BacklogPage ssr=SsrMode::Async/>
                     <Route path=path!("backlog/new") view=NewItemPage ssr=SsrMode::Async/>
                     <Route path=path!("backlog/:id") view=ItemPage ssr=SsrMode::Async/>

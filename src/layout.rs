@@ -54,15 +54,15 @@ pub fn Layout() -> impl IntoView {
     let version = RwSignal::new(0u64);
     let pending = Resource::new(move || version.get(), |_| pending_approvals());
     let _live = use_live_events(PENDING_EVENTS, move |_| version.update(|v| *v += 1));
-    let menu = NodeRef::<leptos::html::Details>::new();
+    let menu = NodeRef::<leptos::html::Input>::new();
     // A followed link closes the phone menu (with JavaScript; without, the page reloads closed).
     Effect::new(move |_| {
         location.pathname.track();
         if let Some(m) = menu.get_untracked() {
-            m.set_open(false);
+            m.set_checked(false);
         }
     });
-    let nav = move || {
+    let nav = || {
         view! {
             <NavLink href="/backlog" label="Backlog"/>
             <NavLink href="/packs" label="Packs"/>
@@ -83,7 +83,7 @@ pub fn Layout() -> impl IntoView {
             </Suspense>
         }
     };
-    let user = move || {
+    let user = || {
         view! {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
@@ -109,24 +109,23 @@ pub fn Layout() -> impl IntoView {
         </Suspense>
         <div class="min-h-screen flex flex-col">
             <header class="bg-slate-900 text-slate-100 shadow">
-                <div class="mx-auto flex h-14 max-w-7xl items-center gap-6 px-4 sm:px-6">
-                    <A href="/backlog" attr:class="flex shrink-0 items-center gap-2 font-semibold tracking-tight">
+                <div class="mx-auto flex min-h-14 max-w-7xl flex-wrap items-center gap-x-6 px-4 sm:px-6">
+                    <A href="/" attr:class="flex h-14 shrink-0 items-center gap-2 font-semibold tracking-tight">
                         <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-500 text-white text-xs font-bold" aria-hidden="true">"NX"</span>
                         <span class="whitespace-nowrap">"NOFX" <span class="hidden sm:inline">" Control Plane"</span></span>
                     </A>
-                    <nav class="hidden items-center gap-1 text-sm lg:flex" aria-label="Main">{nav()}</nav>
-                    <div class="ml-auto hidden items-center gap-3 text-xs lg:flex">{user()}</div>
-                    <details class="group relative ml-auto lg:hidden" node_ref=menu data-testid="menu">
-                        <summary class="flex min-h-11 cursor-pointer list-none items-center gap-2 rounded-md px-3 text-sm ring-1 ring-slate-700 hover:bg-slate-800 [&::-webkit-details-marker]:hidden">
-                            <svg class="h-5 w-5" viewBox="0 0 20 20" fill="currentColor" aria-hidden="true"><path d="M3 5h14v2H3zm0 4h14v2H3zm0 4h14v2H3z"/></svg>
-                            "Menu"
-                            <PendingBadge pending/>
-                        </summary>
-                        <div class="absolute right-0 z-30 mt-2 w-72 max-w-[calc(100vw-2rem)] rounded-xl bg-slate-900 p-3 shadow-xl ring-1 ring-slate-700">
-                            <nav class="flex flex-col gap-1 text-sm" aria-label="Main">{nav()}</nav>
-                            <div class="mt-3 flex flex-wrap items-center gap-2 border-t border-slate-700 pt-3 text-xs">{user()}</div>
-                        </div>
-                    </details>
+                    // Below `lg` the navigation and the user area fold behind Menu: a checkbox and
+                    // its label, so the menu opens without JavaScript and renders only once.
+                    <input type="checkbox" id="menu-toggle" class="peer sr-only" node_ref=menu aria-label="Menu" data-testid="menu-toggle"/>
+                    <label for="menu-toggle" class="ml-auto flex min-h-11 cursor-pointer select-none items-center gap-2 rounded-md px-3 text-sm ring-1 ring-slate-700 hover:bg-slate-800 peer-focus-visible:ring-2 peer-focus-visible:ring-indigo-400 lg:hidden" aria-hidden="true" data-testid="menu">
+                        <svg class="h-5 w-5" viewBox="0 0 20 20" fill="currentColor"><path d="M3 5h14v2H3zm0 4h14v2H3zm0 4h14v2H3z"/></svg>
+                        "Menu"
+                        <PendingBadge pending/>
+                    </label>
+                    <div class="hidden w-full flex-col gap-3 border-t border-slate-800 py-3 peer-checked:flex lg:flex lg:w-auto lg:flex-1 lg:flex-row lg:items-center lg:border-0 lg:py-0">
+                        <nav class="flex flex-col gap-1 text-sm lg:flex-row lg:items-center" aria-label="Main">{nav()}</nav>
+                        <div class="flex flex-wrap items-center gap-3 text-xs lg:ml-auto">{user()}</div>
+                    </div>
                 </div>
             </header>
             <main class="flex-1 mx-auto w-full max-w-7xl px-4 sm:px-6 py-6 sm:py-8">
@@ -136,6 +135,20 @@ pub fn Layout() -> impl IntoView {
                 "NOFX Control Plane · JSON API at " <a class="underline" href="/api/openapi.json">"/api/openapi.json"</a>
             </footer>
         </div>
+    }
+}
+
+/// `/`: the signed-in user's start page (see [`crate::auth::model::Capabilities::home`]).
+#[component]
+pub fn Home() -> impl IntoView {
+    let session = use_session();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let path = session.info().await.map(|info| info.can.home()).unwrap_or("/backlog");
+                view! { <Redirect path=path/> }
+            })}
+        </Suspense>
     }
 }
 

@@ -252,7 +252,7 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
     let empty = inbox.pending.is_empty();
     view! {
         {(!inbox.just_decided.is_empty()).then(|| view! { <ul class="mb-4 space-y-2">{notes}</ul> })}
-        <Form method="GET" action="" attr:class="mb-4 grid grid-cols-1 gap-3 sm:flex sm:flex-wrap sm:items-end" attr:data-testid="inbox-filters">
+        <Form method="GET" action="" attr:class="mb-4 grid grid-cols-2 items-end gap-3 sm:flex sm:flex-wrap" attr:data-testid="inbox-filters">
             <div>
                 <label class=LABEL for="f-tool">"Tool"</label>
                 <select id="f-tool" name="tool_id" class=INPUT>

@@ -127,6 +127,21 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Where this user starts after signing in: planners and editors on the backlog, reviewers
+    /// on their inbox, auditors on the audit trail.
+    pub fn home(&self) -> &'static str {
+        if self.edit_backlog || self.create_plans {
+            "/backlog"
+        } else if self.decide_approvals {
+            "/approvals"
+        } else if self.read_audit {
+            "/audit"
+        } else {
+            "/backlog"
+        }
+    }
+
+
     pub fn of(role: Role) -> Capabilities {
         Capabilities {
             edit_backlog: role.allows(Permission::EditBacklog),
@@ -257,6 +272,15 @@ pub struct NewKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_role_starts_where_its_work_is() {
+        let home = |r: Role| Capabilities::of(r).home();
+        assert_eq!(
+            [Role::Reviewer, Role::Planner, Role::Admin, Role::Auditor, Role::Viewer].map(home),
+            ["/approvals", "/backlog", "/backlog", "/audit", "/backlog"]
+        );
+    }
 
     #[test]
     fn capabilities_follow_the_permissions() {

@@ -10,7 +10,7 @@ use crate::ui::{action_error, FormError, BUTTON, INPUT, LABEL};
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
     let query = use_query_map();
-    let next = move || query.with(|q| q.get("next")).unwrap_or_else(|| "/backlog".into());
+    let next = move || query.with(|q| q.get("next")).unwrap_or_else(|| "/".into());
     view! {
         <div class="min-h-screen flex items-center justify-center bg-gradient-to-br from-slate-900 via-slate-800 to-indigo-900 px-4">
             <div class="w-full max-w-sm">

@@ -198,11 +198,27 @@ pub fn format_duration(ms: i64) -> String {
     crate::text::Duration(ms).to_string()
 }
 
+/// A page's data could not be shown: the error's sentence, what to do next, and (rendered on the
+/// server) the error's HTTP status for the whole page, so a missing record is a 404, not a 200.
 #[component]
 pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(resp), Ok(status)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status))
+    {
+        resp.set_status(status);
+    }
+    let hint = match error.status {
+        404 => Some("It may have been deleted, or the address is mistyped."),
+        403 => Some("Ask an admin for a role that allows this."),
+        _ => None,
+    };
     view! {
-        <div role="alert" class="rounded-lg border border-rose-200 bg-rose-50 p-4 text-sm text-rose-800">
+        <div role="alert" class="rounded-lg border border-rose-200 bg-rose-50 p-4 text-sm text-rose-800" data-testid="error-panel" data-status=error.status.to_string()>
             <p class="font-medium">{error.message.clone()}</p>
+            {hint.map(|h| view! {
+                <p class="mt-1">{h} " " <a href="/" class="font-medium underline">"Go to your start page"</a> "."</p>
+            })}
         </div>
     }
 }

@@ -43,11 +43,18 @@ pub fn ItemPage() -> impl IntoView {
                             <PageHeader title=item.title.clone()>
                                 {can_edit.then(|| view! {
                                     <A href=format!("/backlog/{}/edit", item.id) attr:class=BUTTON_SECONDARY>"Edit"</A>
-                                    <ActionForm action=delete>
-                                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                                        <input type="hidden" name="id" value=item.id.to_string()/>
-                                        <button type="submit" class=BUTTON_DANGER>"Delete"</button>
-                                    </ActionForm>
+                                    // Asks first (a disclosure, so it works without JavaScript too).
+                                    <details class="relative" data-testid="delete-item">
+                                        <summary class=format!("{BUTTON_DANGER} cursor-pointer list-none [&::-webkit-details-marker]:hidden")>"Delete…"</summary>
+                                        <div class="absolute right-0 z-20 mt-2 w-72 max-w-[calc(100vw-2rem)] rounded-xl bg-white p-4 text-sm shadow-xl ring-1 ring-slate-200">
+                                            <p class="text-slate-700">{format!("Delete “{}”? Items that depend on it lose the link. This cannot be undone.", item.title)}</p>
+                                            <ActionForm action=delete attr:class="mt-3">
+                                                <input type="hidden" name="csrf" value=csrf.clone()/>
+                                                <input type="hidden" name="id" value=item.id.to_string()/>
+                                                <button type="submit" class=BUTTON_DANGER data-testid="confirm-delete-item">"Delete item"</button>
+                                            </ActionForm>
+                                        </div>
+                                    </details>
                                 })}
                             </PageHeader>
                             <FormError error=action_error(delete)/>

@@ -18,6 +18,15 @@ pub fn PacksPage() -> impl IntoView {
     let delete = ServerAction::<DeletePack>::new();
     let packs = Resource::new(move || (create.version().get(), delete.version().get()), |_| list_packs());
     let session = use_session();
+    // A created pack empties the form for the next one (without JavaScript the page reloads empty).
+    let form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if matches!(create.value().get(), Some(Ok(_))) {
+            if let Some(f) = form.get_untracked() {
+                f.reset();
+            }
+        }
+    });
     view! {
         <PageHeader title="Packs".to_string() subtitle="Rule packs bundle the items of one area of work.".to_string()/>
         <div class="grid grid-cols-1 gap-6 lg:grid-cols-3">
@@ -36,6 +45,7 @@ pub fn PacksPage() -> impl IntoView {
                                     <ul class=format!("{CARD} divide-y divide-slate-100") data-testid="pack-list">
                                         {list.into_iter().map(|p| {
                                             let csrf = csrf.clone();
+                                            let confirm = format!("Delete pack “{}”? Only an empty pack can go; this cannot be undone.", p.name);
                                             view! {
                                             <li class="flex items-center gap-4 px-5 py-4">
                                                 <div class="min-w-0 flex-1">
@@ -49,11 +59,17 @@ pub fn PacksPage() -> impl IntoView {
                                                 })}
                                                 {can_edit.then(|| view! {
                                                     <A href=format!("/backlog/new?pack_id={}", p.id) attr:class="text-sm text-indigo-600 hover:underline">"+ item"</A>
-                                                    <ActionForm action=delete>
-                                                        <input type="hidden" name="csrf" value=csrf/>
-                                                        <input type="hidden" name="id" value=p.id.to_string()/>
-                                                        <button type="submit" class="text-sm text-rose-600 hover:underline" title="Delete an empty pack">"Delete"</button>
-                                                    </ActionForm>
+                                                    <details class="relative text-sm" data-testid="delete-pack">
+                                                        <summary class="cursor-pointer list-none text-rose-600 hover:underline [&::-webkit-details-marker]:hidden">"Delete…"</summary>
+                                                        <div class="absolute right-0 z-20 mt-2 w-64 max-w-[calc(100vw-2rem)] rounded-xl bg-white p-4 shadow-xl ring-1 ring-slate-200">
+                                                            <p class="text-slate-700">{confirm}</p>
+                                                            <ActionForm action=delete attr:class="mt-3">
+                                                                <input type="hidden" name="csrf" value=csrf/>
+                                                                <input type="hidden" name="id" value=p.id.to_string()/>
+                                                                <button type="submit" class=BUTTON_DANGER data-testid="confirm-delete-pack">"Delete pack"</button>
+                                                            </ActionForm>
+                                                        </div>
+                                                    </details>
                                                 })}
                                             </li>
                                         }}).collect_view()}
@@ -72,7 +88,7 @@ pub fn PacksPage() -> impl IntoView {
                         <section class=format!("{CARD} p-5 h-fit")>
                             <h2 class="mb-4 text-sm font-semibold text-slate-900">"New pack"</h2>
                             <FormError error=action_error(create)/>
-                            <ActionForm action=create attr:data-testid="pack-form" attr:class="space-y-4">
+                            <ActionForm action=create node_ref=form attr:data-testid="pack-form" attr:class="space-y-4">
                                 <input type="hidden" name="csrf" value=info.csrf.clone()/>
                                 <div>
                                     <label class=LABEL for="pack-name">"Name"</label>
