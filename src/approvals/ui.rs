@@ -514,7 +514,7 @@ pub fn ApprovalHistoryPage() -> impl IntoView {
     view! {
         <nav class="mb-2 text-sm text-slate-500"><A href="/approvals" attr:class="hover:text-indigo-600">"Approvals"</A> " / History"</nav>
         <PageHeader title="Approval history".to_string() subtitle="Every decided request: who decided, what, when, and their notes.".to_string()/>
-        <div class="mb-4 flex gap-2 text-sm">
+        <div class="mb-4 flex flex-wrap gap-2 text-sm">
             {["", "approved", "denied", "expired", "cancelled"].into_iter().map(|s| {
                 let label = if s.is_empty() { "All" } else { s };
                 view! {

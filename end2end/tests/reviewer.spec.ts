@@ -1,0 +1,223 @@
+import { APIRequestContext, Browser, Page } from "@playwright/test";
+import { test, expect, login, hydrated, unique } from "./helpers";
+
+// Keys made by scripts/test: an agent asks for approvals; an admin decides as a second reviewer.
+const KEY = process.env.E2E_AUTOMATION_KEY ?? "";
+const auth = { Authorization: `Bearer ${KEY}` };
+
+async function ask(request: APIRequestContext, tool: string, args: object, context: object = {}): Promise<number> {
+  const res = await request.post("/api/approvals", { headers: auth, data: { tool_id: tool, args, context } });
+  expect(res.status(), await res.text()).toBe(201);
+  return (await res.json()).id;
+}
+
+const row = (page: Page, id: number) => page.locator(`[data-testid=inbox-row][data-id="${id}"]`);
+const note = (page: Page, id: number) => page.locator(`[data-testid=decided-note][data-id="${id}"]`);
+
+/** A signed-in page with JavaScript on or off, at a laptop's or a phone's size. */
+async function signedIn(browser: Browser, user: string, password: string, opts: { js?: boolean; phone?: boolean } = {}) {
+  const js = opts.js ?? true;
+  const context = await browser.newContext({
+    javaScriptEnabled: js,
+    viewport: opts.phone ? { width: 390, height: 844 } : { width: 1440, height: 900 },
+  });
+  const page = await context.newPage();
+  await page.goto("/login");
+  if (js) await hydrated(page);
+  await page.getByLabel("Username").fill(user);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByTestId("whoami")).toContainText(user);
+  return { context, page };
+}
+
+test.beforeAll(() => {
+  expect(KEY, "E2E_AUTOMATION_KEY must be set (scripts/test does)").not.toBe("");
+});
+
+for (const js of [true, false]) {
+  test(`a two-person quorum says where it stands after each vote (JavaScript ${js ? "on" : "off"})`, async ({ browser, request }) => {
+    // db_migrate needs two approvals in the demo.
+    const id = await ask(request, "db_migrate", { database: "orders-prod", migration: `m_${unique()}` }, { reason: "Index for checkout" });
+    const reviewer = await signedIn(browser, "reviewer", "nofx-reviewer-demo", { js });
+    // A reviewer starts on the inbox.
+    await expect(reviewer.page).toHaveURL(/\/approvals$/);
+    await expect(row(reviewer.page, id).getByTestId("standing")).toHaveText("Waiting for 2 approvals: none yet.");
+    await expect(row(reviewer.page, id).getByTestId("reason")).toContainText("Index for checkout");
+    await expect(row(reviewer.page, id).locator("[data-target=true]")).toContainText("orders-prod");
+
+    await reviewer.page.goto(`/approvals/${id}`);
+    if (js) await hydrated(reviewer.page);
+    await reviewer.page.getByTestId("approve").click();
+    await expect(reviewer.page).toHaveURL(new RegExp(`/approvals\\?decided=${id}$`));
+    // Not "decided": one vote of two, and the request stays in the inbox.
+    await expect(note(reviewer.page, id)).toHaveAttribute("data-status", "pending");
+    await expect(note(reviewer.page, id).getByTestId("standing")).toHaveText("You approved: 1 of 2 approvals, 1 more needed from another reviewer.");
+    await expect(row(reviewer.page, id).getByTestId("standing")).toHaveText(/^You approved: 1 of 2/);
+    await reviewer.page.goto(`/approvals/${id}`);
+    await expect(reviewer.page.getByTestId("standing-detail")).toContainText("Any reviewer except key:e2e-agent (who asked) and user:reviewer (already approved) may approve");
+    await expect(reviewer.page.getByTestId("approve")).toBeDisabled();
+
+    const admin = await signedIn(browser, "admin", "nofx-admin-demo", { js });
+    await admin.page.goto(`/approvals/${id}`);
+    if (js) await hydrated(admin.page);
+    await expect(admin.page.getByTestId("standing")).toHaveText("1 of 2 approvals so far (user:reviewer): 1 more needed.");
+    await admin.page.getByTestId("approve").click();
+    await expect(note(admin.page, id)).toHaveAttribute("data-status", "approved");
+    await expect(note(admin.page, id).getByTestId("standing")).toContainText("Approved by user:reviewer and user:admin");
+    await expect(row(admin.page, id)).toHaveCount(0);
+    await reviewer.context.close();
+    await admin.context.close();
+  });
+}
+
+test("bulk approve and bulk deny with a reason, one tool at a time", async ({ browser, request }) => {
+  const tag = unique();
+  const prs = [];
+  for (let i = 0; i < 3; i++) prs.push(await ask(request, "git_pr", { repo: "shop/web", branch: `bulk-${tag}-${i}` }));
+  const other = await ask(request, "db_write", { statement: `update t set x = 1 -- ${tag}` });
+  const { page, context } = await signedIn(browser, "reviewer", "nofx-reviewer-demo");
+  await page.goto("/approvals?tool_id=git_pr");
+  await hydrated(page);
+  await expect(page.getByTestId("bulk-approve")).toBeDisabled();
+  await row(page, prs[0]).getByTestId("select").check();
+  await row(page, prs[1]).getByTestId("select").check();
+  await expect(page.getByTestId("selection-count")).toHaveText("2 requests of git_pr selected");
+  await page.getByTestId("bulk-approve").click();
+  for (const id of prs.slice(0, 2)) await expect(note(page, id)).toHaveAttribute("data-status", "approved");
+  await expect(row(page, prs[0])).toHaveCount(0);
+
+  // Another tool's requests cannot join a selection.
+  await page.goto("/approvals");
+  await hydrated(page);
+  await row(page, prs[2]).getByTestId("select").check();
+  await expect(row(page, other).getByTestId("select")).toBeDisabled();
+  // Denying needs a reason: the error shows in place and nothing is decided.
+  await page.getByTestId("bulk-deny").click();
+  await expect(page.getByTestId("bulk-bar").getByTestId("form-error")).toContainText("Say why you deny it");
+  await expect(row(page, prs[2])).toBeVisible();
+  await page.getByTestId("bulk-comment").fill("Branch is stale");
+  await page.getByTestId("bulk-deny").click();
+  await expect(note(page, prs[2])).toHaveAttribute("data-status", "denied");
+  await expect(note(page, prs[2]).getByTestId("standing")).toContainText("Denied by user:reviewer");
+  const log = await (await request.get(`/api/approvals/${prs[2]}`, { headers: auth })).json();
+  expect(log.log.at(-1)).toMatchObject({ kind: "deny", note: "Branch is stale", actor: "user:reviewer" });
+  await context.close();
+});
+
+test("bulk approve works without JavaScript", async ({ browser, request }) => {
+  const tag = unique();
+  const a = await ask(request, "git_pr", { repo: "shop/api", branch: `nojs-${tag}-a` });
+  const b = await ask(request, "git_pr", { repo: "shop/api", branch: `nojs-${tag}-b` });
+  const { page, context } = await signedIn(browser, "reviewer", "nofx-reviewer-demo", { js: false });
+  await page.goto("/approvals?tool_id=git_pr");
+  await row(page, a).getByTestId("select").check();
+  await row(page, b).getByTestId("select").check();
+  await page.getByTestId("bulk-approve").click();
+  await expect(note(page, a)).toHaveAttribute("data-status", "approved");
+  await expect(note(page, b)).toHaveAttribute("data-status", "approved");
+  await context.close();
+});
+
+test("the pending count is in the navigation and the tab title, and follows new requests live", async ({ browser, request }) => {
+  const { page, context } = await signedIn(browser, "reviewer", "nofx-reviewer-demo");
+  await hydrated(page);
+  const badges = page.getByTestId("pending-badge");
+  const before = (await badges.count()) > 0 ? Number(await badges.first().textContent()) : 0;
+  await ask(request, "git_pr", { repo: "shop/web", branch: `count-${unique()}` });
+  await expect(page.getByTestId("pending-badge").first()).toHaveText(String(before + 1));
+  await page.reload();
+  await expect(page).toHaveTitle(new RegExp(`^\\(${before + 1}\\) NOFX`));
+  await context.close();
+});
+
+test("missing records answer 404 with a way back", async ({ page }) => {
+  await login(page);
+  for (const path of ["/plans/999999", "/backlog/999999", "/approvals/999999"]) {
+    const res = await page.goto(path);
+    expect(res?.status(), path).toBe(404);
+    await expect(page.getByTestId("error-panel")).toContainText("not found");
+    await expect(page.getByTestId("error-panel").getByRole("link", { name: "Go to your start page" })).toBeVisible();
+  }
+  expect((await page.goto("/no/such/page"))?.status()).toBe(404);
+});
+
+for (const js of [true, false]) {
+  test(`deleting an item asks first (JavaScript ${js ? "on" : "off"})`, async ({ browser }) => {
+    const { page, context } = await signedIn(browser, "planner", "nofx-planner-demo", { js });
+    const title = `Throwaway ${unique()}`;
+    await page.goto("/backlog/new");
+    if (js) await hydrated(page);
+    await page.getByLabel("Title").fill(title);
+    await page.getByTestId("save-item").click();
+    await expect(page.getByRole("heading", { name: title })).toBeVisible();
+    const url = page.url();
+    // One click only opens the question.
+    await page.getByTestId("delete-item").locator("summary").click();
+    await expect(page.getByTestId("delete-item")).toContainText(`Delete “${title}”?`);
+    await expect(page).toHaveURL(url);
+    await page.getByTestId("confirm-delete-item").click();
+    await expect(page).toHaveURL(/\/backlog(\?|$)/);
+    expect((await page.goto(url))?.status()).toBe(404);
+    await context.close();
+  });
+}
+
+const PAGES = ["/backlog", "/backlog/1", "/backlog/new", "/packs", "/tools", "/plans", "/plans/1", "/approvals", "/approvals/history", "/audit", "/keys"];
+
+for (const width of [360, 390]) {
+  test(`every page fits ${width} px without sideways scrolling`, async ({ browser }, testInfo) => {
+    const context = await browser.newContext({ viewport: { width, height: 844 } });
+    const page = await context.newPage();
+    await page.goto("/login");
+    await hydrated(page);
+    await page.getByLabel("Username").fill("admin");
+    await page.getByLabel("Password").fill("nofx-admin-demo");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page).not.toHaveURL(/login/);
+    for (const path of PAGES) {
+      await page.goto(path);
+      await hydrated(page);
+      const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      expect(scroll, `${path} is ${scroll} px wide at ${width}`).toBeLessThanOrEqual(inner);
+      if (width === 390) {
+        await page.screenshot({ path: testInfo.outputPath(`${path.replace(/\W+/g, "_")}-390.png`), fullPage: true });
+      }
+    }
+    // The menu opens and its links work.
+    await page.getByTestId("menu").click();
+    await page.getByRole("link", { name: /^Approvals/ }).click();
+    await expect(page).toHaveURL(/\/approvals$/);
+    await context.close();
+  });
+}
+
+test("on a phone the decision bar is on screen without scrolling, with touch-sized buttons", async ({ browser, request }) => {
+  const long = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`arg_${i}`, "x".repeat(120)]));
+  const id = await ask(request, "db_write", { database: "billing", ...long }, { reason: "Backfill https://example.com/runbook" });
+  const { page, context } = await signedIn(browser, "reviewer", "nofx-reviewer-demo", { phone: true });
+  await page.goto(`/approvals/${id}`);
+  await hydrated(page);
+  const approve = page.getByTestId("approve");
+  await expect(approve).toBeInViewport();
+  const box = (await approve.boundingBox())!;
+  expect(box.height).toBeGreaterThanOrEqual(44);
+  expect(box.y + box.height).toBeLessThanOrEqual(844);
+  await expect(page.getByTestId("reason").getByRole("link", { name: "https://example.com/runbook" })).toHaveAttribute("rel", /noopener/);
+  const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  expect(scroll).toBeLessThanOrEqual(inner);
+  await page.screenshot({ path: test.info().outputPath("approval-390.png") });
+  await context.close();
+});
+
+test("screenshots of the main pages at laptop size", async ({ page }, testInfo) => {
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await login(page, "admin", "nofx-admin-demo");
+  for (const path of PAGES) {
+    await page.goto(path);
+    await hydrated(page);
+    const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    expect(scroll, path).toBeLessThanOrEqual(inner);
+    await page.screenshot({ path: testInfo.outputPath(`${path.replace(/\W+/g, "_")}-1440.png`), fullPage: true });
+  }
+});
