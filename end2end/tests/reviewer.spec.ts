@@ -221,3 +221,38 @@ test("screenshots of the main pages at laptop size", async ({ page }, testInfo) 
     await page.screenshot({ path: testInfo.outputPath(`${path.replace(/\W+/g, "_")}-1440.png`), fullPage: true });
   }
 });
+
+test("the selection bar counts ticked items, ticks all, and stays under the thumb", async ({ browser }) => {
+  const { page, context } = await signedIn(browser, "planner", "nofx-planner-demo", { phone: true });
+  await page.goto("/backlog?pack_id=2");
+  await hydrated(page);
+  const bar = page.getByTestId("plan-toolbar");
+  await expect(bar).toBeInViewport();
+  await expect(page.getByTestId("selection-count")).toHaveText(/^None of \d+ plannable items selected$/);
+  await expect(page.getByTestId("plan-selected")).toBeDisabled();
+  const boxes = page.getByTestId("select-item");
+  await boxes.nth(0).check();
+  await boxes.nth(1).check();
+  await expect(page.getByTestId("selection-count")).toHaveText(/^2 of \d+ plannable items selected$/);
+  await page.getByTestId("select-none").click();
+  await expect(page.getByTestId("selection-count")).toHaveText(/^None of/);
+  await page.getByTestId("select-all").click();
+  const total = await page.locator("[data-testid=select-item]:not([disabled])").count();
+  await expect(page.getByTestId("selection-count")).toHaveText(`${total} of ${total} plannable items selected`);
+  await expect(bar).toBeInViewport();
+  await context.close();
+});
+
+test("without JavaScript, Tick all is a link and an empty selection is explained in the page's words", async ({ browser }) => {
+  const { page, context } = await signedIn(browser, "planner", "nofx-planner-demo", { js: false });
+  await page.goto("/backlog?pack_id=2");
+  await page.getByTestId("plan-selected").click();
+  await expect(page.getByTestId("form-error")).toHaveText("Tick at least one item, then press Plan selected.");
+  await page.goto("/backlog?pack_id=2");
+  await page.getByTestId("select-all").click();
+  await expect(page).toHaveURL(/select=all/);
+  const enabled = page.locator("[data-testid=select-item]:not([disabled])");
+  expect(await enabled.count()).toBeGreaterThan(0);
+  for (const box of await enabled.all()) await expect(box).toBeChecked();
+  await context.close();
+});

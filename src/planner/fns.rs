@@ -43,11 +43,44 @@ pub async fn plan_items(
                 ..Default::default()
             }
         };
-        let plan = super::service::create_plan(&state()?, &who, &request).await?;
+        let plan = super::service::create_plan(&state()?, &who, &request).await.map_err(in_page_words)?;
         leptos_axum::redirect(&format!("/plans/{}", plan.id));
         Ok(plan.id)
     })
     .await
+}
+
+/// The planning service speaks the API's words (`item_ids`); the backlog page says the same in
+/// the words of its checkboxes.
+#[cfg(feature = "ssr")]
+fn in_page_words(e: AppError) -> AppError {
+    let ids = |key: &str| -> Option<(String, usize)> {
+        let list: Vec<String> = e.details.get(key)?.as_array()?.iter().filter_map(|v| v.as_i64()).map(|i| format!("#{i}")).collect();
+        Some((list.join(", "), list.len()))
+    };
+    let message = match e.code {
+        ErrorCode::EmptySelection => "Tick at least one item, then press Plan selected.".to_string(),
+        ErrorCode::UnknownReferences => match ids("unknown_item_ids") {
+            Some((list, n)) => format!(
+                "{} {list} no longer {} (deleted meanwhile): reload the backlog and tick again.",
+                if n == 1 { "Item" } else { "Items" },
+                if n == 1 { "exists" } else { "exist" }
+            ),
+            None => return e,
+        },
+        ErrorCode::ItemsDone => match ids("done_item_ids") {
+            Some((list, n)) => format!(
+                "{} {list} {} already done, so there is nothing to plan: untick {} or reopen {}.",
+                if n == 1 { "Item" } else { "Items" },
+                if n == 1 { "is" } else { "are" },
+                if n == 1 { "it" } else { "them" },
+                if n == 1 { "it" } else { "them" }
+            ),
+            None => return e,
+        },
+        _ => return e,
+    };
+    AppError { message, ..e }
 }
 
 /// The plans list and whether this user may plan.

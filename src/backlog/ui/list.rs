@@ -27,6 +27,8 @@ pub fn BacklogPage() -> impl IntoView {
     let session = use_session();
     let plan_action = ServerAction::<PlanItems>::new();
     let plan_error = action_error(plan_action);
+    // `?select=all` ticks every plannable item shown (the selection bar's link without JavaScript).
+    let select_all = move || query.with(|q| q.get("select").as_deref() == Some("all"));
     view! {
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading backlog…"</p> }>
             {move || Suspend::new(async move {
@@ -49,6 +51,17 @@ pub fn BacklogPage() -> impl IntoView {
                         let shown = view.items.len();
                         let total = view.total;
                         let sensitive = view.sensitive_tools.clone();
+                        // The ticked items (with JavaScript): the bar counts them and ticks all.
+                        let plannable: Vec<i64> = view.items.iter().filter(|i| i.status != ItemStatus::Done).map(|i| i.id).collect();
+                        let all_ticked = select_all();
+                        let selected = RwSignal::new(if all_ticked { plannable.iter().copied().collect() } else { std::collections::BTreeSet::<i64>::new() });
+                        let scripted = RwSignal::new(false);
+                        Effect::new(move |_| scripted.set(true));
+                        let all_link = query.with_untracked(|q| {
+                            let mut parts: Vec<String> = q.into_iter().filter(|(k, _)| AsRef::<str>::as_ref(k) != "select").map(|(k, v)| format!("{k}={}", urlencode(&v))).collect();
+                            parts.push("select=all".into());
+                            format!("/backlog?{}", parts.join("&"))
+                        });
                         view! {
                             <PageHeader title="Backlog".to_string() subtitle="Items grouped into packs, with what they need and what they wait on.".to_string()>
                                 {can_edit.then(|| view! { <a href="/backlog/new" class=BUTTON data-testid="new-item">"+ New item"</a> })}
@@ -103,28 +116,11 @@ pub fn BacklogPage() -> impl IntoView {
                                 view! {
                                     <ActionForm action=plan_action attr:data-testid="plan-form">
                                     <input type="hidden" name="csrf" value=csrf/>
-                                    <FormError error=plan_error/>
-                                    {if can_plan {
-                                        view! {
-                                            <div class="mb-3 flex flex-wrap items-center gap-3 rounded-lg bg-indigo-50/60 px-4 py-2.5 ring-1 ring-inset ring-indigo-100" data-testid="plan-toolbar">
-                                                <span class="text-sm text-indigo-900">"Tick items, then plan them together:"</span>
-                                                <label class="flex items-center gap-1.5 text-sm text-slate-700">
-                                                    <input type="checkbox" name="include_dependencies" value="on" class="h-4 w-4 rounded border-slate-300 text-indigo-600"/>
-                                                    "include unfinished dependencies"
-                                                </label>
-                                                <label class="flex items-center gap-1.5 text-sm text-slate-700">
-                                                    "budget $"
-                                                    <input name="budget_usd" inputmode="decimal" placeholder="policy default" class="w-28 rounded-md border-0 px-2 py-1 text-sm ring-1 ring-inset ring-slate-300"/>
-                                                </label>
-                                                <button type="submit" class=format!("{BUTTON} ml-auto") data-testid="plan-selected">"Plan selected"</button>
-                                            </div>
-                                        }.into_any()
-                                    } else {
-                                        view! { <p class="mb-3 text-sm text-slate-500" data-testid="plan-disabled">{plan_note}</p> }.into_any()
-                                    }}
+                                    {(!can_plan).then(|| view! { <p class="mb-3 text-sm text-slate-500" data-testid="plan-disabled">{plan_note}</p> })}
                                     <DataTable testid="backlog-table" columns=backlog_columns(can_plan)>
                                                 {view.items.into_iter().map(|item| {
                                                     let sensitive = sensitive.clone();
+                                                    let id = item.id;
                                                     view! {
                                                         <tr class="hover:bg-slate-50" data-testid="item-row">
                                                             {can_plan.then(|| {
@@ -132,6 +128,13 @@ pub fn BacklogPage() -> impl IntoView {
                                                                 view! {
                                                                     <td class="px-4 py-3">
                                                                         <input type="checkbox" name="item_ids[]" value=item.id.to_string() disabled=done
+                                                                            prop:checked=move || selected.with(|s| s.contains(&id))
+                                                                            checked=!done && all_ticked
+                                                                            on:change=move |ev| {
+                                                                                let on = event_target_checked(&ev);
+                                                                                selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
+                                                                            }
+                                                                            data-testid="select-item"
                                                                             title=if done { "Done: nothing to plan" } else { "Select for planning" }
                                                                             aria-label=format!("Select item {}", item.id)
                                                                             class="h-4 w-4 rounded border-slate-300 text-indigo-600 disabled:opacity-30"/>
@@ -167,6 +170,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                     }
                                                 }).collect_view()}
                                     </DataTable>
+                                    {can_plan.then(|| view! { <SelectionBar selected plannable=plannable.clone() scripted all_link=all_link.clone() error=plan_error/> })}
                                     </ActionForm>
                                 }.into_any()
                             }}
@@ -175,6 +179,64 @@ pub fn BacklogPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The planning bar, stuck to the bottom of the screen under the table: how many items are
+/// ticked, tick all or none, the planning options and Plan selected. Without JavaScript it is the
+/// same form; "Tick all" is then a link that reloads the page with every item ticked.
+#[component]
+fn SelectionBar(
+    selected: RwSignal<std::collections::BTreeSet<i64>>,
+    plannable: Vec<i64>,
+    scripted: RwSignal<bool>,
+    all_link: String,
+    error: Signal<Option<crate::error::AppError>>,
+) -> impl IntoView {
+    let total = plannable.len();
+    let count = move || selected.with(|s| s.len());
+    let label = move || {
+        if scripted.get() {
+            match count() {
+                0 => format!("None of {} selected", plural(total, "plannable item")),
+                n => format!("{n} of {} selected", plural(total, "plannable item")),
+            }
+        } else {
+            "Tick items, then plan them together:".to_string()
+        }
+    };
+    let all = plannable.clone();
+    view! {
+        <div class="sticky bottom-0 z-10 mt-3 rounded-xl bg-white/95 p-3 shadow-lg ring-1 ring-indigo-200 backdrop-blur" data-testid="plan-toolbar">
+            <FormError error/>
+            <div class="flex flex-wrap items-center gap-x-4 gap-y-2">
+                <p class="text-sm font-medium text-indigo-950" data-testid="selection-count" aria-live="polite">{label}</p>
+                <a href=all_link class="text-sm text-indigo-600 hover:underline" data-testid="select-all"
+                    on:click=move |ev| { ev.prevent_default(); selected.set(all.iter().copied().collect()); }>"Tick all"</a>
+                <Show when=move || { scripted.get() && count() > 0 }>
+                    <button type="button" class="text-sm text-indigo-600 hover:underline" data-testid="select-none" on:click=move |_| selected.set(Default::default())>"Clear"</button>
+                </Show>
+                <label class="flex items-center gap-1.5 text-sm text-slate-700">
+                    <input type="checkbox" name="include_dependencies" value="on" class="h-4 w-4 rounded border-slate-300 text-indigo-600"/>
+                    "include unfinished dependencies"
+                </label>
+                <label class="flex items-center gap-1.5 text-sm text-slate-700">
+                    "budget $"
+                    <input name="budget_usd" inputmode="decimal" placeholder="policy default" class="w-28 rounded-md border-0 px-2 py-1 text-sm ring-1 ring-inset ring-slate-300"/>
+                </label>
+                <button type="submit" class=format!("{BUTTON} min-h-11 sm:ml-auto") data-testid="plan-selected"
+                    disabled=move || scripted.get() && count() == 0>"Plan selected"</button>
+            </div>
+        </div>
     }
 }
 
