@@ -90,7 +90,7 @@ pub fn Layout() -> impl IntoView {
                     match session.await {
                         Ok(Some(info)) => view! { <UserArea info/> }.into_any(),
                         Ok(None) => {
-                            let next = url_encode(&location.pathname.get_untracked());
+                            let next = crate::ui::url_encode(&location.pathname.get_untracked());
                             view! { <Redirect path=format!("/login?next={next}")/> }.into_any()
                         }
                         Err(e) => view! { <span class="text-rose-300" title=e.message>"Session unavailable"</span> }.into_any(),
@@ -154,15 +154,6 @@ pub fn Home() -> impl IntoView {
 
 /// The events that change how many requests wait.
 const PENDING_EVENTS: &[EventKind] = &[EventKind::ApprovalRequested, EventKind::ApprovalDecided];
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// Feature flags, who is signed in, and the sign-out button.
 #[component]

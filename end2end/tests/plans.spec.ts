@@ -59,12 +59,15 @@ test("a blocked plan says why and what to change", async ({ page }) => {
   await page.screenshot({ path: "artifacts/plan-blocked.png", fullPage: true });
 });
 
-test("an empty selection shows the error in place", async ({ page }) => {
+test("Plan selected waits for a ticked item, and a planning error shows in place", async ({ page }) => {
   await login(page);
   await page.goto("/backlog");
   await hydrated(page);
+  await expect(page.getByTestId("plan-selected")).toBeDisabled();
+  await page.getByTestId("select-item").first().check();
+  await page.getByTestId("plan-toolbar").getByPlaceholder("policy default").fill("a lot");
   await page.getByTestId("plan-selected").click();
-  await expect(page.getByTestId("form-error")).toContainText("select at least one backlog item");
+  await expect(page.getByTestId("plan-toolbar").getByTestId("form-error")).toContainText("The budget must be a number of dollars");
   await expect(page).toHaveURL(/\/backlog/);
 });
 

@@ -256,3 +256,78 @@ test("without JavaScript, Tick all is a link and an empty selection is explained
   for (const box of await enabled.all()) await expect(box).toBeChecked();
   await context.close();
 });
+
+/** Plans every open demo item (a 90-odd step plan in 17 waves) through the API, as a planner. */
+async function bigPlan(request: APIRequestContext): Promise<number> {
+  const items = await (await request.get("/api/items", { headers: auth })).json();
+  const open = (items.items ?? items).filter((i: { status: string }) => i.status !== "done").map((i: { id: number }) => i.id);
+  const res = await request.post("/api/auto-planner/plan", { headers: auth, data: { item_ids: open, include_dependencies: true } });
+  expect(res.status(), await res.text()).toBe(201);
+  const plan = await res.json();
+  expect(plan.steps.length).toBeGreaterThan(80);
+  return plan.id;
+}
+
+test("the graph of a big plan fits, zooms from the keyboard and opens a step in a drawer beside it", async ({ page, request }) => {
+  const id = await bigPlan(request);
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await login(page);
+  await page.goto(`/plans/${id}`);
+  await hydrated(page);
+  const frame = page.getByTestId("graph-frame");
+  const svg = page.getByTestId("plan-graph");
+  const natural = (await svg.boundingBox())!.width;
+  const frameWidth = (await frame.boundingBox())!.width;
+  expect(natural).toBeGreaterThan(frameWidth);
+  await page.getByTestId("zoom").getByRole("link", { name: "Fit" }).click();
+  await expect(page).toHaveURL(/zoom=fit/);
+  await expect.poll(async () => (await svg.boundingBox())!.width).toBeLessThanOrEqual(frameWidth);
+  // From the keyboard: + zooms in from Fit to 25 %.
+  await frame.focus();
+  await page.keyboard.press("+");
+  await expect(page).toHaveURL(/zoom=25/);
+  await expect.poll(async () => Math.round((await svg.boundingBox())!.width)).toBe(Math.round(natural * 0.25));
+  await page.screenshot({ path: test.info().outputPath("big-plan-graph-1440.png"), fullPage: false });
+
+  // A step opens in the drawer, on screen at once, with the zoom kept.
+  const node = svg.locator("a[data-step]").nth(10);
+  const step = await node.getAttribute("data-step");
+  await node.click();
+  await expect(page).toHaveURL(new RegExp(`step=${step}`));
+  await expect(page).toHaveURL(/zoom=25/);
+  const drawer = page.getByTestId("step-drawer");
+  await expect(drawer).toBeInViewport();
+  await expect(drawer.getByTestId("step-panel")).toContainText(step!);
+  await page.keyboard.press("Escape");
+  await expect(drawer).toHaveCount(0);
+  await expect(page).toHaveURL(/zoom=25/);
+  await expect(page).not.toHaveURL(/step=/);
+});
+
+test("without JavaScript a step's link lands on its drawer, and Close returns to the plan", async ({ browser, request }) => {
+  const id = await bigPlan(request);
+  const { page, context } = await signedIn(browser, "planner", "nofx-planner-demo", { js: false, phone: true });
+  await page.goto(`/plans/${id}`);
+  const step = await page.getByTestId("plan-graph").locator("a[data-step]").first().getAttribute("data-step");
+  await page.goto(`/plans/${id}?step=${step}`);
+  await expect(page.getByTestId("step-drawer")).toBeInViewport();
+  await page.getByTestId("close-step").click();
+  await expect(page).toHaveURL(new RegExp(`/plans/${id}$`));
+  await expect(page.getByTestId("step-drawer")).toHaveCount(0);
+  await context.close();
+});
+
+test("an approval's step link opens the step's drawer, which links back to the approval", async ({ page, request }) => {
+  // The demo's running plan has a step waiting for a reviewer.
+  const waiting = await (await request.get("/api/approvals?status=pending", { headers: auth })).json();
+  const a = (waiting.approvals ?? waiting).find((x: { plan_id: number | null; step_id: string | null }) => x.plan_id && x.step_id);
+  expect(a, "the demo run waits for a step approval").toBeTruthy();
+  await login(page, "reviewer", "nofx-reviewer-demo");
+  await page.goto(`/approvals/${a.id}`);
+  await hydrated(page);
+  await page.getByRole("link", { name: new RegExp(`Plan #${a.plan_id} · step ${a.step_id}`) }).click();
+  const drawer = page.getByTestId("step-drawer");
+  await expect(drawer).toBeInViewport();
+  await drawer.getByTestId("step-run").getByRole("link", { name: `#${a.id}` }).click();
+  await expect(page).toHaveURL(new RegExp(`/approvals/${a.id}$`));
+});

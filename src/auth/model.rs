@@ -141,7 +141,6 @@ impl Capabilities {
         }
     }
 
-
     pub fn of(role: Role) -> Capabilities {
         Capabilities {
             edit_backlog: role.allows(Permission::EditBacklog),

@@ -123,7 +123,7 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str, states: Opti
     let mut out = String::with_capacity(512 + plan.steps.len() * 700);
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Plan graph" data-testid="plan-graph" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" class="plan-graph">"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" role="group" aria-label="Plan graph" data-testid="plan-graph" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" class="plan-graph">"#,
         w = l.width.max(200.0),
         h = l.height.max(80.0)
     );
@@ -170,22 +170,31 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str, states: Opti
                 r#"<path transform="translate({:.1},{:.1}) scale(0.75)" fill="{text}" d="M5 7V5a3 3 0 0 1 6 0v2h.5A1.5 1.5 0 0 1 13 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 3 13.5v-5A1.5 1.5 0 0 1 4.5 7H5zm1.5 0h3V5a1.5 1.5 0 0 0-3 0v2z"><title>waits for {}</title></path>"#,
                 n.x + NODE_W - 18.0,
                 n.y + 6.0,
-                crate::ui::plural(s.required_approvals.max(1) as usize, "human approval")
+                crate::text::plural(s.required_approvals.max(1) as usize, "human approval")
             )
         } else {
             String::new()
         };
         let _ = write!(
             out,
-            r##"<a href="{base}?step={id}" data-step="{id}" data-verdict="{verdict}"{state_attr}><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"/><text x="{tx:.1}" y="{ty1:.1}" font-size="12" font-family="ui-monospace,monospace" font-weight="600" fill="{text}">{tool}</text>{lock}<text x="{tx:.1}" y="{ty2:.1}" font-size="11" fill="#475569">#{item} {item_title}</text></a>"##,
+            r##"<a href="{base}?step={id}" aria-label="{title}" data-step="{id}" data-verdict="{verdict}"{state_attr}><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"/><text x="{tx:.1}" y="{ty1:.1}" font-size="12" font-family="ui-monospace,monospace" font-weight="600" fill="{text}">{tool}</text>{lock}<text x="{tx:.1}" y="{ty2:.1}" font-size="11" fill="#475569">#{item} {item_title}</text></a>"##,
             base = xml(link_base),
             id = xml(&s.id),
             verdict = s.verdict.as_str(),
             state_attr = state.map(|st| format!(r#" data-state="{}""#, st.as_str())).unwrap_or_default(),
-            title = xml(&match state {
-                Some(st) => format!("{} · {} · {} · item #{} {}", s.id, s.tool, st.label(), s.backlog_item_id, s.item_title),
-                None => format!("{} · {} · {} · item #{} {}", s.id, s.tool, s.verdict.as_str(), s.backlog_item_id, s.item_title),
-            }),
+            title = xml(&format!(
+                "{} · {} · {} · item #{} {}{}",
+                s.id,
+                s.tool,
+                state.map(|st| st.label()).unwrap_or(s.verdict.as_str()),
+                s.backlog_item_id,
+                s.item_title,
+                if s.sensitive || s.required_approvals > 0 {
+                    format!(" · waits for {}", crate::text::plural(s.required_approvals.max(1) as usize, "human approval"))
+                } else {
+                    String::new()
+                }
+            )),
             x = n.x,
             y = n.y,
             tx = n.x + 10.0,

@@ -321,7 +321,7 @@ fn PlanView(
                 <span class="flex items-center gap-1"><LockIcon/>"waits for human approval"</span>
                 <span>"· click a step for its verdicts"</span>
             </div>
-            <div class="overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100" style="max-height: 70vh" inner_html=v.svg.clone()></div>
+            <GraphViewport svg=v.svg.clone() steps=v.step_count waves=v.wave_count/>
         </section>
 
         {v.run.clone().map(|run| view! { <RunSteps run/> })}
@@ -331,18 +331,9 @@ fn PlanView(
                 <VerdictTable v=v.clone()/>
             </div>
             <div class="space-y-6">
-                {match v.selected.clone() {
-                    Some(step) => {
-                        let run = v.run.as_ref().and_then(|r| {
-                            let attempts = r.attempts.iter().filter(|a| a.step_id == step.id).cloned().collect();
-                            r.steps.iter().find(|s| s.step_id == step.id).cloned().map(|s| (s, attempts))
-                        });
-                        view! { <StepPanel step plan_id=id run/> }.into_any()
-                    }
-                    None => view! {
-                        <div class=format!("{CARD} p-5 text-sm text-slate-500")>"Click a step in the graph (or in the table) to see its tool, idempotency token, rollback and every gate's verdict."</div>
-                    }.into_any(),
-                }}
+                {v.selected.is_none().then(|| view! {
+                    <div class=format!("{CARD} p-5 text-sm text-slate-500")>"Click a step in the graph (or in the table) to see its tool, idempotency token, rollback and every gate's verdict."</div>
+                })}
                 <section class=format!("{CARD} p-5")>
                     <h2 class="text-sm font-semibold text-slate-900">"Backlog items by pack"</h2>
                     {v.groups.clone().into_iter().map(|g| {
@@ -365,6 +356,13 @@ fn PlanView(
             </div>
         </div>
         {v.trail.clone().map(|page| view! { <div class="mt-6"><AuditTrail page all=format!("/audit?plan={id}")/></div> })}
+        {v.selected.clone().map(|step| {
+            let run = v.run.as_ref().and_then(|r| {
+                let attempts = r.attempts.iter().filter(|a| a.step_id == step.id).cloned().collect();
+                r.steps.iter().find(|s| s.step_id == step.id).cloned().map(|s| (s, attempts))
+            });
+            view! { <StepDrawer step plan_id=id run/> }
+        })}
     }
 }
 
@@ -409,10 +407,99 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
     }
 }
 
+/// A step's details in a drawer beside the graph: it opens where the reader is (no scrolling to
+/// find it), from the graph, the table or an approval's link (`?step=`), with JavaScript or without;
+/// Close (or Escape) returns to the plan with its other choices kept.
+#[component]
+fn StepDrawer(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<AttemptView>)>) -> impl IntoView {
+    let query = use_query_map();
+    let close = move || format!("/plans/{plan_id}{}", query.with(|q| query_string(q, &["step"], &[])));
+    let navigate = leptos_router::hooks::use_navigate();
+    let handle = window_event_listener(leptos::ev::keydown, move |e| {
+        if e.key() == "Escape" {
+            navigate(&close(), Default::default());
+        }
+    });
+    on_cleanup(move || handle.remove());
+    let title = format!("Step {} · {}", step.id, step.tool);
+    view! {
+        <A href=close attr:class="fixed inset-0 z-30 hidden bg-slate-900/20 lg:block" attr:aria-label="Close the step" attr:tabindex="-1">""</A>
+        <aside class="fixed inset-y-0 right-0 z-40 w-full overflow-y-auto bg-slate-50 shadow-2xl ring-1 ring-slate-200 sm:w-[30rem]"
+            aria-label=title data-testid="step-drawer" id="step">
+            <div class="sticky top-0 z-10 flex items-center justify-between border-b border-slate-200 bg-white/95 px-4 py-2 backdrop-blur">
+                <p class="text-sm font-semibold text-slate-900">{format!("Plan #{plan_id} · step")}</p>
+                <A href=close attr:class="inline-flex min-h-11 items-center rounded-md px-3 text-sm text-slate-600 ring-1 ring-slate-300 hover:bg-slate-50" attr:data-testid="close-step">"Close"</A>
+            </div>
+            <div class="p-3"><StepPanel step plan_id run/></div>
+        </aside>
+    }
+}
+
+/// The plan graph in a scrollable, zoomable frame: Fit shows the whole plan at the frame's
+/// width, the percentages zoom (links, so they work without JavaScript; `+` / `-` / `0` from the
+/// keyboard), and the frame scrolls (pans) with the mouse, touch or arrow keys once focused.
+#[component]
+fn GraphViewport(svg: String, steps: usize, waves: usize) -> impl IntoView {
+    let query = use_query_map();
+    let zoom = move || query.with(|q| q.get("zoom").filter(|z| ZOOMS.contains(&z.as_str())).unwrap_or_else(|| "100".into()));
+    let link = move |z: &str| query.with(|q| query_string(q, &["zoom"], &[("zoom", z)]));
+    let navigate = leptos_router::hooks::use_navigate();
+    let path = leptos_router::hooks::use_location().pathname;
+    let on_key = move |e: leptos::ev::KeyboardEvent| {
+        let now = ZOOMS.iter().position(|z| *z == zoom()).unwrap_or(3);
+        let next = match e.key().as_str() {
+            "+" | "=" => ZOOMS.get(now + 1).copied(),
+            "-" | "_" => now.checked_sub(1).and_then(|i| ZOOMS.get(i)).copied(),
+            "0" => Some("fit"),
+            _ => None,
+        };
+        if let Some(z) = next {
+            e.prevent_default();
+            navigate(&format!("{}{}", path.get_untracked(), link(z)), Default::default());
+        }
+    };
+    // With JavaScript a step's link keeps the page's choices (zoom, filters); without, the SVG's
+    // plain `?step=` link still opens the drawer.
+    let navigate_step = leptos_router::hooks::use_navigate();
+    let on_click = move |e: leptos::ev::MouseEvent| {
+        let target: leptos::web_sys::Element = event_target(&e);
+        let Some(step) = target.closest("a[data-step]").ok().flatten().and_then(|a| a.get_attribute("data-step")) else { return };
+        if e.ctrl_key() || e.meta_key() || e.shift_key() {
+            return;
+        }
+        e.prevent_default();
+        let q = query.with_untracked(|q| query_string(q, &["step"], &[("step", &step)]));
+        navigate_step(&format!("{}{q}", path.get_untracked()), Default::default());
+    };
+    view! {
+        <div class="mb-2 flex flex-wrap items-center gap-1 text-xs" data-testid="zoom" role="group" aria-label="Zoom">
+            {ZOOMS.iter().map(|z| {
+                let label = if *z == "fit" { "Fit".to_string() } else { format!("{z}%") };
+                view! {
+                    <A href=move || link(z) attr:data-zoom=*z attr:class=move || if zoom() == *z {
+                        "rounded-md bg-slate-900 px-2.5 py-1.5 font-medium text-white"
+                    } else {
+                        "rounded-md bg-white px-2.5 py-1.5 text-slate-700 ring-1 ring-inset ring-slate-300 hover:bg-slate-50"
+                    } attr:aria-current=move || (zoom() == *z).then_some("true")>{label}</A>
+                }
+            }).collect_view()}
+            <span class="ml-2 text-slate-500">{format!("{} in {} · scroll or use the arrow keys to pan, + and − to zoom", plural(steps, "step"), plural(waves, "wave"))}</span>
+        </div>
+        <div class=move || if zoom() == "fit" { "graph-frame graph-fit overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" } else { "graph-frame overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" }
+            style="max-height: 70vh" tabindex="0" role="region" aria-label=format!("Plan graph: {} in {}; each step is a link to its details", plural(steps, "step"), plural(waves, "wave"))
+            data-testid="graph-frame" on:keydown=on_key on:click=on_click>
+            <div style=move || match zoom().as_str() { "fit" => String::new(), z => format!("zoom: {}", z.parse::<f64>().unwrap_or(100.0) / 100.0) } inner_html=svg></div>
+        </div>
+    }
+}
+
+const ZOOMS: [&str; 6] = ["fit", "25", "50", "75", "100", "150"];
+
 #[component]
 fn StepPanel(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<AttemptView>)>) -> impl IntoView {
+    let _ = plan_id;
     view! {
-        <section class=format!("{CARD} p-5") data-testid="step-panel" id="step">
+        <section class=format!("{CARD} p-5") data-testid="step-panel">
             <div class="flex items-start justify-between gap-2">
                 <div>
                     <p class="font-mono text-xs text-slate-400">{step.id.clone()}</p>
@@ -459,7 +546,6 @@ fn StepPanel(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<Attempt
                     </li>
                 }).collect_view()}
             </ul>
-            <A href=format!("/plans/{plan_id}") attr:class="mt-3 inline-block text-xs text-slate-500 hover:text-indigo-600">"Close"</A>
         </section>
     }
 }

@@ -183,6 +183,32 @@ pub fn linkify(text: String) -> impl IntoView {
     parts
 }
 
+/// A query value or path, percent-encoded (everything but unreserved characters).
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The current page's query without the `drop` keys and with the `extra` pairs added (`?a=1&b=2`,
+/// or empty): links that change one choice keep the page's others (filters, zoom, selection).
+pub fn query_string(query: &leptos_router::params::ParamsMap, drop: &[&str], extra: &[(&str, &str)]) -> String {
+    let mut parts: Vec<String> = query
+        .into_iter()
+        .filter(|(k, _)| !drop.contains(&AsRef::<str>::as_ref(k)))
+        .map(|(k, v)| format!("{k}={}", url_encode(v)))
+        .collect();
+    parts.extend(extra.iter().map(|(k, v)| format!("{k}={}", url_encode(v))));
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
 /// "2026-11-25 04:31 UTC": absolute, so server and browser render the same text.
 pub fn format_time(ms: i64) -> String {
     crate::text::utc(ms)
@@ -203,9 +229,7 @@ pub fn format_duration(ms: i64) -> String {
 #[component]
 pub fn ErrorPanel(error: AppError) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    if let (Some(resp), Ok(status)) =
-        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status))
-    {
+    if let (Some(resp), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status)) {
         resp.set_status(status);
     }
     let hint = match error.status {

@@ -57,11 +57,7 @@ pub fn BacklogPage() -> impl IntoView {
                         let selected = RwSignal::new(if all_ticked { plannable.iter().copied().collect() } else { std::collections::BTreeSet::<i64>::new() });
                         let scripted = RwSignal::new(false);
                         Effect::new(move |_| scripted.set(true));
-                        let all_link = query.with_untracked(|q| {
-                            let mut parts: Vec<String> = q.into_iter().filter(|(k, _)| AsRef::<str>::as_ref(k) != "select").map(|(k, v)| format!("{k}={}", urlencode(&v))).collect();
-                            parts.push("select=all".into());
-                            format!("/backlog?{}", parts.join("&"))
-                        });
+                        let all_link = query.with_untracked(|q| format!("/backlog{}", query_string(q, &["select"], &[("select", "all")])));
                         view! {
                             <PageHeader title="Backlog".to_string() subtitle="Items grouped into packs, with what they need and what they wait on.".to_string()>
                                 {can_edit.then(|| view! { <a href="/backlog/new" class=BUTTON data-testid="new-item">"+ New item"</a> })}
@@ -180,15 +176,6 @@ pub fn BacklogPage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The planning bar, stuck to the bottom of the screen under the table: how many items are

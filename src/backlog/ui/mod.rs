@@ -50,7 +50,7 @@ pub fn tool_chip(tool: String, sensitive: bool) -> impl IntoView {
     if sensitive {
         view! {
             <span class="inline-flex items-center gap-1 whitespace-nowrap rounded-md bg-amber-50 px-1.5 py-0.5 font-mono text-xs text-amber-800 ring-1 ring-inset ring-amber-300" title="Sensitive: needs human approval">
-                <LockIcon/> {tool}
+                <LockIcon/> {tool} <span class="sr-only">" (sensitive: needs human approval)"</span>
             </span>
         }
         .into_any()
