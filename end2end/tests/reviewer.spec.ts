@@ -331,3 +331,37 @@ test("an approval's step link opens the step's drawer, which links back to the a
   await drawer.getByTestId("step-run").getByRole("link", { name: `#${a.id}` }).click();
   await expect(page).toHaveURL(new RegExp(`/approvals/${a.id}$`));
 });
+
+test("a blocked plan's fixes are places in the app: the tool's form for an admin, who can for a planner", async ({ browser, request }) => {
+  const ADMIN = { Authorization: `Bearer ${process.env.E2E_ADMIN_KEY ?? ""}` };
+  const tool = `purge_${unique()}`;
+  let res = await request.post("/api/tools", { headers: ADMIN, data: { id: tool, mutating: true, description: "Purges a cache" } });
+  expect(res.status(), await res.text()).toBe(201);
+  const packs = await (await request.get("/api/packs", { headers: auth })).json();
+  const pack = (packs.packs ?? packs)[0].id;
+  res = await request.post("/api/items", { headers: auth, data: { pack_id: pack, title: `Purge with ${tool}`, tools: [tool] } });
+  expect(res.status(), await res.text()).toBe(201);
+  const item = await res.json();
+  res = await request.post("/api/auto-planner/plan", { headers: auth, data: { item_ids: [item.id] } });
+  const plan = await res.json();
+  expect(plan.status).toBe("blocked");
+
+  // A planner cannot edit tools: the fix says who can.
+  const planner = await signedIn(browser, "planner", "nofx-planner-demo");
+  await planner.page.goto(`/plans/${plan.id}`);
+  await expect(planner.page.getByTestId("fix-elsewhere")).toContainText(`Add a rollback recipe to ${tool} — an admin can do this`);
+  await planner.context.close();
+
+  const admin = await signedIn(browser, "admin", "nofx-admin-demo");
+  await admin.page.goto(`/plans/${plan.id}`);
+  await hydrated(admin.page);
+  await admin.page.getByTestId("fixes").getByRole("link", { name: new RegExp(`rollback recipe to ${tool}`) }).click();
+  await expect(admin.page.getByTestId("edit-tool")).toBeVisible();
+  await admin.page.getByLabel(/^Rollback recipe/).fill("Re-warm the cache for item {item_id}");
+  await admin.page.getByTestId("save-tool").click();
+  await expect(admin.page.getByTestId("tool-saved")).toContainText(`Saved \`${tool}\``);
+  await expect(admin.page.locator(`[data-testid=tool-row][data-tool="${tool}"]`)).toContainText("Re-warm the cache for item {item_id}");
+  const again = await (await request.post("/api/auto-planner/plan", { headers: auth, data: { item_ids: [item.id] } })).json();
+  expect(again.status).toBe("ready");
+  await admin.context.close();
+});

@@ -103,6 +103,48 @@ pub async fn delete_pack(csrf: String, id: i64) -> Result<(), AppError> {
     .await
 }
 
+/// The Tools page's edit form (tool managers): the same validation as `PATCH /api/tools/{id}`.
+/// Unticked boxes are absent from a form, so they mean `false`; an empty rollback clears it.
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/_fn", endpoint = "update_tool")]
+pub async fn update_tool(
+    csrf: String,
+    id: String,
+    #[server(default)] description: String,
+    #[server(default)] sensitive: String,
+    #[server(default)] required_approvals: String,
+    #[server(default)] mutating: String,
+    #[server(default)] rollback: String,
+    #[server(default)] risk_weight: String,
+) -> Result<Tool, AppError> {
+    form_result(async move {
+        let who = session(&csrf).await?;
+        let bad = |what: &str| AppError::unprocessable(crate::error::ErrorCode::InvalidBody, what.to_string());
+        let approvals = match required_approvals.trim() {
+            "" => None,
+            t => Some(t.parse::<i64>().map_err(|_| bad("Approvals must be a whole number, like 0, 1 or 2."))?),
+        };
+        let weight = match risk_weight.trim() {
+            "" => None,
+            t => Some(t.parse::<f64>().map_err(|_| bad("The risk weight must be a number, like 2 or 2.5."))?),
+        };
+        let input = ToolInput {
+            id: None,
+            description: Some(description),
+            sensitive: Some(!sensitive.is_empty()),
+            required_approvals: approvals,
+            mutating: Some(!mutating.is_empty()),
+            rollback: Some(rollback),
+            risk_weight: weight,
+            approval_expires_in_s: None,
+        };
+        let tool = service::update_tool(&state()?.db, &who, id.trim(), &input).await?;
+        leptos_axum::redirect(&format!("/tools?saved={}#tool-{}", crate::ui::url_encode(&tool.id), crate::ui::url_encode(&tool.id)));
+        Ok(tool)
+    })
+    .await
+}
+
 #[server(prefix = "/_fn", endpoint = "tool_summaries")]
 pub async fn tool_summaries() -> Result<Vec<ToolSummary>, AppError> {
     let who = reader().await?;

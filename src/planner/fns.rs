@@ -107,6 +107,83 @@ pub struct VerdictRow {
     pub verdict: GateVerdict,
 }
 
+/// What a fix needs the user to be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FixNeeds {
+    ManageTools,
+    EditBacklog,
+    CreatePlans,
+}
+
+/// A block's remedy as a place in the app: a link for those who may act on it, and who can for
+/// the others ("an admin can do this").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fix {
+    pub label: String,
+    pub href: String,
+    pub needs: FixNeeds,
+    /// The roles of people who can, e.g. "planner or admin".
+    pub who: String,
+}
+
+impl Fix {
+    pub fn allowed(&self, can: &crate::auth::model::Capabilities) -> bool {
+        match self.needs {
+            FixNeeds::ManageTools => can.manage_tools,
+            FixNeeds::EditBacklog => can.edit_backlog,
+            FixNeeds::CreatePlans => can.create_plans,
+        }
+    }
+}
+
+/// The fixes for what blocks a plan, in plan order, each place once: a missing rollback recipe
+/// opens the tool's form; any other block on a step opens its item's form; a plan-level resource
+/// block (budget, duration) plans the same items again.
+#[cfg(feature = "ssr")]
+pub fn fixes(plan: &Plan) -> Vec<Fix> {
+    use crate::auth::model::{Permission, Role};
+    let who = |p: Permission| {
+        let people: Vec<&str> =
+            p.roles().into_iter().filter(|r| !matches!(r, Role::Automation | Role::Worker)).map(|r| r.as_str()).collect();
+        people.join(" or ")
+    };
+    let mut out: Vec<Fix> = Vec::new();
+    let mut push = |f: Fix| {
+        if !out.iter().any(|o| o.href == f.href) {
+            out.push(f);
+        }
+    };
+    for s in plan.steps.iter().filter(|s| s.verdict == Verdict::Block) {
+        for v in s.verdicts.iter().filter(|v| v.verdict == Verdict::Block) {
+            if v.rules.iter().any(|r| &**r == "structural.rollback") {
+                push(Fix {
+                    label: format!("Add a rollback recipe to `{}`", s.tool),
+                    href: format!("/tools?edit={}#edit-tool", crate::ui::url_encode(&s.tool)),
+                    needs: FixNeeds::ManageTools,
+                    who: who(Permission::ManageTools),
+                });
+            } else {
+                push(Fix {
+                    label: format!("Edit item #{} {}", s.backlog_item_id, s.item_title),
+                    href: format!("/backlog/{}/edit", s.backlog_item_id),
+                    needs: FixNeeds::EditBacklog,
+                    who: who(Permission::EditBacklog),
+                });
+            }
+        }
+    }
+    if plan.verdicts.iter().any(|v| v.gate == Gate::Resource && v.verdict == Verdict::Block) {
+        let ids: Vec<String> = plan.items.iter().filter(|i| !i.pulled_in).map(|i| i.id.to_string()).collect();
+        push(Fix {
+            label: "Plan the same items again with a bigger budget".into(),
+            href: format!("/backlog?select={}", ids.join(",")),
+            needs: FixNeeds::CreatePlans,
+            who: who(Permission::CreatePlan),
+        });
+    }
+    out
+}
+
 /// Everything the plan page shows, trimmed to what it renders: the SVG is drawn on the server,
 /// so a 500-step plan does not ship its whole document to the browser.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +204,8 @@ pub struct PlanPageView {
     pub findings: Vec<Finding>,
     pub verdict_counts: VerdictCounts,
     pub svg: String,
+    /// What to do about the blocks, as places in the app.
+    pub fixes: Vec<Fix>,
     pub selected: Option<PlanStep>,
     pub rows: Vec<VerdictRow>,
     /// Rows matching the filter before the display cap.
@@ -284,6 +363,7 @@ pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter, run: Option
     let states: Option<std::collections::HashMap<&str, crate::execution::model::StepState>> =
         run.filter(|r| !r.steps.is_empty()).map(|r| r.steps.iter().map(|s| (s.step_id.as_str(), s.state)).collect());
     let svg = super::graph::to_svg(&plan, step, &format!("/plans/{}", plan.id), states.as_ref());
+    let fixes = fixes(&plan);
     let mut rows = vec![];
     let mut matching_rows = 0;
     for s in &plan.steps {
@@ -324,6 +404,7 @@ pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter, run: Option
         findings: plan.findings,
         verdict_counts: plan.verdict_counts,
         svg,
+        fixes,
         selected,
         rows,
         matching_rows,

@@ -151,7 +151,7 @@ pub fn PlanPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match session.with(data).await {
                     Err(e) => view! { <PageHeader title="Plan not found".to_string()/> <ErrorPanel error=e/> }.into_any(),
-                    Ok((info, v)) => view! { <PlanView v live csrf=info.csrf execute cancel create_override revoke_override/> }.into_any(),
+                    Ok((info, v)) => view! { <PlanView v live can=info.can csrf=info.csrf execute cancel create_override revoke_override/> }.into_any(),
                 }
             })}
         </Transition>
@@ -211,6 +211,7 @@ fn id_untracked(params: Memo<leptos_router::params::ParamsMap>) -> i64 {
 fn PlanView(
     v: PlanPageView,
     live: ReadSignal<bool>,
+    can: crate::auth::model::Capabilities,
     csrf: String,
     execute: ServerAction<ExecutePlan>,
     cancel: ServerAction<CancelPlan>,
@@ -249,17 +250,24 @@ fn PlanView(
                     {blocking.into_iter().map(|g| view! {
                         <div class="rounded-lg bg-white/70 p-3 ring-1 ring-rose-200">
                             <p class="text-sm font-semibold text-rose-900"><span class="capitalize">{g.gate.as_str()}</span> " gate · " <span class="font-normal">{enforcement_label(g.enforcement)}</span></p>
-                            <ul class="mt-1 list-disc pl-5 text-sm text-rose-900">
-                                {g.reasons.iter().take(6).map(|r| view! { <li>{rich(r.to_string())}</li> }).collect_view()}
-                                {(g.reasons.len() > 6).then(|| view! { <li class="text-rose-700">{format!("… and {} more (see the verdict table)", g.reasons.len() - 6)}</li> })}
-                            </ul>
+                            <ExpandableList items=g.reasons.iter().map(|r| r.to_string()).collect() shown=6 class="mt-1 list-disc pl-5 text-sm text-rose-900" noun="reason"/>
                             <p class="mt-2 text-xs font-semibold uppercase tracking-wide text-rose-700">"What to change"</p>
-                            <ul class="mt-1 list-disc pl-5 text-sm text-slate-800" data-testid="remediation">
-                                {g.remediation.iter().take(6).map(|r| view! { <li>{rich(r.to_string())}</li> }).collect_view()}
-                            </ul>
+                            <div data-testid="remediation">
+                                <ExpandableList items=g.remediation.iter().map(|r| r.to_string()).collect() shown=6 class="mt-1 list-disc pl-5 text-sm text-slate-800" noun="change"/>
+                            </div>
                         </div>
                     }).collect_view()}
                 </div>
+                {(!v.fixes.is_empty()).then(|| view! {
+                    <p class="mt-4 text-xs font-semibold uppercase tracking-wide text-rose-700">"Fix it here"</p>
+                    <ul class="mt-1 flex flex-wrap gap-2 text-sm" data-testid="fixes">
+                        {v.fixes.iter().map(|f| if f.allowed(&can) {
+                            view! { <li><a href=f.href.clone() class="inline-flex min-h-9 items-center rounded-md bg-white px-3 py-1.5 font-medium text-indigo-700 shadow-sm ring-1 ring-inset ring-indigo-200 hover:bg-indigo-50" data-testid="fix">{rich(f.label.clone())} " →"</a></li> }.into_any()
+                        } else {
+                            view! { <li class="rounded-md bg-white/70 px-3 py-1.5 text-slate-700 ring-1 ring-inset ring-rose-200" data-testid="fix-elsewhere">{rich(f.label.clone())} <span class="text-slate-500">{format!(" — {} {} can do this", if f.who.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }, f.who)}</span></li> }.into_any()
+                        }).collect_view()}
+                    </ul>
+                })}
             </section>
         })}
 
@@ -377,6 +385,23 @@ fn Stat(label: &'static str, value: String, detail: String) -> impl IntoView {
     }
 }
 
+/// A list that shows its first `shown` entries and folds the rest behind "N more" (a disclosure:
+/// it opens without JavaScript), so no list is cut off for good.
+#[component]
+fn ExpandableList(items: Vec<String>, shown: usize, class: &'static str, noun: &'static str) -> impl IntoView {
+    let mut first = items;
+    let rest = if first.len() > shown { first.split_off(shown) } else { vec![] };
+    view! {
+        <ul class=class>{first.into_iter().map(|r| view! { <li>{rich(r)}</li> }).collect_view()}</ul>
+        {(!rest.is_empty()).then(|| view! {
+            <details class="mt-1 text-sm" data-testid="more">
+                <summary class="cursor-pointer text-xs font-medium text-indigo-600 hover:underline">{format!("{} more", plural(rest.len(), noun))}</summary>
+                <ul class=class>{rest.into_iter().map(|r| view! { <li>{rich(r)}</li> }).collect_view()}</ul>
+            </details>
+        })}
+    }
+}
+
 #[component]
 fn GateCard(g: GateVerdict) -> impl IntoView {
     let border = match g.verdict {
@@ -384,8 +409,8 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
         Verdict::Warn => "border-t-amber-500",
         Verdict::Block => "border-t-rose-500",
     };
-    let shown: Vec<String> = g.reasons.iter().filter(|r| !r.is_empty()).take(3).map(|r| r.to_string()).collect();
-    let more = g.reasons.len().saturating_sub(3);
+    let reasons: Vec<String> = g.reasons.iter().filter(|r| !r.is_empty()).map(|r| r.to_string()).collect();
+    let fixes: Vec<String> = g.remediation.iter().map(|r| r.to_string()).collect();
     view! {
         <div class=format!("{CARD} border-t-4 {border} p-4") data-testid=format!("gate-{}", g.gate.as_str())>
             <div class="flex items-center justify-between">
@@ -396,11 +421,11 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
                 view! { <p class="mt-2 text-sm text-slate-500">"Nothing to fix."</p> }.into_any()
             } else {
                 view! {
-                    <ul class="mt-2 space-y-1 text-sm text-slate-700">
-                        {shown.into_iter().map(|r| view! { <li class="line-clamp-2">{rich(r)}</li> }).collect_view()}
-                        {(more > 0).then(|| view! { <li class="text-xs text-slate-400">{format!("+{more} more")}</li> })}
-                    </ul>
-                    {g.remediation.first().map(|r| r.to_string()).map(|r| view! { <p class="mt-2 text-xs text-slate-500"><span class="font-semibold">"Fix: "</span>{rich(r)}</p> })}
+                    <ExpandableList items=reasons shown=3 class="mt-2 space-y-1 text-sm text-slate-700" noun="reason"/>
+                    {(!fixes.is_empty()).then(|| view! {
+                        <p class="mt-2 text-xs font-semibold text-slate-500">"Fix"</p>
+                        <ExpandableList items=fixes shown=1 class="space-y-1 text-xs text-slate-500" noun="fix"/>
+                    })}
                 }.into_any()
             }}
         </div>

@@ -183,11 +183,12 @@ pub fn linkify(text: String) -> impl IntoView {
     parts
 }
 
-/// A query value or path, percent-encoded (everything but unreserved characters).
+/// A query value or path, percent-encoded (everything but unreserved characters and `/`, which a
+/// query may hold as it is).
 pub fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()

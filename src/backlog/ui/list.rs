@@ -27,8 +27,9 @@ pub fn BacklogPage() -> impl IntoView {
     let session = use_session();
     let plan_action = ServerAction::<PlanItems>::new();
     let plan_error = action_error(plan_action);
-    // `?select=all` ticks every plannable item shown (the selection bar's link without JavaScript).
-    let select_all = move || query.with(|q| q.get("select").as_deref() == Some("all"));
+    // `?select=all` ticks every plannable item shown (the selection bar's link without JavaScript);
+    // `?select=3,5` ticks those (a blocked plan's "plan the same items again").
+    let preselect = move || query.with(|q| q.get("select").unwrap_or_default());
     view! {
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading backlog…"</p> }>
             {move || Suspend::new(async move {
@@ -53,8 +54,11 @@ pub fn BacklogPage() -> impl IntoView {
                         let sensitive = view.sensitive_tools.clone();
                         // The ticked items (with JavaScript): the bar counts them and ticks all.
                         let plannable: Vec<i64> = view.items.iter().filter(|i| i.status != ItemStatus::Done).map(|i| i.id).collect();
-                        let all_ticked = select_all();
-                        let selected = RwSignal::new(if all_ticked { plannable.iter().copied().collect() } else { std::collections::BTreeSet::<i64>::new() });
+                        let ticked: std::collections::BTreeSet<i64> = match preselect().as_str() {
+                            "all" => plannable.iter().copied().collect(),
+                            list => list.split(',').filter_map(|v| v.trim().parse().ok()).filter(|id| plannable.contains(id)).collect(),
+                        };
+                        let selected = RwSignal::new(ticked.clone());
                         let scripted = RwSignal::new(false);
                         Effect::new(move |_| scripted.set(true));
                         let all_link = query.with_untracked(|q| format!("/backlog{}", query_string(q, &["select"], &[("select", "all")])));
@@ -125,7 +129,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                                     <td class="px-4 py-3">
                                                                         <input type="checkbox" name="item_ids[]" value=item.id.to_string() disabled=done
                                                                             prop:checked=move || selected.with(|s| s.contains(&id))
-                                                                            checked=!done && all_ticked
+                                                                            checked=ticked.contains(&id)
                                                                             on:change=move |ev| {
                                                                                 let on = event_target_checked(&ev);
                                                                                 selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
