@@ -29,6 +29,7 @@ pub fn app(state: AppState) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
+        .nest_service("/pkg", pkg_files(&state.leptos_options))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Rejects oversized bodies up front (by Content-Length) for every route, server
         // functions included; the normaliser outside it turns `/api` errors into JSON.
@@ -40,6 +41,22 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::http::server_fn_error_status))
         .layer(CompressionLayer::new());
     crate::http::security::layers(router, state.config.secure_cookies).layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// The application's JavaScript, WebAssembly and CSS (`/pkg`). A release build names them by
+/// content hash (`hash-files`), so they are cached for a year as immutable; it also writes
+/// brotli and gzip copies (`cargo leptos build --release --precompress`), served as they are to
+/// browsers that accept them instead of being compressed again on every request. Unhashed
+/// names (a debug build) must be checked again on every load.
+fn pkg_files(options: &LeptosOptions) -> Router {
+    use http::header::{HeaderValue, CACHE_CONTROL};
+    use tower_http::services::ServeDir;
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    let cache = if options.hash_files { "public, max-age=31536000, immutable" } else { "no-cache" };
+    Router::new()
+        .fallback_service(ServeDir::new(dir).precompressed_br().precompressed_gzip())
+        .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, HeaderValue::from_static(cache)))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, with the connection limits a public

@@ -117,3 +117,44 @@ test.describe("without JavaScript", () => {
     await expect(page.getByTestId("form-error")).toContainText("`teleport`");
   });
 });
+
+test("the item form's pickers: tool chips with suggestions and an unknown tool flagged as you type; dependencies searchable as chips", async ({ page }) => {
+  await login(page);
+  await page.goto("/backlog/new");
+  await hydrated(page);
+  const tools = page.getByLabel("Tools, in the order they run");
+  await tools.fill("codegen, gate:unt");
+  await expect(page.getByTestId("tool-chip")).toHaveCount(2);
+  await expect(page.getByTestId("unknown-tools")).toHaveText(/Not a registered tool: gate:unt\./);
+  await expect(page.locator('[data-testid=tool-chip][data-known=false]')).toContainText("gate:unt");
+  // Remove the typo, then type the start of a tool and pick the suggestion.
+  await page.getByRole("button", { name: "Remove gate:unt" }).click();
+  await expect(tools).toHaveValue("codegen");
+  await tools.fill("codegen, git");
+  await page.getByTestId("tool-suggestions").getByRole("button", { name: "git_pr" }).click();
+  await expect(tools).toHaveValue("codegen, git_pr, ");
+  await expect(page.getByTestId("unknown-tools")).toHaveCount(0);
+
+  // Dependencies: search, tick, see the chip; × unticks.
+  await page.getByTestId("dependency-search").fill("stripe");
+  const visible = page.getByTestId("dependency-picker").locator("label:visible");
+  await expect(visible).toHaveCount(1);
+  await visible.locator("input").check();
+  await expect(page.getByTestId("dependency-chip")).toContainText("Verify Stripe webhook signatures");
+  await page.getByTestId("dependency-search").fill("");
+  await page.getByTestId("dependency-chip").getByRole("button").click();
+  await expect(page.getByTestId("dependency-chip")).toHaveCount(0);
+  await expect(page.getByTestId("dependency-picker").locator("input:checked")).toHaveCount(0);
+
+  // Saved as typed: the form fields are the source of truth.
+  await page.getByLabel("Title", { exact: true }).fill(`Picker ${unique()}`);
+  await page.getByTestId("dependency-search").fill("#9");
+  await page.getByTestId("dependency-picker").locator("label:visible input").check();
+  await page.getByTestId("save-item").click();
+  await expect(page.getByTestId("dependencies")).toContainText("Verify Stripe webhook signatures");
+  await page.getByRole("link", { name: "Edit" }).click();
+  await hydrated(page);
+  // On edit the ticked dependency comes first, in sight.
+  await expect(page.getByTestId("dependency-picker").locator("label").first().locator("input")).toBeChecked();
+  await expect(page.getByTestId("dependency-chip")).toHaveCount(1);
+});

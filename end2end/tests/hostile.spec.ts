@@ -107,9 +107,11 @@ function pages(f: Fixture): [string, string[]][] {
     ["/plans", []],
     [`/plans/${f.plan}`, [P.textarea, P.script, P.url, P.attr]],
     [`/plans/${f.plan}?step=${encodeURIComponent(f.step)}`, [P.svg]],
-    ["/approvals", []],
-    // Arguments and context are shown as pretty-printed JSON (quotes escaped); comments as text.
-    [`/approvals/${f.pending}`, [json(P.script), json(P.svg), json(P.frame), json(P.template), json(CONTROL), P.attr, P.url]],
+    // The inbox's cards: the requester's reason and the arguments as text.
+    ["/approvals", [P.frame, P.script, P.svg]],
+    // Arguments as text and as pretty-printed JSON (quotes escaped); the reason and comments as
+    // text; a nested context value as compact JSON.
+    [`/approvals/${f.pending}`, [P.script, json(P.script), json(P.svg), P.frame, json(P.template), json(CONTROL), P.attr, P.url]],
     ["/approvals/history", [P.textarea]],
     [`/approvals/${f.denied}`, [json(P.raw), P.textarea, P.template]],
     // The override's justification, and the audit trail naming the hostile pack and item.

@@ -148,7 +148,7 @@ for (const js of [true, false]) {
     const title = `Throwaway ${unique()}`;
     await page.goto("/backlog/new");
     if (js) await hydrated(page);
-    await page.getByLabel("Title").fill(title);
+    await page.getByLabel("Title", { exact: true }).fill(title);
     await page.getByTestId("save-item").click();
     await expect(page.getByRole("heading", { name: title })).toBeVisible();
     const url = page.url();
@@ -230,7 +230,7 @@ test("the selection bar counts ticked items, ticks all, and stays under the thum
   await expect(bar).toBeInViewport();
   await expect(page.getByTestId("selection-count")).toHaveText(/^None of \d+ plannable items selected$/);
   await expect(page.getByTestId("plan-selected")).toBeDisabled();
-  const boxes = page.getByTestId("select-item");
+  const boxes = page.locator("[data-testid=select-item]:not([disabled])");
   await boxes.nth(0).check();
   await boxes.nth(1).check();
   await expect(page.getByTestId("selection-count")).toHaveText(/^2 of \d+ plannable items selected$/);
@@ -318,10 +318,11 @@ test("without JavaScript a step's link lands on its drawer, and Close returns to
 });
 
 test("an approval's step link opens the step's drawer, which links back to the approval", async ({ page, request }) => {
-  // The demo's running plan has a step waiting for a reviewer.
-  const waiting = await (await request.get("/api/approvals?status=pending", { headers: auth })).json();
-  const a = (waiting.approvals ?? waiting).find((x: { plan_id: number | null; step_id: string | null }) => x.plan_id && x.step_id);
-  expect(a, "the demo run waits for a step approval").toBeTruthy();
+  // The demo's running plan (#1) has a step waiting for a reviewer.
+  const run = await (await request.get("/api/plans/1/run", { headers: auth })).json();
+  const waiting = run.steps.find((s: { state: string; approval_id: number | null }) => s.state === "waiting_approval" && s.approval_id);
+  expect(waiting, "the demo run waits for a step approval").toBeTruthy();
+  const a = { id: waiting.approval_id, plan_id: 1, step_id: waiting.step_id };
   await login(page, "reviewer", "nofx-reviewer-demo");
   await page.goto(`/approvals/${a.id}`);
   await hydrated(page);

@@ -148,7 +148,7 @@ pub fn RunSteps(run: PlanRun) -> impl IntoView {
         {(!ids.is_empty()).then(|| view! {
             <section class=format!("{CARD} mb-6 p-4") data-testid="run-steps">
                 <h2 class="mb-3 text-sm font-semibold text-slate-900">"Steps"</h2>
-                <div class="overflow-x-auto">
+                <div class="relative overflow-x-auto">
                     <table class="min-w-full divide-y divide-slate-200 text-sm">
                         <thead class="text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
                             <tr><th class="py-2 pr-3">"Step"</th><th class="py-2 pr-3">"State"</th><th class="hidden py-2 pr-3 sm:table-cell">"Attempt"</th><th class="hidden py-2 pr-3 md:table-cell">"Worker"</th><th class="py-2">"Output or error"</th></tr>

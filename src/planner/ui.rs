@@ -510,7 +510,7 @@ fn GraphViewport(svg: String, steps: usize, waves: usize) -> impl IntoView {
             }).collect_view()}
             <span class="ml-2 text-slate-500">{format!("{} in {} · scroll or use the arrow keys to pan, + and − to zoom", plural(steps, "step"), plural(waves, "wave"))}</span>
         </div>
-        <div class=move || if zoom() == "fit" { "graph-frame graph-fit overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" } else { "graph-frame overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" }
+        <div class=move || if zoom() == "fit" { "graph-frame graph-fit relative overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" } else { "graph-frame relative overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" }
             style="max-height: 70vh" tabindex="0" role="region" aria-label=format!("Plan graph: {} in {}; each step is a link to its details", plural(steps, "step"), plural(waves, "wave"))
             data-testid="graph-frame" on:keydown=on_key on:click=on_click>
             <div style=move || match zoom().as_str() { "fit" => String::new(), z => format!("zoom: {}", z.parse::<f64>().unwrap_or(100.0) / 100.0) } inner_html=svg></div>
@@ -622,7 +622,7 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
                 view! { <p class="py-6 text-center text-sm text-slate-500" data-testid="no-rows">"No step verdicts match this filter."</p> }.into_any()
             } else {
                 view! {
-                    <div class="overflow-x-auto">
+                    <div class="relative overflow-x-auto">
                         <table class="min-w-full divide-y divide-slate-200 text-sm">
                             <thead class="text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
                                 <tr><th class="py-2 pr-3">"Step"</th><th class="py-2 pr-3">"Gate"</th><th class="py-2 pr-3">"Verdict"</th><th class="py-2 pr-3">"Why"</th><th class="py-2">"What to change"</th></tr>

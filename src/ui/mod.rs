@@ -90,7 +90,7 @@ impl Column {
 #[component]
 pub fn DataTable(testid: &'static str, columns: Vec<Column>, children: Children) -> impl IntoView {
     view! {
-        <div class=format!("{CARD} overflow-x-auto")>
+        <div class=format!("{CARD} relative overflow-x-auto")>
             <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid=testid>
                 <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
                     <tr>

@@ -62,6 +62,10 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
     let deps = item.as_ref().map(|i| i.depends_on.clone()).unwrap_or_default();
     let cancel = item.as_ref().map(|i| format!("/backlog/{}", i.id)).unwrap_or_else(|| "/backlog".into());
     let tool_ids: Vec<String> = data.tools.iter().map(|t| t.id.clone()).collect();
+    // The pickers' extras (chips, search, suggestions) exist once the WebAssembly runs; the
+    // fields underneath are plain form fields that work without it.
+    let scripted = RwSignal::new(false);
+    Effect::new(move |_| scripted.set(true));
     if data.packs.is_empty() {
         return view! {
             <EmptyState title="Create a pack first" hint="Every item belongs to a pack.">
@@ -115,13 +119,7 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
                 </div>
             </div>
             <div class="grid grid-cols-1 gap-6 md:grid-cols-2">
-                <div>
-                    <label class=LABEL for="tools">"Tools, in the order they run"</label>
-                    <input class=format!("{INPUT} font-mono") id="tools" name="tools" list="tool-ids" placeholder="codegen, gate:unit, git_pr"
-                        value=item.as_ref().map(|i| i.tools.join(", ")).unwrap_or_default()/>
-                    <datalist id="tool-ids">{tool_ids.iter().map(|t| view! { <option value=t.clone()/> }).collect_view()}</datalist>
-                    <p class="mt-1 text-xs text-slate-500">"Registered: " {tool_ids.join(", ")}</p>
-                </div>
+                <ToolPicker initial=item.as_ref().map(|i| i.tools.join(", ")).unwrap_or_default() known=tool_ids scripted/>
                 <div>
                     <label class=LABEL for="labels">"Labels"</label>
                     <input class=INPUT id="labels" name="labels" placeholder="pii, prod"
@@ -129,30 +127,7 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
                     <p class="mt-1 text-xs text-slate-500">"Comma-separated; " <code>"pii"</code> " and " <code>"prod"</code> " tighten the gates."</p>
                 </div>
             </div>
-            <fieldset>
-                <legend class=LABEL>"Depends on"</legend>
-                {if data.candidates.is_empty() {
-                    view! { <p class="text-sm text-slate-500">"No other items yet."</p> }.into_any()
-                } else {
-                    view! {
-                        <div class="max-h-64 overflow-y-auto rounded-md ring-1 ring-inset ring-slate-200 divide-y divide-slate-100" data-testid="dependency-picker">
-                            {data.candidates.iter().map(|c| {
-                                let checked = deps.contains(&c.id);
-                                let id = format!("dep-{}", c.id);
-                                let label_for = id.clone();
-                                view! {
-                                    <label for=label_for class="flex items-center gap-3 px-3 py-2 text-sm hover:bg-slate-50 cursor-pointer">
-                                        <input type="checkbox" id=id name="depends_on[]" value=c.id.to_string() checked=checked class="h-4 w-4 rounded border-slate-300 text-indigo-600"/>
-                                        <span class="text-slate-400 tabular-nums">"#" {c.id}</span>
-                                        <span class="text-slate-900">{c.title.clone()}</span>
-                                        <span class="ml-auto text-xs text-slate-500">{c.pack_name.clone()}</span>
-                                    </label>
-                                }
-                            }).collect_view()}
-                        </div>
-                    }.into_any()
-                }}
-            </fieldset>
+            <DependencyPicker candidates=data.candidates.clone() selected=deps scripted/>
             <div class="flex items-center justify-end gap-3 border-t border-slate-100 pt-4">
                 <A href=cancel attr:class=BUTTON_SECONDARY>"Cancel"</A>
                 <button type="submit" class=BUTTON disabled=move || save.pending().get() data-testid="save-item">
@@ -162,4 +137,164 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
         </ActionForm>
     }
     .into_any()
+}
+
+/// The names in a comma-separated list, trimmed, blanks dropped.
+fn names(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect()
+}
+
+/// Tools in the order they run: a plain comma-separated field (so it works without JavaScript)
+/// that, with JavaScript, shows the list as chips (× removes one), suggests registered tools as
+/// you type and flags an unknown name at once instead of on save.
+#[component]
+fn ToolPicker(initial: String, known: Vec<String>, scripted: RwSignal<bool>) -> impl IntoView {
+    let text = RwSignal::new(initial.clone());
+    let known = StoredValue::new(known);
+    let listed = move || names(&text.get());
+    let unknown = move || listed().into_iter().filter(|t| known.with_value(|k| !k.contains(t))).collect::<Vec<_>>();
+    // Registered tools matching what is being typed after the last comma, not listed yet.
+    let suggestions = move || {
+        let t = text.get();
+        let typing = t.rsplit(',').next().unwrap_or_default().trim().to_lowercase();
+        let listed = names(&t);
+        known.with_value(|k| {
+            k.iter()
+                .filter(|tool| !listed.contains(tool) || tool.to_lowercase() == typing)
+                .filter(|tool| typing.is_empty() || tool.to_lowercase().contains(&typing))
+                .filter(|tool| tool.to_lowercase() != typing)
+                .take(8)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let pick = move |tool: String| {
+        text.update(|t| {
+            let mut parts = names(t.rsplit_once(',').map(|(head, _)| head).unwrap_or(if t.contains(',') { t } else { "" }));
+            parts.push(tool);
+            *t = format!("{}, ", parts.join(", "));
+        })
+    };
+    let remove = move |i: usize| {
+        text.update(|t| {
+            let mut parts = names(t);
+            if i < parts.len() {
+                parts.remove(i);
+            }
+            *t = parts.join(", ");
+        })
+    };
+    let registered = known.with_value(|k| k.join(", "));
+    view! {
+        <div data-testid="tool-picker">
+            <label class=LABEL for="tools">"Tools, in the order they run"</label>
+            <input class=format!("{INPUT} font-mono") id="tools" name="tools" placeholder="codegen, gate:unit, git_pr" autocomplete="off"
+                value=initial prop:value=move || text.get() on:input=move |ev| text.set(event_target_value(&ev))
+                aria-describedby="tools-help"/>
+            <Show when=move || scripted.get() fallback=move || view! {
+                <p id="tools-help" class="mt-1 text-xs text-slate-500">"Comma-separated. Registered: " {registered.clone()}</p>
+            }>
+                <ul class="mt-2 flex flex-wrap gap-1.5" data-testid="tool-chips" aria-label="Tools, in order">
+                    {move || listed().into_iter().enumerate().map(|(i, tool)| {
+                        let ok = known.with_value(|k| k.contains(&tool));
+                        view! {
+                            <li class=if ok { "inline-flex items-center gap-1 rounded-md bg-indigo-50 py-0.5 pl-2 pr-1 font-mono text-xs text-indigo-800 ring-1 ring-inset ring-indigo-200" } else { "inline-flex items-center gap-1 rounded-md bg-rose-50 py-0.5 pl-2 pr-1 font-mono text-xs text-rose-800 ring-1 ring-inset ring-rose-300" }
+                                data-testid="tool-chip" data-known=ok.to_string()>
+                                <span class="text-slate-400">{format!("{}.", i + 1)}</span> {tool.clone()}
+                                <button type="button" class="ml-0.5 rounded px-1 text-slate-500 hover:bg-white hover:text-rose-700" aria-label=format!("Remove {tool}")
+                                    on:click=move |_| remove(i)>"×"</button>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+                {move || {
+                    let bad = unknown();
+                    (!bad.is_empty()).then(|| view! {
+                        <p role="alert" class="mt-1 text-xs text-rose-700" data-testid="unknown-tools">
+                            {format!("Not a registered tool: {}. Pick one of the suggestions or register it on the Tools page.", bad.join(", "))}
+                        </p>
+                    })
+                }}
+                <div class="mt-2 flex flex-wrap items-center gap-1.5 text-xs" id="tools-help" data-testid="tool-suggestions">
+                    <span class="text-slate-500">"Add:"</span>
+                    {move || suggestions().into_iter().map(|tool| {
+                        let t = tool.clone();
+                        view! { <button type="button" class="rounded-md bg-white px-2 py-1 font-mono text-slate-700 ring-1 ring-inset ring-slate-300 hover:bg-slate-50" on:click=move |_| pick(t.clone())>{tool}</button> }
+                    }).collect_view()}
+                </div>
+            </Show>
+        </div>
+    }
+}
+
+/// What the item waits for: a checkbox per other item (plain form fields, ticked ones first, so
+/// an edit shows them without scrolling); with JavaScript, a search box filters the list and the
+/// ticked items show as chips that untick with ×.
+#[component]
+fn DependencyPicker(candidates: Vec<crate::backlog::model::BacklogItem>, selected: Vec<i64>, scripted: RwSignal<bool>) -> impl IntoView {
+    let mut candidates = candidates;
+    candidates.sort_by_key(|c| !selected.contains(&c.id));
+    let ticked = RwSignal::new(selected.clone());
+    let search = RwSignal::new(String::new());
+    let titles: StoredValue<Vec<(i64, String)>> = StoredValue::new(candidates.iter().map(|c| (c.id, c.title.clone())).collect());
+    let matches = move |c: &crate::backlog::model::BacklogItem| {
+        let q = search.get().trim().to_lowercase();
+        q.is_empty()
+            || c.title.to_lowercase().contains(&q)
+            || c.pack_name.to_lowercase().contains(&q)
+            || format!("#{}", c.id) == q
+            || c.id.to_string() == q.trim_start_matches('#')
+    };
+    view! {
+        <fieldset data-testid="dependencies-field">
+            <legend class=LABEL>"Depends on"</legend>
+            {if candidates.is_empty() {
+                view! { <p class="text-sm text-slate-500">"No other items yet."</p> }.into_any()
+            } else {
+                view! {
+                    <Show when=move || scripted.get()>
+                        <ul class="mb-2 flex flex-wrap gap-1.5" data-testid="dependency-chips">
+                            {move || ticked.get().into_iter().map(|id| {
+                                let title = titles.with_value(|t| t.iter().find(|(i, _)| *i == id).map(|(_, t)| t.clone())).unwrap_or_default();
+                                view! {
+                                    <li class="inline-flex max-w-full items-center gap-1 rounded-md bg-slate-100 py-0.5 pl-2 pr-1 text-xs text-slate-800 ring-1 ring-inset ring-slate-300" data-testid="dependency-chip">
+                                        <span class="truncate">{format!("#{id} {title}")}</span>
+                                        <button type="button" class="rounded px-1 text-slate-500 hover:bg-white hover:text-rose-700" aria-label=format!("Remove dependency #{id}")
+                                            on:click=move |_| ticked.update(|t| t.retain(|x| *x != id))>"×"</button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                        <input type="search" class=format!("{INPUT} mb-2") placeholder="Search by title, #id or pack" aria-label="Search the items"
+                            data-testid="dependency-search" prop:value=move || search.get() on:input=move |ev| search.set(event_target_value(&ev))/>
+                    </Show>
+                    <div class="max-h-64 overflow-y-auto rounded-md ring-1 ring-inset ring-slate-200 divide-y divide-slate-100" data-testid="dependency-picker">
+                        {candidates.into_iter().map(|c| {
+                            let id = format!("dep-{}", c.id);
+                            let label_for = id.clone();
+                            let cid = c.id;
+                            let shown = {
+                                let c = c.clone();
+                                move || matches(&c)
+                            };
+                            view! {
+                                <label for=label_for class="flex cursor-pointer items-center gap-3 px-3 py-2 text-sm hover:bg-slate-50" class:hidden=move || !shown()>
+                                    <input type="checkbox" id=id name="depends_on[]" value=cid.to_string() checked=selected.contains(&cid)
+                                        prop:checked=move || ticked.with(|t| t.contains(&cid))
+                                        on:change=move |ev| {
+                                            let on = event_target_checked(&ev);
+                                            ticked.update(|t| { t.retain(|x| *x != cid); if on { t.push(cid); } });
+                                        }
+                                        class="h-4 w-4 rounded border-slate-300 text-indigo-600"/>
+                                    <span class="text-slate-400 tabular-nums">"#" {cid}</span>
+                                    <span class="min-w-0 flex-1 break-words text-slate-900">{c.title.clone()}</span>
+                                    <span class="ml-auto text-xs text-slate-500">{c.pack_name.clone()}</span>
+                                </label>
+                            }
+                        }).collect_view()}
+                    </div>
+                }.into_any()
+            }}
+        </fieldset>
+    }
 }
