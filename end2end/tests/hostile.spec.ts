@@ -123,6 +123,8 @@ function pages(f: Fixture): [string, string[]][] {
 
 /** Nothing injected exists, nothing ran, and the expected text is there as text. */
 async function assertInert(page: Page, path: string, expected: string[]) {
+  // Folded text (the arguments as JSON, "N more" lists) is shown text too: unfold it all.
+  await page.evaluate(() => document.querySelectorAll("details").forEach((d) => (d.open = true)));
   const found = await page.evaluate(() => ({
     xss: (window as unknown as { __xss?: number }).__xss ?? null,
     injected: document.querySelectorAll(

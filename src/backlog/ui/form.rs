@@ -246,7 +246,7 @@ fn DependencyPicker(candidates: Vec<crate::backlog::model::BacklogItem>, selecte
             || c.id.to_string() == q.trim_start_matches('#')
     };
     view! {
-        <fieldset data-testid="dependencies-field">
+        <fieldset class="min-w-0" data-testid="dependencies-field">
             <legend class=LABEL>"Depends on"</legend>
             {if candidates.is_empty() {
                 view! { <p class="text-sm text-slate-500">"No other items yet."</p> }.into_any()
@@ -287,8 +287,8 @@ fn DependencyPicker(candidates: Vec<crate::backlog::model::BacklogItem>, selecte
                                         }
                                         class="h-4 w-4 rounded border-slate-300 text-indigo-600"/>
                                     <span class="text-slate-400 tabular-nums">"#" {cid}</span>
-                                    <span class="min-w-0 flex-1 break-words text-slate-900">{c.title.clone()}</span>
-                                    <span class="ml-auto text-xs text-slate-500">{c.pack_name.clone()}</span>
+                                    <span class="min-w-0 flex-1 text-slate-900 [overflow-wrap:anywhere]">{c.title.clone()}</span>
+                                    <span class="ml-auto max-w-[40%] break-words text-right text-xs text-slate-500">{c.pack_name.clone()}</span>
                                 </label>
                             }
                         }).collect_view()}
