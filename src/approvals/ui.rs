@@ -38,12 +38,12 @@ pub fn status_badge(s: ApprovalStatus) -> impl IntoView {
     view! { <Pill tone text=s.as_str() testid="approval-status" value=s.as_str()/> }
 }
 
-/// Time left before the request expires, red in its last five minutes.
+/// Time left before the request expires, coloured by its urgency (see [`urgency`]).
 #[component]
 fn Countdown(expires_at: i64, now: ReadSignal<i64>) -> impl IntoView {
     let left = move || expires_at - now.get();
     view! {
-        <span data-testid="time-left" class=move || if left() < 300_000 { "font-medium text-rose-700 tabular-nums" } else { "text-slate-600 tabular-nums" }>
+        <span data-testid="time-left" class=move || format!("tabular-nums {}", urgency(left()).1)>
             {move || if left() > 0 { format!("{} left", format_duration(left() / 1000 * 1000)) } else { "expiring…".to_string() }}
         </span>
     }
@@ -71,7 +71,8 @@ fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>, sa
     view! { <span class="flex flex-wrap gap-x-3 gap-y-1 text-sm">{plan}{item}{pack}{none}</span> }
 }
 
-/// How soon a request expires, as the inbox colours it.
+/// How soon a request expires, as the inbox colours it: its card's border and its countdown's
+/// text (red in the last five minutes, amber in the last half hour).
 fn urgency(left_ms: i64) -> (&'static str, &'static str) {
     if left_ms < 5 * 60_000 {
         ("border-l-rose-500", "font-semibold text-rose-700")
@@ -238,42 +239,13 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
             </li>
         }
     }).collect_view();
-    let tool_picker = inbox.tools.iter().map(|t| view! { <option value=t.clone() selected=*t == tool>{t.clone()}</option> }).collect_view();
-    let pack_picker = inbox
-        .packs
-        .iter()
-        .map(|(id, name)| view! { <option value=id.to_string() selected=id.to_string() == pack>{name.clone()}</option> })
-        .collect_view();
-    let plan_picker = inbox
-        .plans
-        .iter()
-        .map(|(id, label)| view! { <option value=id.to_string() selected=id.to_string() == plan>{label.clone()}</option> })
-        .collect_view();
     let empty = inbox.pending.is_empty();
     view! {
         {(!inbox.just_decided.is_empty()).then(|| view! { <ul class="mb-4 space-y-2">{notes}</ul> })}
         <Form method="GET" action="" attr:class="mb-4 grid grid-cols-2 items-end gap-3 sm:flex sm:flex-wrap" attr:data-testid="inbox-filters">
-            <div>
-                <label class=LABEL for="f-tool">"Tool"</label>
-                <select id="f-tool" name="tool_id" class=INPUT>
-                    <option value="">"All tools"</option>
-                    {tool_picker}
-                </select>
-            </div>
-            <div>
-                <label class=LABEL for="f-pack">"Pack"</label>
-                <select id="f-pack" name="pack_id" class=INPUT>
-                    <option value="">"All packs"</option>
-                    {pack_picker}
-                </select>
-            </div>
-            <div>
-                <label class=LABEL for="f-plan">"Plan"</label>
-                <select id="f-plan" name="plan_id" class=INPUT>
-                    <option value="">"All plans"</option>
-                    {plan_picker}
-                </select>
-            </div>
+            <FilterSelect id="f-tool" name="tool_id" label="Tool" any="All tools" options=inbox.tools.iter().map(|t| (t.clone(), t.clone())).collect() selected=tool/>
+            <FilterSelect id="f-pack" name="pack_id" label="Pack" any="All packs" options=inbox.packs.iter().map(|(id, name)| (id.to_string(), name.clone())).collect() selected=pack/>
+            <FilterSelect id="f-plan" name="plan_id" label="Plan" any="All plans" options=inbox.plans.iter().map(|(id, label)| (id.to_string(), label.clone())).collect() selected=plan/>
             <div class="flex items-center gap-3">
                 <button type="submit" class=BUTTON_SECONDARY>"Filter"</button>
                 {filtered.then(|| view! { <a href="/approvals" class="py-2 text-sm text-indigo-600 hover:underline">"Clear"</a> })}

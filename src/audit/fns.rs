@@ -48,14 +48,7 @@ impl AuditQuery {
 }
 
 /// Percent-encodes a query value.
-pub fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b':' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use crate::text::url_encode as encode;
 
 /// What the Audit page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -455,7 +455,7 @@ fn StepDrawer(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<Attemp
                 <p class="text-sm font-semibold text-slate-900">{format!("Plan #{plan_id} · step")}</p>
                 <A href=close attr:class="inline-flex min-h-11 items-center rounded-md px-3 text-sm text-slate-600 ring-1 ring-slate-300 hover:bg-slate-50" attr:data-testid="close-step">"Close"</A>
             </div>
-            <div class="p-3"><StepPanel step plan_id run/></div>
+            <div class="p-3"><StepPanel step run/></div>
         </aside>
     }
 }
@@ -521,8 +521,7 @@ fn GraphViewport(svg: String, steps: usize, waves: usize) -> impl IntoView {
 const ZOOMS: [&str; 6] = ["fit", "25", "50", "75", "100", "150"];
 
 #[component]
-fn StepPanel(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<AttemptView>)>) -> impl IntoView {
-    let _ = plan_id;
+fn StepPanel(step: PlanStep, run: Option<(StepRunView, Vec<AttemptView>)>) -> impl IntoView {
     view! {
         <section class=format!("{CARD} p-5") data-testid="step-panel">
             <div class="flex items-start justify-between gap-2">

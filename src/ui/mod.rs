@@ -183,15 +183,31 @@ pub fn linkify(text: String) -> impl IntoView {
     parts
 }
 
-/// A query value or path, percent-encoded (everything but unreserved characters and `/`, which a
-/// query may hold as it is).
-pub fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+pub use crate::text::url_encode;
+
+/// A filter's `<select>` with its label: "any" first, then the options (value, label), the
+/// current one selected. Part of a GET form, so filtering works without JavaScript.
+#[component]
+pub fn FilterSelect(
+    id: &'static str,
+    name: &'static str,
+    label: &'static str,
+    any: &'static str,
+    options: Vec<(String, String)>,
+    selected: String,
+) -> impl IntoView {
+    view! {
+        <div class="min-w-0">
+            <label class=LABEL for=id>{label}</label>
+            <select id=id name=name class=INPUT>
+                <option value="">{any}</option>
+                {options.into_iter().map(|(value, text)| {
+                    let on = value == selected;
+                    view! { <option value=value selected=on>{text}</option> }
+                }).collect_view()}
+            </select>
+        </div>
+    }
 }
 
 /// The current page's query without the `drop` keys and with the `extra` pairs added (`?a=1&b=2`,

@@ -71,33 +71,15 @@ pub fn BacklogPage() -> impl IntoView {
                                     <label class=LABEL for="f-q">"Search"</label>
                                     <input id="f-q" class=INPUT name="q" placeholder="Title contains…" value=f.q.clone().unwrap_or_default()/>
                                 </div>
-                                <div>
-                                    <label class=LABEL for="f-pack">"Pack"</label>
-                                    <select id="f-pack" class=INPUT name="pack_id">
-                                        <option value="">"All packs"</option>
-                                        {view.packs.iter().map(|p| view! {
-                                            <option value=p.id.to_string() selected=f.pack_id == Some(p.id)>{p.name.clone()}</option>
-                                        }).collect_view()}
-                                    </select>
-                                </div>
-                                <div>
-                                    <label class=LABEL for="f-status">"Status"</label>
-                                    <select id="f-status" class=INPUT name="status">
-                                        <option value="">"Any status"</option>
-                                        {ItemStatus::ALL.into_iter().map(|s| view! {
-                                            <option value=s.as_str() selected=f.status == Some(s)>{s.label()}</option>
-                                        }).collect_view()}
-                                    </select>
-                                </div>
-                                <div>
-                                    <label class=LABEL for="f-label">"Label"</label>
-                                    <select id="f-label" class=INPUT name="label">
-                                        <option value="">"Any label"</option>
-                                        {view.labels.iter().map(|l| view! {
-                                            <option value=l.clone() selected=f.label.as_deref() == Some(l.as_str())>{l.clone()}</option>
-                                        }).collect_view()}
-                                    </select>
-                                </div>
+                                <FilterSelect id="f-pack" name="pack_id" label="Pack" any="All packs"
+                                    options=view.packs.iter().map(|p| (p.id.to_string(), p.name.clone())).collect()
+                                    selected=f.pack_id.map(|p| p.to_string()).unwrap_or_default()/>
+                                <FilterSelect id="f-status" name="status" label="Status" any="Any status"
+                                    options=ItemStatus::ALL.into_iter().map(|s| (s.as_str().to_string(), s.label().to_string())).collect()
+                                    selected=f.status.map(|s| s.as_str().to_string()).unwrap_or_default()/>
+                                <FilterSelect id="f-label" name="label" label="Label" any="Any label"
+                                    options=view.labels.iter().map(|l| (l.clone(), l.clone())).collect()
+                                    selected=f.label.clone().unwrap_or_default()/>
                                 <button type="submit" class=BUTTON_SECONDARY>"Apply"</button>
                                 {filtered.then(|| view! { <A href="/backlog" attr:class="text-sm text-indigo-600 hover:underline py-2">"Clear filters"</A> })}
                                 <p class="ml-auto text-sm text-slate-500 py-2" data-testid="count">{format!("{shown} of {total} items")}</p>
