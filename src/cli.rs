@@ -48,6 +48,9 @@ enum Command {
     SeedDemo,
     /// Print a new webhook signing secret (`whsec_…`) for NOFX_WEBHOOK_SECRET or NOFX_ZIG_TODO_SECRET.
     WebhookSecret,
+    /// Write brotli and gzip copies of the site's JavaScript, WebAssembly and CSS (run after
+    /// `cargo leptos build --release`); the server sends them as they are to browsers that accept them.
+    Precompress,
     /// Ask for approval to run a sensitive tool, wait for a reviewer, and run the command only
     /// when approved (exit code of the command; 3 denied, 4 expired, 2 error).
     Gate {
@@ -279,6 +282,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 command,
             };
             Ok(crate::execution::worker::run(w).await)
+        }
+        Command::Precompress => {
+            let options = crate::server::leptos_options()?;
+            let dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+            for f in crate::http::assets::precompress(&dir)? {
+                println!("{}: {} KB raw, {} KB brotli, {} KB gzip", f.path.display(), f.raw / 1024, f.brotli / 1024, f.gzip / 1024);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::WebhookSecret => {
             println!("{}", crate::webhooks::signature::Secret::generate());

@@ -463,7 +463,7 @@ async fn browser_door_and_pages(app: TestApp) {
     let (_, html) = browser.page("/plans").await;
     assert!(html.contains(&format!("/plans/{id}")));
     let (s, html) = browser.page("/plans/99999").await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(s, StatusCode::NOT_FOUND, "a missing plan is a 404 page");
     assert!(html.contains("Plan 99999 was not found"));
     // The browser may download the graph with its session (no API key).
     let res = browser.http.get(app.url(&format!("/api/plans/{id}/graph?format=dot"))).send().await.unwrap();

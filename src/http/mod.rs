@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by the JSON API: the JSON body extractor and the error normaliser.
 
+pub mod assets;
 pub mod security;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

@@ -127,7 +127,7 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str, states: Opti
         w = l.width.max(200.0),
         h = l.height.max(80.0)
     );
-    out.push_str(r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#94a3b8"/></marker><marker id="arrow-crit" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#4f46e5"/></marker></defs>"##);
+    out.push_str(r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#94a3b8"/></marker><marker id="arrow-crit" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#4f46e5"/></marker><path id="lock" d="M5 7V5a3 3 0 0 1 6 0v2h.5A1.5 1.5 0 0 1 13 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 3 13.5v-5A1.5 1.5 0 0 1 4.5 7H5zm1.5 0h3V5a1.5 1.5 0 0 0-3 0v2z"/></defs>"##);
     for (x, title) in &l.columns {
         let _ = write!(
             out,
@@ -166,18 +166,14 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, link_base: &str, states: Opti
         let stroke = if is_selected { "#1e293b" } else { stroke };
         // A padlock in the corner for steps that wait for a human (a path: no emoji font needed).
         let lock = if s.sensitive || s.required_approvals > 0 {
-            format!(
-                r#"<path transform="translate({:.1},{:.1}) scale(0.75)" fill="{text}" d="M5 7V5a3 3 0 0 1 6 0v2h.5A1.5 1.5 0 0 1 13 8.5v5a1.5 1.5 0 0 1-1.5 1.5h-7A1.5 1.5 0 0 1 3 13.5v-5A1.5 1.5 0 0 1 4.5 7H5zm1.5 0h3V5a1.5 1.5 0 0 0-3 0v2z"><title>waits for {}</title></path>"#,
-                n.x + NODE_W - 18.0,
-                n.y + 6.0,
-                crate::text::plural(s.required_approvals.max(1) as usize, "human approval")
-            )
+            // The padlock is defined once and reused; the link's title says what it means.
+            format!(r##"<use href="#lock" transform="translate({:.1},{:.1}) scale(0.75)" fill="{text}"/>"##, n.x + NODE_W - 18.0, n.y + 6.0)
         } else {
             String::new()
         };
         let _ = write!(
             out,
-            r##"<a href="{base}?step={id}" aria-label="{title}" data-step="{id}" data-verdict="{verdict}"{state_attr}><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"/><text x="{tx:.1}" y="{ty1:.1}" font-size="12" font-family="ui-monospace,monospace" font-weight="600" fill="{text}">{tool}</text>{lock}<text x="{tx:.1}" y="{ty2:.1}" font-size="11" fill="#475569">#{item} {item_title}</text></a>"##,
+            r##"<a href="{base}?step={id}" data-step="{id}" data-verdict="{verdict}"{state_attr}><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"/><text x="{tx:.1}" y="{ty1:.1}" class="tool" fill="{text}">{tool}</text>{lock}<text x="{tx:.1}" y="{ty2:.1}" class="item">#{item} {item_title}</text></a>"##,
             base = xml(link_base),
             id = xml(&s.id),
             verdict = s.verdict.as_str(),

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter};
+use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter, WithoutGraph};
 use crate::audit::ui::AuditTrail;
 use crate::events::live::{use_live_events, LiveBadge};
 use crate::events::model::{Event, EventKind, Subject};
@@ -135,9 +135,11 @@ pub fn PlanPage() -> impl IntoView {
     let cancel = ServerAction::<CancelPlan>::new();
     let create_override = ServerAction::<CreateOverride>::new();
     let revoke_override = ServerAction::<RevokeOverride>::new();
-    let data = Resource::new(
+    // The graph's SVG is in the page already: the hydration data leaves it out (`WithoutGraph`).
+    let data = Resource::<_, WithoutGraph>::new_with_options(
         move || (key(), execute.version().get(), cancel.version().get(), create_override.version().get(), revoke_override.version().get()),
         |((id, step, filter, _), _, _, _, _)| load_plan(id, step, filter),
+        false,
     );
     let session = use_session();
     let live = use_live_events(PLAN_EVENTS, move |e| {

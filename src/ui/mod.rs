@@ -245,8 +245,12 @@ pub fn format_duration(ms: i64) -> String {
 /// server) the error's HTTP status for the whole page, so a missing record is a 404, not a 200.
 #[component]
 pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    // Not for a signed-out visitor (401): the layout is sending them to the login page, and that
+    // redirect's status must stand.
     #[cfg(feature = "ssr")]
-    if let (Some(resp), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status)) {
+    if let (Some(resp), Ok(status), true) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(error.status), error.status != 401)
+    {
         resp.set_status(status);
     }
     let hint = match error.status {
