@@ -76,6 +76,20 @@ async fn bulk_decisions_are_all_or_nothing(app: TestApp) {
     assert!(body["message"].as_str().unwrap().starts_with(&format!("Request #{} stopped the bulk decision", prs[0])), "{body}");
     assert_eq!(status(&agent, prs[2]).await["status"], "pending");
 
+    // Refused half-way: the batch is decided in id order, the first request is fine and the second
+    // was decided meanwhile, so the first one's decision, already written in the same transaction,
+    // is rolled back with it.
+    let later = ask(&agent, "git_pr").await;
+    let (s, body, _) = bulk(&reviewer, &[later], "approve", "").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let log_rows = app.count("approval_log").await;
+    let (s, body, _) = bulk(&reviewer, &[later, prs[2]], "approve", "").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with(&format!("Request #{later} stopped")), "{body}");
+    assert_eq!(status(&agent, prs[2]).await["status"], "pending", "nothing half-written");
+    assert_eq!(app.count("approval_log").await, log_rows, "no log row, no vote");
+    assert_eq!(app.count("events").await, events_before + 4, "no event beyond the two decisions and `later`'s request and decision");
+
     // Denying needs the reason, for every request of the batch.
     let (s, body, _) = bulk(&reviewer, &[prs[2]], "deny", "  ").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -85,7 +99,7 @@ async fn bulk_decisions_are_all_or_nothing(app: TestApp) {
     assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(status(&agent, prs[2]).await["status"], "denied");
     assert_eq!(status(&agent, write).await["status"], "pending");
-    assert_eq!(app.count("events").await, events_before + 3);
+    assert_eq!(app.count("events").await, events_before + 5);
 }
 
 async fn bulk_decisions_refuse_bad_input(app: TestApp) {

@@ -523,7 +523,7 @@ pub async fn decide_many(state: &AppState, who: &Principal, ids: &[i64], decisio
     let backend = state.db.backend;
     let (batch, comment) = (ids.clone(), comment.to_string());
     let actor = by.clone();
-    let outcome = state
+    let done = state
         .db
         .write(move |tx| {
             let (ids, by, comment) = (batch.clone(), actor.clone(), comment.clone());
@@ -533,25 +533,24 @@ pub async fn decide_many(state: &AppState, who: &Principal, ids: &[i64], decisio
                 for id in ids {
                     match act_in(tx, backend, &by, is_admin, id, Action::Decide(decision, comment.clone()), None, now).await? {
                         Ok(w) => done.push(w),
-                        Err(r) => return Ok(Err((id, r))),
+                        Err(r) => {
+                            // The requests before this one are written in this transaction: the
+                            // refusal must roll it back, so it is marked as one that may not be
+                            // committed (as a failed statement would be).
+                            let e = refusal(r);
+                            let message = format!("Request #{id} stopped the bulk decision, so none was recorded: {}", e.message);
+                            return Err(AppError { message, database: !done.is_empty(), ..e });
+                        }
                     }
                 }
-                Ok(Ok(done))
+                Ok(done)
             })
         })
         .await?;
-    match outcome {
-        Ok(done) => {
-            for w in &done {
-                announce(state, w, &by.identity);
-            }
-            Ok(done.into_iter().map(|w| w.after).collect())
-        }
-        Err((id, r)) => {
-            let e = refusal(r);
-            Err(AppError { message: format!("Request #{id} stopped the bulk decision, so none was recorded: {}", e.message), ..e })
-        }
+    for w in &done {
+        announce(state, w, &by.identity);
     }
+    Ok(done.into_iter().map(|w| w.after).collect())
 }
 
 pub async fn decide_as(state: &AppState, who: &Principal, id: i64, decision: Decision, comment: &str) -> AppResult<Approval> {
