@@ -160,9 +160,8 @@ fn ToolPicker(initial: String, known: Vec<String>, scripted: RwSignal<bool>) -> 
         let listed = names(&t);
         known.with_value(|k| {
             k.iter()
-                .filter(|tool| !listed.contains(tool) || tool.to_lowercase() == typing)
+                .filter(|tool| !listed.contains(tool))
                 .filter(|tool| typing.is_empty() || tool.to_lowercase().contains(&typing))
-                .filter(|tool| tool.to_lowercase() != typing)
                 .take(8)
                 .cloned()
                 .collect::<Vec<_>>()
@@ -170,7 +169,8 @@ fn ToolPicker(initial: String, known: Vec<String>, scripted: RwSignal<bool>) -> 
     };
     let pick = move |tool: String| {
         text.update(|t| {
-            let mut parts = names(t.rsplit_once(',').map(|(head, _)| head).unwrap_or(if t.contains(',') { t } else { "" }));
+            // What was typed after the last comma is replaced by the pick.
+            let mut parts = names(t.rsplit_once(',').map(|(head, _)| head).unwrap_or(""));
             parts.push(tool);
             *t = format!("{}, ", parts.join(", "));
         })
