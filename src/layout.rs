@@ -44,7 +44,7 @@ pub fn use_session() -> SessionResource {
 
 /// Wraps every signed-in page: the header with navigation and the signed-in user, and the page.
 /// Signed-out visitors are sent to the login page. On a phone the navigation and the user area
-/// fold into a menu (a `<details>` element, so it opens without JavaScript too).
+/// fold into a menu (a checkbox and its label, so it opens without JavaScript too).
 #[component]
 pub fn Layout() -> impl IntoView {
     let session = Resource::new(|| (), |_| get_session());
