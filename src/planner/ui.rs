@@ -473,7 +473,7 @@ fn GraphViewport(svg: String, steps: usize, waves: usize) -> impl IntoView {
     let navigate = leptos_router::hooks::use_navigate();
     let path = leptos_router::hooks::use_location().pathname;
     let on_key = move |e: leptos::ev::KeyboardEvent| {
-        let now = ZOOMS.iter().position(|z| *z == zoom()).unwrap_or(3);
+        let now = ZOOMS.iter().position(|z| *z == zoom()).unwrap_or(4);
         let next = match e.key().as_str() {
             "+" | "=" => ZOOMS.get(now + 1).copied(),
             "-" | "_" => now.checked_sub(1).and_then(|i| ZOOMS.get(i)).copied(),
@@ -510,7 +510,7 @@ fn GraphViewport(svg: String, steps: usize, waves: usize) -> impl IntoView {
                     } attr:aria-current=move || (zoom() == *z).then_some("true")>{label}</A>
                 }
             }).collect_view()}
-            <span class="ml-2 text-slate-500">{format!("{} in {} · scroll or use the arrow keys to pan, + and − to zoom", plural(steps, "step"), plural(waves, "wave"))}</span>
+            <span class="ml-2 text-slate-500">{format!("{} in {} · scroll or use the arrow keys to pan, + and − to zoom, 0 to fit", plural(steps, "step"), plural(waves, "wave"))}</span>
         </div>
         <div class=move || if zoom() == "fit" { "graph-frame graph-fit relative overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" } else { "graph-frame relative overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" }
             style="max-height: 70vh" tabindex="0" role="region" aria-label=format!("Plan graph: {} in {}; each step is a link to its details", plural(steps, "step"), plural(waves, "wave"))
