@@ -22,12 +22,7 @@ async function signedIn(browser: Browser, user: string, password: string, opts: 
     viewport: opts.phone ? { width: 390, height: 844 } : { width: 1440, height: 900 },
   });
   const page = await context.newPage();
-  await page.goto("/login");
-  if (js) await hydrated(page);
-  await page.getByLabel("Username").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByTestId("whoami")).toContainText(user);
+  await login(page, user, password, js);
   return { context, page };
 }
 

@@ -20,6 +20,12 @@ fn parse_id(v: &str, what: &str) -> Result<Option<i64>, AppError> {
     v.parse().map(Some).map_err(|_| AppError::bad_request(ErrorCode::InvalidQuery, format!("`{what}` must be a number.")))
 }
 
+/// The decision a form's clicked button carries.
+#[cfg(feature = "ssr")]
+fn clicked(decision: &str) -> Result<Decision, AppError> {
+    Decision::parse(decision.trim()).ok_or_else(|| AppError::bad_request(ErrorCode::InvalidBody, "Choose Approve or Deny."))
+}
+
 #[server(prefix = "/_fn", endpoint = "load_inbox")]
 pub async fn load_inbox(
     #[server(default)] tool_id: String,
@@ -77,8 +83,7 @@ pub async fn decide_approval(
 ) -> Result<ApprovalStatus, AppError> {
     form_result(async move {
         let who = session(&csrf).await?;
-        let decision =
-            Decision::parse(decision.trim()).ok_or_else(|| AppError::bad_request(ErrorCode::InvalidBody, "Choose Approve or Deny."))?;
+        let decision = clicked(&decision)?;
         let a = service::decide_as(&state()?, &who, id, decision, &comment).await?;
         leptos_axum::redirect(&format!("/approvals?decided={id}"));
         Ok(a.status)
@@ -97,8 +102,7 @@ pub async fn decide_approvals(
 ) -> Result<usize, AppError> {
     form_result(async move {
         let who = session(&csrf).await?;
-        let decision =
-            Decision::parse(decision.trim()).ok_or_else(|| AppError::bad_request(ErrorCode::InvalidBody, "Choose Approve or Deny."))?;
+        let decision = clicked(&decision)?;
         let done = service::decide_many(&state()?, &who, &ids, decision, &comment).await?;
         let list: Vec<String> = done.iter().map(|a| a.id.to_string()).collect();
         leptos_axum::redirect(&format!("/approvals?decided={}", list.join(",")));
