@@ -470,7 +470,55 @@ async fn browser_door_and_pages(app: TestApp) {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
+/// A plan of 605 steps: its page draws one box per item until asked for every step, and shows
+/// its verdict rows a page at a time.
+async fn a_big_plan_page_collapses_and_pages(app: TestApp) {
+    let f = setup(&app).await;
+    let admin = app.api(Role::Admin).await;
+    for id in ["lint", "unit"] {
+        let (s, t) = admin.post("/api/tools", json!({"id": id, "risk_weight": 0.5})).await;
+        assert_eq!(s, StatusCode::CREATED, "{t}");
+    }
+    let mut ids = vec![];
+    for i in 0..121 {
+        let deps = if i % 4 == 0 { json!([]) } else { json!([ids[ids.len() - 1]]) };
+        let body = json!({"pack_id": f.pack, "title": format!("Big item {i}"), "tools": ["codegen", "lint", "unit", "git_pr", "db_write"], "depends_on": deps});
+        let (s, item) = f.automation.post("/api/items", body).await;
+        assert_eq!(s, StatusCode::CREATED, "{item}");
+        ids.push(item["id"].as_i64().unwrap());
+    }
+    let (s, plan) = f.automation.post("/api/auto-planner/plan", json!({"item_ids": ids})).await;
+    assert_eq!(s, StatusCode::CREATED, "{plan}");
+    assert_eq!(steps(&plan).len(), 605);
+    let id = plan["id"].as_i64().unwrap();
+    let browser = app.browser(Role::Viewer).await;
+
+    let (s, html) = browser.page(&format!("/plans/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(r#"data-detail="items""#), "past 600 steps the graph draws items");
+    assert_eq!(html.matches(" data-item=\"").count(), 121);
+    assert!(html.contains("one box per item (121 items, 605 steps)"), "the page says what it shows");
+    assert!(html.contains("?graph=steps"), "and links to every step");
+    let (_, all) = browser.page(&format!("/plans/{id}?graph=steps")).await;
+    assert!(all.contains(r#"data-detail="steps""#));
+    assert_eq!(all.matches(r#"<a href="?step="#).count(), 605);
+
+    // 121 git_pr and 121 db_write steps warn: 25 rows a page, pages that say where they are, the last page clamps.
+    let rows = |html: &str| html.matches(r#"data-testid="verdict-row""#).count();
+    assert_eq!(rows(&html), 25);
+    assert!(html.contains("Rows 1–25 of 242") && html.contains("page 1 of 10"), "{}", &html[html.find("row-pages").unwrap_or(0)..][..200]);
+    let (_, second) = browser.page(&format!("/plans/{id}?page=2")).await;
+    assert_eq!(rows(&second), 25);
+    assert!(second.contains("Rows 26–50 of 242"));
+    let (_, last) = browser.page(&format!("/plans/{id}?page=999")).await;
+    assert_eq!(rows(&last), 17);
+    assert!(last.contains("Rows 226–242 of 242") && last.contains("page 10 of 10"));
+    let (s, _) = browser.page(&format!("/plans/{id}?page=lots&graph=everything")).await;
+    assert_eq!(s, StatusCode::OK, "a malformed page or view falls back to the first page and the default view");
+}
+
 on_both_databases!(
+    a_big_plan_page_collapses_and_pages,
     plan_happy_path,
     blocked_plans_say_why,
     idempotency_keys,

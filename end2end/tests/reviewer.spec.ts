@@ -297,6 +297,26 @@ test("the graph of a big plan fits, zooms from the keyboard and opens a step in 
   await expect(drawer).toHaveCount(0);
   await expect(page).toHaveURL(/zoom=25/);
   await expect(page).not.toHaveURL(/step=/);
+
+  // A focused box's full label is spelled out under the graph (its box text is cut to fit).
+  const title = (await node.locator("title").textContent())!;
+  await node.focus();
+  await expect(page.getByTestId("graph-focus")).toHaveText(title);
+  expect(title).toContain(step!);
+
+  // One box per item on request; the page says which view it shows and links back.
+  await page.getByTestId("graph-detail").getByRole("link").click();
+  await expect(page).toHaveURL(/graph=items/);
+  await expect(svg).toHaveAttribute("data-detail", "items");
+  const items = await svg.locator("a[data-item]").count();
+  expect(items).toBeGreaterThan(0);
+  expect(items).toBeLessThan(await page.getByTestId("graph-detail").evaluate((e) => Number(/Every step \((\d+)\)/.exec(e.textContent ?? "")![1])));
+  await frame.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: test.info().outputPath("big-plan-items-1440.png"), fullPage: false });
+  await page.setViewportSize({ width: 390, height: 844 });
+  expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+  await frame.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: test.info().outputPath("big-plan-items-390.png"), fullPage: false });
 });
 
 test("without JavaScript a step's link lands on its drawer, and Close returns to the plan", async ({ browser, request }) => {

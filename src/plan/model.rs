@@ -364,3 +364,36 @@ pub struct EvaluationFilter {
     /// A step id, or `plan` for the plan-level rows only.
     pub step_id: Option<String>,
 }
+
+/// How much of a plan the graph draws: every step, or one box per backlog item (a dense plan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphDetail {
+    Steps,
+    Items,
+}
+
+impl GraphDetail {
+    /// Above this many steps the graph draws items unless the reader asks for every step.
+    pub const DENSE_STEPS: usize = 600;
+
+    /// What to draw: the reader's choice, else items for a dense plan and steps otherwise.
+    pub fn for_plan(steps: usize, asked: Option<GraphDetail>) -> GraphDetail {
+        asked.unwrap_or(if steps > Self::DENSE_STEPS { GraphDetail::Items } else { GraphDetail::Steps })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GraphDetail::Steps => "steps",
+            GraphDetail::Items => "items",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GraphDetail> {
+        match s {
+            "steps" => Some(GraphDetail::Steps),
+            "items" => Some(GraphDetail::Items),
+            _ => None,
+        }
+    }
+}

@@ -237,8 +237,13 @@ pub struct PlanPageView {
     pub fixes: Vec<Fix>,
     pub selected: Option<PlanStep>,
     pub rows: Vec<VerdictRow>,
-    /// Rows matching the filter before the display cap.
+    /// Rows matching the filter (all pages).
     pub matching_rows: usize,
+    /// The page of rows shown (1-based) and how many pages there are.
+    pub row_page: usize,
+    pub row_pages: usize,
+    /// What the graph draws (every step, or items for a dense plan).
+    pub graph_detail: crate::plan::model::GraphDetail,
     /// Its run, once executed.
     pub run: Option<crate::execution::view::PlanRun>,
     /// Whether the viewer may press Execute (`Ok`), why not (`Err`), or `None` once executed.
@@ -257,15 +262,19 @@ pub struct PlanPageView {
     pub trail: Option<crate::audit::model::AuditPage>,
 }
 
-/// Rows shown at most in the verdict table (the JSON API has them all).
-pub const MAX_ROWS: usize = 300;
+/// Rows per page of the verdict table (the JSON API has them all).
+pub const PAGE_ROWS: usize = 25;
 
-/// Verdict-table filter: a gate and a verdict; by default only what warns or blocks.
+/// Verdict-table filter: a gate and a verdict (by default only what warns or blocks), and the
+/// page of matching rows to show.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RowFilter {
     pub gate: Option<Gate>,
     /// `allow`, `warn`, `block`, `all`, or empty for warn + block.
     pub verdict: Option<String>,
+    /// 1-based; 0 or past the end shows the nearest page.
+    #[serde(default)]
+    pub page: usize,
 }
 
 impl RowFilter {
@@ -285,6 +294,7 @@ pub async fn load_plan(
     id: i64,
     #[server(default)] step: Option<String>,
     #[server(default)] filter: RowFilter,
+    #[server(default)] graph: Option<crate::plan::model::GraphDetail>,
 ) -> Result<PlanPageView, AppError> {
     let who = reader().await?;
     let s = state()?;
@@ -301,7 +311,7 @@ pub async fn load_plan(
     } else {
         None
     };
-    let mut view = page_view(plan, step.as_deref(), &filter, run.as_ref());
+    let mut view = page_view(plan, step.as_deref(), &filter, graph, run.as_ref());
     view.run = run;
     view.execute = execute;
     view.can_cancel = can_cancel;
@@ -388,29 +398,37 @@ async fn overrides_view(
 
 /// Builds the page view from a stored plan (pure; also used by the page benchmark).
 #[cfg(feature = "ssr")]
-pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter, run: Option<&crate::execution::view::PlanRun>) -> PlanPageView {
+pub fn page_view(
+    plan: Plan,
+    step: Option<&str>,
+    filter: &RowFilter,
+    graph: Option<crate::plan::model::GraphDetail>,
+    run: Option<&crate::execution::view::PlanRun>,
+) -> PlanPageView {
     let states: Option<std::collections::HashMap<&str, crate::execution::model::StepState>> =
         run.filter(|r| !r.steps.is_empty()).map(|r| r.steps.iter().map(|s| (s.step_id.as_str(), s.state)).collect());
-    let svg = super::graph::to_svg(&plan, step, &format!("/plans/{}", plan.id), states.as_ref());
+    let graph_detail = crate::plan::model::GraphDetail::for_plan(plan.steps.len(), graph);
+    let svg = super::graph::to_svg(&plan, step, graph_detail, states.as_ref());
     let fixes = fixes(&plan);
-    let mut rows = vec![];
-    let mut matching_rows = 0;
-    for s in &plan.steps {
-        for v in s.verdicts.iter().filter(|v| filter.keeps(v)) {
-            matching_rows += 1;
-            if rows.len() < MAX_ROWS {
-                rows.push(VerdictRow {
-                    step_id: s.id.clone(),
-                    tool: s.tool.clone(),
-                    item_id: s.backlog_item_id,
-                    item_title: s.item_title.clone(),
-                    verdict: v.clone(),
-                });
-            }
-        }
-    }
-    // Blocks first, then warnings, in plan order within each.
-    rows.sort_by_key(|r| std::cmp::Reverse(r.verdict.verdict));
+    // Blocks first, then warnings, in plan order within each; one page of them.
+    let mut matching: Vec<(&crate::plan::model::PlanStep, &GateVerdict)> =
+        plan.steps.iter().flat_map(|s| s.verdicts.iter().filter(|v| filter.keeps(v)).map(move |v| (s, v))).collect();
+    matching.sort_by_key(|(_, v)| std::cmp::Reverse(v.verdict));
+    let matching_rows = matching.len();
+    let row_pages = matching_rows.div_ceil(PAGE_ROWS).max(1);
+    let row_page = filter.page.clamp(1, row_pages);
+    let rows: Vec<VerdictRow> = matching
+        .into_iter()
+        .skip((row_page - 1) * PAGE_ROWS)
+        .take(PAGE_ROWS)
+        .map(|(s, v)| VerdictRow {
+            step_id: s.id.clone(),
+            tool: s.tool.clone(),
+            item_id: s.backlog_item_id,
+            item_title: s.item_title.clone(),
+            verdict: v.clone(),
+        })
+        .collect();
     let selected = step.and_then(|id| plan.step(id).cloned());
     let sensitive_steps = plan.steps.iter().filter(|s| s.required_approvals > 0).count();
     let warns = plan.verdicts.iter().any(|v| v.verdict == Verdict::Warn) || plan.steps.iter().any(|s| s.verdict == Verdict::Warn);
@@ -437,6 +455,9 @@ pub fn page_view(plan: Plan, step: Option<&str>, filter: &RowFilter, run: Option
         selected,
         rows,
         matching_rows,
+        row_page,
+        row_pages,
+        graph_detail,
         unblocked_until: plan.unblocked_until,
         run: None,
         execute: None,

@@ -103,7 +103,13 @@ pub fn layout(steps: &[LayoutInput<'_>]) -> Layout {
             edges.push(EdgePath {
                 from: d.clone(),
                 to: s.id.to_string(),
-                d: format!("M{x1:.1},{y1:.1} C{:.1},{y1:.1} {:.1},{y2:.1} {x2:.1},{y2:.1}", x1 + bend, x2 - bend),
+                // Whole pixels, and a straight line where the boxes are level: a big graph's
+                // edges are much of its size.
+                d: if y1 == y2 {
+                    format!("M{x1:.0},{y1:.0}H{x2:.0}")
+                } else {
+                    format!("M{x1:.0},{y1:.0}C{:.0},{y1:.0} {:.0},{y2:.0} {x2:.0},{y2:.0}", x1 + bend, x2 - bend)
+                },
             });
         }
     }

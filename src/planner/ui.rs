@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter, WithoutGraph};
+use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter, WithoutGraph, PAGE_ROWS};
 use crate::audit::ui::AuditTrail;
 use crate::events::live::{use_live_events, LiveBadge};
 use crate::events::model::{Event, EventKind, Subject};
@@ -14,7 +14,7 @@ use crate::execution::view::{AttemptView, StepRunView};
 use crate::layout::use_session;
 use crate::overrides::fns::{CreateOverride, RevokeOverride};
 use crate::overrides::ui::OverridePanel;
-use crate::plan::model::{PlanStatus, PlanStep};
+use crate::plan::model::{GraphDetail, PlanStatus, PlanStep};
 use crate::plan::verdict::{Gate, GateVerdict, Verdict, VerdictCounts};
 use crate::ui::*;
 
@@ -126,9 +126,13 @@ pub fn PlanPage() -> impl IntoView {
     let version = RwSignal::new(0u64);
     let key = move || {
         query.with(|q| {
-            let filter =
-                RowFilter { gate: q.get("gate").and_then(|g| Gate::parse(&g)), verdict: q.get("verdict").filter(|v| !v.is_empty()) };
-            (id(), q.get("step").filter(|s| !s.is_empty()), filter, version.get())
+            let filter = RowFilter {
+                gate: q.get("gate").and_then(|g| Gate::parse(&g)),
+                verdict: q.get("verdict").filter(|v| !v.is_empty()),
+                page: q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
+            };
+            let graph = q.get("graph").and_then(|g| GraphDetail::parse(&g));
+            (id(), q.get("step").filter(|s| !s.is_empty()), filter, graph, version.get())
         })
     };
     let execute = ServerAction::<ExecutePlan>::new();
@@ -138,7 +142,7 @@ pub fn PlanPage() -> impl IntoView {
     // The graph's SVG is in the page already: the hydration data leaves it out (`WithoutGraph`).
     let data = Resource::<_, WithoutGraph>::new_with_options(
         move || (key(), execute.version().get(), cancel.version().get(), create_override.version().get(), revoke_override.version().get()),
-        |((id, step, filter, _), _, _, _, _)| load_plan(id, step, filter),
+        |((id, step, filter, graph, _), _, _, _, _)| load_plan(id, step, filter, graph),
         false,
     );
     let session = use_session();
@@ -331,7 +335,7 @@ fn PlanView(
                 <span class="flex items-center gap-1"><LockIcon/>"waits for human approval"</span>
                 <span>"· click a step for its verdicts"</span>
             </div>
-            <GraphViewport svg=v.svg.clone() steps=v.step_count waves=v.wave_count/>
+            <GraphViewport svg=v.svg.clone() steps=v.step_count waves=v.wave_count items=v.items.len() detail=v.graph_detail/>
         </section>
 
         {v.run.clone().map(|run| view! { <RunSteps run/> })}
@@ -466,7 +470,7 @@ fn StepDrawer(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<Attemp
 /// width, the percentages zoom (links, so they work without JavaScript; `+` / `-` / `0` from the
 /// keyboard), and the frame scrolls (pans) with the mouse, touch or arrow keys once focused.
 #[component]
-fn GraphViewport(svg: String, steps: usize, waves: usize) -> impl IntoView {
+fn GraphViewport(svg: String, steps: usize, waves: usize, items: usize, detail: GraphDetail) -> impl IntoView {
     let query = use_query_map();
     let zoom = move || query.with(|q| q.get("zoom").filter(|z| ZOOMS.contains(&z.as_str())).unwrap_or_else(|| "100".into()));
     let link = move |z: &str| query.with(|q| query_string(q, &["zoom"], &[("zoom", z)]));
@@ -498,6 +502,35 @@ fn GraphViewport(svg: String, steps: usize, waves: usize) -> impl IntoView {
         let q = query.with_untracked(|q| query_string(q, &["step"], &[("step", &step)]));
         navigate_step(&format!("{}{q}", path.get_untracked()), Default::default());
     };
+    // The full label of the focused box (its title shows on hover; the keyboard gets this line).
+    let (focused, set_focused) = signal(None::<String>);
+    let on_focus = move |e: leptos::ev::FocusEvent| {
+        let target: leptos::web_sys::Element = event_target(&e);
+        let label = target
+            .closest("a[data-step]")
+            .ok()
+            .flatten()
+            .and_then(|a| a.query_selector("title").ok().flatten())
+            .and_then(|t| t.text_content());
+        set_focused.set(label);
+    };
+    // A dense plan draws one box per item; the reader may ask for the other view.
+    let other = match detail {
+        GraphDetail::Steps => GraphDetail::Items,
+        GraphDetail::Items => GraphDetail::Steps,
+    };
+    let toggle = (items < steps).then(|| {
+        let href = query.with_untracked(|q| query_string(q, &["graph", "step"], &[("graph", other.as_str())]));
+        let (now, label) = match detail {
+            GraphDetail::Steps => (format!("every step ({steps})"), format!("One box per item ({items})")),
+            GraphDetail::Items => (format!("one box per item ({items} items, {steps} steps)"), format!("Every step ({steps})")),
+        };
+        view! {
+            <span class="ml-2 text-slate-500" data-testid="graph-detail">"Showing " {now} " · "
+                <A href=href attr:class="font-medium text-indigo-600 hover:underline">{label}</A>
+            </span>
+        }
+    });
     view! {
         <div class="mb-2 flex flex-wrap items-center gap-1 text-xs" data-testid="zoom" role="group" aria-label="Zoom">
             {ZOOMS.iter().map(|z| {
@@ -511,12 +544,14 @@ fn GraphViewport(svg: String, steps: usize, waves: usize) -> impl IntoView {
                 }
             }).collect_view()}
             <span class="ml-2 text-slate-500">{format!("{} in {} · scroll or use the arrow keys to pan, + and − to zoom, 0 to fit", plural(steps, "step"), plural(waves, "wave"))}</span>
+            {toggle}
         </div>
         <div class=move || if zoom() == "fit" { "graph-frame graph-fit relative overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" } else { "graph-frame relative overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" }
             style="max-height: 70vh" tabindex="0" role="region" aria-label=format!("Plan graph: {} in {}; each step is a link to its details", plural(steps, "step"), plural(waves, "wave"))
-            data-testid="graph-frame" on:keydown=on_key on:click=on_click>
+            data-testid="graph-frame" on:keydown=on_key on:click=on_click on:focusin=on_focus on:focusout=move |_| set_focused.set(None)>
             <div style=move || match zoom().as_str() { "fit" => String::new(), z => format!("zoom: {}", z.parse::<f64>().unwrap_or(100.0) / 100.0) } inner_html=svg></div>
         </div>
+        <p class="mt-2 min-h-5 break-words text-xs text-slate-700" aria-live="polite" data-testid="graph-focus">{move || focused.get()}</p>
     }
 }
 
@@ -606,6 +641,9 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
     let gate_now = current("gate");
     let verdict_now = current("verdict");
     let shown = v.rows.len();
+    let (page, pages, matching) = (v.row_page, v.row_pages, v.matching_rows);
+    let first = (page - 1) * PAGE_ROWS + 1;
+    let to_page = move |p: usize| query.with(|q| query_string(q, &["page", "step"], &[("page", &p.to_string())]));
     view! {
         <section class=format!("{CARD} p-4") data-testid="verdict-table">
             <div class="mb-3 flex flex-wrap items-center gap-2">
@@ -644,8 +682,13 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
                             </tbody>
                         </table>
                     </div>
-                    {(v.matching_rows > shown).then(|| view! {
-                        <p class="mt-2 text-xs text-slate-500">{format!("Showing {shown} of {} rows; narrow the filter or use GET /api/plans/{id}/evaluations for all.", v.matching_rows)}</p>
+                    {(pages > 1).then(|| view! {
+                        <nav class="mt-3 flex flex-wrap items-center gap-2 text-xs text-slate-600" aria-label="Verdict pages" data-testid="row-pages">
+                            <span>{format!("Rows {first}–{} of {matching}", first + shown - 1)}</span>
+                            {(page > 1).then(|| view! { <a href=to_page(page - 1) class=PAGER rel="prev">"← Previous"</a> })}
+                            {(page < pages).then(|| view! { <a href=to_page(page + 1) class=PAGER rel="next" data-testid="next-rows">"Next →"</a> })}
+                            <span class="text-slate-400">{format!("page {page} of {pages}")}</span>
+                        </nav>
                     })}
                 }.into_any()
             }}
