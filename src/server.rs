@@ -44,19 +44,21 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The application's JavaScript, WebAssembly and CSS (`/pkg`). A release build names them by
-/// content hash (`hash-files`), so they are cached for a year as immutable; it also writes
-/// brotli and gzip copies (`cargo leptos build --release --precompress`), served as they are to
-/// browsers that accept them instead of being compressed again on every request. Unhashed
-/// names (a debug build) must be checked again on every load.
+/// content hash (`hash-files`), so they are cached for a year as immutable; `nofx precompress`
+/// writes brotli and gzip copies beside them, served as they are to browsers that accept them
+/// instead of being compressed again on every request. Unhashed names (a debug build) must be
+/// checked again on every load.
 fn pkg_files(options: &LeptosOptions) -> Router {
     use http::header::{HeaderValue, CACHE_CONTROL};
     use tower_http::services::ServeDir;
     use tower_http::set_header::SetResponseHeaderLayer;
     let dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
-    let cache = if options.hash_files { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let cache = HeaderValue::from_static(if options.hash_files { "public, max-age=31536000, immutable" } else { "no-cache" });
+    // Only a file found is cached: a name missing during a rolling deploy must be asked again.
+    let found = move |res: &axum::response::Response<_>| res.status().is_success().then(|| cache.clone());
     Router::new()
         .fallback_service(ServeDir::new(dir).precompressed_br().precompressed_gzip())
-        .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, HeaderValue::from_static(cache)))
+        .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, found))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, with the connection limits a public
@@ -176,4 +178,69 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
 pub fn leptos_options() -> anyhow::Result<LeptosOptions> {
     let file = std::path::Path::new("Leptos.toml").exists().then_some("Leptos.toml");
     Ok(leptos::config::get_configuration(file)?.leptos_options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http::{header, Request, StatusCode};
+    use tower::ServiceExt;
+
+    async fn get(app: &Router, path: &str, encoding: Option<&str>) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+        let mut req = Request::get(path);
+        if let Some(e) = encoding {
+            req = req.header(header::ACCEPT_ENCODING, e);
+        }
+        let res = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let (parts, body) = res.into_parts();
+        (parts.status, parts.headers, axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec())
+    }
+
+    fn site(hash_files: bool) -> (tempfile::TempDir, Router) {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("pkg");
+        std::fs::create_dir(&pkg).unwrap();
+        std::fs::write(pkg.join("nofx.0a1b2c.wasm"), b"raw wasm").unwrap();
+        std::fs::write(pkg.join("nofx.0a1b2c.wasm.br"), b"brotli wasm").unwrap();
+        std::fs::write(pkg.join("nofx.0a1b2c.wasm.gz"), b"gzip wasm").unwrap();
+        let options = LeptosOptions::builder()
+            .output_name("nofx")
+            .site_root(dir.path().to_str().unwrap())
+            .site_pkg_dir("pkg")
+            .hash_files(hash_files)
+            .build();
+        let app = Router::new().nest_service("/pkg", pkg_files(&options));
+        (dir, app)
+    }
+
+    #[tokio::test]
+    async fn hashed_files_are_immutable_and_sent_precompressed() {
+        let (_dir, app) = site(true);
+        let (status, headers, body) = get(&app, "/pkg/nofx.0a1b2c.wasm", Some("gzip, deflate, br")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, b"brotli wasm", "the brotli copy, as written at build time");
+        assert_eq!(headers[header::CONTENT_ENCODING], "br");
+        assert_eq!(headers[header::CONTENT_TYPE], "application/wasm");
+        assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+        let (_, headers, body) = get(&app, "/pkg/nofx.0a1b2c.wasm", Some("gzip")).await;
+        assert_eq!(
+            (body.as_slice(), &headers[header::CONTENT_ENCODING]),
+            (&b"gzip wasm"[..], &"gzip".parse::<http::HeaderValue>().unwrap())
+        );
+        let (_, headers, body) = get(&app, "/pkg/nofx.0a1b2c.wasm", None).await;
+        assert_eq!(body, b"raw wasm");
+        assert!(headers.get(header::CONTENT_ENCODING).is_none());
+        let (status, headers, _) = get(&app, "/pkg/nofx.ffffff.wasm", Some("br")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(headers.get(header::CACHE_CONTROL).is_none(), "a missing file is not cached (a rolling deploy may add it)");
+    }
+
+    #[tokio::test]
+    async fn unhashed_files_are_checked_again_on_every_load() {
+        let (_dir, app) = site(false);
+        let (status, headers, _) = get(&app, "/pkg/nofx.0a1b2c.wasm", Some("br")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+    }
 }
