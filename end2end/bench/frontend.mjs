@@ -29,11 +29,13 @@ async function signIn(context) {
   await page.close();
 }
 
-/** Loads `path` in a fresh page and returns the bytes on the wire per kind and the timings. */
-async function load(context, path, profile, { waitLive = false } = {}) {
+/** Loads `path` in a fresh page and returns the bytes on the wire per kind and the timings.
+ * `cold` bypasses the browser cache (signing in has already fetched the assets once). */
+async function load(context, path, profile, { waitLive = false, cold = false } = {}) {
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send("Network.enable");
+  await cdp.send("Network.setCacheDisabled", { cacheDisabled: cold });
   if (profile) {
     await cdp.send("Network.emulateNetworkConditions", { offline: false, ...PROFILES[profile] });
     await cdp.send("Emulation.setCPUThrottlingRate", { rate: CPU_SLOWDOWN });
@@ -72,7 +74,7 @@ console.log("## Bytes per page (cache off; JS + WebAssembly + CSS as sent, and t
 for (const path of ["/approvals", `/approvals/${approvalId}`, "/backlog", `/plans/${planId}`]) {
   const context = await browser.newContext();
   await signIn(context);
-  const { bytes } = await load(context, path);
+  const { bytes } = await load(context, path, null, { cold: true });
   console.log(`${path.padEnd(20)} js ${kb(bytes.js)} · wasm ${kb(bytes.wasm)} · css ${kb(bytes.css)} · total ${kb(bytes.js + bytes.wasm + bytes.css)} · html ${kb(bytes.html)}`);
   await context.close();
 }
@@ -86,7 +88,7 @@ for (const profile of Object.keys(PROFILES)) {
       const context = await browser.newContext();
       await signIn(context);
       if (visit === "warm") await load(context, `/approvals/${approvalId}`, null, { waitLive: true });
-      const { timing } = await load(context, `/approvals/${approvalId}`, profile, { waitLive: true });
+      const { timing } = await load(context, `/approvals/${approvalId}`, profile, { waitLive: true, cold: visit === "cold" });
       paints.push(timing.paint);
       lives.push(timing.live);
       await context.close();
