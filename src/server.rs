@@ -54,8 +54,11 @@ fn pkg_files(options: &LeptosOptions) -> Router {
     use tower_http::set_header::SetResponseHeaderLayer;
     let dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
     let cache = HeaderValue::from_static(if options.hash_files { "public, max-age=31536000, immutable" } else { "no-cache" });
-    // Only a file found is cached: a name missing during a rolling deploy must be asked again.
-    let found = move |res: &axum::response::Response<_>| res.status().is_success().then(|| cache.clone());
+    // Only a file found (or revalidated) is cached: a name missing during a rolling deploy must
+    // be asked for again.
+    let found = move |res: &axum::response::Response<_>| {
+        (res.status().is_success() || res.status() == http::StatusCode::NOT_MODIFIED).then(|| cache.clone())
+    };
     Router::new()
         .fallback_service(ServeDir::new(dir).precompressed_br().precompressed_gzip())
         .layer(SetResponseHeaderLayer::overriding(CACHE_CONTROL, found))
@@ -242,5 +245,11 @@ mod tests {
         let (status, headers, _) = get(&app, "/pkg/nofx.0a1b2c.wasm", Some("br")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+        // A revalidation keeps saying so.
+        let modified = headers[header::LAST_MODIFIED].to_str().unwrap().to_string();
+        let req = Request::get("/pkg/nofx.0a1b2c.wasm").header(header::IF_MODIFIED_SINCE, modified).body(Body::empty()).unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
     }
 }
