@@ -276,6 +276,10 @@ test("the graph of a big plan fits, zooms from the keyboard and opens a step in 
   expect(natural).toBeGreaterThan(frameWidth);
   await page.getByTestId("zoom").getByRole("link", { name: "Fit" }).click();
   await expect(page).toHaveURL(/zoom=fit/);
+  // Only the chosen zoom, and the chosen verdict filters, are announced as current.
+  await expect(page.getByTestId("zoom").locator("[aria-current]")).toHaveCount(1);
+  await expect(page.getByTestId("zoom").getByRole("link", { name: "Fit" })).toHaveAttribute("aria-current", "true");
+  await expect(page.getByTestId("verdict-table").locator("[aria-current]")).toHaveText(["All gates", "needs attention"]);
   await expect.poll(async () => (await svg.boundingBox())!.width).toBeLessThanOrEqual(frameWidth);
   // From the keyboard: + zooms in from Fit to 25 %.
   await frame.focus();

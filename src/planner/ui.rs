@@ -454,12 +454,12 @@ fn StepDrawer(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<Attemp
     on_cleanup(move || handle.remove());
     let title = format!("Step {} · {}", step.id, step.tool);
     view! {
-        <A href=close attr:class="fixed inset-0 z-30 hidden bg-slate-900/20 lg:block" attr:aria-label="Close the step" attr:tabindex="-1">""</A>
+        <a href=close class="fixed inset-0 z-30 hidden bg-slate-900/20 lg:block" aria-label="Close the step" tabindex="-1">""</a>
         <aside class="fixed inset-y-0 right-0 z-40 w-full overflow-y-auto bg-slate-50 shadow-2xl ring-1 ring-slate-200 sm:w-[30rem]"
             aria-label=title data-testid="step-drawer" id="step">
             <div class="sticky top-0 z-10 flex items-center justify-between border-b border-slate-200 bg-white/95 px-4 py-2 backdrop-blur">
                 <p class="text-sm font-semibold text-slate-900">{format!("Plan #{plan_id} · step")}</p>
-                <A href=close attr:class="inline-flex min-h-11 items-center rounded-md px-3 text-sm text-slate-600 ring-1 ring-slate-300 hover:bg-slate-50" attr:data-testid="close-step">"Close"</A>
+                <a href=close class="inline-flex min-h-11 items-center rounded-md px-3 text-sm text-slate-600 ring-1 ring-slate-300 hover:bg-slate-50" data-testid="close-step">"Close"</a>
             </div>
             <div class="p-3"><StepPanel step run/></div>
         </aside>
@@ -527,7 +527,7 @@ fn GraphViewport(svg: String, steps: usize, waves: usize, items: usize, detail: 
         };
         view! {
             <span class="ml-2 text-slate-500" data-testid="graph-detail">"Showing " {now} " · "
-                <A href=href attr:class="font-medium text-indigo-600 hover:underline">{label}</A>
+                <a href=href class="font-medium text-indigo-600 hover:underline">{label}</a>
             </span>
         }
     });
@@ -536,11 +536,11 @@ fn GraphViewport(svg: String, steps: usize, waves: usize, items: usize, detail: 
             {ZOOMS.iter().map(|z| {
                 let label = if *z == "fit" { "Fit".to_string() } else { format!("{z}%") };
                 view! {
-                    <A href=move || link(z) attr:data-zoom=*z attr:class=move || if zoom() == *z {
+                    <a href=move || link(z) data-zoom=*z class=move || if zoom() == *z {
                         "rounded-md bg-slate-900 px-2.5 py-1.5 font-medium text-white"
                     } else {
                         "rounded-md bg-white px-2.5 py-1.5 text-slate-700 ring-1 ring-inset ring-slate-300 hover:bg-slate-50"
-                    } attr:aria-current=move || (zoom() == *z).then_some("true")>{label}</A>
+                    } aria-current=move || (zoom() == *z).then_some("true")>{label}</a>
                 }
             }).collect_view()}
             <span class="ml-2 text-slate-500">{format!("{} in {} · scroll or use the arrow keys to pan, + and − to zoom, 0 to fit", plural(steps, "step"), plural(waves, "wave"))}</span>
@@ -636,7 +636,7 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
         } else {
             "rounded-full bg-white px-2.5 py-1 text-xs text-slate-600 ring-1 ring-inset ring-slate-200 hover:bg-slate-50"
         };
-        view! { <A href=href attr:class=class>{label}</A> }
+        view! { <a href=href class=class aria-current=active.then_some("true")>{label}</a> }
     };
     let gate_now = current("gate");
     let verdict_now = current("verdict");
@@ -670,7 +670,7 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
                                 {v.rows.into_iter().map(|r| view! {
                                     <tr data-testid="verdict-row" class="align-top">
                                         <td class="py-2 pr-3 whitespace-nowrap">
-                                            <A href=format!("/plans/{id}?step={}", r.step_id) attr:class="font-mono text-xs text-indigo-600 hover:underline">{r.step_id.clone()}</A>
+                                            <a href=format!("/plans/{id}?step={}", r.step_id) class="font-mono text-xs text-indigo-600 hover:underline">{r.step_id.clone()}</a>
                                             <div class="font-mono text-xs text-slate-500">{r.tool.clone()}</div>
                                         </td>
                                         <td class="py-2 pr-3 capitalize">{r.verdict.gate.as_str()}</td>
