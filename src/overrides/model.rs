@@ -295,7 +295,7 @@ pub fn unblocked_until(plan: &Plan, in_force: &[(Target, i64)]) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::plan::model::*;
-    use crate::plan::verdict::{Finding, GateVerdict, Texts, VerdictCounts};
+    use crate::plan::verdict::{Finding, GateVerdict, Texts};
 
     fn verdict(gate: Gate, verdict: Verdict, enforcement: Enforcement, rule: &str) -> GateVerdict {
         let mut rules = Texts::new();
@@ -354,24 +354,7 @@ mod tests {
             verdict(Gate::Compliance, Verdict::Warn, Enforcement::Advisory, "compliance.prod-changes-tested")
         });
         plan_verdicts.push(verdict(Gate::Structural, Verdict::Allow, Enforcement::Advisory, "r"));
-        Plan {
-            id: 7,
-            status: PlanStatus::Blocked,
-            planner: "p".into(),
-            request: PlanRequest::default(),
-            items: vec![],
-            groups: vec![],
-            steps,
-            waves: vec![],
-            critical_path: vec![],
-            estimate: PlanEstimate::default(),
-            verdicts: plan_verdicts,
-            findings: vec![budget],
-            verdict_counts: VerdictCounts::default(),
-            created_by: "user:p".into(),
-            created_at: 0,
-            unblocked_until: None,
-        }
+        Plan { id: 7, verdicts: plan_verdicts, findings: vec![budget], ..Plan::of_steps(steps) }
     }
 
     fn rules() -> Rules {

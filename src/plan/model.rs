@@ -365,6 +365,31 @@ pub struct EvaluationFilter {
     pub step_id: Option<String>,
 }
 
+#[cfg(test)]
+impl Plan {
+    /// A blocked plan of `steps` by `user:p`, everything else empty: tests fill in what they need.
+    pub fn of_steps(steps: Vec<PlanStep>) -> Plan {
+        Plan {
+            id: 1,
+            status: PlanStatus::Blocked,
+            planner: "p".into(),
+            request: PlanRequest::default(),
+            items: vec![],
+            groups: vec![],
+            steps,
+            waves: vec![],
+            critical_path: vec![],
+            estimate: PlanEstimate::default(),
+            verdicts: vec![],
+            findings: vec![],
+            verdict_counts: VerdictCounts::default(),
+            created_by: "user:p".into(),
+            created_at: 0,
+            unblocked_until: None,
+        }
+    }
+}
+
 /// How much of a plan the graph draws: every step, or one box per backlog item (a dense plan).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

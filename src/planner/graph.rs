@@ -353,8 +353,7 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, detail: GraphDetail, states: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::{PlanEstimate, PlanRequest, PlanStatus, PlanStep, StepEstimate};
-    use crate::plan::verdict::VerdictCounts;
+    use crate::plan::model::{PlanStep, StepEstimate};
 
     fn step(item: i64, n: usize, wave: u32, depends_on: &[String], verdict: Verdict, approvals: i64) -> PlanStep {
         PlanStep {
@@ -390,24 +389,7 @@ mod tests {
             }
         }
         let critical_path = steps.iter().map(|s| s.id.clone()).collect();
-        Plan {
-            id: 1,
-            status: PlanStatus::Blocked,
-            planner: "p".into(),
-            request: PlanRequest::default(),
-            items: vec![],
-            groups: vec![],
-            steps,
-            waves: vec![],
-            critical_path,
-            estimate: PlanEstimate::default(),
-            verdicts: vec![],
-            findings: vec![],
-            verdict_counts: VerdictCounts::default(),
-            created_by: "user:p".into(),
-            created_at: 0,
-            unblocked_until: None,
-        }
+        Plan { critical_path, ..Plan::of_steps(steps) }
     }
 
     fn edges(svg: &str) -> &str {
