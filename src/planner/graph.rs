@@ -234,7 +234,15 @@ fn item_graph(plan: &Plan, states: Option<&HashMap<&str, StepState>>) -> Graph {
                     worst.as_str(),
                     if waiting > 0 { format!(" · {waiting} waiting for human approval") } else { String::new() }
                 ),
-                line1: format!("{} · {}", plural(steps.len(), "step"), worst.as_str()),
+                // Before a run the worst verdict; during one, how far the item has got (the
+                // box's colour is then its run state, not its verdict).
+                line1: match states {
+                    None => format!("{} · {}", plural(steps.len(), "step"), worst.as_str()),
+                    Some(m) => {
+                        let done = steps.iter().filter(|s| m.get(s.id.as_str()) == Some(&StepState::Succeeded)).count();
+                        format!("{} · {done} done", plural(steps.len(), "step"))
+                    }
+                },
                 line2: format!("#{item} {}", truncate(&first.item_title, 20)),
                 locked: waiting > 0,
             }
@@ -435,6 +443,9 @@ mod tests {
         let svg = to_svg(&p, None, GraphDetail::Steps, Some(&states));
         assert!(svg.contains(r#"data-step="s1-2" data-verdict="allow" data-state="running" class="running crit">"#), "{svg}");
         assert!(svg.contains(r#"data-state="queued" class="queued crit">"#), "{svg}");
+        // One box per item says how far the item has got, coloured by its most telling state.
+        let items = to_svg(&p, None, GraphDetail::Items, Some(&states));
+        assert!(items.contains(r#"class="running crit">"#) && items.contains(">3 steps · 1 done</text>"), "{items}");
     }
 
     #[test]
