@@ -11,6 +11,7 @@ use crate::auth::ui::{KeysPage, LoginPage};
 use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
 use crate::layout::{Home, Layout};
 use crate::planner::ui::{PlanPage, PlansPage};
+use crate::ui::script::PageScript;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     // The scripts carry the nonce of this request's Content-Security-Policy (see `http::security`).
@@ -25,7 +26,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
                 <HashedStylesheet options=options.clone() id="leptos"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body class="bg-slate-50 text-slate-900 antialiased">
@@ -40,12 +41,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Effects run only in the browser: tests wait for this flag before using client-side code.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
     view! {
         <Title text="NOFX Control Plane"/>
-        <div id="app" data-hydrated=move || hydrated.get().to_string()>
+        // The page script sets `data-hydrated` once it runs; tests wait for it.
+        <div id="app" data-hydrated="false">
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
@@ -67,6 +66,7 @@ pub fn App() -> impl IntoView {
                 </ParentRoute>
             </Routes>
         </Router>
+        <PageScript/>
         </div>
     }
 }

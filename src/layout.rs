@@ -10,8 +10,6 @@ use leptos_meta::Title;
 use crate::approvals::fns::pending_approvals;
 use crate::auth::fns::{get_session, Logout, SessionInfo};
 use crate::error::AppError;
-use crate::events::live::use_live_events;
-use crate::events::model::EventKind;
 
 /// The signed-in session, loaded once per page load by [`Layout`]. Pages read it inside their own
 /// `Suspend` (`session.info().await`) instead of receiving it from a Suspense around the outlet:
@@ -50,18 +48,9 @@ pub fn Layout() -> impl IntoView {
     let session = Resource::new(|| (), |_| get_session());
     provide_context(SessionResource(session));
     let location = use_location();
-    // The pending requests' count beside Approvals and in the tab title, kept current live.
-    let version = RwSignal::new(0u64);
-    let pending = Resource::new(move || version.get(), |_| pending_approvals());
-    let _live = use_live_events(PENDING_EVENTS, move |_| version.update(|v| *v += 1));
-    let menu = NodeRef::<leptos::html::Input>::new();
-    // A followed link closes the phone menu (with JavaScript; without, the page reloads closed).
-    Effect::new(move |_| {
-        location.pathname.track();
-        if let Some(m) = menu.get_untracked() {
-            m.set_checked(false);
-        }
-    });
+    // The pending requests' count beside Approvals and in the tab title; the page script fetches
+    // these regions again as requests arrive and are decided.
+    let pending = Resource::new(|| (), |_| pending_approvals());
     let nav = || {
         view! {
             <NavLink href="/backlog" label="Backlog"/>
@@ -116,11 +105,11 @@ pub fn Layout() -> impl IntoView {
                     </A>
                     // Below `lg` the navigation and the user area fold behind Menu: a checkbox and
                     // its label, so the menu opens without JavaScript and renders only once.
-                    <input type="checkbox" id="menu-toggle" class="peer sr-only" node_ref=menu aria-label="Menu" data-testid="menu-toggle"/>
+                    <input type="checkbox" id="menu-toggle" class="peer sr-only" aria-label="Menu" data-testid="menu-toggle"/>
                     <label for="menu-toggle" class="ml-auto flex min-h-11 cursor-pointer select-none items-center gap-2 rounded-md px-3 text-sm ring-1 ring-slate-700 hover:bg-slate-800 peer-focus-visible:ring-2 peer-focus-visible:ring-indigo-400 lg:hidden" aria-hidden="true" data-testid="menu">
                         <svg class="h-5 w-5" viewBox="0 0 20 20" fill="currentColor"><path d="M3 5h14v2H3zm0 4h14v2H3zm0 4h14v2H3z"/></svg>
                         "Menu"
-                        <PendingBadge pending/>
+                        <span data-region="pending-menu"><PendingBadge pending/></span>
                     </label>
                     <div class="hidden w-full flex-col gap-3 border-t border-slate-800 py-3 peer-checked:flex lg:flex lg:w-auto lg:flex-1 lg:flex-row lg:items-center lg:border-0 lg:py-0">
                         <nav class="flex flex-col gap-1 text-sm lg:flex-row lg:items-center" aria-label="Main">{nav()}</nav>
@@ -129,7 +118,9 @@ pub fn Layout() -> impl IntoView {
                 </div>
             </header>
             <main class="flex-1 mx-auto w-full max-w-7xl px-4 sm:px-6 py-6 sm:py-8">
-                <Outlet/>
+                // What the page script says when the server could not answer with a page.
+                <p id="page-alert" role="alert" hidden class="mb-4 rounded-lg border border-rose-200 bg-rose-50 px-4 py-3 text-sm text-rose-800"></p>
+                <div data-region="main"><Outlet/></div>
             </main>
             <footer class="border-t border-slate-200 py-4 text-center text-xs text-slate-400">
                 "NOFX Control Plane · JSON API at " <a class="underline" href="/api/openapi.json">"/api/openapi.json"</a>
@@ -151,9 +142,6 @@ pub fn Home() -> impl IntoView {
         </Suspense>
     }
 }
-
-/// The events that change how many requests wait.
-const PENDING_EVENTS: &[EventKind] = &[EventKind::ApprovalRequested, EventKind::ApprovalDecided];
 
 /// Feature flags, who is signed in, and the sign-out button.
 #[component]
@@ -182,7 +170,7 @@ fn NavLink(href: &'static str, label: &'static str, #[prop(optional)] badge: Opt
             if active() { "flex items-center gap-1.5 rounded-md px-3 py-2 lg:py-1.5 bg-slate-800 text-white" } else { "flex items-center gap-1.5 rounded-md px-3 py-2 lg:py-1.5 text-slate-300 hover:text-white hover:bg-slate-800" }
         }>
             {label}
-            {badge.map(|pending| view! { <PendingBadge pending/> })}
+            {badge.map(|pending| view! { <span data-region="pending-nav"><PendingBadge pending/></span> })}
         </A>
     }
 }

@@ -1,5 +1,5 @@
 //! NOFX Control Plane: turns a backlog into executable plans, checks them with gates, and makes
-//! sensitive steps wait for a human. One crate: the leptos UI (SSR + hydration) and, under the
+//! sensitive steps wait for a human. One crate: the leptos UI (SSR pages with islands) and, under the
 //! `ssr` feature, the axum server with the JSON API and storage.
 #![recursion_limit = "256"]
 
@@ -44,6 +44,7 @@ pub mod webhooks;
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Islands: the page is server HTML; the loader hydrates each `#[island]` in it after this.
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
 }

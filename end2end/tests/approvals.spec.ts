@@ -66,6 +66,31 @@ test("deny without a reason shows the error in place; with one it denies", async
   await expect(row).toContainText("user:reviewer");
 });
 
+test("a vote elsewhere refreshes the request in place and keeps what the reviewer is typing", async ({ page, request }) => {
+  // db_migrate needs two approvals in the demo; an admin casts the first one over the API.
+  const id = await requestApproval(request, "db_migrate", { database: "orders-prod", migration: "m_live_keep" });
+  await login(page, "reviewer", "nofx-reviewer-demo");
+  await page.goto(`/approvals/${id}`);
+  await hydrated(page);
+  await expect(page.getByTestId("live")).toHaveAttribute("data-live", "true");
+  await expect(page.getByTestId("quorum")).toHaveText("0 of 2 approvals");
+  const comment = page.getByLabel(/^Comment/).first();
+  await comment.fill("Half-way through my note");
+  await page.evaluate(() => window.scrollTo(0, 200));
+
+  const admin = { Authorization: `Bearer ${process.env.E2E_ADMIN_KEY ?? ""}` };
+  const res = await request.post(`/api/approvals/${id}/decision`, { headers: admin, data: { decision: "approve", comment: "first vote" } });
+  expect(res.status(), await res.text()).toBe(200);
+
+  // No reload: the event stream brings the vote, the regions are fetched again in place.
+  await expect(page.getByTestId("quorum")).toHaveText("1 of 2 approvals (key:e2e-admin)");
+  await expect(page.getByTestId("log-entry").filter({ hasText: "first vote" })).toHaveCount(1);
+  await expect(comment).toHaveValue("Half-way through my note");
+  await expect(comment).toBeFocused();
+  expect(await page.evaluate(() => window.scrollY)).toBeGreaterThan(0);
+  await expect(page.getByTestId("live")).toHaveAttribute("data-live", "true");
+});
+
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 

@@ -83,6 +83,12 @@ test("a server-side validation error is shown in place on the form", async ({ pa
   await page.getByTestId("save-item").click();
   await expect(page.getByTestId("form-error")).toContainText("`teleport`");
   await expect(page).toHaveURL(/\/backlog\/new/);
+  // The form comes back as it was typed: the title, and the tools as chips with the unknown one flagged.
+  await expect(page.getByLabel("Title", { exact: true })).toHaveValue("Uses a tool that does not exist");
+  await expect(page.getByLabel("Tools, in the order they run")).toHaveValue("codegen, teleport");
+  await expect(page.getByTestId("tool-chip").filter({ hasText: "teleport" })).toHaveAttribute("data-known", "false");
+  // The address does not keep the one-off error: a reload shows a clean form.
+  expect(page.url()).not.toContain("form_error");
 });
 
 test.describe("without JavaScript", () => {

@@ -7,25 +7,14 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use super::fns::{load_approval, load_history, load_inbox, CommentApproval, DecideApproval, DecideApprovals};
 use super::model::*;
 use crate::backlog::ui::tool_chip;
-use crate::events::live::{use_live_events, LiveBadge};
+use crate::events::live::LiveBadge;
 use crate::events::model::{EventKind, Subject};
 use crate::layout::use_session;
+use crate::ui::script::{time_left, urgency, TickKind};
 use crate::ui::*;
 
 const EVENTS: &[EventKind] =
     &[EventKind::ApprovalRequested, EventKind::ApprovalDecided, EventKind::ApprovalVoted, EventKind::ApprovalCommented];
-
-/// A clock that starts at the server's `now` (so SSR and hydration render the same text) and
-/// ticks every second in the browser.
-fn use_clock(start: i64) -> ReadSignal<i64> {
-    let (now, set_now) = signal(start);
-    Effect::new(move |_| {
-        if let Ok(handle) = set_interval_with_handle(move || set_now.update(|n| *n += 1000), std::time::Duration::from_secs(1)) {
-            on_cleanup(move || handle.clear());
-        }
-    });
-    now
-}
 
 pub fn status_badge(s: ApprovalStatus) -> impl IntoView {
     let tone = match s {
@@ -38,13 +27,14 @@ pub fn status_badge(s: ApprovalStatus) -> impl IntoView {
     view! { <Pill tone text=s.as_str() testid="approval-status" value=s.as_str()/> }
 }
 
-/// Time left before the request expires, coloured by its urgency (see [`urgency`]).
+/// Time left before the request expires, coloured by its urgency (see [`urgency`]); the page
+/// script counts it down every second (`data-deadline`).
 #[component]
-fn Countdown(expires_at: i64, now: ReadSignal<i64>) -> impl IntoView {
-    let left = move || expires_at - now.get();
+fn Countdown(expires_at: i64, now: i64) -> impl IntoView {
+    let left = expires_at - now;
     view! {
-        <span data-testid="time-left" class=move || format!("tabular-nums {}", urgency(left()).1)>
-            {move || if left() > 0 { format!("{} left", format_duration(left() / 1000 * 1000)) } else { "expiring…".to_string() }}
+        <span data-testid="time-left" data-deadline=expires_at.to_string() class=format!("tabular-nums {}", urgency(left).1)>
+            {time_left(left)}
         </span>
     }
 }
@@ -69,18 +59,6 @@ fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>, sa
     let none = (say_none && plan.is_none() && item.is_none() && pack.is_none())
         .then(|| view! { <span class="text-slate-400">"— not linked to a plan or backlog item"</span> });
     view! { <span class="flex flex-wrap gap-x-3 gap-y-1 text-sm">{plan}{item}{pack}{none}</span> }
-}
-
-/// How soon a request expires, as the inbox colours it: its card's border and its countdown's
-/// text (red in the last five minutes, amber in the last half hour).
-fn urgency(left_ms: i64) -> (&'static str, &'static str) {
-    if left_ms < 5 * 60_000 {
-        ("border-l-rose-500", "font-semibold text-rose-700")
-    } else if left_ms < 30 * 60_000 {
-        ("border-l-amber-400", "font-medium text-amber-800")
-    } else {
-        ("border-l-slate-300", "text-slate-600")
-    }
 }
 
 /// Key/value facts (arguments or context) as wrapping chips; what the call acts on in bold.
@@ -129,14 +107,12 @@ pub fn ApprovalsPage() -> impl IntoView {
             )
         })
     };
-    let version = RwSignal::new(0u64);
-    let data = Resource::new(move || (filter(), version.get()), |((tool, pack, plan, decided), _)| load_inbox(tool, pack, plan, decided));
-    let live = use_live_events(EVENTS, move |_| version.update(|v| *v += 1));
+    let data = Resource::new(filter, |(tool, pack, plan, decided)| load_inbox(tool, pack, plan, decided));
     let bulk = ServerAction::<DecideApprovals>::new();
     let session = use_session();
     view! {
         <PageHeader title="Approvals".to_string() subtitle="Sensitive tool calls waiting for a human decision.".to_string()>
-            <LiveBadge live/>
+            <LiveBadge kinds=EVENTS/>
             <a href="/approvals/history" class=BUTTON_SECONDARY>"History"</a>
         </PageHeader>
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading the inbox…"</p> }>
@@ -152,16 +128,12 @@ pub fn ApprovalsPage() -> impl IntoView {
 
 #[component]
 fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: String, bulk: ServerAction<DecideApprovals>) -> impl IntoView {
-    let now = use_clock(inbox.now);
+    let now = inbox.now;
     let (tool, pack, plan, _) = filter;
     let filtered = !(tool.is_empty() && pack.is_empty() && plan.is_empty());
     let count = plural(inbox.pending.len(), "pending request");
     let server_now = inbox.now;
     let me = inbox.me.clone();
-    // The ticked requests (JavaScript on): their count, and the one tool a bulk decision takes.
-    let selected = RwSignal::new(Vec::<(i64, String)>::new());
-    let scripted = RwSignal::new(false);
-    Effect::new(move |_| scripted.set(true));
     let items: std::collections::HashMap<i64, ItemRef> = inbox.items.iter().map(|i| (i.id, i.clone())).collect();
     let packs: std::collections::HashMap<i64, String> = inbox.packs.iter().cloned().collect();
     let selectable = |a: &Approval| inbox.can_decide && a.requester != inbox.me && !a.approved_by.contains(&inbox.me);
@@ -192,26 +164,15 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
         let (reason, context) = reason_and_rest(&a.context);
         let standing = a.standing(&me);
         let age = format_duration((server_now - a.created_at) / 1000 * 1000);
-        let border = move || urgency(expires_at - now.get()).0;
-        let tick_tool = tool_id.clone();
-        let other_tool = Signal::derive(move || selected.with(|s| s.first().is_some_and(|(_, t)| *t != tick_tool)));
-        let tick_tool = tool_id.clone();
+        let border = urgency(expires_at - now).0;
         view! {
-            <li class=move || format!("{CARD} border-l-4 p-4 {}", border()) data-testid="inbox-row" data-id=id.to_string() data-tool=tool_id.clone()>
+            <li class=format!("{CARD} border-l-4 p-4 {border}") data-testid="inbox-row" data-id=id.to_string() data-tool=tool_id.clone()
+                data-deadline=expires_at.to_string() data-deadline-border="">
                 <div class="flex flex-wrap items-center gap-x-3 gap-y-2">
                     {can_tick.then(|| view! {
                         <input type="checkbox" name="ids[]" value=id.to_string() form="bulk-form"
-                            aria-label=format!("Select request #{id}") data-testid="select"
-                            title=move || if other_tool.get() { "A bulk decision takes requests of one tool" } else { "Select for a bulk decision" }
-                            disabled=other_tool
-                            on:change=move |ev| {
-                                let on = event_target_checked(&ev);
-                                let t = tick_tool.clone();
-                                selected.update(|s| {
-                                    s.retain(|(i, _)| *i != id);
-                                    if on { s.push((id, t)); }
-                                });
-                            }
+                            aria-label=format!("Select request #{id}") data-testid="select" data-tick="" data-group=tool_id.clone()
+                            title="Select for a bulk decision"
                             class="h-5 w-5 rounded border-slate-300 text-indigo-600 disabled:opacity-30"/>
                     })}
                     {tool_chip(tool_id.clone(), true)}
@@ -240,6 +201,7 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
         }
     }).collect_view();
     let empty = inbox.pending.is_empty();
+    let total = inbox.pending.iter().filter(|a| selectable(a)).count();
     view! {
         {(!inbox.just_decided.is_empty()).then(|| view! { <ul class="mb-4 space-y-2">{notes}</ul> })}
         <Form method="GET" action="" attr:class="mb-4 grid grid-cols-2 items-end gap-3 sm:flex sm:flex-wrap" attr:data-testid="inbox-filters">
@@ -252,48 +214,35 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
             </div>
             <p class="py-2 text-sm text-slate-500 sm:ml-auto" data-testid="pending-count">{count}</p>
         </Form>
-        {if empty {
-            view! { <EmptyState title="Nothing is waiting" hint="New requests appear here the moment an agent asks; no need to reload."/> }.into_any()
-        } else {
-            view! { <ul class="space-y-3" data-testid="inbox">{cards}</ul> }.into_any()
-        }}
-        {any_selectable.then(|| view! { <BulkBar csrf bulk selected scripted/> })}
+        // The cards and the bulk bar are one tick group: the page script counts the ticked
+        // requests and keeps them to one tool (`data-ticks`).
+        <div data-ticks=TickKind::Decide.as_str() data-ticks-total=total.to_string() data-server-now=server_now.to_string()>
+            {if empty {
+                view! { <EmptyState title="Nothing is waiting" hint="New requests appear here the moment an agent asks; no need to reload."/> }.into_any()
+            } else {
+                view! { <ul class="space-y-3" data-testid="inbox">{cards}</ul> }.into_any()
+            }}
+            {any_selectable.then(|| view! { <BulkBar csrf bulk/> })}
+        </div>
     }
 }
 
-/// The bulk decision bar, stuck to the bottom of the screen: with JavaScript it counts the ticked
-/// requests; without, it is a plain form the checkboxes belong to (`form="bulk-form"`).
+/// The bulk decision bar, stuck to the bottom of the screen: a plain form the checkboxes belong
+/// to (`form="bulk-form"`); with JavaScript the page script counts the ticked requests in its
+/// sentence and enables the buttons once one is ticked.
 #[component]
-fn BulkBar(
-    csrf: String,
-    bulk: ServerAction<DecideApprovals>,
-    selected: RwSignal<Vec<(i64, String)>>,
-    scripted: RwSignal<bool>,
-) -> impl IntoView {
-    let count = move || selected.with(|s| s.len());
-    let label = move || {
-        if !scripted.get() {
-            "Tick requests of one tool, then decide them together:".to_string()
-        } else {
-            match selected.with(|s| s.first().map(|(_, t)| t.clone())) {
-                None => "Tick requests of one tool to decide them together.".to_string(),
-                Some(t) => format!("{} of {t} selected", plural(count(), "request")),
-            }
-        }
-    };
+fn BulkBar(csrf: String, bulk: ServerAction<DecideApprovals>) -> impl IntoView {
     view! {
         <div class="sticky bottom-0 z-10 mt-4 rounded-xl bg-white/95 p-3 shadow-lg ring-1 ring-slate-200 backdrop-blur" data-testid="bulk-bar">
-            <FormError error=action_error(bulk) form="decide_approvals"/>
+            <FormError form="decide_approvals"/>
             <ActionForm action=bulk attr:id="bulk-form" attr:class="flex flex-wrap items-center gap-2">
                 <input type="hidden" name="csrf" value=csrf/>
-                <p class="w-full text-sm font-medium text-slate-800 sm:w-auto sm:flex-1" data-testid="selection-count" aria-live="polite">{label}</p>
+                <p class="w-full text-sm font-medium text-slate-800 sm:w-auto sm:flex-1" data-testid="selection-count" data-tick-label="" aria-live="polite">"Tick requests of one tool, then decide them together:"</p>
                 <input name="comment" maxlength="4000" aria-label="Comment for every selected request (required to deny)"
                     placeholder="Comment (required to deny)" class=format!("{INPUT} min-w-0 flex-1 sm:max-w-xs") data-testid="bulk-comment"/>
-                <button type="submit" name="decision" value="approve" data-testid="bulk-approve"
-                    disabled=move || scripted.get() && count() == 0
+                <button type="submit" name="decision" value="approve" data-testid="bulk-approve" data-tick-submit=""
                     class="inline-flex min-h-11 items-center rounded-md bg-emerald-600 px-4 text-sm font-medium text-white shadow-sm hover:bg-emerald-500 disabled:opacity-40">"Approve"</button>
-                <button type="submit" name="decision" value="deny" data-testid="bulk-deny"
-                    disabled=move || scripted.get() && count() == 0
+                <button type="submit" name="decision" value="deny" data-testid="bulk-deny" data-tick-submit=""
                     class="inline-flex min-h-11 items-center rounded-md bg-rose-600 px-4 text-sm font-medium text-white shadow-sm hover:bg-rose-500 disabled:opacity-40">"Deny"</button>
             </ActionForm>
         </div>
@@ -307,21 +256,14 @@ pub fn ApprovalDetailPage() -> impl IntoView {
     let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
     let decide = ServerAction::<DecideApproval>::new();
     let comment = ServerAction::<CommentApproval>::new();
-    let version = RwSignal::new(0u64);
-    let data = Resource::new(move || (id(), version.get(), comment.version().get(), decide.version().get()), |(id, ..)| load_approval(id));
-    // Only this request's events refresh its page.
-    let live = use_live_events(EVENTS, move |e| {
-        if e.subject == Subject::Approval(params.with_untracked(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))) {
-            version.update(|v| *v += 1);
-        }
-    });
+    let data = Resource::new(id, load_approval);
     let session = use_session();
     view! {
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading the request…"</p> }>
             {move || Suspend::new(async move {
                 match session.with(data).await {
                     Err(e) => view! { <PageHeader title="Approval request".to_string()/> <ErrorPanel error=e/> }.into_any(),
-                    Ok((info, page)) => view! { <Detail page csrf=info.csrf decide comment live/> }.into_any(),
+                    Ok((info, page)) => view! { <Detail page csrf=info.csrf decide comment/> }.into_any(),
                 }
             })}
         </Transition>
@@ -329,15 +271,9 @@ pub fn ApprovalDetailPage() -> impl IntoView {
 }
 
 #[component]
-fn Detail(
-    page: ApprovalPage,
-    csrf: String,
-    decide: ServerAction<DecideApproval>,
-    comment: ServerAction<CommentApproval>,
-    live: ReadSignal<bool>,
-) -> impl IntoView {
+fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>, comment: ServerAction<CommentApproval>) -> impl IntoView {
     let a = page.approval.clone();
-    let now = use_clock(page.now);
+    let now = page.now;
     let id = a.id;
     let mine = a.requester == page.me;
     let decidable = a.status == ApprovalStatus::Pending && page.can_decide && !mine;
@@ -357,10 +293,11 @@ fn Detail(
     view! {
         <nav class="mb-2 text-sm text-slate-500"><A href="/approvals" attr:class="hover:text-indigo-600">"Approvals"</A> {format!(" / #{id}")}</nav>
         <PageHeader title=format!("Run {}?", a.tool_id) subtitle=format!("Request #{id} by {}", a.requester)>
-            <LiveBadge live/>
+            // Only this request's events refresh its page.
+            <LiveBadge kinds=EVENTS subject=Subject::Approval(id)/>
             {status_badge(a.status)}
         </PageHeader>
-        <div class=format!("mb-6 rounded-lg border px-4 py-3 text-sm {}", standing_tone(&a)) data-testid="standing-box" role="status">
+        <div class=format!("mb-6 rounded-lg border px-4 py-3 text-sm {}", standing_tone(&a)) data-testid="standing-box" role="status" data-server-now=now.to_string()>
             <p class="font-medium" data-testid="standing">{standing.headline}</p>
             <p class="mt-0.5 opacity-90" data-testid="standing-detail">{standing.detail}</p>
         </div>
@@ -443,7 +380,7 @@ fn Detail(
                         // long the arguments; from `lg` up it is the first card beside them.
                         <section class="fixed inset-x-0 bottom-0 z-20 border-t border-slate-200 bg-white/95 p-3 shadow-[0_-4px_12px_rgba(15,23,42,0.08)] backdrop-blur lg:static lg:rounded-xl lg:border-0 lg:bg-white lg:p-5 lg:shadow-sm lg:ring-1 lg:ring-slate-200" data-testid="decision-bar">
                             <h2 class="mb-2 hidden text-sm font-semibold text-slate-900 lg:block">"Your decision"</h2>
-                            <FormError error=action_error(decide) form="decide_approval"/>
+                            <FormError form="decide_approval"/>
                             <ActionForm action=decide attr:data-testid="decision-form" attr:class="space-y-2 lg:space-y-3">
                                 <input type="hidden" name="csrf" value=csrf/>
                                 <input type="hidden" name="id" value=id.to_string()/>
@@ -463,7 +400,7 @@ fn Detail(
                 {(a.status == ApprovalStatus::Pending).then(|| view! {
                     <section class=format!("{CARD} p-5")>
                         <h2 class="mb-3 text-sm font-semibold text-slate-900">"Comment"</h2>
-                        <FormError error=action_error(comment) form="comment_approval"/>
+                        <FormError form="comment_approval"/>
                         <ActionForm action=comment attr:data-testid="comment-form" attr:class="space-y-3">
                             <input type="hidden" name="csrf" value=csrf.clone()/>
                             <input type="hidden" name="id" value=id.to_string()/>

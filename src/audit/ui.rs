@@ -112,7 +112,6 @@ pub fn AuditPage() -> impl IntoView {
     };
     let data = Resource::new(filters, load_audit);
     let session = use_session();
-    let verify = ServerAction::<VerifyAudit>::new();
     view! {
         <PageHeader title="Audit".to_string() subtitle="Every plan, override, approval, key and sign-in: who did it, through which door, when, and what it concerns. Hash-chained: no record can be changed, removed or reordered unnoticed.".to_string()/>
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading the audit trail…"</p> }>
@@ -120,7 +119,7 @@ pub fn AuditPage() -> impl IntoView {
                 let q = filters();
                 match session.with(data).await {
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                    Ok((info, v)) => view! { <AuditBody v q csrf=info.csrf verify/> }.into_any(),
+                    Ok((info, v)) => view! { <AuditBody v q csrf=info.csrf/> }.into_any(),
                 }
             })}
         </Transition>
@@ -128,7 +127,7 @@ pub fn AuditPage() -> impl IntoView {
 }
 
 #[component]
-fn AuditBody(v: super::fns::AuditView, q: AuditQuery, csrf: String, verify: ServerAction<VerifyAudit>) -> impl IntoView {
+fn AuditBody(v: super::fns::AuditView, q: AuditQuery, csrf: String) -> impl IntoView {
     let export = v.export.clone();
     let older = v.page.next.map(|n| {
         let rest = q.to_query();
@@ -209,17 +208,7 @@ fn AuditBody(v: super::fns::AuditView, q: AuditQuery, csrf: String, verify: Serv
                             <p class="text-xs text-slate-500">"Keep " <code class="font-mono">{head.to_string().chars().take(20).collect::<String>()} "…"</code> " elsewhere; " <code class="font-mono">"nofx audit verify --expect-head"</code> " proves later that nothing up to it changed."</p>
                         }.into_any()
                     }}
-                    <ActionForm action=verify>
-                        <input type="hidden" name="csrf" value=csrf/>
-                        <button type="submit" class=BUTTON_SECONDARY data-testid="verify-chain">"Verify the chain"</button>
-                    </ActionForm>
-                    {move || verify.value().get().map(|r| match r {
-                        Ok(s) => match s.broken {
-                            None => view! { <p role="status" class="rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-800" data-testid="chain-status" data-value="intact">{format!("Intact: {} checked, up to record {}.", plural(s.records as usize, "record"), s.head.seq)}</p> }.into_any(),
-                            Some(b) => view! { <p role="alert" class="rounded-md bg-rose-50 px-3 py-2 text-sm text-rose-800" data-testid="chain-status" data-value="broken">{format!("Broken: {}. Intact up to record {}.", b.describe(), s.head.seq)}</p> }.into_any(),
-                        },
-                        Err(e) => view! { <p role="alert" class="text-sm text-rose-700">{e.message}</p> }.into_any(),
-                    })}
+                    <VerifyChain csrf/>
                     <a href=export.clone() class="block text-sm text-indigo-600 hover:underline" data-testid="export" download="nofx-audit.jsonl">
                         {if filtered { "Export these records (JSON Lines)" } else { "Export the whole log (JSON Lines)" }}
                     </a>
@@ -259,5 +248,25 @@ pub fn AuditTrail(page: AuditPage, all: String) -> impl IntoView {
                 view! { <ul class="mt-2 divide-y divide-slate-100">{page.records.into_iter().map(|r| view! { <RecordRow r/> }).collect_view()}</ul> }.into_any()
             }}
         </section>
+    }
+}
+
+/// "Verify the chain" and its verdict: an island, since the verdict is the server function's
+/// answer, shown in place (without JavaScript the button reloads the page, which shows the head).
+#[island]
+fn VerifyChain(csrf: String) -> impl IntoView {
+    let verify = ServerAction::<VerifyAudit>::new();
+    view! {
+        <ActionForm action=verify>
+            <input type="hidden" name="csrf" value=csrf/>
+            <button type="submit" class=BUTTON_SECONDARY data-testid="verify-chain">"Verify the chain"</button>
+        </ActionForm>
+        {move || verify.value().get().map(|r| match r {
+            Ok(s) => match s.broken {
+                None => view! { <p role="status" class="rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-800" data-testid="chain-status" data-value="intact">{format!("Intact: {} checked, up to record {}.", plural(s.records as usize, "record"), s.head.seq)}</p> }.into_any(),
+                Some(b) => view! { <p role="alert" class="rounded-md bg-rose-50 px-3 py-2 text-sm text-rose-800" data-testid="chain-status" data-value="broken">{format!("Broken: {}. Intact up to record {}.", b.describe(), s.head.seq)}</p> }.into_any(),
+            },
+            Err(e) => view! { <p role="alert" class="text-sm text-rose-700">{e.message}</p> }.into_any(),
+        })}
     }
 }

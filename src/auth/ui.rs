@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::fns::Login;
-use crate::ui::{action_error, FormError, BUTTON, INPUT, LABEL};
+use crate::ui::{FormError, BUTTON, INPUT, LABEL};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -19,8 +19,9 @@ pub fn LoginPage() -> impl IntoView {
                     <h1 class="text-2xl font-semibold tracking-tight">"NOFX Control Plane"</h1>
                     <p class="mt-1 text-sm text-slate-300">"Plan the backlog, gate the risky bits, keep humans in charge."</p>
                 </div>
-                <div class="rounded-xl bg-white p-6 shadow-xl">
-                    <FormError error=action_error(login)/>
+                // A region: a failed sign-in comes back in place, the username kept.
+                <div class="rounded-xl bg-white p-6 shadow-xl" data-region="main">
+                    <FormError/>
                     <ActionForm action=login>
                         <input type="hidden" name="next" value=next/>
                         <div class="space-y-4">
@@ -32,9 +33,7 @@ pub fn LoginPage() -> impl IntoView {
                                 <label class=LABEL for="password">"Password"</label>
                                 <input class=INPUT id="password" name="password" type="password" autocomplete="current-password" required/>
                             </div>
-                            <button type="submit" class=format!("{BUTTON} w-full justify-center") disabled=move || login.pending().get()>
-                                {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
-                            </button>
+                            <button type="submit" class=format!("{BUTTON} w-full justify-center")>"Sign in"</button>
                         </div>
                     </ActionForm>
                 </div>
@@ -47,12 +46,16 @@ pub fn LoginPage() -> impl IntoView {
 /// revocation, and new keys (shown once).
 #[component]
 pub fn KeysPage() -> impl IntoView {
-    use super::fns::{load_keys, CreateKey, RevokeKey};
-    use super::model::{KeyStatus, Role};
+    use super::fns::{load_keys, RevokeKey};
+    use super::model::KeyStatus;
     use crate::ui::*;
-    let create = ServerAction::<CreateKey>::new();
     let revoke = ServerAction::<RevokeKey>::new();
-    let data = Resource::new(move || (create.version().get(), revoke.version().get()), |_| load_keys());
+    let data = Resource::new(|| (), |_| load_keys());
+    let query = leptos_router::hooks::use_query_map();
+    // Without JavaScript a failed creation comes back as `?form_error=` (the island cannot read
+    // the address itself: it runs outside the router in the browser).
+    let create_error =
+        move || query.with_untracked(|q| (q.get("form_for").as_deref() == Some("create_key")).then(|| q.get("form_error")).flatten());
     let session = crate::layout::use_session();
     let tone = |s: KeyStatus| match s {
         KeyStatus::Active => Tone::Good,
@@ -112,38 +115,11 @@ pub fn KeysPage() -> impl IntoView {
                                             </ul>
                                         }.into_any()
                                     }}
-                                    <FormError error=action_error(revoke) form="revoke_key"/>
+                                    <FormError form="revoke_key"/>
                                 </div>
-                                <section class=format!("{CARD} space-y-3 p-4") data-testid="new-key">
-                                    <h2 class="text-sm font-semibold text-slate-900">"New key"</h2>
-                                    <FormError error=action_error(create) form="create_key"/>
-                                    {move || create.value().get().and_then(|r| r.ok()).map(|k| view! {
-                                        <div role="status" class="rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-900" data-testid="created-key">
-                                            <p class="font-semibold">{format!("Created {}. Copy it now: it is not shown again.", k.info.name)}</p>
-                                            <code class="mt-2 block select-all break-all rounded bg-white px-2 py-1 font-mono text-xs text-slate-900" data-testid="created-key-value">{k.key.clone()}</code>
-                                        </div>
-                                    })}
-                                    <ActionForm action=create attr:class="space-y-3">
-                                        <input type="hidden" name="csrf" value=csrf.clone()/>
-                                        <div>
-                                            <label class=LABEL for="key-name">"Name"</label>
-                                            <input id="key-name" name="name" class=INPUT required maxlength="40" pattern="[A-Za-z0-9_.\\-]{2,40}" placeholder="ci-deployer"/>
-                                            <p class="mt-1 text-xs text-slate-500">"2–40 letters, digits, '_', '-' or '.'"</p>
-                                        </div>
-                                        <div>
-                                            <label class=LABEL for="key-role">"Role"</label>
-                                            <select id="key-role" name="role" class=INPUT required>
-                                                <option value="" selected>"Choose a role"</option>
-                                                {Role::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
-                                            </select>
-                                        </div>
-                                        <div>
-                                            <label class=LABEL for="key-expiry">"Expires after (days)"</label>
-                                            <input id="key-expiry" name="expires_in_days" class=INPUT inputmode="numeric" placeholder="never"/>
-                                        </div>
-                                        <button type="submit" class=BUTTON data-testid="create-key">"Create key"</button>
-                                        <noscript><p class="text-xs text-slate-500">"The new key is shown by this page's script; without JavaScript use `nofx api-key create` or POST /api/keys."</p></noscript>
-                                    </ActionForm>
+                                // Kept as it is when the page script refreshes the list: it shows the new key once.
+                                <section class=format!("{CARD} space-y-3 p-4") data-testid="new-key" data-keep="new-key">
+                                    <NewKey csrf=csrf.clone() error=create_error()/>
                                 </section>
                             </div>
                         }.into_any()
@@ -151,5 +127,55 @@ pub fn KeysPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The new-key form: an island, because the key is shown once, in place, from the server
+/// function's answer (a redirect would lose it). A created key refreshes the list beside it.
+#[island]
+fn NewKey(csrf: String, error: Option<String>) -> impl IntoView {
+    use super::fns::CreateKey;
+    use super::model::Role;
+    use crate::ui::{BUTTON, INPUT, LABEL};
+    let create = ServerAction::<CreateKey>::new();
+    Effect::new(move |_| {
+        if matches!(create.value().get(), Some(Ok(_))) {
+            #[cfg(feature = "hydrate")]
+            crate::ui::script::ask_refresh();
+        }
+    });
+    let message = move || create.value().get().and_then(|r| r.err()).map(|e| e.message).or_else(|| error.clone());
+    view! {
+        <h2 class="text-sm font-semibold text-slate-900">"New key"</h2>
+        {move || message().map(|m| view! {
+            <div role="alert" data-testid="form-error" class="mb-4 rounded-lg border border-rose-200 bg-rose-50 px-4 py-3 text-sm text-rose-800">{m}</div>
+        })}
+        {move || create.value().get().and_then(|r| r.ok()).map(|k| view! {
+            <div role="status" class="rounded-md border border-emerald-300 bg-emerald-50 p-3 text-sm text-emerald-900" data-testid="created-key">
+                <p class="font-semibold">{format!("Created {}. Copy it now: it is not shown again.", k.info.name)}</p>
+                <code class="mt-2 block select-all break-all rounded bg-white px-2 py-1 font-mono text-xs text-slate-900" data-testid="created-key-value">{k.key.clone()}</code>
+            </div>
+        })}
+        <ActionForm action=create attr:class="space-y-3">
+            <input type="hidden" name="csrf" value=csrf/>
+            <div>
+                <label class=LABEL for="key-name">"Name"</label>
+                <input id="key-name" name="name" class=INPUT required maxlength="40" pattern="[A-Za-z0-9_.\\-]{2,40}" placeholder="ci-deployer"/>
+                <p class="mt-1 text-xs text-slate-500">"2–40 letters, digits, '_', '-' or '.'"</p>
+            </div>
+            <div>
+                <label class=LABEL for="key-role">"Role"</label>
+                <select id="key-role" name="role" class=INPUT required>
+                    <option value="" selected>"Choose a role"</option>
+                    {Role::ALL.iter().map(|r| view! { <option value=r.as_str()>{r.as_str()}</option> }).collect_view()}
+                </select>
+            </div>
+            <div>
+                <label class=LABEL for="key-expiry">"Expires after (days)"</label>
+                <input id="key-expiry" name="expires_in_days" class=INPUT inputmode="numeric" placeholder="never"/>
+            </div>
+            <button type="submit" class=BUTTON data-testid="create-key">"Create key"</button>
+            <noscript><p class="text-xs text-slate-500">"The new key is shown by this page's script; without JavaScript use `nofx api-key create` or POST /api/keys."</p></noscript>
+        </ActionForm>
     }
 }

@@ -59,7 +59,7 @@ pub fn ExecutePanel(
                     <div>
                         <h2 class="text-sm font-semibold text-slate-900">"Ready to execute"</h2>
                         <p class="mt-1 text-sm text-slate-600">"Workers run the steps wave by wave, the steps of a wave in parallel. " {notes.join(" ")}</p>
-                        <FormError error=action_error(action) form="execute_plan"/>
+                        <FormError form="execute_plan"/>
                     </div>
                     <ActionForm action attr:class="shrink-0">
                         <input type="hidden" name="csrf" value=csrf/>
@@ -104,7 +104,7 @@ pub fn RunPanel(run: PlanRun, can_cancel: bool, csrf: String, cancel: ServerActi
                 {can_cancel.then(|| view! {
                     <details class="shrink-0 rounded-lg bg-white/70 p-3 text-slate-800 ring-1 ring-slate-200" data-testid="cancel">
                         <summary class="cursor-pointer text-sm font-medium text-rose-700">"Cancel plan…"</summary>
-                        <FormError error=action_error(cancel) form="cancel_plan"/>
+                        <FormError form="cancel_plan"/>
                         <ActionForm action=cancel attr:class="mt-2 space-y-2">
                             <input type="hidden" name="csrf" value=csrf/>
                             <input type="hidden" name="id" value=plan_id.to_string()/>

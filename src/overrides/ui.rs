@@ -99,7 +99,7 @@ pub fn OverridePanel(
                     }).collect_view()}
                 </ul>
             })}
-            <FormError error=action_error(revoke) form="revoke_override"/>
+            <FormError form="revoke_override"/>
             {show_form.then(|| view! {
                 <details class=format!("{CARD} p-4") data-testid="override-form" open=move || create.value().get().is_some_and(|r| r.is_err())>
                     <summary class="cursor-pointer text-sm font-semibold text-slate-900">"Override a verdict or request…"</summary>
@@ -108,7 +108,7 @@ pub fn OverridePanel(
                         {if rules.require_approval { ", and a second person must approve it before it takes effect." } else { "." }}
                         " Hard-mandatory verdicts can never be overridden."
                     </p>
-                    <FormError error=action_error(create) form="create_override"/>
+                    <FormError form="create_override"/>
                     {if selectable {
                         view! {
                             <ActionForm action=create attr:class="mt-3 space-y-3">

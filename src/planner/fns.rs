@@ -107,35 +107,6 @@ pub struct VerdictRow {
     pub verdict: GateVerdict,
 }
 
-/// How the plan page's data travels to the browser for hydration: without the graph's SVG, which
-/// the browser already has in the server-rendered page (hydration leaves inner HTML as the server
-/// wrote it), so a large plan's graph is not sent twice. Refetches (live updates, another step)
-/// go through the server function as usual and bring the SVG with them.
-pub struct WithoutGraph;
-
-type PlanPageResult = Result<PlanPageView, AppError>;
-
-impl leptos::server::codee::Encoder<PlanPageResult> for WithoutGraph {
-    type Error = serde_json::Error;
-    type Encoded = String;
-
-    fn encode(val: &PlanPageResult) -> Result<String, serde_json::Error> {
-        match val {
-            Ok(v) => serde_json::to_string(&Ok::<_, AppError>(PlanPageView { svg: String::new(), ..v.clone() })),
-            Err(e) => serde_json::to_string(&Err::<PlanPageView, _>(e)),
-        }
-    }
-}
-
-impl leptos::server::codee::Decoder<PlanPageResult> for WithoutGraph {
-    type Error = serde_json::Error;
-    type Encoded = str;
-
-    fn decode(val: &str) -> Result<PlanPageResult, serde_json::Error> {
-        serde_json::from_str(val)
-    }
-}
-
 /// What a fix needs the user to be allowed to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FixNeeds {

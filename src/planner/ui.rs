@@ -4,10 +4,10 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter, WithoutGraph, PAGE_ROWS};
+use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter, PAGE_ROWS};
 use crate::audit::ui::AuditTrail;
-use crate::events::live::{use_live_events, LiveBadge};
-use crate::events::model::{Event, EventKind, Subject};
+use crate::events::live::LiveBadge;
+use crate::events::model::{EventKind, Subject};
 use crate::execution::fns::{CancelPlan, ExecutePlan};
 use crate::execution::ui::{ExecutePanel, RunPanel, RunSteps, StepRunDetail};
 use crate::execution::view::{AttemptView, StepRunView};
@@ -16,6 +16,7 @@ use crate::overrides::fns::{CreateOverride, RevokeOverride};
 use crate::overrides::ui::OverridePanel;
 use crate::plan::model::{GraphDetail, PlanStatus, PlanStep};
 use crate::plan::verdict::{Gate, GateVerdict, Verdict, VerdictCounts};
+use crate::ui::script::ZOOMS;
 use crate::ui::*;
 
 pub fn plan_status_pill(status: PlanStatus) -> impl IntoView {
@@ -54,14 +55,10 @@ fn format_usd(v: f64) -> String {
 /// `/plans`: every plan, newest first, refreshed live as plans are stored.
 #[component]
 pub fn PlansPage() -> impl IntoView {
-    // Each relevant event bumps the version, which re-runs the loader (a keyed source rather
-    // than `refetch`, so a refresh can never be lost between hydration and the first event).
-    let version = RwSignal::new(0u64);
-    let data = Resource::new(move || version.get(), |_| load_plans(None));
-    let live = use_live_events(PLANS_EVENTS, move |_| version.update(|v| *v += 1));
+    let data = Resource::new(|| (), |_| load_plans(None));
     view! {
         <PageHeader title="Plans".to_string() subtitle="Plan graphs built from the backlog, judged by the structural, risk, compliance and resource gates.".to_string()>
-            <LiveBadge live/>
+            <LiveBadge kinds=PLANS_EVENTS/>
             <a href="/backlog" class=BUTTON>"Plan from the backlog"</a>
         </PageHeader>
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading plans…"</p> }>
@@ -123,7 +120,6 @@ pub fn PlanPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
-    let version = RwSignal::new(0u64);
     let key = move || {
         query.with(|q| {
             let filter = RowFilter {
@@ -132,32 +128,21 @@ pub fn PlanPage() -> impl IntoView {
                 page: q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1),
             };
             let graph = q.get("graph").and_then(|g| GraphDetail::parse(&g));
-            (id(), q.get("step").filter(|s| !s.is_empty()), filter, graph, version.get())
+            (id(), q.get("step").filter(|s| !s.is_empty()), filter, graph)
         })
     };
     let execute = ServerAction::<ExecutePlan>::new();
     let cancel = ServerAction::<CancelPlan>::new();
     let create_override = ServerAction::<CreateOverride>::new();
     let revoke_override = ServerAction::<RevokeOverride>::new();
-    // The graph's SVG is in the page already: the hydration data leaves it out (`WithoutGraph`).
-    let data = Resource::<_, WithoutGraph>::new_with_options(
-        move || (key(), execute.version().get(), cancel.version().get(), create_override.version().get(), revoke_override.version().get()),
-        |((id, step, filter, graph, _), _, _, _, _)| load_plan(id, step, filter, graph),
-        false,
-    );
+    let data = Resource::new(key, |(id, step, filter, graph)| load_plan(id, step, filter, graph));
     let session = use_session();
-    let live = use_live_events(PLAN_EVENTS, move |e| {
-        // Refresh only when the event is about this plan (plan 1 is not plan 12).
-        if refreshes_plan(&e, id_untracked(params)) {
-            version.update(|v| *v += 1);
-        }
-    });
     view! {
         <Transition fallback=|| view! { <p class="text-slate-500">"Loading plan…"</p> }>
             {move || Suspend::new(async move {
                 match session.with(data).await {
                     Err(e) => view! { <PageHeader title="Plan not found".to_string()/> <ErrorPanel error=e/> }.into_any(),
-                    Ok((info, v)) => view! { <PlanView v live can=info.can csrf=info.csrf execute cancel create_override revoke_override/> }.into_any(),
+                    Ok((info, v)) => view! { <PlanView v can=info.can csrf=info.csrf execute cancel create_override revoke_override/> }.into_any(),
                 }
             })}
         </Transition>
@@ -204,19 +189,9 @@ const PLAN_EVENTS: &[EventKind] = &[
     EventKind::OverrideExpired,
 ];
 
-/// Whether `e` is about the plan `plan_id` (by its typed subject, never by text search).
-fn refreshes_plan(e: &Event, plan_id: i64) -> bool {
-    PLAN_EVENTS.contains(&e.kind) && e.subject == Subject::Plan(plan_id)
-}
-
-fn id_untracked(params: Memo<leptos_router::params::ParamsMap>) -> i64 {
-    params.with_untracked(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
-}
-
 #[component]
 fn PlanView(
     v: PlanPageView,
-    live: ReadSignal<bool>,
     can: crate::auth::model::Capabilities,
     csrf: String,
     execute: ServerAction<ExecutePlan>,
@@ -242,7 +217,8 @@ fn PlanView(
             <A href="/plans" attr:class="hover:text-indigo-600">"Plans"</A> " / #" {id}
         </nav>
         <PageHeader title=format!("Plan #{id}") subtitle=format!("{} · {} · by {} · {} · {}", plural(v.items.len(), "item"), plural(v.groups.len(), "pack"), v.created_by, format_time(v.created_at), v.planner)>
-            <LiveBadge live/>
+            // Only this plan's events refresh its page (plan 1 is not plan 12).
+            <LiveBadge kinds=PLAN_EVENTS subject=Subject::Plan(id)/>
             {plan_status_pill(v.status)}
             <a href=format!("/api/plans/{id}/graph?format=dot") class=BUTTON_SECONDARY download=format!("plan-{id}.dot") data-testid="download-dot">"DOT"</a>
             <a href=format!("/api/plans/{id}/graph?format=json") class=BUTTON_SECONDARY download=format!("plan-{id}.json")>"JSON"</a>
@@ -444,17 +420,11 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
 #[component]
 fn StepDrawer(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<AttemptView>)>) -> impl IntoView {
     let query = use_query_map();
-    let close = move || format!("/plans/{plan_id}{}", query.with(|q| query_string(q, &["step"], &[])));
-    let navigate = leptos_router::hooks::use_navigate();
-    let handle = window_event_listener(leptos::ev::keydown, move |e| {
-        if e.key() == "Escape" {
-            navigate(&close(), Default::default());
-        }
-    });
-    on_cleanup(move || handle.remove());
+    // The page script follows Close when Escape is pressed.
+    let close = format!("/plans/{plan_id}{}", query.with_untracked(|q| query_string(q, &["step"], &[])));
     let title = format!("Step {} · {}", step.id, step.tool);
     view! {
-        <a href=close class="fixed inset-0 z-30 hidden bg-slate-900/20 lg:block" aria-label="Close the step" tabindex="-1">""</a>
+        <a href=close.clone() class="fixed inset-0 z-30 hidden bg-slate-900/20 lg:block" aria-label="Close the step" tabindex="-1">""</a>
         <aside class="fixed inset-y-0 right-0 z-40 w-full overflow-y-auto bg-slate-50 shadow-2xl ring-1 ring-slate-200 sm:w-[30rem]"
             aria-label=title data-testid="step-drawer" id="step">
             <div class="sticky top-0 z-10 flex items-center justify-between border-b border-slate-200 bg-white/95 px-4 py-2 backdrop-blur">
@@ -467,53 +437,14 @@ fn StepDrawer(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<Attemp
 }
 
 /// The plan graph in a scrollable, zoomable frame: Fit shows the whole plan at the frame's
-/// width, the percentages zoom (links, so they work without JavaScript; `+` / `-` / `0` from the
-/// keyboard), and the frame scrolls (pans) with the mouse, touch or arrow keys once focused.
+/// width, the percentages zoom (links, so they work without JavaScript; the page script adds `+` /
+/// `-` / `0` from the keyboard and spells out the focused box's label), and the frame scrolls
+/// (pans) with the mouse, touch or arrow keys once focused.
 #[component]
 fn GraphViewport(svg: String, steps: usize, waves: usize, items: usize, detail: GraphDetail) -> impl IntoView {
     let query = use_query_map();
-    let zoom = move || query.with(|q| q.get("zoom").filter(|z| ZOOMS.contains(&z.as_str())).unwrap_or_else(|| "100".into()));
-    let link = move |z: &str| query.with(|q| query_string(q, &["zoom"], &[("zoom", z)]));
-    let navigate = leptos_router::hooks::use_navigate();
-    let path = leptos_router::hooks::use_location().pathname;
-    let on_key = move |e: leptos::ev::KeyboardEvent| {
-        let now = ZOOMS.iter().position(|z| *z == zoom()).unwrap_or(4);
-        let next = match e.key().as_str() {
-            "+" | "=" => ZOOMS.get(now + 1).copied(),
-            "-" | "_" => now.checked_sub(1).and_then(|i| ZOOMS.get(i)).copied(),
-            "0" => Some("fit"),
-            _ => None,
-        };
-        if let Some(z) = next {
-            e.prevent_default();
-            navigate(&format!("{}{}", path.get_untracked(), link(z)), Default::default());
-        }
-    };
-    // With JavaScript a step's link keeps the page's choices (zoom, filters); without, the SVG's
-    // plain `?step=` link still opens the drawer.
-    let navigate_step = leptos_router::hooks::use_navigate();
-    let on_click = move |e: leptos::ev::MouseEvent| {
-        let target: leptos::web_sys::Element = event_target(&e);
-        let Some(step) = target.closest("a[data-step]").ok().flatten().and_then(|a| a.get_attribute("data-step")) else { return };
-        if e.ctrl_key() || e.meta_key() || e.shift_key() {
-            return;
-        }
-        e.prevent_default();
-        let q = query.with_untracked(|q| query_string(q, &["step"], &[("step", &step)]));
-        navigate_step(&format!("{}{q}", path.get_untracked()), Default::default());
-    };
-    // The full label of the focused box (its title shows on hover; the keyboard gets this line).
-    let (focused, set_focused) = signal(None::<String>);
-    let on_focus = move |e: leptos::ev::FocusEvent| {
-        let target: leptos::web_sys::Element = event_target(&e);
-        let label = target
-            .closest("a[data-step]")
-            .ok()
-            .flatten()
-            .and_then(|a| a.query_selector("title").ok().flatten())
-            .and_then(|t| t.text_content());
-        set_focused.set(label);
-    };
+    let zoom = query.with_untracked(|q| q.get("zoom").filter(|z| ZOOMS.contains(&z.as_str())).unwrap_or_else(|| "100".into()));
+    let link = move |z: &str| query.with_untracked(|q| query_string(q, &["zoom"], &[("zoom", z)]));
     // A dense plan draws one box per item; the reader may ask for the other view.
     let other = match detail {
         GraphDetail::Steps => GraphDetail::Items,
@@ -531,31 +462,35 @@ fn GraphViewport(svg: String, steps: usize, waves: usize, items: usize, detail: 
             </span>
         }
     });
+    let frame = if zoom == "fit" { "graph-frame graph-fit" } else { "graph-frame" };
+    let scale = match zoom.as_str() {
+        "fit" => String::new(),
+        z => format!("zoom: {}", z.parse::<f64>().unwrap_or(100.0) / 100.0),
+    };
     view! {
         <div class="mb-2 flex flex-wrap items-center gap-1 text-xs" data-testid="zoom" role="group" aria-label="Zoom">
             {ZOOMS.iter().map(|z| {
                 let label = if *z == "fit" { "Fit".to_string() } else { format!("{z}%") };
+                let on = zoom == *z;
                 view! {
-                    <a href=move || link(z) data-zoom=*z class=move || if zoom() == *z {
+                    <a href=link(z) data-zoom=*z class=if on {
                         "rounded-md bg-slate-900 px-2.5 py-1.5 font-medium text-white"
                     } else {
                         "rounded-md bg-white px-2.5 py-1.5 text-slate-700 ring-1 ring-inset ring-slate-300 hover:bg-slate-50"
-                    } aria-current=move || (zoom() == *z).then_some("true")>{label}</a>
+                    } aria-current=on.then_some("true")>{label}</a>
                 }
             }).collect_view()}
             <span class="ml-2 text-slate-500">{format!("{} in {} · scroll or use the arrow keys to pan, + and − to zoom, 0 to fit", plural(steps, "step"), plural(waves, "wave"))}</span>
             {toggle}
         </div>
-        <div class=move || if zoom() == "fit" { "graph-frame graph-fit relative overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" } else { "graph-frame relative overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500" }
+        <div class=format!("{frame} relative overflow-auto rounded-lg bg-slate-50/60 ring-1 ring-inset ring-slate-100 focus:outline-none focus:ring-2 focus:ring-indigo-500")
             style="max-height: 70vh" tabindex="0" role="region" aria-label=format!("Plan graph: {} in {}; each step is a link to its details", plural(steps, "step"), plural(waves, "wave"))
-            data-testid="graph-frame" on:keydown=on_key on:click=on_click on:focusin=on_focus on:focusout=move |_| set_focused.set(None)>
-            <div style=move || match zoom().as_str() { "fit" => String::new(), z => format!("zoom: {}", z.parse::<f64>().unwrap_or(100.0) / 100.0) } inner_html=svg></div>
+            data-testid="graph-frame">
+            <div style=scale inner_html=svg></div>
         </div>
-        <p class="mt-2 min-h-5 break-words text-xs text-slate-700" aria-live="polite" data-testid="graph-focus">{move || focused.get()}</p>
+        <p class="mt-2 min-h-5 break-words text-xs text-slate-700" aria-live="polite" data-testid="graph-focus"></p>
     }
 }
-
-const ZOOMS: [&str; 6] = ["fit", "25", "50", "75", "100", "150"];
 
 #[component]
 fn StepPanel(step: PlanStep, run: Option<(StepRunView, Vec<AttemptView>)>) -> impl IntoView {
@@ -700,25 +635,11 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
 mod tests {
     use super::*;
 
-    fn event(kind: EventKind, subject: Subject) -> Event {
-        // As the page receives it: the JSON of the SSE data, parsed.
-        let json = serde_json::json!({"id": 9, "type": kind, "subject": subject, "payload": {"plan_id": 12}, "created_at": 1});
-        serde_json::from_value(json).unwrap()
-    }
-
     #[test]
     fn a_plan_page_listens_to_every_event_about_plans() {
         for k in EventKind::ALL {
             let about_approvals = k.as_str().starts_with("approval.");
             assert_eq!(PLAN_EVENTS.contains(&k), !about_approvals, "{k}");
         }
-    }
-
-    #[test]
-    fn a_plan_page_refreshes_on_its_own_plan_only() {
-        assert!(refreshes_plan(&event(EventKind::PlanReady, Subject::Plan(1)), 1));
-        assert!(refreshes_plan(&event(EventKind::PlanBlocked, Subject::Plan(12)), 12));
-        assert!(!refreshes_plan(&event(EventKind::PlanReady, Subject::Plan(12)), 1), "plan 12's events are not plan 1's");
-        assert!(!refreshes_plan(&event(EventKind::ApprovalDecided, Subject::Approval(1)), 1), "nor approval 1's");
     }
 }

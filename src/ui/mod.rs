@@ -6,6 +6,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::error::AppError;
 
+pub mod script;
+
 #[component]
 pub fn PageHeader(
     title: String,
@@ -268,47 +270,35 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
     }
 }
 
-/// Shows the latest error of a form: from the action (JavaScript on) or from `?form_error=`
-/// (JavaScript off: the server redirected back here with the message).
+/// Shows a form's error where the page puts it: the server function failed and redirected back
+/// here with the message (`?form_error=`), whether the browser posted the form itself or the page
+/// script did it in the background.
 #[component]
 pub fn FormError(
-    #[prop(into)] error: Signal<Option<AppError>>,
     /// On a page with several forms: the endpoint of this form's server function, so a
     /// `?form_error=` is shown only by the form that failed (`?form_for=` names it).
     #[prop(optional)]
     form: Option<&'static str>,
 ) -> impl IntoView {
     let query = use_query_map();
-    let redirected = move || {
-        query.with(|q| {
-            let mine = match (form, q.get("form_for")) {
-                (Some(f), Some(failed)) => f == failed,
-                _ => true,
-            };
-            if mine {
-                q.get("form_error")
-            } else {
-                None
-            }
-        })
-    };
-    let message = move || error.get().map(|e| e.message).or_else(redirected);
-    view! {
-        <Show when=move || message().is_some()>
+    let message = query.with_untracked(|q| {
+        let mine = match (form, q.get("form_for")) {
+            (Some(f), Some(failed)) => f == failed,
+            _ => true,
+        };
+        if mine {
+            q.get("form_error")
+        } else {
+            None
+        }
+    });
+    message.map(|m| {
+        view! {
             <div role="alert" data-testid="form-error" class="mb-4 rounded-lg border border-rose-200 bg-rose-50 px-4 py-3 text-sm text-rose-800">
-                {message}
+                {m}
             </div>
-        </Show>
-    }
-}
-
-/// The error of the last run of a server action, if it failed.
-pub fn action_error<S>(action: ServerAction<S>) -> Signal<Option<AppError>>
-where
-    S: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
-    S::Output: Clone + Send + Sync + 'static,
-{
-    Signal::derive(move || action.value().get().and_then(|r| r.err()))
+        }
+    })
 }
 
 #[component]

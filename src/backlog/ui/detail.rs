@@ -57,7 +57,7 @@ pub fn ItemPage() -> impl IntoView {
                                     </details>
                                 })}
                             </PageHeader>
-                            <FormError error=action_error(delete)/>
+                            <FormError/>
                             <div class="grid grid-cols-1 gap-6 lg:grid-cols-3">
                                 <section class=format!("{CARD} p-6 lg:col-span-2")>
                                     <div class="flex flex-wrap items-center gap-2">

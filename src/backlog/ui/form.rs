@@ -1,5 +1,6 @@
 //! Create and edit forms for backlog items, with a dependency picker. Plain HTML forms backed by
-//! a server function: they work before hydration and without JavaScript.
+//! a server function: they work before hydration and without JavaScript. The two pickers are
+//! islands: their chips, search and suggestions run in the browser.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -62,10 +63,6 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
     let deps = item.as_ref().map(|i| i.depends_on.clone()).unwrap_or_default();
     let cancel = item.as_ref().map(|i| format!("/backlog/{}", i.id)).unwrap_or_else(|| "/backlog".into());
     let tool_ids: Vec<String> = data.tools.iter().map(|t| t.id.clone()).collect();
-    // The pickers' extras (chips, search, suggestions) exist once the WebAssembly runs; the
-    // fields underneath are plain form fields that work without it.
-    let scripted = RwSignal::new(false);
-    Effect::new(move |_| scripted.set(true));
     if data.packs.is_empty() {
         return view! {
             <EmptyState title="Create a pack first" hint="Every item belongs to a pack.">
@@ -75,7 +72,7 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
         .into_any();
     }
     view! {
-        <FormError error=action_error(save)/>
+        <FormError/>
         <ActionForm action=save attr:data-testid="item-form" attr:class=format!("{CARD} p-6 space-y-6")>
             <input type="hidden" name="csrf" value=info.csrf.clone()/>
             {item.as_ref().map(|i| view! { <input type="hidden" name="id" value=i.id.to_string()/> })}
@@ -119,7 +116,7 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
                 </div>
             </div>
             <div class="grid grid-cols-1 gap-6 md:grid-cols-2">
-                <ToolPicker initial=item.as_ref().map(|i| i.tools.join(", ")).unwrap_or_default() known=tool_ids scripted/>
+                <ToolPicker initial=item.as_ref().map(|i| i.tools.join(", ")).unwrap_or_default() known=tool_ids/>
                 <div>
                     <label class=LABEL for="labels">"Labels"</label>
                     <input class=INPUT id="labels" name="labels" placeholder="pii, prod"
@@ -127,12 +124,10 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
                     <p class="mt-1 text-xs text-slate-500">"Comma-separated; " <code>"pii"</code> " and " <code>"prod"</code> " tighten the gates."</p>
                 </div>
             </div>
-            <DependencyPicker candidates=data.candidates.clone() selected=deps scripted/>
+            <DependencyPicker candidates=data.candidates.iter().map(DependencyOption::of).collect() selected=deps/>
             <div class="flex items-center justify-end gap-3 border-t border-slate-100 pt-4">
                 <A href=cancel attr:class=BUTTON_SECONDARY>"Cancel"</A>
-                <button type="submit" class=BUTTON disabled=move || save.pending().get() data-testid="save-item">
-                    {move || if save.pending().get() { "Saving…" } else { "Save item" }}
-                </button>
+                <button type="submit" class=BUTTON data-testid="save-item">"Save item"</button>
             </div>
         </ActionForm>
     }
@@ -147,8 +142,12 @@ fn names(list: &str) -> Vec<String> {
 /// Tools in the order they run: a plain comma-separated field (so it works without JavaScript)
 /// that, with JavaScript, shows the list as chips (× removes one), suggests registered tools as
 /// you type and flags an unknown name at once instead of on save.
-#[component]
-fn ToolPicker(initial: String, known: Vec<String>, scripted: RwSignal<bool>) -> impl IntoView {
+#[island]
+fn ToolPicker(initial: String, known: Vec<String>) -> impl IntoView {
+    // The chips, suggestions and checks exist once the WebAssembly runs; the field underneath is
+    // a plain form field that works without it.
+    let scripted = RwSignal::new(false);
+    Effect::new(move |_| scripted.set(true));
     let text = RwSignal::new(initial.clone());
     let known = StoredValue::new(known);
     let listed = move || names(&text.get());
@@ -230,14 +229,16 @@ fn ToolPicker(initial: String, known: Vec<String>, scripted: RwSignal<bool>) -> 
 /// What the item waits for: a checkbox per other item (plain form fields, ticked ones first, so
 /// an edit shows them without scrolling); with JavaScript, a search box filters the list and the
 /// ticked items show as chips that untick with ×.
-#[component]
-fn DependencyPicker(candidates: Vec<crate::backlog::model::BacklogItem>, selected: Vec<i64>, scripted: RwSignal<bool>) -> impl IntoView {
+#[island]
+fn DependencyPicker(candidates: Vec<DependencyOption>, selected: Vec<i64>) -> impl IntoView {
+    let scripted = RwSignal::new(false);
+    Effect::new(move |_| scripted.set(true));
     let mut candidates = candidates;
     candidates.sort_by_key(|c| !selected.contains(&c.id));
     let ticked = RwSignal::new(selected.clone());
     let search = RwSignal::new(String::new());
     let titles: StoredValue<Vec<(i64, String)>> = StoredValue::new(candidates.iter().map(|c| (c.id, c.title.clone())).collect());
-    let matches = move |c: &crate::backlog::model::BacklogItem| {
+    let matches = move |c: &DependencyOption| {
         let q = search.get().trim().to_lowercase();
         q.is_empty()
             || c.title.to_lowercase().contains(&q)
@@ -296,5 +297,20 @@ fn DependencyPicker(candidates: Vec<crate::backlog::model::BacklogItem>, selecte
                 }.into_any()
             }}
         </fieldset>
+    }
+}
+
+/// An item the edited one may depend on, as the dependency picker shows it (what the island's
+/// props carry to the browser: not the whole item).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DependencyOption {
+    pub id: i64,
+    pub title: String,
+    pub pack_name: String,
+}
+
+impl DependencyOption {
+    fn of(item: &crate::backlog::model::BacklogItem) -> DependencyOption {
+        DependencyOption { id: item.id, title: item.title.clone(), pack_name: item.pack_name.clone() }
     }
 }

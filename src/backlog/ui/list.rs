@@ -9,6 +9,7 @@ use crate::backlog::model::{ItemFilter, ItemStatus};
 use crate::backlog::ui::{label_chip, risk_pill, status_pill, tool_chip};
 use crate::layout::use_session;
 use crate::planner::fns::PlanItems;
+use crate::ui::script::TickKind;
 use crate::ui::*;
 
 #[component]
@@ -26,7 +27,6 @@ pub fn BacklogPage() -> impl IntoView {
     let data = Resource::new(filter, load_backlog);
     let session = use_session();
     let plan_action = ServerAction::<PlanItems>::new();
-    let plan_error = action_error(plan_action);
     // `?select=all` ticks every plannable item shown (the selection bar's link without JavaScript);
     // `?select=3,5` ticks those (a blocked plan's "plan the same items again").
     let preselect = move || query.with(|q| q.get("select").unwrap_or_default());
@@ -52,15 +52,13 @@ pub fn BacklogPage() -> impl IntoView {
                         let shown = view.items.len();
                         let total = view.total;
                         let sensitive = view.sensitive_tools.clone();
-                        // The ticked items (with JavaScript): the bar counts them and ticks all.
+                        // The ticked items: the page script counts them in the bar and ticks all.
                         let plannable: Vec<i64> = view.items.iter().filter(|i| i.status != ItemStatus::Done).map(|i| i.id).collect();
                         let ticked: std::collections::BTreeSet<i64> = match preselect().as_str() {
                             "all" => plannable.iter().copied().collect(),
                             list => list.split(',').filter_map(|v| v.trim().parse().ok()).filter(|id| plannable.contains(id)).collect(),
                         };
-                        let selected = RwSignal::new(ticked.clone());
-                        let scripted = RwSignal::new(false);
-                        Effect::new(move |_| scripted.set(true));
+                        let (plannable_count, ticked_count) = (plannable.len(), ticked.len());
                         let all_link = query.with_untracked(|q| format!("/backlog{}", query_string(q, &["select"], &[("select", "all")])));
                         view! {
                             <PageHeader title="Backlog".to_string() subtitle="Items grouped into packs, with what they need and what they wait on.".to_string()>
@@ -96,7 +94,7 @@ pub fn BacklogPage() -> impl IntoView {
                                 }
                             } else {
                                 view! {
-                                    <ActionForm action=plan_action attr:data-testid="plan-form">
+                                    <ActionForm action=plan_action attr:data-testid="plan-form" attr:data-ticks=TickKind::Plan.as_str() attr:data-ticks-total=plannable_count.to_string()>
                                     <input type="hidden" name="csrf" value=csrf/>
                                     {(!can_plan).then(|| view! { <p class="mb-3 text-sm text-slate-500" data-testid="plan-disabled">{plan_note}</p> })}
                                     <DataTable testid="backlog-table" columns=backlog_columns(can_plan)>
@@ -110,12 +108,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                                 view! {
                                                                     <td class="px-4 py-3">
                                                                         <input type="checkbox" name="item_ids[]" value=item.id.to_string() disabled=done
-                                                                            prop:checked=move || selected.with(|s| s.contains(&id))
-                                                                            checked=ticked.contains(&id)
-                                                                            on:change=move |ev| {
-                                                                                let on = event_target_checked(&ev);
-                                                                                selected.update(|s| { if on { s.insert(id); } else { s.remove(&id); } });
-                                                                            }
+                                                                            checked=ticked.contains(&id) data-tick=""
                                                                             data-testid="select-item"
                                                                             title=if done { "Done: nothing to plan" } else { "Select for planning" }
                                                                             aria-label=format!("Select item {}", item.id)
@@ -152,7 +145,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                     }
                                                 }).collect_view()}
                                     </DataTable>
-                                    {can_plan.then(|| view! { <SelectionBar selected plannable=plannable.clone() scripted all_link=all_link.clone() error=plan_error/> })}
+                                    {can_plan.then(|| view! { <SelectionBar plannable=plannable_count ticked=ticked_count all_link=all_link.clone()/> })}
                                     </ActionForm>
                                 }.into_any()
                             }}
@@ -165,39 +158,20 @@ pub fn BacklogPage() -> impl IntoView {
 }
 
 /// The planning bar, stuck to the bottom of the screen under the table: how many items are
-/// ticked, tick all or none, the planning options and Plan selected. Without JavaScript it is the
-/// same form; "Tick all" is then a link that reloads the page with every item ticked.
+/// ticked, tick all or none, the planning options and Plan selected. The page script keeps the
+/// count and ticks all in place (`data-tick-*`); without JavaScript "Tick all" is a link that
+/// reloads the page with every item ticked.
 #[component]
-fn SelectionBar(
-    selected: RwSignal<std::collections::BTreeSet<i64>>,
-    plannable: Vec<i64>,
-    scripted: RwSignal<bool>,
-    all_link: String,
-    error: Signal<Option<crate::error::AppError>>,
-) -> impl IntoView {
-    let total = plannable.len();
-    let count = move || selected.with(|s| s.len());
-    let label = move || {
-        if scripted.get() {
-            match count() {
-                0 => format!("None of {} selected", plural(total, "plannable item")),
-                n => format!("{n} of {} selected", plural(total, "plannable item")),
-            }
-        } else {
-            "Tick items, then plan them together:".to_string()
-        }
-    };
-    let all = plannable.clone();
+fn SelectionBar(plannable: usize, ticked: usize, all_link: String) -> impl IntoView {
+    let label =
+        if ticked > 0 { TickKind::Plan.sentence(ticked, plannable, None) } else { "Tick items, then plan them together:".to_string() };
     view! {
         <div class="sticky bottom-0 z-10 mt-3 rounded-xl bg-white/95 p-3 shadow-lg ring-1 ring-indigo-200 backdrop-blur" data-testid="plan-toolbar">
-            <FormError error/>
+            <FormError/>
             <div class="flex flex-wrap items-center gap-x-4 gap-y-2">
-                <p class="text-sm font-medium text-indigo-950" data-testid="selection-count" aria-live="polite">{label}</p>
-                <a href=all_link class="text-sm text-indigo-600 hover:underline" data-testid="select-all"
-                    on:click=move |ev| { ev.prevent_default(); selected.set(all.iter().copied().collect()); }>"Tick all"</a>
-                <Show when=move || { scripted.get() && count() > 0 }>
-                    <button type="button" class="text-sm text-indigo-600 hover:underline" data-testid="select-none" on:click=move |_| selected.set(Default::default())>"Clear"</button>
-                </Show>
+                <p class="text-sm font-medium text-indigo-950" data-testid="selection-count" data-tick-label="" aria-live="polite">{label}</p>
+                <a href=all_link class="text-sm text-indigo-600 hover:underline" data-testid="select-all" data-tick-all="">"Tick all"</a>
+                <button type="button" hidden class="text-sm text-indigo-600 hover:underline" data-testid="select-none" data-tick-none="">"Clear"</button>
                 <label class="flex items-center gap-1.5 text-sm text-slate-700">
                     <input type="checkbox" name="include_dependencies" value="on" class="h-4 w-4 rounded border-slate-300 text-indigo-600"/>
                     "include unfinished dependencies"
@@ -206,8 +180,7 @@ fn SelectionBar(
                     "budget $"
                     <input name="budget_usd" inputmode="decimal" placeholder="policy default" class="w-28 rounded-md border-0 px-2 py-1 text-sm ring-1 ring-inset ring-slate-300"/>
                 </label>
-                <button type="submit" class=format!("{BUTTON} min-h-11 sm:ml-auto") data-testid="plan-selected"
-                    disabled=move || scripted.get() && count() == 0>"Plan selected"</button>
+                <button type="submit" class=format!("{BUTTON} min-h-11 sm:ml-auto") data-testid="plan-selected" data-tick-submit="">"Plan selected"</button>
             </div>
         </div>
     }

@@ -16,22 +16,14 @@ fn can_edit(info: &SessionInfo) -> bool {
 pub fn PacksPage() -> impl IntoView {
     let create = ServerAction::<CreatePack>::new();
     let delete = ServerAction::<DeletePack>::new();
-    let packs = Resource::new(move || (create.version().get(), delete.version().get()), |_| list_packs());
+    // A created pack comes back as a fresh page: the list with it, the form empty for the next.
+    let packs = Resource::new(|| (), |_| list_packs());
     let session = use_session();
-    // A created pack empties the form for the next one (without JavaScript the page reloads empty).
-    let form = NodeRef::<leptos::html::Form>::new();
-    Effect::new(move |_| {
-        if matches!(create.value().get(), Some(Ok(_))) {
-            if let Some(f) = form.get_untracked() {
-                f.reset();
-            }
-        }
-    });
     view! {
         <PageHeader title="Packs".to_string() subtitle="Rule packs bundle the items of one area of work.".to_string()/>
         <div class="grid grid-cols-1 gap-6 lg:grid-cols-3">
             <div class="lg:col-span-2">
-                <FormError error=action_error(delete)/>
+                <FormError/>
                 <Transition fallback=|| view! { <p class="text-slate-500">"Loading packs…"</p> }>
                     {move || Suspend::new(async move {
                         match session.with(packs).await {
@@ -87,8 +79,8 @@ pub fn PacksPage() -> impl IntoView {
                     Some(view! {
                         <section class=format!("{CARD} p-5 h-fit")>
                             <h2 class="mb-4 text-sm font-semibold text-slate-900">"New pack"</h2>
-                            <FormError error=action_error(create)/>
-                            <ActionForm action=create node_ref=form attr:data-testid="pack-form" attr:class="space-y-4">
+                            <FormError/>
+                            <ActionForm action=create attr:data-testid="pack-form" attr:class="space-y-4">
                                 <input type="hidden" name="csrf" value=info.csrf.clone()/>
                                 <div>
                                     <label class=LABEL for="pack-name">"Name"</label>

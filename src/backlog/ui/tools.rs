@@ -13,7 +13,7 @@ use crate::ui::*;
 #[component]
 pub fn ToolsPage() -> impl IntoView {
     let update = ServerAction::<UpdateTool>::new();
-    let tools = Resource::new(move || update.version().get(), |_| tool_summaries());
+    let tools = Resource::new(|| (), |_| tool_summaries());
     let query = use_query_map();
     let editing = move || query.with(|q| q.get("edit"));
     let saved = move || query.with(|q| q.get("saved"));
@@ -49,7 +49,7 @@ fn EditTool(tool: Tool, csrf: String, update: ServerAction<UpdateTool>) -> impl 
     view! {
         <section class=format!("{CARD} mb-6 p-5") id="edit-tool" data-testid="edit-tool">
             <h2 class="mb-3 text-sm font-semibold text-slate-900">"Edit " <code class="font-mono">{id.clone()}</code></h2>
-            <FormError error=action_error(update) form="update_tool"/>
+            <FormError form="update_tool"/>
             <ActionForm action=update attr:class="grid grid-cols-1 gap-4 sm:grid-cols-2">
                 <input type="hidden" name="csrf" value=csrf/>
                 <input type="hidden" name="id" value=id.clone()/>
