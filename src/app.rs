@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
-use leptos_router::components::{ParentRoute, Route, Router, Routes, A};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::approvals::ui::{ApprovalDetailPage, ApprovalHistoryPage, ApprovalsPage};
@@ -81,7 +81,7 @@ fn NotFound() -> impl IntoView {
         <div class="min-h-screen flex flex-col items-center justify-center gap-3 text-center">
             <p class="text-5xl font-bold text-slate-300">"404"</p>
             <p class="text-slate-600">"There is no page here."</p>
-            <A href="/backlog" attr:class="text-indigo-600 hover:underline">"Back to the backlog"</A>
+            <a href="/backlog" class="text-indigo-600 hover:underline">"Back to the backlog"</a>
         </div>
     }
 }

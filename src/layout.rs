@@ -2,7 +2,7 @@
 //! Above the areas' pages and below the app's routes: it imports the auth door and the shared UI.
 
 use leptos::prelude::*;
-use leptos_router::components::{Outlet, Redirect, A};
+use leptos_router::components::{Outlet, Redirect};
 use leptos_router::hooks::use_location;
 
 use leptos_meta::Title;
@@ -99,10 +99,10 @@ pub fn Layout() -> impl IntoView {
         <div class="min-h-screen flex flex-col">
             <header class="bg-slate-900 text-slate-100 shadow">
                 <div class="mx-auto flex min-h-14 max-w-7xl flex-wrap items-center gap-x-6 px-4 sm:px-6">
-                    <A href="/" attr:class="flex h-14 shrink-0 items-center gap-2 font-semibold tracking-tight">
+                    <a href="/" class="flex h-14 shrink-0 items-center gap-2 font-semibold tracking-tight">
                         <span class="inline-flex h-7 w-7 items-center justify-center rounded-md bg-indigo-500 text-white text-xs font-bold" aria-hidden="true">"NX"</span>
                         <span class="whitespace-nowrap">"NOFX" <span class="hidden sm:inline">" Control Plane"</span></span>
-                    </A>
+                    </a>
                     // Below `lg` the navigation and the user area fold behind Menu: a checkbox and
                     // its label, so the menu opens without JavaScript and renders only once.
                     <input type="checkbox" id="menu-toggle" class="peer sr-only" aria-label="Menu" data-testid="menu-toggle"/>
@@ -163,15 +163,19 @@ fn UserArea(info: SessionInfo) -> impl IntoView {
 
 #[component]
 fn NavLink(href: &'static str, label: &'static str, #[prop(optional)] badge: Option<PendingCount>) -> impl IntoView {
-    let location = use_location();
-    let active = move || location.pathname.get().starts_with(href);
+    // The section the page belongs to is highlighted; the link is the current page only on it.
+    let path = use_location().pathname.get_untracked();
+    let active = path.starts_with(href);
+    let class = if active {
+        "flex items-center gap-1.5 rounded-md px-3 py-2 lg:py-1.5 bg-slate-800 text-white"
+    } else {
+        "flex items-center gap-1.5 rounded-md px-3 py-2 lg:py-1.5 text-slate-300 hover:text-white hover:bg-slate-800"
+    };
     view! {
-        <A href=href attr:class=move || {
-            if active() { "flex items-center gap-1.5 rounded-md px-3 py-2 lg:py-1.5 bg-slate-800 text-white" } else { "flex items-center gap-1.5 rounded-md px-3 py-2 lg:py-1.5 text-slate-300 hover:text-white hover:bg-slate-800" }
-        }>
+        <a href=href class=class aria-current=(path == href).then_some("page")>
             {label}
             {badge.map(|pending| view! { <span data-region="pending-nav"><PendingBadge pending/></span> })}
-        </A>
+        </a>
     }
 }
 

@@ -200,6 +200,12 @@ async fn tool_form_pending_count_and_pages(app: TestApp) {
     let (s, html) = reviewer.page("/approvals").await;
     assert_eq!(s, StatusCode::OK);
     assert!(html.contains("(2) NOFX Control Plane"), "the tab title counts what waits");
+    // Only the navigation's link to this very page is the current page; breadcrumbs and the
+    // section's link on a page below it are not.
+    assert_eq!(html.matches(r#"aria-current="page""#).count(), 1, "{html}");
+    assert!(html.contains(r#"<a href="/approvals" aria-current="page""#), "the navigation's Approvals link: {html}");
+    let (_, html) = reviewer.page("/approvals/history").await;
+    assert_eq!(html.matches(r#"aria-current="page""#).count(), 0, "{html}");
 }
 
 on_both_databases!(bulk_decisions_are_all_or_nothing, bulk_decisions_refuse_bad_input, tool_form_pending_count_and_pages);

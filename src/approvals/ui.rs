@@ -1,7 +1,7 @@
 //! Approval pages: the reviewers' inbox (live), one request with its decision forms, the history.
 
 use leptos::prelude::*;
-use leptos_router::components::{Form, A};
+use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{load_approval, load_history, load_inbox, CommentApproval, DecideApproval, DecideApprovals};
@@ -46,15 +46,15 @@ fn pretty(v: &serde_json::Value) -> String {
 fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>, say_none: bool) -> impl IntoView {
     let plan = a.plan_id.map(|p| {
         let step = a.step_id.clone().map(|s| format!(" · step {s}")).unwrap_or_default();
-        view! { <A href=format!("/plans/{p}{}", a.step_id.as_ref().map(|s| format!("?step={s}")).unwrap_or_default()) attr:class="text-indigo-600 hover:underline">{format!("Plan #{p}{step}")}</A> }
+        view! { <a href=format!("/plans/{p}{}", a.step_id.as_ref().map(|s| format!("?step={s}")).unwrap_or_default()) class="text-indigo-600 hover:underline">{format!("Plan #{p}{step}")}</a> }
     });
     let item = a.backlog_item_id.map(|i| {
         let title = item_title.map(|t| format!("#{i} {t}")).unwrap_or_else(|| format!("Item #{i}"));
-        view! { <A href=format!("/backlog/{i}") attr:class="text-indigo-600 hover:underline">{title}</A> }
+        view! { <a href=format!("/backlog/{i}") class="text-indigo-600 hover:underline">{title}</a> }
     });
     let pack = a.pack_id.map(|p| {
         let name = pack_name.unwrap_or_else(|| format!("Pack #{p}"));
-        view! { <A href=format!("/backlog?pack_id={p}") attr:class="text-indigo-600 hover:underline">{name}</A> }
+        view! { <a href=format!("/backlog?pack_id={p}") class="text-indigo-600 hover:underline">{name}</a> }
     });
     let none = (say_none && plan.is_none() && item.is_none() && pack.is_none())
         .then(|| view! { <span class="text-slate-400">"— not linked to a plan or backlog item"</span> });
@@ -142,7 +142,7 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
         let st = a.standing(&me);
         view! {
             <li class=format!("rounded-lg border px-4 py-3 text-sm {}", standing_tone(a)) data-testid="decided-note" data-id=a.id.to_string() data-status=a.status.as_str()>
-                <A href=format!("/approvals/{}", a.id) attr:class="font-medium underline">{format!("Request #{} ({})", a.id, a.tool_id)}</A>
+                <a href=format!("/approvals/{}", a.id) class="font-medium underline">{format!("Request #{} ({})", a.id, a.tool_id)}</a>
                 ": " <span data-testid="standing">{st.headline}</span> " " <span class="opacity-80">{st.detail}</span>
             </li>
         }
@@ -176,7 +176,7 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
                             class="h-5 w-5 rounded border-slate-300 text-indigo-600 disabled:opacity-30"/>
                     })}
                     {tool_chip(tool_id.clone(), true)}
-                    <A href=format!("/approvals/{id}") attr:class="font-medium text-slate-900 hover:text-indigo-600">{format!("Request #{id}")}</A>
+                    <a href=format!("/approvals/{id}") class="font-medium text-slate-900 hover:text-indigo-600">{format!("Request #{id}")}</a>
                     {item.as_ref().map(|i| crate::backlog::ui::risk_pill(i.risk))}
                     <span class="ml-auto text-sm"><Countdown expires_at now/></span>
                 </div>
@@ -195,7 +195,7 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
                 </div>
                 <div class="mt-3 flex flex-wrap items-center gap-3 border-t border-slate-100 pt-3">
                     <p class="min-w-0 flex-1 text-sm text-slate-700" data-testid="standing">{standing.headline}</p>
-                    <A href=format!("/approvals/{id}") attr:class=BUTTON>"Review"</A>
+                    <a href=format!("/approvals/{id}") class=BUTTON>"Review"</a>
                 </div>
             </li>
         }
@@ -291,7 +291,7 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
     let (reason, context) = reason_and_rest(&a.context);
     let outcome = if a.expiry_outcome == ExpiryOutcome::Approve { "approved" } else { "denied" };
     view! {
-        <nav class="mb-2 text-sm text-slate-500"><A href="/approvals" attr:class="hover:text-indigo-600">"Approvals"</A> {format!(" / #{id}")}</nav>
+        <nav class="mb-2 text-sm text-slate-500"><a href="/approvals" class="hover:text-indigo-600">"Approvals"</a> {format!(" / #{id}")}</nav>
         <PageHeader title=format!("Run {}?", a.tool_id) subtitle=format!("Request #{id} by {}", a.requester)>
             // Only this request's events refresh its page.
             <LiveBadge kinds=EVENTS subject=Subject::Approval(id)/>
@@ -421,7 +421,7 @@ pub fn ApprovalHistoryPage() -> impl IntoView {
     let status = move || query.with(|q| q.get("status").unwrap_or_default());
     let data = Resource::new(status, load_history);
     view! {
-        <nav class="mb-2 text-sm text-slate-500"><A href="/approvals" attr:class="hover:text-indigo-600">"Approvals"</A> " / History"</nav>
+        <nav class="mb-2 text-sm text-slate-500"><a href="/approvals" class="hover:text-indigo-600">"Approvals"</a> " / History"</nav>
         <PageHeader title="Approval history".to_string() subtitle="Every decided request: who decided, what, when, and their notes.".to_string()/>
         <div class="mb-4 flex flex-wrap gap-2 text-sm">
             {["", "approved", "denied", "expired", "cancelled"].into_iter().map(|s| {
@@ -444,7 +444,7 @@ pub fn ApprovalHistoryPage() -> impl IntoView {
                                         let notes: Vec<String> = r.log.iter().filter(|e| !e.note.is_empty() && e.kind != LogKind::Requested).map(|e| format!("{}: {}", e.actor, e.note)).collect();
                                         view! {
                                             <tr data-testid="history-row">
-                                                <td class="px-4 py-3"><A href=format!("/approvals/{}", a.id) attr:class="text-indigo-600 hover:underline">{a.id}</A></td>
+                                                <td class="px-4 py-3"><a href=format!("/approvals/{}", a.id) class="text-indigo-600 hover:underline">{a.id}</a></td>
                                                 <td class="px-4 py-3 font-mono text-xs">{a.tool_id.clone()}</td>
                                                 <td class="px-4 py-3">{status_badge(a.status)}</td>
                                                 <td class="px-4 py-3 font-mono text-xs">{a.decided_by.clone().unwrap_or_default()}</td>

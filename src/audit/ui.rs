@@ -2,7 +2,6 @@
 //! head and verification, the export) and the audit trail shown on plan and item pages.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 use super::fns::{load_audit, AuditQuery, VerifyAudit};
@@ -45,27 +44,27 @@ fn links_view(l: &Links) -> impl IntoView {
             Some(s) => format!("plan #{p} · step {s}"),
             None => format!("plan #{p}"),
         };
-        out.push(view! { <A href=href attr:class="text-indigo-600 hover:underline">{text}</A> }.into_any());
+        out.push(view! { <a href=href class="text-indigo-600 hover:underline">{text}</a> }.into_any());
     }
     if let Some(a) = l.approval {
-        out.push(view! { <A href=format!("/approvals/{a}") attr:class="text-indigo-600 hover:underline">"approval #" {a}</A> }.into_any());
+        out.push(view! { <a href=format!("/approvals/{a}") class="text-indigo-600 hover:underline">"approval #" {a}</a> }.into_any());
     }
     if let Some(o) = l.override_id {
         out.push(view! { <span class="text-slate-600">"override #" {o}</span> }.into_any());
     }
     for i in l.items.iter().take(5).copied() {
-        out.push(view! { <A href=format!("/backlog/{i}") attr:class="text-indigo-600 hover:underline">"item #" {i}</A> }.into_any());
+        out.push(view! { <a href=format!("/backlog/{i}") class="text-indigo-600 hover:underline">"item #" {i}</a> }.into_any());
     }
     if l.items.len() > 5 {
         let more = l.items.len() - 5;
         let first = l.items[0];
         out.push(
-            view! { <A href=format!("/audit?item={first}") attr:class="text-slate-500 hover:underline">{format!("+{more} items")}</A> }
+            view! { <a href=format!("/audit?item={first}") class="text-slate-500 hover:underline">{format!("+{more} items")}</a> }
                 .into_any(),
         );
     }
     for p in l.packs.iter().take(3).copied() {
-        out.push(view! { <A href=format!("/audit?pack={p}") attr:class="text-indigo-600 hover:underline">"pack #" {p}</A> }.into_any());
+        out.push(view! { <a href=format!("/audit?pack={p}") class="text-indigo-600 hover:underline">"pack #" {p}</a> }.into_any());
     }
     view! { <div class="flex flex-wrap gap-x-2 gap-y-0.5 text-xs">{out}</div> }
 }

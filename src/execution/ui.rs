@@ -2,7 +2,6 @@
 //! Cancel, every step's run state, and the run timeline. Server-rendered, refreshed live.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use super::fns::{CancelPlan, ExecutePlan};
 use super::model::{JobKind, StepState};
@@ -98,7 +97,7 @@ pub fn RunPanel(run: PlanRun, can_cancel: bool, csrf: String, cancel: ServerActi
                     <p class="mt-1 text-xs opacity-80">
                         "Executed by " {run.requested_by.clone()} " · " {format_time(run.requested_at)}
                         {run.approved_by.clone().map(|by| view! { " · approved by " {by} })}
-                        {run.approval_id.map(|a| view! { " · " <A href=format!("/approvals/{a}") attr:class="underline">"plan approval #" {a}</A> })}
+                        {run.approval_id.map(|a| view! { " · " <a href=format!("/approvals/{a}") class="underline">"plan approval #" {a}</a> })}
                     </p>
                 </div>
                 {can_cancel.then(|| view! {
@@ -160,13 +159,13 @@ pub fn RunSteps(run: PlanRun) -> impl IntoView {
                                 view! {
                                 <tr class="align-top" data-testid="run-step" data-step=data_step data-state=s.state.as_str()>
                                     <td class="py-2 pr-3 whitespace-nowrap">
-                                        <A href=href attr:class="font-mono text-xs text-indigo-600 hover:underline">{id}</A>
+                                        <a href=href class="font-mono text-xs text-indigo-600 hover:underline">{id}</a>
                                         <div class="font-mono text-xs text-slate-500">{s.tool.clone()}</div>
                                     </td>
                                     <td class="py-2 pr-3">
                                         {step_state_pill(s.state)}
                                         {(s.job == JobKind::Rollback && s.state != StepState::Compensated).then(|| view! { <div class="mt-1 text-xs text-violet-700">"undoing"</div> })}
-                                        {s.approval_id.map(|a| view! { <div class="mt-1"><A href=format!("/approvals/{a}") attr:class="text-xs text-indigo-600 hover:underline">"approval #" {a}</A></div> })}
+                                        {s.approval_id.map(|a| view! { <div class="mt-1"><a href=format!("/approvals/{a}") class="text-xs text-indigo-600 hover:underline">"approval #" {a}</a></div> })}
                                     </td>
                                     <td class="hidden py-2 pr-3 tabular-nums sm:table-cell">{s.attempt}</td>
                                     <td class="hidden py-2 pr-3 text-xs text-slate-600 break-all md:table-cell">{worker}</td>
@@ -226,7 +225,7 @@ pub fn StepRunDetail(s: StepRunView, attempts: Vec<AttemptView>) -> impl IntoVie
                     <dt class="text-slate-500">"Worker"</dt><dd class="col-span-2 break-all">{l.worker} " · lease until " {format_time(l.expires_at)}</dd>
                 })}
                 {s.approval_id.map(|a| view! {
-                    <dt class="text-slate-500">"Approval"</dt><dd class="col-span-2"><A href=format!("/approvals/{a}") attr:class="text-indigo-600 hover:underline">"#" {a}</A></dd>
+                    <dt class="text-slate-500">"Approval"</dt><dd class="col-span-2"><a href=format!("/approvals/{a}") class="text-indigo-600 hover:underline">"#" {a}</a></dd>
                 })}
                 {s.error.clone().map(|e| view! { <dt class="text-slate-500">"Error"</dt><dd class="col-span-2 break-words text-rose-700">{e}</dd> })}
             </dl>

@@ -2,7 +2,6 @@
 //! until when, with Revoke), and the form to override a verdict or a pending request.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use super::fns::{Choice, CreateOverride, OverrideRules, RevokeOverride};
 use super::model::{Override, OverrideStatus, Target};
@@ -179,10 +178,10 @@ fn OverrideRow(o: Override, plan_id: i64, #[prop(optional)] children: Option<Chi
     };
     let target = match &o.target {
         Target::StepVerdict { step_id, .. } => view! {
-            <A href=format!("/plans/{plan_id}?step={}#step", crate::audit::fns::encode(step_id)) attr:class="text-indigo-600 hover:underline">{o.target.label()}</A>
+            <a href=format!("/plans/{plan_id}?step={}#step", crate::audit::fns::encode(step_id)) class="text-indigo-600 hover:underline">{o.target.label()}</a>
         }.into_any(),
         Target::Approval { approval_id } => view! {
-            <A href=format!("/approvals/{approval_id}") attr:class="text-indigo-600 hover:underline">{o.target.label()}</A>
+            <a href=format!("/approvals/{approval_id}") class="text-indigo-600 hover:underline">{o.target.label()}</a>
         }.into_any(),
         Target::PlanVerdict { .. } => view! { <span>{o.target.label()}</span> }.into_any(),
     };
@@ -196,7 +195,7 @@ fn OverrideRow(o: Override, plan_id: i64, #[prop(optional)] children: Option<Chi
             <blockquote class="mt-2 border-l-2 border-amber-300 pl-3 text-sm text-slate-800 break-words" data-testid="override-justification-text">{o.justification.clone()}</blockquote>
             <p class="mt-1 text-xs text-slate-500">
                 {until} " · created " {format_time(o.created_at)}
-                {o.review_approval_id.map(|a| view! { " · " <A href=format!("/approvals/{a}") attr:class="underline">"review #" {a}</A> })}
+                {o.review_approval_id.map(|a| view! { " · " <a href=format!("/approvals/{a}") class="underline">"review #" {a}</a> })}
                 {o.end_note.clone().map(|n| view! { <span class="break-words">" · “" {n} "”"</span> })}
             </p>
             {children.map(|c| c())}

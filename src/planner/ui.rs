@@ -1,7 +1,6 @@
 //! Planner pages: the plans list and one plan (graph, gate verdicts, remediation, step details).
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::fns::{enforcement_label, load_plan, load_plans, PlanPageView, RowFilter, PAGE_ROWS};
@@ -81,7 +80,7 @@ pub fn PlansPage() -> impl IntoView {
                                     {v.plans.into_iter().map(|p| view! {
                                         <tr class="hover:bg-slate-50" data-testid="plan-row">
                                             <td class="px-4 py-3">
-                                                <A href=format!("/plans/{}", p.id) attr:class="font-medium text-indigo-600 hover:underline">"Plan #" {p.id}</A>
+                                                <a href=format!("/plans/{}", p.id) class="font-medium text-indigo-600 hover:underline">"Plan #" {p.id}</a>
                                                 <div class="text-xs text-slate-400 font-mono">{p.planner.clone()}</div>
                                             </td>
                                             <td class="px-4 py-3">
@@ -214,7 +213,7 @@ fn PlanView(
     let blocking: Vec<GateVerdict> = v.verdicts.iter().filter(|g| g.verdict == Verdict::Block).cloned().collect();
     view! {
         <nav class="mb-2 text-sm text-slate-500">
-            <A href="/plans" attr:class="hover:text-indigo-600">"Plans"</A> " / #" {id}
+            <a href="/plans" class="hover:text-indigo-600">"Plans"</a> " / #" {id}
         </nav>
         <PageHeader title=format!("Plan #{id}") subtitle=format!("{} · {} · by {} · {} · {}", plural(v.items.len(), "item"), plural(v.groups.len(), "pack"), v.created_by, format_time(v.created_at), v.planner)>
             // Only this plan's events refresh its page (plan 1 is not plan 12).
@@ -330,11 +329,11 @@ fn PlanView(
                         let items: Vec<_> = v.items.iter().filter(|i| i.pack_id == g.pack_id).cloned().collect();
                         view! {
                             <div class="mt-3">
-                                <A href=format!("/backlog?pack_id={}", g.pack_id) attr:class="text-xs font-semibold uppercase tracking-wide text-slate-500 hover:text-indigo-600">{g.pack_name.clone()}</A>
+                                <a href=format!("/backlog?pack_id={}", g.pack_id) class="text-xs font-semibold uppercase tracking-wide text-slate-500 hover:text-indigo-600">{g.pack_name.clone()}</a>
                                 <ul class="mt-1 space-y-1 text-sm">
                                     {items.into_iter().map(|i| view! {
                                         <li>
-                                            <A href=format!("/backlog/{}", i.id) attr:class="text-indigo-600 hover:underline">"#" {i.id} " " {i.title.clone()}</A>
+                                            <a href=format!("/backlog/{}", i.id) class="text-indigo-600 hover:underline">"#" {i.id} " " {i.title.clone()}</a>
                                             {i.pulled_in.then(|| view! { <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-500" title="pulled in as an unfinished dependency">"dependency"</span> })}
                                         </li>
                                     }).collect_view()}
@@ -505,7 +504,7 @@ fn StepPanel(step: PlanStep, run: Option<(StepRunView, Vec<AttemptView>)>) -> im
             </div>
             <dl class="mt-3 grid grid-cols-3 gap-x-3 gap-y-2 text-sm">
                 <dt class="text-slate-500">"Item"</dt>
-                <dd class="col-span-2"><A href=format!("/backlog/{}", step.backlog_item_id) attr:class="text-indigo-600 hover:underline">"#" {step.backlog_item_id} " " {step.item_title.clone()}</A></dd>
+                <dd class="col-span-2"><a href=format!("/backlog/{}", step.backlog_item_id) class="text-indigo-600 hover:underline">"#" {step.backlog_item_id} " " {step.item_title.clone()}</a></dd>
                 <dt class="text-slate-500">"Wave"</dt>
                 <dd class="col-span-2">{step.wave.map(|w| format!("{}", w + 1)).unwrap_or_else(|| "unscheduled (cycle)".into())}</dd>
                 <dt class="text-slate-500">"After"</dt>

@@ -190,6 +190,9 @@ mod client {
         static REFRESHING: Cell<bool> = const { Cell::new(false) };
         static AGAIN: Cell<Option<Scope>> = const { Cell::new(None) };
         static STREAM: RefCell<Option<EventSource>> = const { RefCell::new(None) };
+        /// Counts the swaps made by forms and visits: a refresh that started before one of them
+        /// brings older news and is dropped.
+        static LANDED: Cell<u64> = const { Cell::new(0) };
     }
 
     fn document() -> Document {
@@ -377,6 +380,7 @@ mod client {
     /// Shows the server's answer: on this page, its regions replace ours; on another page, the
     /// browser goes there.
     fn land(url: &str, html: &str, submitted: Option<&HtmlFormElement>, history: History) {
+        LANDED.set(LANDED.get() + 1);
         let keep = submitted.is_some();
         if !same_page(url) || !swap(html, Scope::All, submitted.map(|f| (f, failed_form(url))), keep) {
             let _ = web_sys::window().map(|w| w.location().assign(url));
@@ -653,10 +657,24 @@ mod client {
         }
         REFRESHING.set(true);
         spawn_local(async move {
-            if let Ok((url, html)) = fetch_page(&location_href(), None).await {
-                if same_page(&url) {
+            let (asked, landed) = (location_href(), LANDED.get());
+            match fetch_page(&asked, None).await {
+                // A form's answer or another query landed meanwhile: it is newer than this
+                // answer, which is dropped (and the page fetched once more, to be sure).
+                Ok(_) if location_href() != asked || LANDED.get() != landed => {
+                    AGAIN.set(Some(match AGAIN.get() {
+                        Some(Scope::All) => Scope::All,
+                        _ => scope,
+                    }));
+                }
+                Ok((url, html)) if same_page(&url) => {
                     swap(&html, scope, None, true);
                 }
+                // Redirected away: the session ended (to the sign-in page) or the record went.
+                Ok(_) => {
+                    alert("This page can no longer be refreshed (signed out, or the record is gone): reload it to see where things stand.")
+                }
+                Err(message) => alert(&message),
             }
             REFRESHING.set(false);
             if let Some(next) = AGAIN.take() {

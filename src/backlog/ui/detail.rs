@@ -1,7 +1,6 @@
 //! One backlog item: what it is, what it needs, what it waits on and what waits on it.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use crate::audit::fns::load_trail;
@@ -36,13 +35,13 @@ pub fn ItemPage() -> impl IntoView {
                         let tool_of = |id: &str| view.tools.iter().find(|t| t.id == id).cloned();
                         view! {
                             <nav class="mb-2 text-sm text-slate-500">
-                                <A href="/backlog" attr:class="hover:text-indigo-600">"Backlog"</A> " / "
-                                <A href=format!("/backlog?pack_id={}", item.pack_id) attr:class="hover:text-indigo-600">{pack_name}</A>
+                                <a href="/backlog" class="hover:text-indigo-600">"Backlog"</a> " / "
+                                <a href=format!("/backlog?pack_id={}", item.pack_id) class="hover:text-indigo-600">{pack_name}</a>
                                 " / #" {item.id}
                             </nav>
                             <PageHeader title=item.title.clone()>
                                 {can_edit.then(|| view! {
-                                    <A href=format!("/backlog/{}/edit", item.id) attr:class=BUTTON_SECONDARY>"Edit"</A>
+                                    <a href=format!("/backlog/{}/edit", item.id) class=BUTTON_SECONDARY>"Edit"</a>
                                     // Asks first (a disclosure, so it works without JavaScript too).
                                     <details class="relative" data-testid="delete-item">
                                         <summary class=format!("{BUTTON_DANGER} cursor-pointer list-none [&::-webkit-details-marker]:hidden")>"Delete…"</summary>
@@ -136,7 +135,7 @@ fn RelatedList(title: &'static str, testid: &'static str, empty: &'static str, i
                     <ul class="mt-2 space-y-2 text-sm">
                         {items.into_iter().map(|d| view! {
                             <li class="flex items-center justify-between gap-2">
-                                <A href=format!("/backlog/{}", d.id) attr:class="text-indigo-600 hover:underline">"#" {d.id} " " {d.title.clone()}</A>
+                                <a href=format!("/backlog/{}", d.id) class="text-indigo-600 hover:underline">"#" {d.id} " " {d.title.clone()}</a>
                                 {status_pill(d.status)}
                             </li>
                         }).collect_view()}

@@ -3,7 +3,6 @@
 //! islands: their chips, search and suggestions run in the browser.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::auth::fns::SessionInfo;
@@ -66,7 +65,7 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
     if data.packs.is_empty() {
         return view! {
             <EmptyState title="Create a pack first" hint="Every item belongs to a pack.">
-                <A href="/packs" attr:class=BUTTON>"Go to packs"</A>
+                <a href="/packs" class=BUTTON>"Go to packs"</a>
             </EmptyState>
         }
         .into_any();
@@ -126,7 +125,7 @@ fn ItemForm(data: ItemFormData, info: SessionInfo) -> impl IntoView {
             </div>
             <DependencyPicker candidates=data.candidates.iter().map(DependencyOption::of).collect() selected=deps/>
             <div class="flex items-center justify-end gap-3 border-t border-slate-100 pt-4">
-                <A href=cancel attr:class=BUTTON_SECONDARY>"Cancel"</A>
+                <a href=cancel class=BUTTON_SECONDARY>"Cancel"</a>
                 <button type="submit" class=BUTTON data-testid="save-item">"Save item"</button>
             </div>
         </ActionForm>

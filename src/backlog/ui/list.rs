@@ -1,7 +1,7 @@
 //! The backlog page: filters, the item table, and the way to a new item.
 
 use leptos::prelude::*;
-use leptos_router::components::{Form, A};
+use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::backlog::fns::load_backlog;
@@ -79,7 +79,7 @@ pub fn BacklogPage() -> impl IntoView {
                                     options=view.labels.iter().map(|l| (l.clone(), l.clone())).collect()
                                     selected=f.label.clone().unwrap_or_default()/>
                                 <button type="submit" class=BUTTON_SECONDARY>"Apply"</button>
-                                {filtered.then(|| view! { <A href="/backlog" attr:class="text-sm text-indigo-600 hover:underline py-2">"Clear filters"</A> })}
+                                {filtered.then(|| view! { <a href="/backlog" class="text-sm text-indigo-600 hover:underline py-2">"Clear filters"</a> })}
                                 <p class="ml-auto text-sm text-slate-500 py-2" data-testid="count">{format!("{shown} of {total} items")}</p>
                             </Form>
                             {if view.items.is_empty() {
@@ -88,7 +88,7 @@ pub fn BacklogPage() -> impl IntoView {
                                 } else {
                                     view! {
                                         <EmptyState title="The backlog is empty" hint="Create a pack, then add the first item.">
-                                            {can_edit.then(|| view! { <A href="/backlog/new" attr:class=BUTTON>"+ New item"</A> })}
+                                            {can_edit.then(|| view! { <a href="/backlog/new" class=BUTTON>"+ New item"</a> })}
                                         </EmptyState>
                                     }.into_any()
                                 }
@@ -118,7 +118,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                             })}
                                                             <td class="px-4 py-3 text-slate-400 tabular-nums">{item.id}</td>
                                                             <td class="px-4 py-3">
-                                                                <A href=format!("/backlog/{}", item.id) attr:class="font-medium text-slate-900 hover:text-indigo-600">{item.title.clone()}</A>
+                                                                <a href=format!("/backlog/{}", item.id) class="font-medium text-slate-900 hover:text-indigo-600">{item.title.clone()}</a>
                                                                 <div class="mt-1 flex flex-wrap items-center gap-1">
                                                                     {risk_pill(item.risk)}
                                                                     {item.labels.iter().cloned().map(label_chip).collect_view()}
@@ -136,7 +136,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                                     view! { <span class="text-slate-300">"—"</span> }.into_any()
                                                                 } else {
                                                                     item.depends_on.clone().into_iter().map(|d| view! {
-                                                                        <A href=format!("/backlog/{d}") attr:class="mr-1 text-indigo-600 hover:underline">"#" {d}</A>
+                                                                        <a href=format!("/backlog/{d}") class="mr-1 text-indigo-600 hover:underline">"#" {d}</a>
                                                                     }).collect_view().into_any()
                                                                 }}
                                                             </td>

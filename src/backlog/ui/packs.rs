@@ -1,7 +1,6 @@
 //! Packs: the bundles backlog items belong to. List, create, delete.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 
 use crate::auth::fns::SessionInfo;
 use crate::backlog::fns::{list_packs, CreatePack, DeletePack};
@@ -41,16 +40,16 @@ pub fn PacksPage() -> impl IntoView {
                                             view! {
                                             <li class="flex items-center gap-4 px-5 py-4">
                                                 <div class="min-w-0 flex-1">
-                                                    <A href=format!("/backlog?pack_id={}", p.id) attr:class="font-medium text-slate-900 hover:text-indigo-600">{p.name.clone()}</A>
+                                                    <a href=format!("/backlog?pack_id={}", p.id) class="font-medium text-slate-900 hover:text-indigo-600">{p.name.clone()}</a>
                                                     <span class="ml-2 font-mono text-xs text-slate-400">{p.slug.clone()}</span>
                                                     <p class="truncate text-sm text-slate-500">{p.description.clone()}</p>
                                                 </div>
                                                 <span class="text-sm text-slate-600 tabular-nums">{format!("{} items", p.item_count)}</span>
                                                 {read_audit.then(|| view! {
-                                                    <A href=format!("/audit?pack={}", p.id) attr:class="text-sm text-indigo-600 hover:underline">"Audit trail"</A>
+                                                    <a href=format!("/audit?pack={}", p.id) class="text-sm text-indigo-600 hover:underline">"Audit trail"</a>
                                                 })}
                                                 {can_edit.then(|| view! {
-                                                    <A href=format!("/backlog/new?pack_id={}", p.id) attr:class="text-sm text-indigo-600 hover:underline">"+ item"</A>
+                                                    <a href=format!("/backlog/new?pack_id={}", p.id) class="text-sm text-indigo-600 hover:underline">"+ item"</a>
                                                     <details class="relative text-sm" data-testid="delete-pack">
                                                         <summary class="cursor-pointer list-none text-rose-600 hover:underline [&::-webkit-details-marker]:hidden">"Delete…"</summary>
                                                         <div class="absolute right-0 z-20 mt-2 w-64 max-w-[calc(100vw-2rem)] rounded-xl bg-white p-4 shadow-xl ring-1 ring-slate-200">

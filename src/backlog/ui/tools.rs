@@ -1,7 +1,6 @@
 //! The tool registry: which tools exist, which need a human, and what their recorded runs cost.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
 
 use crate::backlog::fns::{tool_summaries, UpdateTool};
@@ -79,7 +78,7 @@ fn EditTool(tool: Tool, csrf: String, update: ServerAction<UpdateTool>) -> impl 
                 </div>
                 <div class="flex items-center gap-3 sm:col-span-2">
                     <button type="submit" class=BUTTON data-testid="save-tool">"Save tool"</button>
-                    <A href="/tools" attr:class="text-sm text-slate-600 hover:underline">"Cancel"</A>
+                    <a href="/tools" class="text-sm text-slate-600 hover:underline">"Cancel"</a>
                 </div>
             </ActionForm>
         </section>
@@ -101,7 +100,7 @@ fn ToolsTable(list: Vec<crate::backlog::model::ToolSummary>, can_manage: bool) -
                                                 {tool_chip(s.tool.id.clone(), s.tool.sensitive)}
                                                 <p class="mt-1 text-xs text-slate-500">{s.tool.description.clone()}</p>
                                                 {can_manage.then(|| view! {
-                                                    <A href=format!("/tools?edit={}#edit-tool", url_encode(&s.tool.id)) attr:class="mt-1 inline-block text-xs text-indigo-600 hover:underline" attr:data-testid="edit-tool-link">"Edit"</A>
+                                                    <a href=format!("/tools?edit={}#edit-tool", url_encode(&s.tool.id)) class="mt-1 inline-block text-xs text-indigo-600 hover:underline" data-testid="edit-tool-link">"Edit"</a>
                                                 })}
                                             </td>
                                             <td class="px-4 py-3">
