@@ -17,7 +17,7 @@ use nofx::gates::{apply, evaluate_all, GateInput};
 use nofx::plan::draft::{Catalog, StatsByTool, ToolRegistry};
 use nofx::plan::model::PlanRequest;
 use nofx::planner::build::GraphPlanner;
-use nofx::planner::provider::{PlannerInput, PlannerProvider};
+use nofx::planner::provider::PlannerInput;
 use std::time::{Duration, Instant};
 
 mod support;

@@ -18,7 +18,7 @@ use nofx::gates::{apply, compliance, evaluate_all, resource, risk, structural, G
 use nofx::plan::draft::{Catalog, StatsByTool, ToolRegistry, ToolStats};
 use nofx::plan::model::PlanRequest;
 use nofx::planner::build::GraphPlanner;
-use nofx::planner::provider::{PlannerInput, PlannerProvider};
+use nofx::planner::provider::PlannerInput;
 use petgraph::graph::DiGraph;
 use std::collections::HashMap;
 use std::hash::BuildHasher;

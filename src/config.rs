@@ -15,6 +15,9 @@ pub struct Config {
     pub body_limit: usize,
     /// The gate policy file (`NOFX_POLICY`); the shipped default when unset.
     pub policy_path: Option<std::path::PathBuf>,
+    /// The planner providers file (`NOFX_PROVIDERS`); the shipped one (the four built-in
+    /// strategies) when unset.
+    pub providers_path: Option<std::path::PathBuf>,
     /// How long an approval request stays open when neither it nor its tool says
     /// (`NOFX_APPROVAL_EXPIRES_IN_S`, default 3600).
     pub approval_expires_in_s: i64,
@@ -75,6 +78,7 @@ impl std::fmt::Debug for Config {
             .field("session_ttl_ms", &self.session_ttl_ms)
             .field("body_limit", &self.body_limit)
             .field("policy_path", &self.policy_path)
+            .field("providers_path", &self.providers_path)
             .field("approval_expires_in_s", &self.approval_expires_in_s)
             .field("approval_expiry_outcome", &self.approval_expiry_outcome)
             .field("zig_todo_secret", &self.zig_todo_secret.as_ref().map(|_| "(set)"))
@@ -124,6 +128,7 @@ impl Config {
             session_ttl_ms: 7 * 24 * 3_600_000,
             body_limit: read("NOFX_BODY_LIMIT", "a positive number of bytes", &positive)?.map(|b| b as usize).unwrap_or(1024 * 1024),
             policy_path: get("NOFX_POLICY").filter(|p| !p.trim().is_empty()).map(Into::into),
+            providers_path: get("NOFX_PROVIDERS").filter(|p| !p.trim().is_empty()).map(Into::into),
             approval_expires_in_s: read("NOFX_APPROVAL_EXPIRES_IN_S", "a positive number of seconds", &positive)?.unwrap_or(3600),
             approval_expiry_outcome: outcome,
             zig_todo_secret: get("NOFX_ZIG_TODO_SECRET").filter(|v| !v.trim().is_empty()),
@@ -155,6 +160,7 @@ impl Config {
             session_ttl_ms: 3_600_000,
             body_limit: 1024 * 1024,
             policy_path: None,
+            providers_path: None,
             approval_expires_in_s: 3600,
             approval_expiry_outcome: Default::default(),
             zig_todo_secret: None,

@@ -141,6 +141,7 @@ pub async fn serve(
 pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<AppState> {
     // The policy first: a bad file stops the start before anything else happens.
     let policy = crate::gates::policy::Policy::load(config.policy_path.as_deref())?;
+    let providers = crate::planner::providers::Providers::load(config.providers_path.as_deref())?;
     // Webhook settings next: a secret or URL that cannot work stops the start with the reason.
     let webhooks = crate::webhooks::WebhookSettings::from_config(&config)?;
     let db = Db::connect(&config.database_url).await?;
@@ -159,7 +160,7 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
         config: Arc::new(config),
         events,
         policy: Arc::new(policy),
-        planner: Arc::new(crate::planner::build::GraphPlanner),
+        providers: Arc::new(providers),
         waiters: Default::default(),
         expiry: Default::default(),
         executor: Default::default(),

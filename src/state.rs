@@ -5,7 +5,7 @@ use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
 use crate::gates::policy::Policy;
-use crate::planner::provider::PlannerProvider;
+use crate::planner::providers::Providers;
 use crate::{config::Config, events::bus::EventBus, storage::Db};
 
 #[derive(Clone, FromRef)]
@@ -16,8 +16,8 @@ pub struct AppState {
     pub events: EventBus,
     /// Gate thresholds and rules, parsed once at start (an invalid file stops the start).
     pub policy: Arc<Policy>,
-    /// The planner behind the seam; model-backed providers plug in here.
-    pub planner: Arc<dyn PlannerProvider>,
+    /// The planners a comparison asks (the providers file), parsed once at start.
+    pub providers: Arc<Providers>,
     /// Callers waiting for approval decisions, woken when one is made.
     pub waiters: Arc<crate::approvals::waiters::Waiters>,
     /// Tells the expiry task that a new deadline exists.

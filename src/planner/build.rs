@@ -10,23 +10,25 @@ use std::collections::hash_map::Entry;
 use std::collections::HashSet;
 
 use super::estimate::estimate_for;
-use super::provider::{PlannerInput, PlannerProvider};
+use super::provider::{Ordering, PlannerInput};
 use super::rollback::render_rollback;
+use super::strategy::{proposal_edges, sequencing, with_edges, ItemFacts, ProposalError, Strategy};
 use super::token::{idempotency_token, item_token_prefix, request_fingerprint};
 use crate::backlog::model::{BacklogItem, ItemStatus};
 use crate::plan::draft::{Draft, PlanIssue, MANUAL_TOOL};
 use crate::plan::model::*;
 use crate::plan::rows::{topological_order, Rows};
 
-/// The deterministic built-in planner.
+/// The deterministic built-in planner behind `POST /api/auto-planner/plan`: every item as early
+/// as its dependencies allow.
 pub struct GraphPlanner;
 
-impl PlannerProvider for GraphPlanner {
-    fn id(&self) -> &str {
-        "nofx/graph-v1"
-    }
-    fn plan(&self, input: &PlannerInput<'_>) -> Draft {
-        build(self.id(), input)
+impl GraphPlanner {
+    /// Its planner id, stored with its plans and their evaluations.
+    pub const ID: &'static str = "nofx/graph-v1";
+
+    pub fn plan(&self, input: &PlannerInput<'_>) -> Draft {
+        build(Self::ID, input)
     }
 }
 
@@ -123,11 +125,56 @@ fn step_id(item: i64, n: usize) -> String {
     id
 }
 
-/// Builds the plan: steps per tool, edges from dependencies, cycles by SCC, waves by longest-path
-/// layering, the critical path by estimated duration.
+/// The items a plan for `input` covers, in plan order: the selection, then (with
+/// `include_dependencies`) the unfinished items it depends on. What a model is asked to order.
+pub fn planned_items<'a>(input: &PlannerInput<'a>) -> Vec<&'a BacklogItem> {
+    resolve_items(input, &mut vec![]).planned
+}
+
+/// Builds the plan in dependency order only (see [`build_ordered`]).
 pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
+    match build_ordered(planner, input, &Ordering::Dependencies) {
+        Ok(d) => d,
+        Err(_) => unreachable!("the dependency order is never refused"),
+    }
+}
+
+/// What the strategies read about each planned item: its steps' p50 durations one after another,
+/// whether it is sensitive (a tool that needs a human, or the `prod` label), and its pack.
+fn item_facts(input: &PlannerInput<'_>, planned: &[&BacklogItem]) -> (Vec<i64>, Vec<bool>, Vec<i64>) {
+    let mut duration = Vec::with_capacity(planned.len());
+    let mut sensitive = Vec::with_capacity(planned.len());
+    for item in planned {
+        let n = item.tools.len().max(1);
+        let mut ms = 0;
+        let mut needs_human = item.tools.is_empty() || item.labels.iter().any(|l| l == "prod");
+        for n_tool in 0..n {
+            let tool = item.tools.get(n_tool).map_or(MANUAL_TOOL, String::as_str);
+            ms += estimate_for(input, item, tool, n).duration_p50_ms;
+            let def = input.tools.get(tool);
+            needs_human |= def.is_some_and(|t| t.sensitive || t.required_approvals > 0) || tool.starts_with("manual");
+        }
+        duration.push(ms);
+        sensitive.push(needs_human);
+    }
+    (duration, sensitive, planned.iter().map(|i| i.pack_id).collect())
+}
+
+/// Builds the plan: steps per tool, edges from dependencies (plus the sequencing `ordering` adds),
+/// cycles by SCC, waves by longest-path layering, the critical path by estimated duration. A
+/// proposed ordering that contradicts the items or their dependencies is refused, naming why.
+pub fn build_ordered(planner: &str, input: &PlannerInput<'_>, ordering: &Ordering) -> Result<Draft, ProposalError> {
     let mut issues = vec![];
     let Resolved { order, planned, pulled, deps, first_of } = resolve_items(input, &mut issues);
+    let edges = match ordering {
+        Ordering::Dependencies | Ordering::Strategy { strategy: Strategy::Waves } => vec![],
+        Ordering::Strategy { strategy: s } => {
+            let (duration_ms, sensitive, pack) = item_facts(input, &planned);
+            sequencing(*s, &ItemFacts { deps: &deps, duration_ms: &duration_ms, sensitive: &sensitive, pack: &pack })
+        }
+        Ordering::Waves { waves } => proposal_edges(waves, &order, &deps)?,
+    };
+    let deps = if edges.is_empty() { deps } else { with_edges(&deps, &edges) };
     let fingerprint = request_fingerprint(input.request, input.selected);
     let mut scratch = String::new();
     let mut nothing_to_undo: FxHashMap<&str, String> = FxHashMap::default();
@@ -297,7 +344,7 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
         groups[g].item_ids.push(it.id);
     }
 
-    Draft { planner: planner.to_string(), items, groups, steps, waves, critical_path, estimate, issues }
+    Ok(Draft { planner: planner.to_string(), items, groups, steps, waves, critical_path, estimate, issues })
 }
 
 #[cfg(test)]
@@ -306,6 +353,7 @@ mod tests {
     use crate::backlog::model::{Risk, Tool};
     use crate::plan::draft::{Catalog, EstimateDefaults, StatsByTool, ToolRegistry, ToolStats};
     use proptest::prelude::*;
+    use proptest::strategy::Strategy;
     use std::collections::{BTreeSet, HashMap};
 
     pub fn item(id: i64, deps: Vec<i64>, tools: &[&str]) -> BacklogItem {

@@ -13,13 +13,19 @@ pub mod http;
 #[cfg(feature = "ssr")]
 pub mod layout;
 #[cfg(feature = "ssr")]
+pub mod openai;
+#[cfg(feature = "ssr")]
 pub mod provider;
+#[cfg(feature = "ssr")]
+pub mod providers;
 #[cfg(feature = "ssr")]
 pub mod rollback;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
+#[cfg(feature = "ssr")]
+pub mod strategy;
 #[cfg(feature = "ssr")]
 mod token;
 pub mod ui;

@@ -250,7 +250,7 @@ async fn store_plan(
         defaults: policy.estimate_defaults(),
     };
     let now = now_ms();
-    let mut draft = state.planner.plan(&input);
+    let mut draft = crate::planner::build::GraphPlanner.plan(&input);
     draft.estimate.budget_usd = request.budget_usd.unwrap_or(policy.resource.budget_usd);
     let report = evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy, now_ms: now });
     let judgement = apply(&mut draft, report);
