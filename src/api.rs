@@ -19,7 +19,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "NOFX Control Plane API", description = "Backlog, plans, gates and human approvals. Authenticate with `Authorization: Bearer <api key>`."),
     modifiers(&BearerAuth),
-    tags((name = "backlog"), (name = "tools"), (name = "planner"), (name = "approvals"), (name = "execution"), (name = "overrides"), (name = "audit"), (name = "keys"), (name = "events"), (name = "system"))
+    tags((name = "backlog"), (name = "tools"), (name = "planner"), (name = "comparisons"), (name = "approvals"), (name = "execution"), (name = "overrides"), (name = "audit"), (name = "keys"), (name = "events"), (name = "system"))
 )]
 struct ApiDoc;
 
@@ -115,6 +115,7 @@ pub fn router() -> Router<AppState> {
         .routes(routes!(whoami))
         .merge(crate::backlog::http::router())
         .merge(crate::planner::http::router())
+        .merge(crate::comparisons::http::router())
         .merge(crate::approvals::http::router())
         .merge(crate::execution::http::router())
         .merge(crate::overrides::http::router())

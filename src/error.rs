@@ -25,12 +25,14 @@ macro_rules! error_codes {
 }
 
 error_codes! {
+    AlreadyChosen => "already_chosen",
     AlreadyDecided => "already_decided",
     AlreadyExists => "already_exists",
     AlreadyRevoked => "already_revoked",
     AlreadyStarted => "already_started",
     AlreadyVoted => "already_voted",
     BadRequest => "bad_request",
+    CandidateNotValid => "candidate_not_valid",
     CrossOrigin => "cross_origin",
     CsrfFailed => "csrf_failed",
     EmptySelection => "empty_selection",
@@ -75,6 +77,7 @@ error_codes! {
     SelectionTooLarge => "selection_too_large",
     SelfApproval => "self_approval",
     SlugTaken => "slug_taken",
+    StaleComparison => "stale_comparison",
     TooLarge => "too_large",
     TooManyAttempts => "too_many_attempts",
     ToolExists => "tool_exists",
@@ -82,6 +85,7 @@ error_codes! {
     Unauthorized => "unauthorized",
     UnknownItem => "unknown_item",
     UnknownPlan => "unknown_plan",
+    UnknownProvider => "unknown_provider",
     UnknownReferences => "unknown_references",
     UnknownReviewer => "unknown_reviewer",
     UnknownTool => "unknown_tool",

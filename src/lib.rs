@@ -8,6 +8,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod backlog;
+pub mod comparisons;
 pub mod error;
 pub mod events;
 pub mod execution;

@@ -78,6 +78,7 @@ macro_rules! actions {
 
 actions! {
     PlanCreated = "plan.created": "A plan was built, judged by the gates and stored.",
+    ComparisonCreated = "comparison.created": "Several planners were asked for the same plan; their candidates were gated and scored.",
     PlanExecuteRequested = "plan.execute_requested": "Someone pressed Execute; the plan waits for its plan approval.",
     PlanApproved = "plan.approved": "The plan may run (by policy or by its reviewers).",
     PlanRejected = "plan.rejected": "Its plan approval was denied or expired, or an override lapsed before it started.",
@@ -459,13 +460,15 @@ pub fn from_event(actor: &Actor, e: &crate::events::model::NewEvent) -> Option<E
         | K::StepQueued
         | K::StepWaitingApproval
         | K::StepStarted
-        | K::StepRetrying => return None,
+        | K::StepRetrying
+        | K::ComparisonReady => return None,
     };
     let subject = match (e.kind, e.subject) {
         (K::OverrideRequested | K::OverrideCreated | K::OverrideRejected | K::OverrideRevoked | K::OverrideExpired, _) => {
             format!("override:{}", int("override_id").unwrap_or_default())
         }
         (_, Subject::Approval(id)) => format!("approval:{id}"),
+        (_, Subject::Comparison(id)) => format!("comparison:{id}"),
         (_, Subject::Plan(id)) => match &step {
             Some(s) if e.kind.as_str().starts_with("step.") => format!("plan:{id}/{s}"),
             _ => format!("plan:{id}"),
@@ -473,7 +476,7 @@ pub fn from_event(actor: &Actor, e: &crate::events::model::NewEvent) -> Option<E
     };
     let plan = match e.subject {
         Subject::Plan(id) => Some(id),
-        Subject::Approval(_) => int("plan_id"),
+        Subject::Approval(_) | Subject::Comparison(_) => int("plan_id"),
     };
     let links = Links { plan, step, approval: int("approval_id"), override_id: int("override_id"), ..Links::default() }
         .with_items(int("backlog_item_id"), int("pack_id"));

@@ -82,10 +82,14 @@ pub enum EventKind {
     /// An override ran out.
     #[serde(rename = "override.expired")]
     OverrideExpired,
+    /// Every provider of a comparison answered (or failed, or timed out) and its candidates are
+    /// gated and scored: `best`, `candidates`.
+    #[serde(rename = "comparison.ready")]
+    ComparisonReady,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 27] = [
         EventKind::PlanEvaluated,
         EventKind::PlanReady,
         EventKind::PlanBlocked,
@@ -112,6 +116,7 @@ impl EventKind {
         EventKind::OverrideRejected,
         EventKind::OverrideRevoked,
         EventKind::OverrideExpired,
+        EventKind::ComparisonReady,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -142,6 +147,7 @@ impl EventKind {
             EventKind::OverrideRejected => "override.rejected",
             EventKind::OverrideRevoked => "override.revoked",
             EventKind::OverrideExpired => "override.expired",
+            EventKind::ComparisonReady => "comparison.ready",
         }
     }
 
@@ -161,6 +167,7 @@ impl std::fmt::Display for EventKind {
 pub enum Subject {
     Plan(i64),
     Approval(i64),
+    Comparison(i64),
 }
 
 impl Subject {
@@ -170,6 +177,7 @@ impl Subject {
         match area {
             "plan" => Some(Subject::Plan(id)),
             "approval" => Some(Subject::Approval(id)),
+            "comparison" => Some(Subject::Comparison(id)),
             _ => None,
         }
     }
@@ -180,6 +188,7 @@ impl std::fmt::Display for Subject {
         match self {
             Subject::Plan(id) => write!(f, "plan:{id}"),
             Subject::Approval(id) => write!(f, "approval:{id}"),
+            Subject::Comparison(id) => write!(f, "comparison:{id}"),
         }
     }
 }

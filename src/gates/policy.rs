@@ -22,6 +22,14 @@ pub struct Policy {
     pub resource: ResourcePolicy,
     pub execution: ExecutionPolicy,
     pub overrides: OverridePolicy,
+    pub comparison: ComparisonPolicy,
+}
+
+/// How planner comparisons rank their candidates (docs/planner.md, "Scoring").
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComparisonPolicy {
+    pub weights: crate::comparisons::model::ScoreWeights,
 }
 
 /// Who may override a soft-mandatory verdict (or decide a pending approval by override), how
@@ -431,6 +439,19 @@ impl Policy {
     }
 
     fn validate(&self, c: &Check<'_>) -> Result<(), PolicyError> {
+        let w = &self.comparison.weights;
+        for (key, v) in [
+            ("verdicts", w.verdicts),
+            ("makespan", w.makespan),
+            ("cost", w.cost),
+            ("parallelism", w.parallelism),
+            ("approvals", w.approvals),
+        ] {
+            c.number(&[Key("comparison"), Key("weights"), Key(key)], &format!("comparison.weights.{key}"), v, 0.0)?;
+        }
+        if w.total() <= 0.0 {
+            return Err(c.fail(&[Key("comparison"), Key("weights")], "comparison.weights: at least one weight must be above 0".into()));
+        }
         let r = &self.risk;
         c.number(&[Key("risk"), Key("warn_at")], "risk.warn_at", r.warn_at, 0.0)?;
         c.number(&[Key("risk"), Key("block_at")], "risk.block_at", r.block_at, 0.0)?;

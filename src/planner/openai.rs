@@ -153,6 +153,9 @@ impl PlannerProvider for OpenAiProvider {
     fn timeout(&self) -> Duration {
         self.timeout
     }
+    fn is_model(&self) -> bool {
+        true
+    }
     fn propose<'a>(&'a self, brief: &'a Brief) -> BoxFuture<'a, Result<Proposal, ProviderError>> {
         Box::pin(async move {
             if brief.items.len() > self.max_items {

@@ -108,6 +108,10 @@ pub trait PlannerProvider: Send + Sync {
     fn price_per_1k(&self) -> (f64, f64) {
         (0.0, 0.0)
     }
+    /// A language model (it reads the brief) rather than a built-in strategy.
+    fn is_model(&self) -> bool {
+        false
+    }
     /// The longest it may take before its candidate counts as timed out.
     fn timeout(&self) -> std::time::Duration;
     fn propose<'a>(&'a self, brief: &'a Brief) -> BoxFuture<'a, Result<Proposal, ProviderError>>;

@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use crate::plan::draft::{Catalog, StatsByTool, ToolRegistry};
+use crate::plan::draft::{Catalog, Draft, StatsByTool, ToolRegistry};
+use crate::planner::build::GraphPlanner;
 
 use super::store;
 use crate::audit::{Action, Actor, Entry, Links};
@@ -131,7 +132,7 @@ pub async fn plan_json(
 
 /// The JSON body with the same errors as every other endpoint (the raw bytes are also needed
 /// for the idempotency fingerprint).
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
     serde_json::from_slice(body).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             AppError::bad_request(ErrorCode::InvalidJson, format!("The body is not valid JSON: {e}. Check quotes, commas and brackets."))
@@ -161,15 +162,31 @@ pub struct StoredPlan {
     pub json: String,
 }
 
-/// Plans, judges and stores. Nothing is written unless every check passes; the plan, its
-/// evaluations, its events and the idempotency record commit together.
-async fn store_plan(
-    state: &AppState,
-    who: &Principal,
-    request: &PlanRequest,
-    claim: Option<&IdempotencyClaim>,
-    form: AnswerForm,
-) -> AppResult<StoredPlan> {
+/// What planning reads: the backlog, the tools and their statistics, and the resolved selection.
+pub struct Loaded {
+    pub catalog: Catalog,
+    pub tools: ToolRegistry,
+    pub stats: StatsByTool,
+    /// The requested items (resolved from `item_ids` or the pack), in request order, deduplicated.
+    pub selected: Vec<i64>,
+}
+
+impl Loaded {
+    pub fn input<'a>(&'a self, request: &'a PlanRequest, state: &AppState) -> PlannerInput<'a> {
+        PlannerInput {
+            request,
+            selected: &self.selected,
+            catalog: &self.catalog,
+            tools: &self.tools,
+            stats: &self.stats,
+            defaults: state.policy.estimate_defaults(),
+        }
+    }
+}
+
+/// Checks the caller, the flag and the request, and loads what planning it needs. Refuses
+/// unknown, finished or too many items with what to change.
+pub async fn load(state: &AppState, who: &Principal, request: &PlanRequest) -> AppResult<Loaded> {
     who.require(Permission::CreatePlan)?;
     require_auto_planner(state)?;
     validate_request(request)?;
@@ -239,23 +256,16 @@ async fn store_plan(
 
     let tools: ToolRegistry = tools.into_iter().map(|t| (t.id.clone(), t)).collect();
     let stats: StatsByTool = stats.into_iter().collect();
+    Ok(Loaded { catalog, tools, stats, selected })
+}
 
+/// Runs the four gates on a draft and makes it a plan (id 0, not stored yet) by `who` at `now`.
+pub fn judge(state: &AppState, loaded: &Loaded, request: &PlanRequest, mut draft: Draft, who: &Principal, now: i64) -> Plan {
     let policy = &state.policy;
-    let input = PlannerInput {
-        request,
-        selected: &selected,
-        catalog: &catalog,
-        tools: &tools,
-        stats: &stats,
-        defaults: policy.estimate_defaults(),
-    };
-    let now = now_ms();
-    let mut draft = crate::planner::build::GraphPlanner.plan(&input);
     draft.estimate.budget_usd = request.budget_usd.unwrap_or(policy.resource.budget_usd);
-    let report = evaluate_all(&GateInput { draft: &draft, catalog: &catalog, tools: &tools, policy, now_ms: now });
+    let report = evaluate_all(&GateInput { draft: &draft, catalog: &loaded.catalog, tools: &loaded.tools, policy, now_ms: now });
     let judgement = apply(&mut draft, report);
-
-    let plan = Plan {
+    Plan {
         id: 0,
         status: judgement.status,
         planner: draft.planner,
@@ -272,8 +282,43 @@ async fn store_plan(
         created_by: who.identity(),
         created_at: now,
         unblocked_until: None,
-    };
+    }
+}
 
+/// Plans, judges and stores. Nothing is written unless every check passes; the plan, its
+/// evaluations, its events and the idempotency record commit together.
+async fn store_plan(
+    state: &AppState,
+    who: &Principal,
+    request: &PlanRequest,
+    claim: Option<&IdempotencyClaim>,
+    form: AnswerForm,
+) -> AppResult<StoredPlan> {
+    let loaded = load(state, who, request).await?;
+    let draft = GraphPlanner.plan(&loaded.input(request, state));
+    let plan = judge(state, &loaded, request, draft, who, now_ms());
+    persist(state, who, plan, claim, form, None).await
+}
+
+/// The comparison candidate a plan was kept from: marked chosen in the plan's transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin {
+    pub comparison_id: i64,
+    pub candidate: usize,
+}
+
+/// Stores a judged plan (`plan.id` is 0) with its audit record and events, and the idempotency
+/// record or the comparison it was kept from, in one transaction.
+pub async fn persist(
+    state: &AppState,
+    who: &Principal,
+    plan: Plan,
+    claim: Option<&IdempotencyClaim>,
+    form: AnswerForm,
+    origin: Option<Origin>,
+) -> AppResult<StoredPlan> {
+    let db = &state.db;
+    let now = plan.created_at;
     // Serialised once, with id 0 (the row's id is the truth for stored documents); the answer
     // and the idempotency record get the real id spliced in. The write op may run twice, so it
     // gets what it writes (the record, the events without their id) rather than the plan.
@@ -282,15 +327,24 @@ async fn store_plan(
     let record = std::sync::Arc::new((store::PlanRecord::of(&plan, document)?, outcome));
     let events = std::sync::Arc::new(plan_events(&plan));
     let actor = Actor::of(who);
-    let audit = std::sync::Arc::new(created_entry(&actor, &plan));
+    let audit = std::sync::Arc::new(created_entry(&actor, &plan, origin));
     let (id, json, ids) = {
         let backend = db.backend;
         let claim = claim.map(|c| std::sync::Arc::new((c.principal.clone(), c.endpoint, c.key.clone())));
+        let chooser = who.identity();
         db.write(move |tx| {
-            let (record, events, claim, audit, actor) = (record.clone(), events.clone(), claim.clone(), audit.clone(), actor.clone());
+            let (record, events, claim, audit, actor, chooser) =
+                (record.clone(), events.clone(), claim.clone(), audit.clone(), actor.clone(), chooser.clone());
             Box::pin(async move {
                 let (record, outcome) = &*record;
+                // A comparison keeps one candidate: claimed before anything is written.
+                if let Some(o) = origin {
+                    crate::comparisons::store::claim_choice(tx, o.comparison_id, o.candidate, &chooser, now).await?;
+                }
                 let id = store::insert_plan(tx, backend, record, now).await?;
+                if let Some(o) = origin {
+                    crate::comparisons::store::set_plan(tx, o.comparison_id, id).await?;
+                }
                 let json = match outcome {
                     Some(o) => serde_json::to_string(&o.clone().with_id(id)).map_err(|_| AppError::internal())?,
                     None => with_id(&record.document, id)?,
@@ -316,7 +370,7 @@ async fn store_plan(
 }
 
 /// The audit record of a new plan (its id is set when it is stored).
-fn created_entry(actor: &Actor, plan: &Plan) -> Entry {
+fn created_entry(actor: &Actor, plan: &Plan, origin: Option<Origin>) -> Entry {
     let links = Links::default().with_items(plan.items.iter().map(|i| i.id), plan.groups.iter().map(|g| g.pack_id));
     let summary = format!(
         "Planned {} item{} into {} steps in {} waves: {}.",
@@ -326,10 +380,20 @@ fn created_entry(actor: &Actor, plan: &Plan) -> Entry {
         plan.waves.len(),
         plan.status.label()
     );
-    Entry::new(actor, Action::PlanCreated, "plan:0", links, summary).fields(json!({
+    let mut fields = json!({
         "request": plan.request, "planner": plan.planner, "status": plan.status, "verdict_counts": plan.verdict_counts,
         "blocking_gates": plan.verdicts.iter().filter(|v| v.verdict == Verdict::Block).map(|v| v.gate).collect::<Vec<_>>(),
-    }))
+    });
+    if let Some(o) = origin {
+        // Kept from a comparison: which one, and which candidate.
+        fields["comparison_id"] = json!(o.comparison_id);
+        fields["candidate"] = json!(o.candidate);
+    }
+    let summary = match origin {
+        Some(o) => format!("{summary} Kept from comparison {} ({}).", o.comparison_id, plan.planner),
+        None => summary,
+    };
+    Entry::new(actor, Action::PlanCreated, "plan:0", links, summary).fields(fields)
 }
 
 /// An event about plan `id`: its subject, and `plan_id` added to the payload.
