@@ -9,6 +9,7 @@ use crate::approvals::ui::{ApprovalDetailPage, ApprovalHistoryPage, ApprovalsPag
 use crate::audit::ui::AuditPage;
 use crate::auth::ui::{KeysPage, LoginPage};
 use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
+use crate::comparisons::ui::{ComparisonPage, PlannerMetricsPage};
 use crate::layout::{Home, Layout};
 use crate::planner::ui::{PlanPage, PlansPage};
 use crate::ui::script::PageScript;
@@ -58,6 +59,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("tools") view=ToolsPage ssr=SsrMode::Async/>
                     <Route path=path!("plans") view=PlansPage ssr=SsrMode::Async/>
                     <Route path=path!("plans/:id") view=PlanPage ssr=SsrMode::Async/>
+                    <Route path=path!("comparisons/:id") view=ComparisonPage ssr=SsrMode::Async/>
+                    <Route path=path!("planner-metrics") view=PlannerMetricsPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals/history") view=ApprovalHistoryPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals/:id") view=ApprovalDetailPage ssr=SsrMode::Async/>

@@ -57,6 +57,7 @@ pub fn Layout() -> impl IntoView {
             <NavLink href="/packs" label="Packs"/>
             <NavLink href="/tools" label="Tools"/>
             <NavLink href="/plans" label="Plans"/>
+            <NavLink href="/planner-metrics" label="Metrics"/>
             <NavLink href="/approvals" label="Approvals" badge=pending/>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {

@@ -40,6 +40,8 @@ pub mod state;
 #[cfg(feature = "ssr")]
 pub mod storage;
 #[cfg(feature = "ssr")]
+pub mod telemetry;
+#[cfg(feature = "ssr")]
 pub mod webhooks;
 
 #[cfg(feature = "hydrate")]

@@ -24,6 +24,7 @@ pub fn app(state: AppState) -> Router {
     let api = crate::api::router().layer(DefaultBodyLimit::max(body_limit)).with_state(state.clone());
     let ctx_state = state.clone();
     let router = Router::new()
+        .route("/metrics", axum::routing::get(crate::telemetry::http::metrics))
         .nest("/api", api)
         .leptos_routes_with_context(&state, routes, move || provide_context(ctx_state.clone()), {
             let options = state.leptos_options.clone();
@@ -39,7 +40,8 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyTimeoutLayer::new(state.config.limits.body_timeout))
         .layer(axum::middleware::from_fn(crate::http::normalise_api_errors))
         .layer(axum::middleware::from_fn(crate::http::server_fn_error_status))
-        .layer(CompressionLayer::new());
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::telemetry::http::track));
     crate::http::security::layers(router, state.config.secure_cookies).layer(TraceLayer::new_for_http()).with_state(state)
 }
 
@@ -161,6 +163,7 @@ pub async fn prepare(config: Config, leptos_options: LeptosOptions) -> anyhow::R
         events,
         policy: Arc::new(policy),
         providers: Arc::new(providers),
+        telemetry: Default::default(),
         waiters: Default::default(),
         expiry: Default::default(),
         executor: Default::default(),

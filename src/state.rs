@@ -16,6 +16,8 @@ pub struct AppState {
     pub events: EventBus,
     /// Gate thresholds and rules, parsed once at start (an invalid file stops the start).
     pub policy: Arc<Policy>,
+    /// This server's Prometheus recorder (`GET /metrics`).
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// The planners a comparison asks (the providers file), parsed once at start.
     pub providers: Arc<Providers>,
     /// Callers waiting for approval decisions, woken when one is made.

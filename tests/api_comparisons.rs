@@ -303,6 +303,67 @@ async fn comparison_story(app: TestApp, seen: Seen) {
     assert_eq!(payload["comparison_id"].as_i64(), Some(id));
 }
 
+/// A gauge's or counter's value from a parsed scrape, by name and labels.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape.samples.iter().find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))).map(|s| match s.value {
+        prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Untyped(v) => v,
+        _ => f64::NAN,
+    })
+}
+
+/// `/metrics` parses as Prometheus text and its planner figures match the stored comparisons.
+async fn metrics_match_the_comparisons(app: TestApp, _seen: Seen) {
+    let ids = backlog(&app).await;
+    let planner = app.api(Role::Planner).await;
+    for providers in [json!(["waves", "critical-path", "good", "backwards"]), json!(["waves", "critical-path", "good", "slow"])] {
+        let (s, c) = planner.post("/api/auto-planner/compare", json!({"item_ids": ids, "providers": providers})).await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+    }
+    let (_, list) = planner.get("/api/auto-planner/comparisons").await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    // What the stored comparisons say, per provider.
+    let mut wins: HashMap<String, f64> = HashMap::new();
+    for c in list {
+        let best = c["best"].as_u64().unwrap() as usize;
+        *wins.entry(c["candidates"][best]["provider"].as_str().unwrap().to_string()).or_default() += 1.0;
+    }
+
+    let (s, _) = app.anonymous().get("/metrics").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "never open by accident");
+    let res = planner.get_raw("/metrics", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    let text = res.text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format");
+    assert_eq!(sample(&scrape, "nofx_planner_comparisons", &[]), Some(2.0));
+    for provider in ["waves", "critical-path", "good"] {
+        assert_eq!(sample(&scrape, "nofx_planner_candidates", &[("provider", provider), ("status", "valid")]), Some(2.0), "{provider}");
+        assert_eq!(sample(&scrape, "nofx_planner_validity_ratio", &[("provider", provider)]), Some(1.0));
+        assert_eq!(
+            sample(&scrape, "nofx_planner_wins", &[("provider", provider)]),
+            Some(*wins.get(provider).unwrap_or(&0.0)),
+            "{provider}"
+        );
+    }
+    assert_eq!(sample(&scrape, "nofx_planner_candidates", &[("provider", "backwards"), ("status", "invalid")]), Some(1.0));
+    assert_eq!(sample(&scrape, "nofx_planner_candidates", &[("provider", "slow"), ("status", "timed_out")]), Some(1.0));
+    assert_eq!(sample(&scrape, "nofx_planner_validity_ratio", &[("provider", "slow")]), Some(0.0));
+    let slow_p50 = sample(&scrape, "nofx_planner_latency_seconds", &[("provider", "slow"), ("quantile", "0.5")]).unwrap();
+    assert!(slow_p50 >= 1.0, "the timed-out call took its timeout: {slow_p50}");
+    let tokens = sample(&scrape, "nofx_planner_token_cost_usd", &[("provider", "good")]).unwrap();
+    assert!((tokens - 2.0 * (1.2 * 0.5 + 0.3 * 2.0)).abs() < 1e-9, "{tokens}");
+    // HTTP figures, by route pattern and status; stored plans and approvals by status.
+    assert_eq!(
+        sample(&scrape, "nofx_http_requests_total", &[("method", "POST"), ("route", "/api/auto-planner/compare"), ("status", "201")]),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(text.contains("nofx_http_request_duration_seconds_bucket"), "latency histogram");
+    assert!(sample(&scrape, "nofx_events_stored", &[]).unwrap() >= 2.0);
+    assert!(text.contains("# HELP nofx_planner_win_ratio"));
+}
+
 async fn stale_and_bad_input(app: TestApp, _seen: Seen) {
     let ids = backlog(&app).await;
     let planner = app.api(Role::Planner).await;
@@ -368,7 +429,7 @@ macro_rules! with_models {
     )*};
 }
 
-with_models!(comparison_story, stale_and_bad_input);
+with_models!(comparison_story, stale_and_bad_input, metrics_match_the_comparisons);
 
 #[tokio::test]
 async fn comparing_needs_the_auto_planner_flag() {

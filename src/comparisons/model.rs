@@ -306,6 +306,120 @@ pub struct CandidateHistory {
     pub created_at: i64,
 }
 
+/// One provider's record over the stored comparisons (the planner metrics page and `/metrics`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderStats {
+    pub provider: String,
+    /// Its newest planner id.
+    pub planner: String,
+    /// Comparisons it was asked in.
+    pub asked: i64,
+    pub valid: i64,
+    pub invalid: i64,
+    pub failed: i64,
+    pub timed_out: i64,
+    /// Comparisons where it scored best.
+    pub wins: i64,
+    /// Comparisons whose kept plan was its candidate.
+    pub chosen: i64,
+    /// `valid / asked`, 0–1.
+    pub validity_rate: f64,
+    /// `wins / asked`, 0–1.
+    pub win_rate: f64,
+    /// Mean score of its valid candidates.
+    pub avg_score: Option<f64>,
+    /// Latency percentiles (nearest rank) over every answer, timeouts included.
+    pub latency_p50_ms: i64,
+    pub latency_p95_ms: i64,
+    /// Mean estimated makespan and plan cost of its valid candidates.
+    pub avg_makespan_ms: Option<i64>,
+    pub avg_plan_cost_usd: Option<f64>,
+    /// What its calls cost in tokens, all together.
+    pub token_cost_usd: f64,
+}
+
+/// Nearest-rank percentile of sorted values (`p` in 0–100); 0 when empty.
+pub fn percentile(sorted: &[i64], p: u32) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p as usize * sorted.len()).div_ceil(100)).max(1);
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// Per provider (in order of first appearance), its record over `history`.
+pub fn provider_stats(history: &[CandidateHistory]) -> Vec<ProviderStats> {
+    let mut order: Vec<&str> = vec![];
+    let mut groups: std::collections::HashMap<&str, Vec<&CandidateHistory>> = Default::default();
+    for h in history {
+        let g = groups.entry(h.provider.as_str()).or_default();
+        if g.is_empty() {
+            order.push(h.provider.as_str());
+        }
+        g.push(h);
+    }
+    order
+        .into_iter()
+        .map(|name| {
+            let rows = &groups[name];
+            let count = |s: CandidateStatus| rows.iter().filter(|r| r.status == s).count() as i64;
+            let asked = rows.len() as i64;
+            let valid: Vec<&&CandidateHistory> = rows.iter().filter(|r| r.status == CandidateStatus::Valid).collect();
+            let mean = |f: &dyn Fn(&CandidateHistory) -> Option<f64>| {
+                let v: Vec<f64> = valid.iter().filter_map(|r| f(r)).collect();
+                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+            };
+            let mut latencies: Vec<i64> = rows.iter().map(|r| r.latency_ms).collect();
+            latencies.sort_unstable();
+            let wins = rows.iter().filter(|r| r.best).count() as i64;
+            ProviderStats {
+                provider: name.to_string(),
+                planner: rows.last().map(|r| r.planner.clone()).unwrap_or_default(),
+                asked,
+                valid: valid.len() as i64,
+                invalid: count(CandidateStatus::Invalid),
+                failed: count(CandidateStatus::Failed),
+                timed_out: count(CandidateStatus::TimedOut),
+                wins,
+                chosen: rows.iter().filter(|r| r.chosen).count() as i64,
+                validity_rate: if asked > 0 { valid.len() as f64 / asked as f64 } else { 0.0 },
+                win_rate: if asked > 0 { wins as f64 / asked as f64 } else { 0.0 },
+                avg_score: mean(&|r| r.score).map(|s| (s * 10.0).round() / 10.0),
+                latency_p50_ms: percentile(&latencies, 50),
+                latency_p95_ms: percentile(&latencies, 95),
+                avg_makespan_ms: mean(&|r| r.figures.as_ref().map(|f| f.makespan_ms as f64)).map(|m| m.round() as i64),
+                avg_plan_cost_usd: mean(&|r| r.figures.as_ref().map(|f| f.plan_cost_usd)),
+                token_cost_usd: rows.iter().filter_map(|r| r.figures.as_ref()).map(|f| f.token_cost_usd).sum(),
+            }
+        })
+        .collect()
+}
+
+/// Mean score per provider per UTC day (for the trend chart): `(day start ms, provider, mean)`,
+/// days ascending.
+pub fn daily_scores(history: &[CandidateHistory]) -> Vec<(i64, String, f64)> {
+    const DAY: i64 = 86_400_000;
+    let mut sums: std::collections::BTreeMap<(i64, String), (f64, i64)> = Default::default();
+    for h in history {
+        if let Some(s) = h.score {
+            let e = sums.entry((h.created_at.div_euclid(DAY) * DAY, h.provider.clone())).or_default();
+            e.0 += s;
+            e.1 += 1;
+        }
+    }
+    sums.into_iter().map(|((day, p), (sum, n))| (day, p, ((sum / n as f64) * 10.0).round() / 10.0)).collect()
+}
+
+/// The planner metrics: per provider, and the daily score trend.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlannerMetrics {
+    /// Comparisons in the window.
+    pub comparisons: i64,
+    pub providers: Vec<ProviderStats>,
+    /// `(UTC day start ms, provider, mean score)`.
+    pub daily: Vec<(i64, String, f64)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +452,46 @@ mod tests {
         assert_eq!(s[2], None, "invalid candidates are not scored");
         assert_eq!(best(&[Some(10.0), None, Some(12.5), Some(12.5)]), Some(2), "ties: the first listed");
         assert_eq!(best(&[None, None]), None);
+    }
+
+    fn hist(provider: &str, status: CandidateStatus, latency_ms: i64, score: Option<f64>, best: bool, day: i64) -> CandidateHistory {
+        CandidateHistory {
+            comparison_id: 1,
+            provider: provider.into(),
+            planner: format!("nofx/{provider}"),
+            status,
+            latency_ms,
+            score,
+            figures: score.map(|_| CandidateFigures { makespan_ms: 60_000, plan_cost_usd: 2.0, token_cost_usd: 0.5, ..Default::default() }),
+            best,
+            chosen: best && day == 0,
+            created_at: day * 86_400_000 + 5,
+        }
+    }
+
+    #[test]
+    fn provider_records_add_up() {
+        use CandidateStatus::*;
+        let h = vec![
+            hist("waves", Valid, 2, Some(90.0), true, 0),
+            hist("llm", Valid, 900, Some(70.0), false, 0),
+            hist("waves", Valid, 4, Some(80.0), false, 1),
+            hist("llm", TimedOut, 5_000, None, false, 1),
+            hist("llm", Invalid, 1_200, None, false, 2),
+            hist("waves", Valid, 3, Some(85.0), true, 2),
+        ];
+        let s = provider_stats(&h);
+        assert_eq!(s.iter().map(|p| p.provider.as_str()).collect::<Vec<_>>(), ["waves", "llm"]);
+        let (w, l) = (&s[0], &s[1]);
+        assert_eq!((w.asked, w.valid, w.wins, w.chosen), (3, 3, 2, 1));
+        assert_eq!((w.validity_rate, w.avg_score, w.latency_p50_ms, w.latency_p95_ms), (1.0, Some(85.0), 3, 4));
+        assert_eq!((l.asked, l.valid, l.invalid, l.timed_out, l.wins), (3, 1, 1, 1, 0));
+        assert!((l.validity_rate - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!((l.latency_p50_ms, l.latency_p95_ms, l.avg_score), (1_200, 5_000, Some(70.0)));
+        assert_eq!((w.token_cost_usd, w.avg_makespan_ms, w.avg_plan_cost_usd), (1.5, Some(60_000), Some(2.0)));
+        assert_eq!(daily_scores(&h)[..2], [(0, "llm".to_string(), 70.0), (0, "waves".to_string(), 90.0)]);
+        assert_eq!(percentile(&[], 95), 0);
+        assert_eq!(percentile(&(1..=20).collect::<Vec<_>>(), 95), 19);
     }
 
     #[test]

@@ -463,3 +463,20 @@ async fn stale_check(state: &AppState, plan: &Plan, since: i64) -> AppResult<()>
         format!("Since this comparison was made, {}{more}; compare again so the plan matches the backlog.", changed.join(", ")),
     ))
 }
+
+/// Compares from the browser's form (no idempotency key: a double click makes two comparisons,
+/// as it would make two plans); the new comparison's id.
+pub async fn compare_request(state: &AppState, who: &Principal, request: &CompareRequest) -> AppResult<i64> {
+    compare(state, who, request, None).await.map(|(id, _)| id)
+}
+
+/// How far back planner metrics look.
+pub const METRICS_WINDOW_MS: i64 = 90 * 86_400_000;
+
+/// Per-provider records and the daily score trend over the last 90 days of stored comparisons.
+pub async fn planner_metrics(state: &AppState, who: &Principal) -> AppResult<PlannerMetrics> {
+    who.require(Permission::Read)?;
+    let history = store::candidate_history(&state.db, now_ms() - METRICS_WINDOW_MS).await?;
+    let comparisons = history.iter().map(|h| h.comparison_id).collect::<HashSet<_>>().len() as i64;
+    Ok(PlannerMetrics { comparisons, providers: provider_stats(&history), daily: daily_scores(&history) })
+}

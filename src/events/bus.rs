@@ -28,6 +28,11 @@ impl EventBus {
         self.tx.subscribe()
     }
 
+    /// Readers subscribed on this process: open event-stream connections and internal listeners.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// Forwards PostgreSQL notifications (from every instance) to local subscribers; reconnects
     /// with a pause if the connection drops.
     pub fn listen_postgres(&self, url: String) {

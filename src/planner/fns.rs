@@ -23,26 +23,7 @@ pub async fn plan_items(
 ) -> Result<i64, AppError> {
     form_result(async move {
         let who = session(&csrf).await?;
-        let budget = budget_usd.trim();
-        let budget_usd = if budget.is_empty() {
-            None
-        } else {
-            Some(budget.parse::<f64>().map_err(|_| {
-                AppError::unprocessable(ErrorCode::InvalidBudget, "The budget must be a number of dollars, like 25 or 12.50.")
-            })?)
-        };
-        let pack_id = pack_id.trim();
-        let request = if !pack_id.is_empty() && item_ids.is_empty() {
-            let id = pack_id.parse::<i64>().map_err(|_| AppError::unprocessable(ErrorCode::InvalidSelection, "Choose a pack to plan."))?;
-            PlanRequest { pack_id: Some(id), budget_usd, include_dependencies: !include_dependencies.is_empty(), ..Default::default() }
-        } else {
-            PlanRequest {
-                item_ids: Some(item_ids),
-                budget_usd,
-                include_dependencies: !include_dependencies.is_empty(),
-                ..Default::default()
-            }
-        };
+        let request = selection(item_ids, &pack_id, &budget_usd, &include_dependencies)?;
         let plan = super::service::create_plan(&state()?, &who, &request).await.map_err(in_page_words)?;
         leptos_axum::redirect(&format!("/plans/{}", plan.id));
         Ok(plan.id)
@@ -50,10 +31,32 @@ pub async fn plan_items(
     .await
 }
 
+/// What the backlog page's planning bar asks for: the ticked items (or a pack), the budget typed
+/// in dollars and whether to pull in unfinished dependencies.
+#[cfg(feature = "ssr")]
+pub fn selection(item_ids: Vec<i64>, pack_id: &str, budget_usd: &str, include_dependencies: &str) -> Result<PlanRequest, AppError> {
+    let budget = budget_usd.trim();
+    let budget_usd =
+        if budget.is_empty() {
+            None
+        } else {
+            Some(budget.parse::<f64>().map_err(|_| {
+                AppError::unprocessable(ErrorCode::InvalidBudget, "The budget must be a number of dollars, like 25 or 12.50.")
+            })?)
+        };
+    let pack_id = pack_id.trim();
+    Ok(if !pack_id.is_empty() && item_ids.is_empty() {
+        let id = pack_id.parse::<i64>().map_err(|_| AppError::unprocessable(ErrorCode::InvalidSelection, "Choose a pack to plan."))?;
+        PlanRequest { pack_id: Some(id), budget_usd, include_dependencies: !include_dependencies.is_empty(), ..Default::default() }
+    } else {
+        PlanRequest { item_ids: Some(item_ids), budget_usd, include_dependencies: !include_dependencies.is_empty(), ..Default::default() }
+    })
+}
+
 /// The planning service speaks the API's words (`item_ids`); the backlog page says the same in
 /// the words of its checkboxes.
 #[cfg(feature = "ssr")]
-fn in_page_words(e: AppError) -> AppError {
+pub fn in_page_words(e: AppError) -> AppError {
     let ids = |key: &str| -> Option<(String, usize)> {
         let list: Vec<String> = e.details.get(key)?.as_array()?.iter().filter_map(|v| v.as_i64()).map(|i| format!("#{i}")).collect();
         Some((list.join(", "), list.len()))

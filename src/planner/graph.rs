@@ -358,10 +358,69 @@ pub fn to_svg(plan: &Plan, selected: Option<&str>, detail: GraphDetail, states: 
     out
 }
 
+/// A plan's shape at a glance, for side-by-side comparisons: one column per wave, one square per
+/// step coloured by its verdict (the same classes as the graph), a ring on steps that wait for a
+/// human. Each square's title names the step, its tool, its item and its verdict (escaped).
+pub fn wave_strip(plan: &Plan) -> String {
+    const CELL: usize = 14;
+    const GAP: usize = 4;
+    const TOP: usize = 16;
+    let tallest = plan.waves.iter().map(Vec::len).max().unwrap_or(0);
+    let width = (plan.waves.len() * (CELL + GAP) + GAP).max(40);
+    let height = TOP + tallest * (CELL + GAP) + GAP;
+    let by_id: HashMap<&str, &crate::plan::model::PlanStep> = plan.steps.iter().map(|s| (s.id.as_str(), s)).collect();
+    let mut out = String::with_capacity(256 + plan.steps.len() * 160);
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="wave-strip" role="img" aria-label="{} steps in {} waves">"#,
+        plan.steps.len(),
+        plan.waves.len()
+    );
+    let label_every = plan.waves.len().div_ceil(12).max(1);
+    for (w, wave) in plan.waves.iter().enumerate() {
+        let x = GAP + w * (CELL + GAP);
+        if w % label_every == 0 {
+            let _ = write!(out, r#"<text x="{}" y="11" class="wave">{}</text>"#, x + CELL / 2, w + 1);
+        }
+        for (i, id) in wave.iter().enumerate() {
+            let Some(step) = by_id.get(id.as_str()) else { continue };
+            let y = TOP + i * (CELL + GAP);
+            let lock = if step.required_approvals > 0 || step.sensitive { " lock" } else { "" };
+            let _ = write!(
+                out,
+                r#"<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" rx="3" class="{}{lock}"><title>{} {} · {} ({})</title></rect>"#,
+                step.verdict.as_str(),
+                xml(&step.id),
+                xml(&step.tool),
+                xml(&step.item_title),
+                step.verdict.as_str()
+            );
+        }
+    }
+    out.push_str("</svg>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::model::{PlanStep, StepEstimate};
+
+    #[test]
+    fn the_wave_strip_draws_one_square_per_step_by_wave() {
+        let a = step(1, 1, 0, &[], Verdict::Allow, 0);
+        let b = step(2, 1, 0, &[], Verdict::Warn, 1);
+        let c = step(1, 2, 1, &["s1-1".to_string()], Verdict::Block, 0);
+        let mut plan = Plan::of_steps(vec![a, b, c]);
+        plan.waves = vec![vec!["s1-1".into(), "s2-1".into()], vec!["s1-2".into()]];
+        let svg = wave_strip(&plan);
+        assert_eq!(svg.matches("<rect").count(), 3);
+        assert!(svg.contains(r#"class="warn lock""#) && svg.contains(r#"class="block""#), "{svg}");
+        assert!(svg.contains("Item 1 &lt;b&gt;") && !svg.contains("<b>"), "titles are escaped: {svg}");
+        assert!(svg.contains(r#"aria-label="3 steps in 2 waves""#));
+        // Two columns (14 px squares, 4 px gaps): the second starts at x = 22.
+        assert!(svg.contains(r#"<rect x="22" y="16""#), "{svg}");
+    }
 
     fn step(item: i64, n: usize, wave: u32, depends_on: &[String], verdict: Verdict, approvals: i64) -> PlanStep {
         PlanStep {

@@ -275,9 +275,12 @@ mod client {
         if form.has_attribute("data-native") {
             return;
         }
+        let submitter = e.dyn_ref::<SubmitEvent>().and_then(|s| s.submitter());
         // Attributes, not the `action` / `method` properties: a field named "action" (the audit
-        // filter) shadows the property.
-        let action = absolute(&form.get_attribute("action").unwrap_or_default());
+        // filter) shadows the property. A button's own `formaction` wins, as in the browser.
+        let action =
+            submitter.as_ref().and_then(|b| b.get_attribute("formaction")).or_else(|| form.get_attribute("action")).unwrap_or_default();
+        let action = absolute(&action);
         let get = !form.get_attribute("method").is_some_and(|m| m.eq_ignore_ascii_case("post"));
         if get && !same_page(&action) {
             return;
@@ -287,7 +290,6 @@ mod client {
             return; // already on its way
         }
         let Ok(data) = FormData::new_with_form(&form) else { return };
-        let submitter = e.dyn_ref::<SubmitEvent>().and_then(|s| s.submitter());
         if let Some(name) = submitter.as_ref().and_then(|b| b.get_attribute("name")) {
             let value = submitter.as_ref().and_then(|b| b.get_attribute("value")).unwrap_or_default();
             let _ = data.append_with_str(&name, &value);

@@ -180,7 +180,11 @@ fn SelectionBar(plannable: usize, ticked: usize, all_link: String) -> impl IntoV
                     "budget $"
                     <input name="budget_usd" inputmode="decimal" placeholder="policy default" class="w-28 rounded-md border-0 px-2 py-1 text-sm ring-1 ring-inset ring-slate-300"/>
                 </label>
-                <button type="submit" class=format!("{BUTTON} min-h-11 sm:ml-auto") data-testid="plan-selected" data-tick-submit="">"Plan selected"</button>
+                <div class="flex flex-wrap gap-2 sm:ml-auto">
+                    <button type="submit" formaction="/_fn/compare_items" class=format!("{BUTTON_SECONDARY} min-h-11") data-testid="compare-selected" data-tick-submit=""
+                        title="Ask every configured planner for this selection and compare their plans side by side">"Compare planners"</button>
+                    <button type="submit" class=format!("{BUTTON} min-h-11") data-testid="plan-selected" data-tick-submit="">"Plan selected"</button>
+                </div>
             </div>
         </div>
     }
