@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use super::estimate::estimate_for;
 use super::provider::{Ordering, PlannerInput};
 use super::rollback::render_rollback;
-use super::strategy::{proposal_edges, sequencing, with_edges, ItemFacts, ProposalError, Strategy};
+use super::strategy::{proposal_edges, sequencing, with_edges, Facts, ProposalError, Strategy};
 use super::token::{idempotency_token, item_token_prefix, request_fingerprint};
 use crate::backlog::model::{BacklogItem, ItemStatus};
 use crate::plan::draft::{Draft, PlanIssue, MANUAL_TOOL};
@@ -139,25 +139,17 @@ pub fn build(planner: &str, input: &PlannerInput<'_>) -> Draft {
     }
 }
 
-/// What the strategies read about each planned item: its steps' p50 durations one after another,
-/// whether it is sensitive (a tool that needs a human, or the `prod` label), and its pack.
-fn item_facts(input: &PlannerInput<'_>, planned: &[&BacklogItem]) -> (Vec<i64>, Vec<bool>, Vec<i64>) {
-    let mut duration = Vec::with_capacity(planned.len());
-    let mut sensitive = Vec::with_capacity(planned.len());
-    for item in planned {
-        let n = item.tools.len().max(1);
-        let mut ms = 0;
-        let mut needs_human = item.tools.is_empty() || item.labels.iter().any(|l| l == "prod");
-        for n_tool in 0..n {
-            let tool = item.tools.get(n_tool).map_or(MANUAL_TOOL, String::as_str);
-            ms += estimate_for(input, item, tool, n).duration_p50_ms;
-            let def = input.tools.get(tool);
-            needs_human |= def.is_some_and(|t| t.sensitive || t.required_approvals > 0) || tool.starts_with("manual");
-        }
-        duration.push(ms);
-        sensitive.push(needs_human);
-    }
-    (duration, sensitive, planned.iter().map(|i| i.pack_id).collect())
+/// What the item-level strategies read about each planned item: its steps' p50 durations one
+/// after another, and its pack.
+fn item_facts(input: &PlannerInput<'_>, planned: &[&BacklogItem]) -> (Vec<i64>, Vec<i64>) {
+    let duration = planned
+        .iter()
+        .map(|item| {
+            let n = item.tools.len().max(1);
+            (0..n).map(|k| estimate_for(input, item, item.tools.get(k).map_or(MANUAL_TOOL, String::as_str), n).duration_p50_ms).sum()
+        })
+        .collect();
+    (duration, planned.iter().map(|i| i.pack_id).collect())
 }
 
 /// Builds the plan: steps per tool, edges from dependencies (plus the sequencing `ordering` adds),
@@ -166,11 +158,18 @@ fn item_facts(input: &PlannerInput<'_>, planned: &[&BacklogItem]) -> (Vec<i64>, 
 pub fn build_ordered(planner: &str, input: &PlannerInput<'_>, ordering: &Ordering) -> Result<Draft, ProposalError> {
     let mut issues = vec![];
     let Resolved { order, planned, pulled, deps, first_of } = resolve_items(input, &mut issues);
+    // Item-level orderings add edges between items; risk-averse orders steps, once they exist.
+    let mut by_steps = None;
     let edges = match ordering {
         Ordering::Dependencies | Ordering::Strategy { strategy: Strategy::Waves } => vec![],
+        Ordering::Strategy { strategy: s @ Strategy::RiskAverse } => {
+            by_steps = Some(*s);
+            vec![]
+        }
         Ordering::Strategy { strategy: s } => {
-            let (duration_ms, sensitive, pack) = item_facts(input, &planned);
-            sequencing(*s, &ItemFacts { deps: &deps, duration_ms: &duration_ms, sensitive: &sensitive, pack: &pack })
+            let (duration_ms, pack) = item_facts(input, &planned);
+            let sensitive = vec![false; planned.len()];
+            sequencing(*s, &Facts { deps: &deps, duration_ms: &duration_ms, sensitive: &sensitive, pack: &pack })
         }
         Ordering::Waves { waves } => proposal_edges(waves, &order, &deps)?,
     };
@@ -187,6 +186,8 @@ pub fn build_ordered(planner: &str, input: &PlannerInput<'_>, ordering: &Orderin
     let mut preds = Rows::with_capacity(n_steps, n_steps + deps.total());
     // p50 durations by step, for the critical path (compact, unlike the steps themselves).
     let mut p50: Vec<i64> = Vec::with_capacity(n_steps);
+    // Per step: it needs a human, or it changes production (a mutating tool of a `prod` item).
+    let mut needs_care: Vec<bool> = Vec::with_capacity(if by_steps.is_some() { n_steps } else { 0 });
     let mut items: Vec<PlanItem> = Vec::with_capacity(order.len());
     for (pos, item) in planned.iter().enumerate() {
         let id = item.id;
@@ -230,6 +231,10 @@ pub fn build_ordered(planner: &str, input: &PlannerInput<'_>, ordering: &Orderin
             preds.end_row();
             let estimate = estimate_for(input, item, tool, n_tools);
             p50.push(estimate.duration_p50_ms);
+            if by_steps.is_some() {
+                let human = def.is_some_and(|t| t.sensitive || t.required_approvals > 0) || tool.starts_with("manual");
+                needs_care.push(human || (mutating && item.labels.iter().any(|l| l == "prod")));
+            }
             steps.push(PlanStep {
                 id: step_id(id, n + 1),
                 backlog_item_id: id,
@@ -256,6 +261,18 @@ pub fn build_ordered(planner: &str, input: &PlannerInput<'_>, ordering: &Orderin
             status: item.status,
             pulled_in: pulled.contains(&id),
         });
+    }
+
+    if let Some(strategy) = by_steps {
+        let pack: Vec<i64> = steps.iter().map(|s| s.pack_id).collect();
+        let edges = sequencing(strategy, &Facts { deps: &preds, duration_ms: &p50, sensitive: &needs_care, pack: &pack });
+        if !edges.is_empty() {
+            preds = with_edges(&preds, &edges);
+            for (a, b) in edges {
+                let id = steps[a].id.clone();
+                steps[b].depends_on.push(id);
+            }
+        }
     }
 
     let topo = topological_order(&preds);
@@ -460,6 +477,52 @@ mod tests {
         assert_eq!(d.estimate.duration_p50_ms, (15 + 15 + 30) * 60_000);
         assert!(d.issues.is_empty(), "{:?}", d.issues);
         assert_eq!(d.groups.iter().map(|g| g.item_ids.clone()).collect::<Vec<_>>(), vec![vec![1], vec![2], vec![3]]);
+    }
+
+    fn ordered(items: Vec<BacklogItem>, ordering: &Ordering) -> Result<Draft, ProposalError> {
+        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+        let catalog: Catalog = items.into_iter().map(|i| (i.id, i)).collect();
+        let request = PlanRequest { item_ids: Some(ids.clone()), ..Default::default() };
+        let mut tools = registry();
+        tools.get_mut("git_pr").unwrap().sensitive = true;
+        let stats = StatsByTool::default();
+        let input = PlannerInput {
+            request: &request,
+            selected: &ids,
+            catalog: &catalog,
+            tools: &tools,
+            stats: &stats,
+            defaults: EstimateDefaults::default(),
+        };
+        build_ordered("test", &input, ordering)
+    }
+
+    #[test]
+    fn orderings_shape_the_plan_through_the_builder() {
+        let items =
+            || vec![item(1, vec![], &["codegen", "git_pr"]), item(2, vec![], &["codegen", "git_pr"]), item(3, vec![], &["codegen"])];
+        let strategy = |strategy| Ordering::Strategy { strategy };
+        // Risk-averse: routine work first, then the sensitive git_pr steps one at a time.
+        let d = ordered(items(), &strategy(super::Strategy::RiskAverse)).unwrap();
+        assert_eq!(d.waves, vec![vec!["s1-1", "s2-1", "s3-1"], vec!["s1-2"], vec!["s2-2"]]);
+        assert_eq!(step(&d, "s1-2").depends_on, vec!["s1-1", "s2-1", "s3-1"], "the first sensitive step waits for routine work");
+        assert_eq!(step(&d, "s2-2").depends_on, vec!["s2-1", "s1-2"], "one sensitive step at a time");
+        // Tokens do not depend on the order: the same work is the same work.
+        let plain = ordered(items(), &Ordering::Dependencies).unwrap();
+        assert_eq!(
+            d.steps.iter().map(|s| &s.idempotency_token).collect::<Vec<_>>(),
+            plain.steps.iter().map(|s| &s.idempotency_token).collect::<Vec<_>>()
+        );
+        assert!(d.estimate.duration_p50_ms > plain.estimate.duration_p50_ms, "the critical path includes the sequencing");
+        // One lane: every step in a wave of its own.
+        let d = ordered(items(), &strategy(super::Strategy::CriticalPath { lanes: 1 })).unwrap();
+        assert_eq!(d.waves.len(), d.steps.len());
+        // A model's waves of items: every item of a wave after every item of the wave before.
+        let d = ordered(items(), &Ordering::Waves { waves: vec![vec![3], vec![1, 2]] }).unwrap();
+        assert_eq!(d.waves, vec![vec!["s3-1"], vec!["s1-1", "s2-1"], vec!["s1-2", "s2-2"]]);
+        assert_eq!(step(&d, "s1-1").depends_on, vec!["s3-1"]);
+        let wrong = ordered(items(), &Ordering::Waves { waves: vec![vec![3], vec![1]] });
+        assert_eq!(wrong, Err(ProposalError::Missing { item_ids: vec![2] }));
     }
 
     #[test]

@@ -372,7 +372,9 @@ pub fn wave_strip(plan: &Plan) -> String {
     let mut out = String::with_capacity(256 + plan.steps.len() * 160);
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="wave-strip" role="img" aria-label="{} steps in {} waves">"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {width} {height}" class="wave-strip" role="img" aria-label="{} steps in {} waves">"#,
+        width * 5 / 4,
+        height * 5 / 4,
         plan.steps.len(),
         plan.waves.len()
     );

@@ -1,7 +1,7 @@
 //! How a planner orders the work beyond what the backlog's dependencies force: the built-in
 //! strategies, and a model's proposed waves. Either way the result is a list of *sequencing
-//! edges* between planned items ("this item starts after that one"), which the builder adds to the
-//! dependencies before it lays out steps and waves. So every plan, whoever proposed its order, is
+//! edges* ("this starts after that one"), between planned items or (risk-averse) between steps,
+//! which the builder adds to the dependencies before it lays out waves. So every plan, whoever proposed its order, is
 //! built, estimated, gated and executed by the same rules, and its graph shows exactly the order
 //! it will run in. Pure: no I/O.
 
@@ -19,8 +19,9 @@ pub enum Strategy {
     /// At most `lanes` items at a time; whenever a lane is free it takes the ready item with the
     /// longest estimated chain of work still behind it.
     CriticalPath { lanes: usize },
-    /// Sensitive and `prod` items one at a time, and only after all routine work that does not
-    /// depend on them.
+    /// Steps that need a human (a sensitive tool, approvals, a manual step) or change production
+    /// (a mutating tool on a `prod` item) one at a time, and only after all routine work that does
+    /// not depend on them. Works on steps, not items.
     RiskAverse,
     /// Each pack worked through as one lane, its items one after another in dependency order;
     /// packs side by side.
@@ -45,27 +46,28 @@ impl Strategy {
             Strategy::CriticalPath { lanes } => format!(
                 "At most {lanes} items at a time; a free lane takes the ready item with the longest chain of work behind it, so the critical path starts first."
             ),
-            Strategy::RiskAverse => "Sensitive and `prod` items run one at a time, after all routine work that does not depend on them: reviewers see them late and one by one.".into(),
+            Strategy::RiskAverse => "Steps that need a reviewer or change production run one at a time, after all routine work that does not depend on them: reviewers see them late and one by one.".into(),
             Strategy::PackGrouped => "Each pack is one lane: its items run one after another in dependency order (fewer conflicts inside a pack), packs side by side.".into(),
         }
     }
 }
 
-/// What the strategies read about the planned items, by position in the plan's item order.
-pub struct ItemFacts<'a> {
-    /// Per item, the positions of the planned items it depends on.
+/// What the strategies read about the nodes they order (the planned items, by position in the
+/// plan's item order; for risk-averse, the steps).
+pub struct Facts<'a> {
+    /// Per node, the positions of the nodes it depends on.
     pub deps: &'a Rows,
-    /// Per item, its estimated duration (the p50 of its steps, one after another).
+    /// Per node, its estimated duration (p50; an item's steps one after another).
     pub duration_ms: &'a [i64],
-    /// Per item: a step needs a human (a sensitive tool) or it reaches production (`prod` label).
+    /// Per node: it needs a human or changes production (risk-averse only).
     pub sensitive: &'a [bool],
-    /// Per item, its pack.
+    /// Per node, its pack.
     pub pack: &'a [i64],
 }
 
 /// Sequencing edges `(before, after)` for `strategy`. None when the items' dependencies have a
 /// cycle: such a plan cannot run anyway, and the structural gate says why.
-pub fn sequencing(strategy: Strategy, facts: &ItemFacts<'_>) -> Vec<(usize, usize)> {
+pub fn sequencing(strategy: Strategy, facts: &Facts<'_>) -> Vec<(usize, usize)> {
     let n = facts.deps.len();
     let topo = topological_order(facts.deps);
     if topo.len() < n {
@@ -86,7 +88,7 @@ fn successors(deps: &Rows) -> Rows {
 }
 
 /// Per item, its duration plus the longest chain of work that depends on it ("bottom level").
-fn bottom_levels(facts: &ItemFacts<'_>, topo: &[usize]) -> Vec<i64> {
+fn bottom_levels(facts: &Facts<'_>, topo: &[usize]) -> Vec<i64> {
     let succs = successors(facts.deps);
     let mut level = vec![0i64; facts.deps.len()];
     for &i in topo.iter().rev() {
@@ -99,7 +101,7 @@ fn bottom_levels(facts: &ItemFacts<'_>, topo: &[usize]) -> Vec<i64> {
 /// ready item (its dependencies finished) with the highest bottom level (ties: plan order) goes on
 /// it, after the lane's previous item. Each lane is a chain, so at most `lanes` items are ever in
 /// flight.
-fn critical_path_lanes(facts: &ItemFacts<'_>, lanes: usize) -> Vec<(usize, usize)> {
+fn critical_path_lanes(facts: &Facts<'_>, lanes: usize) -> Vec<(usize, usize)> {
     use std::cmp::Reverse;
     use std::collections::{BTreeSet, BinaryHeap};
     let n = facts.deps.len();
@@ -146,9 +148,9 @@ fn critical_path_lanes(facts: &ItemFacts<'_>, lanes: usize) -> Vec<(usize, usize
     edges
 }
 
-/// Sensitive items chained in topological order; the first waits for every routine item that no
-/// sensitive item leads to (through the last ones of them: their sinks).
-fn risk_averse(facts: &ItemFacts<'_>, topo: &[usize]) -> Vec<(usize, usize)> {
+/// Sensitive nodes chained in topological order; the first waits for every routine node that no
+/// sensitive node leads to (through the last ones of them: their sinks).
+fn risk_averse(facts: &Facts<'_>, topo: &[usize]) -> Vec<(usize, usize)> {
     let n = facts.deps.len();
     // Items reachable from a sensitive one (sensitive items themselves included).
     let mut downstream = vec![false; n];
@@ -180,7 +182,7 @@ fn risk_averse(facts: &ItemFacts<'_>, topo: &[usize]) -> Vec<(usize, usize)> {
 }
 
 /// One chain per pack, in topological order (so the chains never contradict a dependency).
-fn pack_lanes(facts: &ItemFacts<'_>, topo: &[usize]) -> Vec<(usize, usize)> {
+fn pack_lanes(facts: &Facts<'_>, topo: &[usize]) -> Vec<(usize, usize)> {
     let mut last: rustc_hash::FxHashMap<i64, usize> = Default::default();
     let mut edges = vec![];
     for &i in topo {
@@ -351,8 +353,8 @@ mod tests {
     }
 
     impl Case {
-        fn facts(&self) -> ItemFacts<'_> {
-            ItemFacts { deps: &self.deps, duration_ms: &self.duration, sensitive: &self.sensitive, pack: &self.pack }
+        fn facts(&self) -> Facts<'_> {
+            Facts { deps: &self.deps, duration_ms: &self.duration, sensitive: &self.sensitive, pack: &self.pack }
         }
     }
 
