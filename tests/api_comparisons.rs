@@ -18,9 +18,12 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// What the fake model server received (request bodies and their Authorization headers).
+/// One request the fake model server received: its body and its Authorization header.
+type Received = (Value, Option<String>);
+
+/// What the fake model server received.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(Value, Option<String>)>>>);
+struct Seen(Arc<Mutex<Vec<Received>>>);
 
 fn completion(content: &str) -> Value {
     json!({"id": "chatcmpl-1", "object": "chat.completion", "model": "x",

@@ -200,7 +200,7 @@ pub fn figures_of(plan: &Plan, token_cost_usd: f64) -> CandidateFigures {
         token_cost_usd,
         parallelism: if makespan > 0 { ((plan.estimate.work_p50_ms as f64 / makespan as f64) * 100.0).round() / 100.0 } else { 0.0 },
         approvals_needed: plan.steps.iter().map(|s| s.required_approvals).sum(),
-        verdict_counts: plan.verdict_counts.clone(),
+        verdict_counts: plan.verdict_counts,
         blocked: plan.status == PlanStatus::Blocked,
     }
 }
