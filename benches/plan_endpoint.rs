@@ -10,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use leptos::config::LeptosOptions;
 use nofx::auth::model::{Principal, Role};
-use nofx::backlog::model::{ItemFilter, ItemInput, PackInput};
+use nofx::backlog::model::ItemFilter;
 use nofx::config::Config;
 use nofx::flags::FeatureFlags;
 use nofx::gates::{apply, evaluate_all, GateInput};
@@ -25,43 +25,6 @@ use support::{median, ms, TOOLS};
 
 const ITEMS: usize = 2_000;
 const RUNS: usize = 15;
-
-/// Seeds 8 tools, 12 packs and `ITEMS` items (each depending on up to 3 earlier ones, 2 tools).
-async fn seed(state: &nofx::state::AppState, admin: &Principal) -> Vec<i64> {
-    support::seed_tools(state, admin).await;
-    let mut packs = vec![];
-    for p in 0..12 {
-        let input = PackInput { name: Some(format!("pack-{p}")), ..Default::default() };
-        packs.push(nofx::backlog::service::create_pack(&state.db, admin, &input).await.unwrap().id);
-    }
-    let mut ids: Vec<i64> = vec![];
-    // Concurrent creates, as many clients would make them; dependencies only on finished ones.
-    for chunk in 0..ITEMS.div_ceil(100) {
-        let known = ids.clone();
-        let creates = (0..100).map(|k| {
-            let i = chunk * 100 + k;
-            let deps: Vec<i64> = known.iter().rev().skip(i % 11).step_by(17).take(3).copied().collect();
-            let labels = match i % 10 {
-                0 => vec!["prod".to_string()],
-                1 => vec!["pii".to_string()],
-                _ => vec![],
-            };
-            let input = ItemInput {
-                pack_id: Some(packs[i % packs.len()]),
-                title: Some(format!("Backlog item {i}: migrate the billing exports")),
-                description: Some("Generated for the plan endpoint benchmark.".into()),
-                tools: Some(vec![TOOLS[i % 4].0.to_string(), TOOLS[4 + (i / 4) % 4].0.to_string()]),
-                depends_on: Some(deps),
-                labels: Some(labels),
-                ..Default::default()
-            };
-            async move { nofx::backlog::service::create_item(&state.db, admin, &input).await.unwrap().id }
-        });
-        ids.extend(futures::future::join_all(creates).await);
-    }
-    ids.sort_unstable();
-    ids
-}
 
 /// What the planner reads, loaded as the endpoint loads it: the backlog, the tools, their stats.
 struct Inputs {
@@ -107,7 +70,7 @@ async fn bench(name: &str, url: String) {
     config.body_limit = 1024 * 1024;
     let state = nofx::server::prepare(config, options).await.unwrap();
     let admin = support::admin();
-    let ids = seed(&state, &admin).await;
+    let ids = support::seed_backlog(&state, &admin, ITEMS).await;
     let (_, key) = nofx::auth::service::create_api_key(&state.db, "bench", Role::Automation).await.unwrap();
 
     let request = PlanRequest { item_ids: Some(ids.clone()), ..Default::default() };

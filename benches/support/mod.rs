@@ -82,3 +82,41 @@ pub async fn drop_pg_database(name: &str) {
 pub fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
 }
+
+/// Seeds 8 tools, 12 packs and `items` items (each depending on up to 3 earlier ones, 2 tools).
+pub async fn seed_backlog(state: &nofx::state::AppState, admin: &Principal, items: usize) -> Vec<i64> {
+    seed_tools(state, admin).await;
+    let mut packs = vec![];
+    for p in 0..12 {
+        let input = nofx::backlog::model::PackInput { name: Some(format!("pack-{p}")), ..Default::default() };
+        packs.push(nofx::backlog::service::create_pack(&state.db, admin, &input).await.unwrap().id);
+    }
+    let mut ids: Vec<i64> = vec![];
+    // Concurrent creates, as many clients would make them; dependencies only on finished ones.
+    for chunk in 0..items.div_ceil(100) {
+        let known = ids.clone();
+        let creates = (0..100).map(|k| {
+            let i = chunk * 100 + k;
+            let deps: Vec<i64> = known.iter().rev().skip(i % 11).step_by(17).take(3).copied().collect();
+            let labels = match i % 10 {
+                0 => vec!["prod".to_string()],
+                1 => vec!["pii".to_string()],
+                _ => vec![],
+            };
+            let input = nofx::backlog::model::ItemInput {
+                pack_id: Some(packs[i % packs.len()]),
+                title: Some(format!("Backlog item {i}: migrate the billing exports")),
+                description: Some("Generated for the plan endpoint benchmark.".into()),
+                tools: Some(vec![TOOLS[i % 4].0.to_string(), TOOLS[4 + (i / 4) % 4].0.to_string()]),
+                depends_on: Some(deps),
+                labels: Some(labels),
+                ..Default::default()
+            };
+            async move { nofx::backlog::service::create_item(&state.db, admin, &input).await.unwrap().id }
+        });
+        ids.extend(futures::future::join_all(creates).await);
+    }
+    ids.sort_unstable();
+    ids
+}
+
