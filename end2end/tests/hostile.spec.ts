@@ -27,6 +27,7 @@ const CONTROL = "bell\u0007 nul\u0000 esc\u001b del\u007f";
 const LONG = `${"A long line without any break ".repeat(120)}${P.textarea}`;
 
 type Fixture = {
+  comparison: number;
   item: number;
   pack: number;
   plan: number;
@@ -90,7 +91,9 @@ async function store(request: APIRequestContext): Promise<Fixture> {
     justification: `${P.script} ${P.attr} ${P.url}`,
     expires_in_minutes: 60,
   });
-  return { item: item.id, pack: pack.id, plan: plan.id, step, pending: pending.id, denied: denied.id, tool, blocked: blocked.id };
+  // The planners compared on the hostile item: its title is in every candidate's wave strip.
+  const comparison = await post(request, "/api/auto-planner/compare", AGENT, { item_ids: [item.id] });
+  return { comparison: comparison.id, item: item.id, pack: pack.id, plan: plan.id, step, pending: pending.id, denied: denied.id, tool, blocked: blocked.id };
 }
 
 /** A string as it reads inside JSON text. */
@@ -118,6 +121,9 @@ function pages(f: Fixture): [string, string[]][] {
     [`/plans/${f.blocked}`, [P.script, P.attr, P.url]],
     [`/audit?pack=${f.pack}`, [P.raw.slice(0, 40), P.textarea]],
     ["/keys", []],
+    // The candidates' wave strips name the item in each square's title (SVG text, not shown).
+    [`/comparisons/${f.comparison}`, []],
+    ["/planner-metrics", []],
   ];
 }
 
@@ -136,6 +142,9 @@ async function assertInert(page: Page, path: string, expected: string[]) {
     text: document.body.innerText + "\n" + [...document.querySelectorAll("textarea, input")].map((e) => (e as HTMLInputElement).value).join("\n"),
   }));
   expect(found.xss, `${path}: a payload ran`).toBeNull();
+  // SVG titles (the plan graph's boxes, the wave strips' squares) hold the text literally too.
+  const titles = await page.evaluate(() => [...document.querySelectorAll("svg title")].map((t) => t.textContent ?? "").join("\n"));
+  if (path.startsWith("/comparisons/")) expect(titles, `${path}: the item title in the wave strips`).toContain(P.textarea);
   expect(found.injected, `${path}: injected elements`).toBe(0);
   expect(found.scripts, `${path}: injected scripts`).toBe(0);
   const flat = found.text.replace(/\s+/g, " ");
