@@ -297,10 +297,12 @@ pub fn trend_chart(daily: &[(i64, String, f64)], providers: &[String]) -> String
         }
     };
     let y = |score: f64| H - PAD - score.clamp(0.0, 100.0) / 100.0 * (H - 2.0 * PAD);
+    // A legend under the plot: two providers a row.
+    let total_h = H + 16.0 * providers.len().div_ceil(2) as f64;
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" class="chart" role="img" aria-label="Mean score per day, per provider"><text x="0" y="14" class="chart-title">Mean score per day</text><line x1="{PAD}" y1="{:.0}" x2="{:.0}" y2="{:.0}" class="chart-axis"/><text x="0" y="{:.0}" class="chart-label">0</text><text x="0" y="{:.0}" class="chart-label">100</text>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {total_h}" class="chart" role="img" aria-label="Mean score per day, per provider"><text x="0" y="14" class="chart-title">Mean score per day</text><line x1="{PAD}" y1="{:.0}" x2="{:.0}" y2="{:.0}" class="chart-axis"/><text x="0" y="{:.0}" class="chart-label">0</text><text x="0" y="{:.0}" class="chart-label">100</text>"#,
         H - PAD,
         W - PAD,
         H - PAD,
@@ -318,6 +320,18 @@ pub fn trend_chart(daily: &[(i64, String, f64)], providers: &[String]) -> String
             let (px, py) = pt.split_once(',').unwrap_or(("0", "0"));
             let _ = write!(out, r#"<circle cx="{px}" cy="{py}" r="3" class="chart-dot bar-{}"/>"#, i % 6);
         }
+    }
+    for (i, p) in providers.iter().enumerate() {
+        let (lx, ly) = (PAD + (i % 2) as f64 * 168.0, H + (i / 2) as f64 * 16.0);
+        let _ = write!(
+            out,
+            r#"<rect x="{lx:.0}" y="{:.0}" width="10" height="10" rx="2" class="bar-{}"/><text x="{:.0}" y="{:.0}" class="chart-label">{}</text>"#,
+            ly - 9.0,
+            i % 6,
+            lx + 14.0,
+            ly,
+            xml(&truncate(p, 24))
+        );
     }
     out.push_str("</svg>");
     out
@@ -435,5 +449,6 @@ mod tests {
         assert!(empty.contains(r#"width="0.0""#));
         let trend = trend_chart(&[(0, "a&b".into(), 50.0), (86_400_000, "a&b".into(), 100.0)], &["a&b".into()]);
         assert!(trend.contains("<title>a&amp;b</title>") && trend.contains(r#"points="24.0,80.0 336.0,24.0""#), "{trend}");
+        assert!(trend.contains(r#"class="chart-label">a&amp;b</text>"#), "a legend names each provider: {trend}");
     }
 }
