@@ -119,4 +119,3 @@ pub async fn seed_backlog(state: &nofx::state::AppState, admin: &Principal, item
     ids.sort_unstable();
     ids
 }
-

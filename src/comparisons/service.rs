@@ -137,6 +137,7 @@ fn kind_of<T: serde::Serialize>(e: &T) -> String {
 /// One provider's answer made a candidate: a gated plan, or the reason there is none.
 #[allow(clippy::too_many_arguments)]
 fn candidate(
+    index: usize,
     state: &AppState,
     loaded: &Loaded,
     request: &PlanRequest,
@@ -146,7 +147,8 @@ fn candidate(
     latency: Duration,
     now: i64,
 ) -> AppResult<(CandidateRecord, Option<CandidateFigures>)> {
-    let mut c = CandidateRecord {
+    let mut c = Candidate {
+        index,
         provider: provider.name().to_string(),
         planner: provider.planner_id().to_string(),
         status: CandidateStatus::Failed,
@@ -158,14 +160,15 @@ fn candidate(
         score: None,
         figures: None,
         parts: None,
-        document: None,
+        has_plan: false,
     };
+    let record = |candidate: Candidate| CandidateRecord { candidate, document: None };
     let proposal = match answer {
         Ok(p) => p,
         Err(e) => {
             c.status = if matches!(e, ProviderError::Timeout { .. }) { CandidateStatus::TimedOut } else { CandidateStatus::Failed };
             c.error = Some(CandidateError { kind: kind_of(&e), message: e.to_string() });
-            return Ok((c, None));
+            return Ok((record(c), None));
         }
     };
     c.rationale = clip(&proposal.rationale, 2_000);
@@ -179,14 +182,15 @@ fn candidate(
         Err(e) => {
             c.status = CandidateStatus::Invalid;
             c.error = Some(CandidateError { kind: kind_of(&e), message: e.to_string() });
-            return Ok((c, None));
+            return Ok((record(c), None));
         }
     };
     let plan = planner::judge(state, loaded, request, draft, who, now);
     let figures = figures_of(&plan, token_cost_usd);
     c.status = CandidateStatus::Valid;
-    c.document = Some(serde_json::to_string(&plan).map_err(|_| AppError::internal())?);
-    Ok((c, Some(figures)))
+    c.has_plan = true;
+    let document = Some(serde_json::to_string(&plan).map_err(|_| AppError::internal())?);
+    Ok((CandidateRecord { candidate: c, document }, Some(figures)))
 }
 
 /// A gated plan's figures.
@@ -233,9 +237,9 @@ async fn compare(
 
     // Building and gating is CPU work: one blocking task per candidate, side by side.
     let now = now_ms();
-    let built = join_all(answers.into_iter().zip(providers.iter().cloned()).map(|((answer, latency), provider)| {
+    let built = join_all(answers.into_iter().zip(providers.iter().cloned()).enumerate().map(|(index, ((answer, latency), provider))| {
         let (state, loaded, plan_request, who) = (state.clone(), loaded.clone(), plan_request.clone(), who.clone());
-        tokio::task::spawn_blocking(move || candidate(&state, &loaded, &plan_request, &who, provider.as_ref(), answer, latency, now))
+        tokio::task::spawn_blocking(move || candidate(index, &state, &loaded, &plan_request, &who, provider.as_ref(), answer, latency, now))
     }))
     .await;
     let mut candidates = vec![];
@@ -249,12 +253,12 @@ async fn compare(
         figures.push(f);
     }
     let scores = score(&figures.iter().map(Option::as_ref).collect::<Vec<_>>(), &state.policy.comparison.weights);
-    for ((c, f), s) in candidates.iter_mut().zip(figures).zip(&scores) {
-        c.figures = f;
-        c.score = s.map(|s| s.0);
-        c.parts = s.map(|s| s.1);
+    for ((r, f), s) in candidates.iter_mut().zip(figures).zip(&scores) {
+        r.candidate.figures = f;
+        r.candidate.score = s.map(|s| s.0);
+        r.candidate.parts = s.map(|s| s.1);
     }
-    let best_index = best(&candidates.iter().map(|c| c.score).collect::<Vec<_>>());
+    let best_index = best(&candidates.iter().map(|r| r.candidate.score).collect::<Vec<_>>());
 
     let item_ids: Vec<i64> = planned_items(&loaded.input(&plan_request, state)).iter().map(|i| i.id).collect();
     let pack_ids: Vec<i64> = {
@@ -270,7 +274,7 @@ async fn compare(
         item_ids.len(),
         if item_ids.len() == 1 { "" } else { "s" },
         match best_index {
-            Some(b) => format!("best {} ({} points)", candidates[b].provider, candidates[b].score.unwrap_or(0.0)),
+            Some(b) => format!("best {} ({} points)", candidates[b].candidate.provider, candidates[b].candidate.score.unwrap_or(0.0)),
             None => "no valid candidate".to_string(),
         }
     );
@@ -285,11 +289,12 @@ async fn compare(
         chosen_at: None,
         created_by: who.identity(),
         created_at: now,
-        candidates: candidates.iter().enumerate().map(|(i, c)| summary_of(i, c)).collect(),
+        candidates: candidates.iter().map(|r| r.candidate.clone()).collect(),
     };
     let payload = json!({
-        "best": best_index, "best_provider": best_index.map(|b| candidates[b].provider.clone()),
-        "candidates": candidates.iter().map(|c| json!({"provider": c.provider, "planner": c.planner, "status": c.status, "score": c.score})).collect::<Vec<_>>(),
+        "best": best_index, "best_provider": best_index.map(|b| candidates[b].candidate.provider.clone()),
+        "candidates": candidates.iter().map(|r| &r.candidate)
+            .map(|c| json!({"provider": c.provider, "planner": c.planner, "status": c.status, "score": c.score})).collect::<Vec<_>>(),
         "item_ids": item_ids.iter().take(100).collect::<Vec<_>>(),
     });
     let record = Arc::new((
@@ -334,24 +339,6 @@ async fn compare(
     }
     tracing::info!(comparison = id, by = %who.identity(), "comparison stored");
     Ok((id, body))
-}
-
-fn summary_of(index: usize, c: &CandidateRecord) -> Candidate {
-    Candidate {
-        index,
-        provider: c.provider.clone(),
-        planner: c.planner.clone(),
-        status: c.status,
-        error: c.error.clone(),
-        rationale: c.rationale.clone(),
-        latency_ms: c.latency_ms,
-        input_tokens: c.input_tokens,
-        output_tokens: c.output_tokens,
-        score: c.score,
-        figures: c.figures.clone(),
-        parts: c.parts,
-        has_plan: c.document.is_some(),
-    }
 }
 
 pub async fn get(state: &AppState, who: &Principal, id: i64) -> AppResult<Comparison> {

@@ -10,22 +10,10 @@ use crate::error::{AppError, AppResult, ErrorCode};
 use crate::plan::model::{EvaluationFilter, Plan};
 use crate::storage::{column, json_column, Db};
 
-/// One candidate as stored.
+/// One candidate as stored: what the API shows, and the gated plan document of a valid one (id 0).
 #[derive(Debug, Clone)]
 pub struct CandidateRecord {
-    pub provider: String,
-    pub planner: String,
-    pub status: CandidateStatus,
-    /// Why it is not valid: `{kind, message}`.
-    pub error: Option<CandidateError>,
-    pub rationale: String,
-    pub latency_ms: i64,
-    pub input_tokens: Option<i64>,
-    pub output_tokens: Option<i64>,
-    pub score: Option<f64>,
-    pub figures: Option<CandidateFigures>,
-    pub parts: Option<ScoreParts>,
-    /// The gated plan document (id 0), valid candidates only.
+    pub candidate: Candidate,
     pub document: Option<String>,
 }
 
@@ -54,7 +42,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, r: &ComparisonRecord, now: i6
     .fetch_one(&mut **tx)
     .await?;
     let id: i64 = row.try_get("id")?;
-    for (idx, c) in r.candidates.iter().enumerate() {
+    for (idx, CandidateRecord { candidate: c, document }) in r.candidates.iter().enumerate() {
         sqlx::query(
             "insert into comparison_candidates (comparison_id, idx, provider, planner, status, error, rationale, latency_ms,
                input_tokens, output_tokens, score, figures, parts, graph, created_at)
@@ -73,7 +61,7 @@ pub async fn insert(tx: &mut Transaction<'_, Any>, r: &ComparisonRecord, now: i6
         .bind(c.score)
         .bind(c.figures.as_ref().map(json).transpose()?)
         .bind(c.parts.as_ref().map(json).transpose()?)
-        .bind(c.document.as_deref())
+        .bind(document.as_deref())
         .bind(now)
         .execute(&mut **tx)
         .await?;
