@@ -21,7 +21,7 @@ use nofx::planner::provider::PlannerInput;
 use std::time::{Duration, Instant};
 
 mod support;
-use support::{median, ms, TOOLS};
+use support::{median, ms};
 
 const ITEMS: usize = 2_000;
 const RUNS: usize = 15;
