@@ -426,13 +426,14 @@ pub async fn choose(state: &AppState, who: &Principal, id: i64, index: usize) ->
 /// Refuses when an item or tool the plan was made from changed (or went) after `since`.
 async fn stale_check(state: &AppState, plan: &Plan, since: i64) -> AppResult<()> {
     let ids: Vec<i64> = plan.items.iter().map(|i| i.id).collect();
-    let items = crate::backlog::store::get_items(&state.db, &ids).await?;
-    let tools = crate::backlog::store::list_tools(&state.db).await?;
+    let (items, tools) =
+        futures::try_join!(crate::backlog::store::get_items(&state.db, &ids), crate::backlog::store::list_tools(&state.db))?;
+    let updated: std::collections::HashMap<i64, i64> = items.iter().map(|i| (i.id, i.updated_at)).collect();
     let mut changed: Vec<String> = vec![];
     for id in &ids {
-        match items.iter().find(|i| i.id == *id) {
+        match updated.get(id) {
             None => changed.push(format!("item {id} was deleted")),
-            Some(i) if i.updated_at > since => changed.push(format!("item {id} changed")),
+            Some(&at) if at > since => changed.push(format!("item {id} changed")),
             _ => {}
         }
     }
