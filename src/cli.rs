@@ -306,6 +306,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = crate::server::prepare(config, options).await?;
             println!("{}", crate::demo::seed_approvals(&state).await.map_err(|e| anyhow::anyhow!(e.message))?);
             println!("{}", crate::demo::seed_run(&state).await.map_err(|e| anyhow::anyhow!(e.message))?);
+            println!("{}", crate::demo::seed_comparison(&state).await.map_err(|e| anyhow::anyhow!(e.message))?);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -626,6 +626,26 @@ pub async fn seed_run(state: &crate::state::AppState) -> AppResult<String> {
     Ok(format!("demo run: plan #{} approved and running, {ran} steps done, one waits for a reviewer", plan.id))
 }
 
+/// A demo comparison: the Billing pack compared by every configured planner, so the comparison
+/// and metrics pages have something to show. Skipped when a comparison exists already, or when
+/// planning is switched off.
+pub async fn seed_comparison(state: &crate::state::AppState) -> AppResult<String> {
+    use crate::comparisons::model::CompareRequest;
+    if !state.config.flags.auto_planner {
+        return Ok("planning is switched off; no demo comparison".into());
+    }
+    if !crate::comparisons::store::list(&state.db, 1).await?.is_empty() {
+        return Ok("a comparison exists already; demo comparison not made again".into());
+    }
+    let Some(pack) = store::list_packs(&state.db).await?.into_iter().find(|p| p.slug == "billing") else {
+        return Ok("no Billing pack; no demo comparison".into());
+    };
+    let planner = Principal { kind: PrincipalKind::User, id: 0, name: "planner".into(), role: Role::Planner };
+    let request = CompareRequest { pack_id: Some(pack.id), include_dependencies: true, ..Default::default() };
+    let id = crate::comparisons::service::compare_request(state, &planner, &request).await?;
+    Ok(format!("demo comparison #{id}: the Billing pack compared by {} planners", state.providers.list.len()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,6 +65,8 @@ test("compare the planners side by side, keep one, land on its plan", async ({ p
   await expect(page.getByRole("heading", { name: /^Plan #\d+$/ })).toBeVisible();
   await expect(page.getByText("nofx/critical-path").first()).toBeVisible();
   const planId = page.url().match(/\/plans\/(\d+)$/)![1];
+  // The plan says where it came from.
+  await expect(page.getByTestId("kept-from")).toHaveAttribute("href", new URL(url).pathname);
 
   // The comparison now says which one was kept, and offers no second choice.
   await page.goto(url);

@@ -346,6 +346,12 @@ pub async fn get(state: &AppState, who: &Principal, id: i64) -> AppResult<Compar
     store::get(&state.db, id).await?.ok_or_else(|| AppError::not_found(&format!("Comparison {id}")))
 }
 
+/// The comparison plan `plan_id` was kept from, if any.
+pub async fn comparison_of_plan(state: &AppState, who: &Principal, plan_id: i64) -> AppResult<Option<i64>> {
+    who.require(Permission::Read)?;
+    store::of_plan(&state.db, plan_id).await
+}
+
 pub async fn list(state: &AppState, who: &Principal, limit: i64) -> AppResult<Vec<Comparison>> {
     who.require(Permission::Read)?;
     store::list(&state.db, limit.clamp(1, 200)).await

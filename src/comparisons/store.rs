@@ -184,6 +184,12 @@ pub async fn get(db: &Db, id: i64) -> AppResult<Option<Comparison>> {
     comparison(row, candidates).map(Some)
 }
 
+/// The comparison whose kept candidate became plan `plan_id`.
+pub async fn of_plan(db: &Db, plan_id: i64) -> AppResult<Option<i64>> {
+    let row = sqlx::query("select id from model_comparisons where plan_id = $1").bind(plan_id).fetch_optional(db.reader()).await?;
+    row.map(|r| r.try_get::<i64, _>("id").map_err(AppError::from)).transpose()
+}
+
 /// The newest comparisons (without their candidates' documents), newest first.
 pub async fn list(db: &Db, limit: i64) -> AppResult<Vec<Comparison>> {
     let rows: Vec<ComparisonRow> =

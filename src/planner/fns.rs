@@ -234,6 +234,8 @@ pub struct PlanPageView {
     pub overrides: Option<crate::overrides::ui::OverridesView>,
     /// Its newest audit records, when the viewer may read the audit trail.
     pub trail: Option<crate::audit::model::AuditPage>,
+    /// The comparison it was kept from, if any.
+    pub comparison: Option<i64>,
 }
 
 /// Rows per page of the verdict table (the JSON API has them all).
@@ -291,6 +293,7 @@ pub async fn load_plan(
     view.can_cancel = can_cancel;
     view.overrides = Some(overrides);
     view.trail = trail;
+    view.comparison = crate::comparisons::service::comparison_of_plan(&s, &who, id).await?;
     Ok(view)
 }
 
@@ -438,6 +441,7 @@ pub fn page_view(
         can_cancel: false,
         overrides: None,
         trail: None,
+        comparison: None,
     }
 }
 

@@ -214,6 +214,9 @@ fn PlanView(
     view! {
         <nav class="mb-2 text-sm text-slate-500">
             <a href="/plans" class="hover:text-indigo-600">"Plans"</a> " / #" {id}
+            {v.comparison.map(|c| view! {
+                " · kept from " <a href=format!("/comparisons/{c}") class="text-indigo-600 hover:underline" data-testid="kept-from">"comparison #" {c}</a>
+            })}
         </nav>
         <PageHeader title=format!("Plan #{id}") subtitle=format!("{} · {} · by {} · {} · {}", plural(v.items.len(), "item"), plural(v.groups.len(), "pack"), v.created_by, format_time(v.created_at), v.planner)>
             // Only this plan's events refresh its page (plan 1 is not plan 12).
