@@ -1,9 +1,9 @@
 //! How a planner orders the work beyond what the backlog's dependencies force: the built-in
 //! strategies, and a model's proposed waves. Either way the result is a list of *sequencing
 //! edges* ("this starts after that one"), between planned items or (risk-averse) between steps,
-//! which the builder adds to the dependencies before it lays out waves. So every plan, whoever proposed its order, is
-//! built, estimated, gated and executed by the same rules, and its graph shows exactly the order
-//! it will run in. Pure: no I/O.
+//! which the builder adds to the dependencies before it lays out waves. So every plan, whoever
+//! proposed its order, is built, estimated, gated and executed by the same rules, and its graph
+//! shows exactly the order it will run in. Pure: no I/O.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
