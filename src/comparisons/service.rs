@@ -13,6 +13,7 @@ use super::model::*;
 use super::store::{self, CandidateRecord, ComparisonRecord};
 use crate::audit::{Action, Actor, Entry, Links};
 use crate::auth::model::{Permission, Principal};
+use crate::backlog::model::BacklogItem;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::events::model::{EventKind, NewEvent, Subject};
 use crate::plan::model::{EvaluationFilter, Plan, PlanRequest, PlanStatus};
@@ -84,9 +85,7 @@ fn select(state: &AppState, names: Option<&[String]>) -> AppResult<Vec<Arc<dyn P
 
 /// What the models are told: the planned items with their dependencies inside the plan, the
 /// tools they use, and the policy in sentences.
-fn brief(state: &AppState, loaded: &Loaded, request: &PlanRequest) -> Brief {
-    let input = loaded.input(request, state);
-    let planned = planned_items(&input);
+fn brief(state: &AppState, loaded: &Loaded, request: &PlanRequest, planned: &[&BacklogItem]) -> Brief {
     let ids: HashSet<i64> = planned.iter().map(|i| i.id).collect();
     let mut tool_ids: Vec<&str> = planned.iter().flat_map(|i| i.tools.iter().map(String::as_str)).collect();
     tool_ids.sort_unstable();
@@ -219,7 +218,13 @@ async fn compare(
     let providers = select(state, request.providers.as_deref())?;
     let plan_request = request.plan_request();
     let loaded = Arc::new(planner::load(state, who, &plan_request).await?);
-    let brief = Arc::new(if providers.iter().any(|p| p.is_model()) { brief(state, &loaded, &plan_request) } else { Brief::default() });
+    let planned = planned_items(&loaded.input(&plan_request, state));
+    let item_ids: Vec<i64> = planned.iter().map(|i| i.id).collect();
+    let brief =
+        Arc::new(if providers.iter().any(|p| p.is_model()) { brief(state, &loaded, &plan_request, &planned) } else { Brief::default() });
+    let mut pack_ids: Vec<i64> = planned.iter().map(|i| i.pack_id).collect();
+    pack_ids.sort_unstable();
+    pack_ids.dedup();
 
     // Every provider at once, each within its own timeout.
     let answers = join_all(providers.iter().map(|p| {
@@ -260,13 +265,6 @@ async fn compare(
     }
     let best_index = best(&candidates.iter().map(|r| r.candidate.score).collect::<Vec<_>>());
 
-    let item_ids: Vec<i64> = planned_items(&loaded.input(&plan_request, state)).iter().map(|i| i.id).collect();
-    let pack_ids: Vec<i64> = {
-        let mut p: Vec<i64> = item_ids.iter().filter_map(|id| loaded.catalog.get(id)).map(|i| i.pack_id).collect();
-        p.sort_unstable();
-        p.dedup();
-        p
-    };
     let summary = format!(
         "Compared {} planner{} on {} item{}: {}.",
         candidates.len(),

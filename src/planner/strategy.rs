@@ -75,7 +75,7 @@ pub fn sequencing(strategy: Strategy, facts: &Facts<'_>) -> Vec<(usize, usize)> 
     }
     match strategy {
         Strategy::Waves => vec![],
-        Strategy::CriticalPath { lanes } => critical_path_lanes(facts, lanes.max(1)),
+        Strategy::CriticalPath { lanes } => critical_path_lanes(facts, &topo, lanes.max(1)),
         Strategy::RiskAverse => risk_averse(facts, &topo),
         Strategy::PackGrouped => pack_lanes(facts, &topo),
     }
@@ -101,12 +101,11 @@ fn bottom_levels(facts: &Facts<'_>, topo: &[usize]) -> Vec<i64> {
 /// ready item (its dependencies finished) with the highest bottom level (ties: plan order) goes on
 /// it, after the lane's previous item. Each lane is a chain, so at most `lanes` items are ever in
 /// flight.
-fn critical_path_lanes(facts: &Facts<'_>, lanes: usize) -> Vec<(usize, usize)> {
+fn critical_path_lanes(facts: &Facts<'_>, topo: &[usize], lanes: usize) -> Vec<(usize, usize)> {
     use std::cmp::Reverse;
     use std::collections::{BTreeSet, BinaryHeap};
     let n = facts.deps.len();
-    let topo = topological_order(facts.deps);
-    let level = bottom_levels(facts, &topo);
+    let level = bottom_levels(facts, topo);
     let succs = successors(facts.deps);
     let mut waiting: Vec<usize> = (0..n).map(|i| facts.deps.of(i).len()).collect();
     let mut ready: BinaryHeap<(i64, Reverse<usize>)> = (0..n).filter(|&i| waiting[i] == 0).map(|i| (level[i], Reverse(i))).collect();

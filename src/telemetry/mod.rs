@@ -37,6 +37,7 @@ impl Telemetry {
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, service::describe);
         Telemetry { recorder, handle }
     }
 

@@ -18,8 +18,8 @@ async fn counts(db: &Db, table: &str, column: &str) -> AppResult<Vec<(String, i6
     rows.into_iter().map(|r| Ok((r.try_get::<String, _>("k")?, r.try_get::<i64, _>("n")?))).collect()
 }
 
-/// Describes every metric once per recorder (HELP lines).
-fn describe() {
+/// Describes every metric (HELP lines); once per recorder, when it is made.
+pub fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!("nofx_http_requests_total", "HTTP requests answered by this server process, by method, route and status.");
     describe_histogram!("nofx_http_request_duration_seconds", Unit::Seconds, "Time to answer an HTTP request, by method and route.");
@@ -58,7 +58,6 @@ pub async fn scrape(state: &AppState, who: &Principal) -> AppResult<String> {
     let subscribers = state.events.subscribers();
     state.telemetry.record(|| {
         use metrics::gauge;
-        describe();
         for (status, n) in &plans {
             gauge!("nofx_plans", "status" => status.clone()).set(*n as f64);
         }
