@@ -317,7 +317,10 @@ async fn an_override_decides_a_pending_approval(app: TestApp) {
         .await
         .unwrap();
     let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
-    assert!(actions.contains(&"approval.approved") && actions.contains(&"override.created"), "{actions:?}");
+    assert!(actions.contains(&"approval.overridden") && actions.contains(&"override.created"), "{actions:?}");
+    assert!(!actions.contains(&"approval.approved"), "an override is not a reviewers' approval: {actions:?}");
+    let overridden = records.iter().find(|r| r.action.as_str() == "approval.overridden").unwrap();
+    assert_eq!(overridden.links.override_id, o["id"].as_i64(), "the record links the override: {overridden:?}");
 }
 
 on_both_databases!(

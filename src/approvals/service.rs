@@ -233,6 +233,7 @@ pub async fn decide_by_override(
     tx: &mut crate::storage::Tx,
     backend: crate::storage::Backend,
     id: i64,
+    override_id: i64,
     actor: &str,
     justification: &str,
     now: i64,
@@ -241,7 +242,9 @@ pub async fn decide_by_override(
     let t = override_decision(&current, justification, now).map_err(refusal)?;
     store::record(tx, id, actor, &t, now, None).await?;
     let after = Approval { status: ApprovalStatus::Approved, decided_at: Some(now), decided_by: Some(actor.to_string()), ..current };
-    let event = approval_event(EventKind::ApprovalDecided, &after, &t.note);
+    let mut event = approval_event(EventKind::ApprovalDecided, &after, &t.note);
+    // Subscribers and the audit trail tell an override from a reviewers' quorum by this field.
+    event.payload["override_id"] = json!(override_id);
     Ok((after, event))
 }
 

@@ -428,6 +428,10 @@ pub fn from_event(actor: &Actor, e: &crate::events::model::NewEvent) -> Option<E
         K::ApprovalVoted => (Action::ApprovalVoted, format!("Approved `{}` towards its quorum.", text("tool_id"))),
         K::ApprovalCommented => (Action::ApprovalCommented, format!("Commented on the request for `{}`.", text("tool_id"))),
         K::ApprovalDecided => match text("status").as_str() {
+            "approved" if int("override_id").is_some() => (
+                Action::ApprovalOverridden,
+                format!("Override #{} approved `{}` in its reviewers' place.", int("override_id").unwrap_or_default(), text("tool_id")),
+            ),
             "approved" => (Action::ApprovalApproved, format!("Approved `{}`.", text("tool_id"))),
             "denied" => (Action::ApprovalDenied, format!("Denied `{}`.", text("tool_id"))),
             "expired" => (Action::ApprovalExpired, format!("The request for `{}` expired.", text("tool_id"))),
@@ -690,6 +694,20 @@ mod tests {
         let actor = Actor { identity: format!("user:u{i}"), role: Some(Role::Admin), door: Door::Browser };
         Entry::new(&actor, Action::PlanCreated, format!("plan:{i}"), Links::plan(i).with_items([3, 1, 3], [2]), format!("Plan {i} “made”"))
             .fields(json!({"budget_usd": 12.5, "items": [3, 1], "note": "ünïcode\n\"quoted\""}))
+    }
+
+    #[test]
+    fn an_approval_decided_by_an_override_is_recorded_as_overridden() {
+        use crate::events::model::{EventKind, NewEvent, Subject};
+        let actor = Actor { identity: "user:admin".into(), role: Some(Role::Admin), door: Door::Browser };
+        let decided = |payload: serde_json::Value| NewEvent { kind: EventKind::ApprovalDecided, subject: Subject::Approval(7), payload };
+        let by_quorum = from_event(&actor, &decided(json!({"approval_id": 7, "tool_id": "db:migrate", "status": "approved"}))).unwrap();
+        assert_eq!((by_quorum.action, by_quorum.links.override_id), (Action::ApprovalApproved, None));
+        let overridden = decided(json!({"approval_id": 7, "tool_id": "db:migrate", "status": "approved", "override_id": 3, "plan_id": 5}));
+        let e = from_event(&actor, &overridden).unwrap();
+        assert_eq!(e.action, Action::ApprovalOverridden);
+        assert_eq!((e.subject.as_str(), e.links.override_id, e.links.approval, e.links.plan), ("approval:7", Some(3), Some(7), Some(5)));
+        assert_eq!(e.summary, "Override #3 approved `db:migrate` in its reviewers' place.");
     }
 
     fn chain(n: i64) -> Vec<Record> {

@@ -169,7 +169,7 @@ async fn take_effect(tx: &mut Tx, backend: Backend, o: &mut Override, by: &str, 
     match o.target.clone() {
         Target::Approval { approval_id } => {
             let (_, e) =
-                crate::approvals::service::decide_by_override(tx, backend, approval_id, &o.created_by, &o.justification, now).await?;
+                crate::approvals::service::decide_by_override(tx, backend, approval_id, o.id, &o.created_by, &o.justification, now).await?;
             o.status = OverrideStatus::Applied;
             store::set_status(tx, o.id, OverrideStatus::Applied, Some(by), None, now).await?;
             fx.events.push(event(EventKind::OverrideCreated, o, ""));
