@@ -9,7 +9,7 @@ use crate::approvals::ui::{ApprovalDetailPage, ApprovalHistoryPage, ApprovalsPag
 use crate::audit::ui::AuditPage;
 use crate::auth::ui::{KeysPage, LoginPage};
 use crate::backlog::ui::{BacklogPage, EditItemPage, ItemPage, NewItemPage, PacksPage, ToolsPage};
-use crate::comparisons::ui::{ComparisonPage, PlannerMetricsPage};
+use crate::comparisons::ui::{CandidatePage, ComparisonPage, PlannerMetricsPage};
 use crate::layout::{Home, Layout};
 use crate::planner::ui::{PlanPage, PlansPage};
 use crate::ui::script::PageScript;
@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("plans") view=PlansPage ssr=SsrMode::Async/>
                     <Route path=path!("plans/:id") view=PlanPage ssr=SsrMode::Async/>
                     <Route path=path!("comparisons/:id") view=ComparisonPage ssr=SsrMode::Async/>
+                    <Route path=path!("comparisons/:id/candidates/:index") view=CandidatePage ssr=SsrMode::Async/>
                     <Route path=path!("planner-metrics") view=PlannerMetricsPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=path!("approvals/history") view=ApprovalHistoryPage ssr=SsrMode::Async/>

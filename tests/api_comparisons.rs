@@ -278,6 +278,35 @@ async fn comparison_story(app: TestApp, seen: Seen) {
     let (s, e) = planner.post(&format!("/api/auto-planner/comparisons/{id}/choose"), json!({"candidate": 6})).await;
     assert_eq!((s, e["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("candidate_not_valid")));
     assert!(e["message"].as_str().unwrap().contains("(prose) is failed"), "{e}");
+
+    // A candidate's own page: the whole graph (a link per step), its gates, the step drawer, Keep;
+    // an invalid one says why and has no graph; a candidate that does not exist is a 404 page.
+    let browser = app.browser(Role::Planner).await;
+    let (s, html) = browser.page(&format!("/comparisons/{id}/candidates/4")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("Candidate 5 of 9 in comparison") && html.contains("good/good"), "{html}");
+    assert_eq!(html.matches(r#"<a href="?step="#).count(), 5, "a link per step in the graph");
+    for gate in ["structural", "risk", "compliance", "resource"] {
+        assert!(html.contains(&format!(r#"data-testid="gate-{gate}""#)), "the {gate} gate's card");
+    }
+    assert!(html.contains(r#"data-testid="keep""#) && !html.contains(r#"data-testid="step-drawer""#));
+    let step = candidate["steps"][0]["id"].as_str().unwrap();
+    let (s, html) = browser.page(&format!("/comparisons/{id}/candidates/4?step={step}&zoom=fit")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(r#"data-testid="step-drawer""#) && html.contains(candidate["steps"][0]["idempotency_token"].as_str().unwrap()));
+    assert!(html.contains(&format!(r#"href="/comparisons/{id}/candidates/4?zoom=fit""#)), "Close keeps the zoom: {html}");
+    let (s, html) = browser.page(&format!("/comparisons/{id}/candidates/5")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("depends on item") && !html.contains(r#"data-testid="keep""#) && !html.contains("graph-frame"), "{html}");
+    for missing in ["99", "-1", "first"] {
+        let (s, html) = browser.page(&format!("/comparisons/{id}/candidates/{missing}")).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{missing}");
+        assert!(html.contains("Candidate not found"), "{missing}: {html}");
+    }
+    let (s, html) = browser.page(&format!("/comparisons/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(html.matches(r#"data-testid="open-candidate""#).count(), 5, "each valid candidate links to its page");
+
     let plans_before = app.count("plans").await;
     let (s, plan, headers) = planner.post_with(&format!("/api/auto-planner/comparisons/{id}/choose"), &[], json!({"candidate": 4})).await;
     assert_eq!(s, StatusCode::CREATED, "{plan}");
@@ -291,6 +320,10 @@ async fn comparison_story(app: TestApp, seen: Seen) {
     assert!(stored["chosen_by"].as_str().unwrap().contains("planner"), "{stored}");
     let (s, e) = planner.post(&format!("/api/auto-planner/comparisons/{id}/choose"), json!({"candidate": 0})).await;
     assert_eq!((s, e["error"].as_str(), e["plan_id"].as_i64()), (StatusCode::CONFLICT, Some("already_chosen"), Some(plan_id)));
+    let (_, html) = browser.page(&format!("/comparisons/{id}/candidates/4")).await;
+    assert!(html.contains(&format!("Kept as plan #{plan_id}")) && !html.contains(r#"data-testid="keep""#), "{html}");
+    let (_, html) = browser.page(&format!("/comparisons/{id}/candidates/0")).await;
+    assert!(html.contains(&format!("Another candidate was kept as plan #{plan_id}")) && !html.contains(r#"data-testid="keep""#), "{html}");
     assert_eq!(app.count("plans").await, plans_before + 1, "nothing half-written");
     // The plan's own verdicts (plan_evaluations) name its model.
     let (_, evals) = planner.get(&format!("/api/plans/{plan_id}/evaluations?step_id=plan")).await;

@@ -58,9 +58,27 @@ test("compare the planners side by side, keep one, land on its plan", async ({ p
   await page.screenshot({ path: testInfo.outputPath("comparison-390.png"), fullPage: true });
   await page.setViewportSize({ width: 1440, height: 900 });
 
-  // Keep the critical-path candidate (whatever scored best): its plan opens.
+  // Look at the critical-path candidate (whatever scored best) in full: its whole graph, a
+  // step's details in the drawer; then keep it from there: its plan opens.
   const url = page.url();
-  await cards.filter({ has: page.locator("h2", { hasText: "critical-path" }) }).getByTestId("keep").click();
+  await cards.filter({ has: page.locator("h2", { hasText: "critical-path" }) }).getByTestId("open-candidate").click();
+  await expect(page).toHaveURL(/\/comparisons\/\d+\/candidates\/1$/);
+  await expect(page.getByRole("heading", { name: "critical-path" })).toBeVisible();
+  await expect(page.getByTestId("gate-cards").locator("[data-testid^=gate-]")).toHaveCount(4);
+  const steps = page.getByTestId("graph-frame").locator("a[data-step]");
+  expect(await steps.count()).toBeGreaterThanOrEqual(ITEMS.length);
+  await steps.first().click();
+  await expect(page.getByTestId("step-drawer")).toBeVisible();
+  await expect(page.getByTestId("step-token")).not.toBeEmpty();
+  await page.getByTestId("close-step").click();
+  await expect(page.getByTestId("step-drawer")).toHaveCount(0);
+  await fitsWidth(page);
+  await page.screenshot({ path: testInfo.outputPath("candidate-1440.png"), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await fitsWidth(page);
+  await page.screenshot({ path: testInfo.outputPath("candidate-390.png"), fullPage: true });
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await page.getByTestId("keep").click();
   await expect(page).toHaveURL(/\/plans\/\d+$/);
   await expect(page.getByRole("heading", { name: /^Plan #\d+$/ })).toBeVisible();
   await expect(page.getByText("nofx/critical-path").first()).toBeVisible();

@@ -123,6 +123,8 @@ function pages(f: Fixture): [string, string[]][] {
     ["/keys", []],
     // The candidates' wave strips name the item in each square's title (SVG text, not shown).
     [`/comparisons/${f.comparison}`, []],
+    // A candidate's own page: the full graph's titles, the step drawer's rollback.
+    [`/comparisons/${f.comparison}/candidates/0?step=${encodeURIComponent(f.step)}`, [P.svg]],
     ["/planner-metrics", []],
   ];
 }
@@ -144,7 +146,7 @@ async function assertInert(page: Page, path: string, expected: string[]) {
   expect(found.xss, `${path}: a payload ran`).toBeNull();
   // SVG titles (the plan graph's boxes, the wave strips' squares) hold the text literally too.
   const titles = await page.evaluate(() => [...document.querySelectorAll("svg title")].map((t) => t.textContent ?? "").join("\n"));
-  if (path.startsWith("/comparisons/")) expect(titles, `${path}: the item title in the wave strips`).toContain(P.textarea);
+  if (path.startsWith("/comparisons/")) expect(titles, `${path}: the item title in the graphs' titles`).toContain(P.textarea);
   expect(found.injected, `${path}: injected elements`).toBe(0);
   expect(found.scripts, `${path}: injected scripts`).toBe(0);
   const flat = found.text.replace(/\s+/g, " ");

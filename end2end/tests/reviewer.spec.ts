@@ -158,7 +158,7 @@ for (const js of [true, false]) {
   });
 }
 
-const PAGES = ["/backlog", "/backlog/1", "/backlog/new", "/packs", "/tools", "/plans", "/plans/1", "/planner-metrics", "/approvals", "/approvals/history", "/audit", "/keys"];
+const PAGES = ["/backlog", "/backlog/1", "/backlog/new", "/packs", "/tools", "/plans", "/plans/1", "/comparisons/1", "/comparisons/1/candidates/0", "/planner-metrics", "/approvals", "/approvals/history", "/audit", "/keys"];
 
 for (const width of [360, 390]) {
   test(`every page fits ${width} px without sideways scrolling`, async ({ browser }, testInfo) => {

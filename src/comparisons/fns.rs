@@ -76,6 +76,85 @@ pub async fn load_comparison(id: i64) -> Result<ComparisonPageView, AppError> {
     Ok(ComparisonPageView { comparison, graphs, weights: s.policy.comparison.weights, can_choose })
 }
 
+/// One candidate on its own page: its full plan graph, gate verdicts and steps, to look at before
+/// keeping it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidatePageView {
+    pub comparison_id: i64,
+    pub candidate: Candidate,
+    /// Scores best in its comparison.
+    pub best: bool,
+    /// Kept as the comparison's plan (`plan_id`).
+    pub kept: bool,
+    pub plan_id: Option<i64>,
+    /// Candidates in the comparison (for "candidate 2 of 4" and the neighbours' links).
+    pub of: usize,
+    /// The gated plan, when the candidate is valid.
+    pub plan: Option<CandidatePlan>,
+    pub can_choose: bool,
+}
+
+/// A valid candidate's plan as its page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidatePlan {
+    pub svg: String,
+    pub graph_detail: crate::plan::model::GraphDetail,
+    pub step_count: usize,
+    pub wave_count: usize,
+    pub item_count: usize,
+    pub critical_path_steps: usize,
+    pub estimate: crate::plan::model::PlanEstimate,
+    pub verdicts: Vec<crate::plan::verdict::GateVerdict>,
+    /// The step opened in the drawer (`?step=`).
+    pub selected: Option<crate::plan::model::PlanStep>,
+}
+
+#[server(prefix = "/_fn", endpoint = "load_candidate")]
+pub async fn load_candidate(
+    id: i64,
+    /// `None` when the address does not hold a number.
+    index: Option<usize>,
+    #[server(default)] step: Option<String>,
+    #[server(default)] graph: Option<crate::plan::model::GraphDetail>,
+) -> Result<CandidatePageView, AppError> {
+    let who = reader().await?;
+    let s = state()?;
+    let c = super::service::get(&s, &who, id).await?;
+    let Some((index, candidate)) = index.and_then(|i| c.candidates.get(i).cloned().map(|cand| (i, cand))) else {
+        let n = c.candidates.len();
+        let message = format!("Comparison #{id} has no such candidate: its {n} candidates are numbered 0 to {}.", n.saturating_sub(1));
+        return Err(AppError::new(404, crate::error::ErrorCode::NotFound, message));
+    };
+    let plan = if candidate.has_plan {
+        let plan = super::service::candidate_plan(&s, &who, id, index).await?;
+        let graph_detail = crate::plan::model::GraphDetail::for_plan(plan.steps.len(), graph);
+        Some(CandidatePlan {
+            svg: crate::planner::graph::to_svg(&plan, step.as_deref(), graph_detail, None),
+            graph_detail,
+            step_count: plan.steps.len(),
+            wave_count: plan.waves.len(),
+            item_count: plan.items.len(),
+            critical_path_steps: plan.critical_path.len(),
+            selected: step.as_deref().and_then(|st| plan.step(st).cloned()),
+            estimate: plan.estimate,
+            verdicts: plan.verdicts,
+        })
+    } else {
+        None
+    };
+    let can_choose = who.can(crate::auth::model::Permission::CreatePlan) && s.config.flags.auto_planner && c.chosen.is_none();
+    Ok(CandidatePageView {
+        comparison_id: id,
+        best: c.best == Some(index),
+        kept: c.chosen == Some(index),
+        plan_id: c.plan_id,
+        of: c.candidates.len(),
+        candidate,
+        plan,
+        can_choose,
+    })
+}
+
 /// Keeps a candidate as the plan, then opens the plan.
 #[server(prefix = "/_fn", endpoint = "choose_candidate")]
 pub async fn choose_candidate(csrf: String, id: i64, candidate: usize) -> Result<i64, AppError> {

@@ -2,12 +2,17 @@
 //! (`/planner-metrics`) with server-rendered charts.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 use std::fmt::Write as _;
 
-use super::fns::{load_comparison, load_planner_metrics, CandidateGraph, ChooseCandidate, ComparisonPageView, MetricsPageView};
+use super::fns::{
+    load_candidate, load_comparison, load_planner_metrics, CandidateGraph, CandidatePageView, ChooseCandidate, ComparisonPageView,
+    MetricsPageView,
+};
 use super::model::*;
 use crate::layout::use_session;
+use crate::plan::model::GraphDetail;
+use crate::planner::ui::{GateCard, GraphViewport, PathLegend, StepDrawer, VerdictLegend};
 use crate::ui::*;
 
 fn status_pill(s: CandidateStatus) -> impl IntoView {
@@ -126,6 +131,128 @@ fn ComparisonView(v: ComparisonPageView, csrf: String, choose: ServerAction<Choo
     }
 }
 
+/// Where one candidate stands, in one or two sentences: kept, no longer keepable, invalid, or
+/// keepable (and what blocks it once kept).
+pub fn candidate_standing(kept: bool, plan_id: Option<i64>, valid: bool, best: bool, blocking: &[&str]) -> String {
+    let blocked_note = match blocking {
+        [] => String::new(),
+        [one] => format!(" The {one} gate blocks it: once kept, it runs only after a fix or an override."),
+        many => format!(" The {} gates block it: once kept, it runs only after fixes or overrides.", many.join(" and ")),
+    };
+    match (kept, plan_id) {
+        (true, Some(p)) => format!("Kept as plan #{p}."),
+        (false, Some(p)) => format!("Another candidate was kept as plan #{p}; this one can no longer be kept."),
+        _ if !valid => "Not valid, so it cannot be kept; the reason is below.".to_string(),
+        _ if best => format!("Scores best in its comparison and can be kept as the plan.{blocked_note}"),
+        _ => format!("Valid and can be kept as the plan, though another candidate scores better.{blocked_note}"),
+    }
+}
+
+/// `/comparisons/:id/candidates/:index`: one candidate's whole plan (the graph with zoom and the
+/// step drawer, the gate verdicts), to look at before keeping it. `index` counts from 0, as in the
+/// JSON API.
+#[component]
+pub fn CandidatePage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let key = move || {
+        let (id, index) = params
+            .with(|p| (p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0), p.get("index").and_then(|v| v.parse::<usize>().ok())));
+        query.with(|q| (id, index, q.get("step").filter(|s| !s.is_empty()), q.get("graph").and_then(|g| GraphDetail::parse(&g))))
+    };
+    let data = Resource::new(key, |(id, index, step, graph)| load_candidate(id, index, step, graph));
+    let choose = ServerAction::<ChooseCandidate>::new();
+    let session = use_session();
+    view! {
+        <Transition fallback=|| view! { <p class="text-slate-500">"Loading candidate…"</p> }>
+            {move || Suspend::new(async move {
+                match session.with(data).await {
+                    Err(e) => view! { <PageHeader title="Candidate not found".to_string()/> <ErrorPanel error=e/> }.into_any(),
+                    Ok((info, v)) => view! { <CandidateView v csrf=info.csrf choose/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn CandidateView(v: CandidatePageView, csrf: String, choose: ServerAction<ChooseCandidate>) -> impl IntoView {
+    let id = v.comparison_id;
+    let cand = v.candidate;
+    let index = cand.index;
+    let path = format!("/comparisons/{id}/candidates/{index}");
+    let valid = cand.status == CandidateStatus::Valid;
+    let blocking: Vec<&str> = v
+        .plan
+        .iter()
+        .flat_map(|p| p.verdicts.iter().filter(|g| g.verdict == crate::plan::verdict::Verdict::Block).map(|g| g.gate.as_str()))
+        .collect();
+    let standing_text = candidate_standing(v.kept, v.plan_id, valid, v.best, &blocking);
+    let neighbour = |i: usize, label: &'static str| {
+        view! { <a href=format!("/comparisons/{id}/candidates/{i}") class="inline-flex min-h-11 items-center text-sm text-indigo-600 hover:underline">{label}</a> }
+    };
+    view! {
+        <nav class="mb-2 text-sm text-slate-500">
+            <a href=format!("/comparisons/{id}") class="hover:text-indigo-600" data-testid="back-to-comparison">"Comparison #" {id}</a>
+            {format!(" / candidate {} of {}", index + 1, v.of)}
+        </nav>
+        <PageHeader title=cand.provider.clone() subtitle=format!("Candidate {} of {} in comparison #{id} · {}", index + 1, v.of, cand.planner)>
+            {v.best.then(|| view! { <Pill tone=Tone::Active text="best score" testid="best"/> })}
+            {v.kept.then(|| view! { <Pill tone=Tone::Good text="kept" testid="kept"/> })}
+            {status_pill(cand.status)}
+        </PageHeader>
+        <div class=format!("{CARD} mb-4 flex flex-wrap items-center gap-3 p-4") data-testid="candidate-standing" role="status">
+            <p class="text-3xl font-semibold tabular-nums text-slate-900" data-testid="score">
+                {cand.score.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into())}
+                <span class="text-sm font-normal text-slate-400">" / 100"</span>
+            </p>
+            <p class="min-w-48 flex-1 text-sm text-slate-700">{standing_text}</p>
+            {(valid && v.can_choose).then(|| view! { <KeepForm id index primary=true csrf choose/> })}
+            {v.plan_id.filter(|_| v.kept).map(|p| view! { <a href=format!("/plans/{p}") class=BUTTON data-testid="open-kept-plan">"Open plan #" {p}</a> })}
+        </div>
+        <FormError/>
+        {cand.error.clone().map(|e| view! {
+            <p class="mb-4 break-words rounded-md bg-rose-50 p-3 text-sm text-rose-800" data-testid="candidate-error">{e.message}</p>
+        })}
+        {(!cand.rationale.is_empty()).then(|| view! {
+            <p class="mb-4 break-words text-sm italic text-slate-600" data-testid="rationale">"“" {cand.rationale.clone()} "”"</p>
+        })}
+        {cand.figures.clone().map(|f| view! { <div class=format!("{CARD} mb-4 p-4")><Figures f wide=true/></div> })}
+        {v.plan.map(|p| {
+            let drawer = p.selected.clone().map(|step| {
+                view! { <StepDrawer step path=path.clone() heading=format!("Candidate {} · step", index + 1) run=None/> }
+            });
+            view! {
+                <div class="mb-6 grid grid-cols-1 gap-4 md:grid-cols-2 xl:grid-cols-4" data-testid="gate-cards">
+                    {p.verdicts.into_iter().map(|g| view! { <GateCard g/> }).collect_view()}
+                </div>
+                <section class=format!("{CARD} mb-6 p-4")>
+                    <div class="mb-3 flex flex-wrap items-center gap-4 text-xs text-slate-500">
+                        <h2 class="text-sm font-semibold text-slate-900">"Plan graph"</h2>
+                        <VerdictLegend/>
+                        <PathLegend/>
+                    </div>
+                    <GraphViewport svg=p.svg steps=p.step_count waves=p.wave_count items=p.item_count detail=p.graph_detail/>
+                    <p class="mt-2 text-xs text-slate-500">{format!(
+                        "Duration along the critical path ({} steps): {} (p95 {}) · cost {} (p95 {})",
+                        p.critical_path_steps,
+                        format_duration(p.estimate.duration_p50_ms),
+                        format_duration(p.estimate.duration_p95_ms),
+                        usd(p.estimate.cost_p50_usd),
+                        usd(p.estimate.cost_p95_usd)
+                    )}</p>
+                </section>
+                {drawer}
+            }
+        })}
+        <div class="flex flex-wrap items-center justify-between gap-2">
+            {(index > 0).then(|| neighbour(index - 1, "← Previous candidate"))}
+            <a href=format!("/comparisons/{id}") class="inline-flex min-h-11 items-center text-sm text-indigo-600 hover:underline">"All candidates side by side"</a>
+            {(index + 1 < v.of).then(|| neighbour(index + 1, "Next candidate →"))}
+        </div>
+    }
+}
+
 #[component]
 fn Figure(label: &'static str, value: String) -> impl IntoView {
     view! {
@@ -133,6 +260,46 @@ fn Figure(label: &'static str, value: String) -> impl IntoView {
             <dt class="text-xs text-slate-500">{label}</dt>
             <dd class="font-medium tabular-nums text-slate-900">{value}</dd>
         </div>
+    }
+}
+
+/// A valid candidate's figures (its card and its page).
+#[component]
+fn Figures(f: CandidateFigures, #[prop(optional)] wide: bool) -> impl IntoView {
+    let class = if wide {
+        "grid grid-cols-2 gap-x-4 gap-y-3 text-sm sm:grid-cols-3 lg:grid-cols-6"
+    } else {
+        "mt-3 grid grid-cols-2 gap-x-4 gap-y-2 text-sm"
+    };
+    view! {
+        <dl class=class>
+            <Figure label="Makespan (p50)" value=format_duration(f.makespan_ms)/>
+            <Figure label="Cost (plan + tokens)" value=format!("{} + {}", usd(f.plan_cost_usd), usd(f.token_cost_usd))/>
+            <Figure label="Steps at once" value=format!("{:.2}×", f.parallelism)/>
+            <Figure label="Approvals needed" value=f.approvals_needed.to_string()/>
+            <Figure label="Steps · waves" value=format!("{} · {}", f.steps, f.waves)/>
+            <div>
+                <dt class="text-xs text-slate-500">"Verdicts"</dt>
+                <dd class="flex flex-wrap gap-1 text-xs tabular-nums" data-testid="verdict-counts">
+                    <span class="rounded bg-emerald-50 px-1.5 py-0.5 text-emerald-700">{f.verdict_counts.allow} " allow"</span>
+                    <span class="rounded bg-amber-50 px-1.5 py-0.5 text-amber-800">{f.verdict_counts.warn} " warn"</span>
+                    <span class="rounded bg-rose-50 px-1.5 py-0.5 text-rose-700">{f.verdict_counts.block} " block"</span>
+                </dd>
+            </div>
+        </dl>
+    }
+}
+
+/// Keeps candidate `index` of comparison `id` as the plan.
+#[component]
+fn KeepForm(id: i64, index: usize, primary: bool, csrf: String, choose: ServerAction<ChooseCandidate>) -> impl IntoView {
+    view! {
+        <ActionForm action=choose>
+            <input type="hidden" name="csrf" value=csrf/>
+            <input type="hidden" name="id" value=id.to_string()/>
+            <input type="hidden" name="candidate" value=index.to_string()/>
+            <button type="submit" class=format!("{} min-h-11", if primary { BUTTON } else { BUTTON_SECONDARY }) data-testid="keep">"Keep this plan"</button>
+        </ActionForm>
     }
 }
 
@@ -185,23 +352,7 @@ fn CandidateCard(
             {(!cand.rationale.is_empty()).then(|| view! {
                 <p class="mt-2 break-words text-sm italic text-slate-600" data-testid="rationale">"“" {cand.rationale.clone()} "”"</p>
             })}
-            {cand.figures.clone().map(|f| view! {
-                <dl class="mt-3 grid grid-cols-2 gap-x-4 gap-y-2 text-sm">
-                    <Figure label="Makespan (p50)" value=format_duration(f.makespan_ms)/>
-                    <Figure label="Cost (plan + tokens)" value=format!("{} + {}", usd(f.plan_cost_usd), usd(f.token_cost_usd))/>
-                    <Figure label="Steps at once" value=format!("{:.2}×", f.parallelism)/>
-                    <Figure label="Approvals needed" value=f.approvals_needed.to_string()/>
-                    <Figure label="Steps · waves" value=format!("{} · {}", f.steps, f.waves)/>
-                    <div>
-                        <dt class="text-xs text-slate-500">"Verdicts"</dt>
-                        <dd class="flex flex-wrap gap-1 text-xs tabular-nums" data-testid="verdict-counts">
-                            <span class="rounded bg-emerald-50 px-1.5 py-0.5 text-emerald-700">{f.verdict_counts.allow} " allow"</span>
-                            <span class="rounded bg-amber-50 px-1.5 py-0.5 text-amber-800">{f.verdict_counts.warn} " warn"</span>
-                            <span class="rounded bg-rose-50 px-1.5 py-0.5 text-rose-700">{f.verdict_counts.block} " block"</span>
-                        </dd>
-                    </div>
-                </dl>
-            })}
+            {cand.figures.clone().map(|f| view! { <Figures f/> })}
             <p class="mt-2 text-xs text-slate-500">{format!("Answered in {latency} · tokens: {tokens}")}</p>
             {graph.map(|g| {
                 let widest = g.wave_sizes.iter().max().copied().unwrap_or(0);
@@ -219,16 +370,10 @@ fn CandidateCard(
                 }
             })}
             <div class="mt-3 flex flex-wrap items-center gap-2">
-                {(valid && can_choose).then(|| view! {
-                    <ActionForm action=choose>
-                        <input type="hidden" name="csrf" value=csrf/>
-                        <input type="hidden" name="id" value=id.to_string()/>
-                        <input type="hidden" name="candidate" value=index.to_string()/>
-                        <button type="submit" class=format!("{} min-h-11", if best { BUTTON } else { BUTTON_SECONDARY }) data-testid="keep">"Keep this plan"</button>
-                    </ActionForm>
-                })}
+                {(valid && can_choose).then(|| view! { <KeepForm id index primary=best csrf choose/> })}
                 {valid.then(|| view! {
-                    <a href=format!("/api/auto-planner/comparisons/{id}/candidates/{index}") class="text-sm text-indigo-600 hover:underline">"Plan as JSON"</a>
+                    <a href=format!("/comparisons/{id}/candidates/{index}") class="inline-flex min-h-11 items-center text-sm font-medium text-indigo-600 hover:underline" data-testid="open-candidate">"Full graph and steps →"</a>
+                    <a href=format!("/api/auto-planner/comparisons/{id}/candidates/{index}") class="inline-flex min-h-11 items-center text-sm text-indigo-600 hover:underline">"Plan as JSON"</a>
                 })}
             </div>
         </section>
@@ -439,6 +584,20 @@ fn MetricsView(v: MetricsPageView) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_candidate_says_where_it_stands() {
+        assert_eq!(candidate_standing(true, Some(9), true, false, &[]), "Kept as plan #9.");
+        assert!(candidate_standing(false, Some(9), true, true, &[]).starts_with("Another candidate was kept as plan #9"));
+        assert!(candidate_standing(false, None, false, false, &[]).starts_with("Not valid"));
+        assert_eq!(candidate_standing(false, None, true, true, &[]), "Scores best in its comparison and can be kept as the plan.");
+        assert_eq!(
+            candidate_standing(false, None, true, false, &["structural"]),
+            "Valid and can be kept as the plan, though another candidate scores better. The structural gate blocks it: once kept, it runs only after a fix or an override."
+        );
+        assert!(candidate_standing(false, None, true, true, &["risk", "resource"])
+            .ends_with("The risk and resource gates block it: once kept, it runs only after fixes or overrides."));
+    }
 
     #[test]
     fn charts_escape_their_labels_and_scale_bars() {

@@ -303,15 +303,9 @@ fn PlanView(
                         <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-violet-500 bg-violet-50"></span>"rolled back"</span>
                     }.into_any()
                 } else {
-                    view! {
-                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-emerald-500 bg-emerald-50"></span>"allow"</span>
-                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-amber-500 bg-amber-50"></span>"warn"</span>
-                        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-rose-500 bg-rose-50"></span>"block"</span>
-                    }.into_any()
+                    view! { <VerdictLegend/> }.into_any()
                 }}
-                <span class="flex items-center gap-1"><span class="h-0.5 w-5 bg-indigo-600"></span>"critical path"</span>
-                <span class="flex items-center gap-1"><LockIcon/>"waits for human approval"</span>
-                <span>"· click a step for its verdicts"</span>
+                <PathLegend/>
             </div>
             <GraphViewport svg=v.svg.clone() steps=v.step_count waves=v.wave_count items=v.items.len() detail=v.graph_detail/>
         </section>
@@ -353,7 +347,7 @@ fn PlanView(
                 let attempts = r.attempts.iter().filter(|a| a.step_id == step.id).cloned().collect();
                 r.steps.iter().find(|s| s.step_id == step.id).cloned().map(|s| (s, attempts))
             });
-            view! { <StepDrawer step plan_id=id run/> }
+            view! { <StepDrawer step path=format!("/plans/{id}") heading=format!("Plan #{id} · step") run/> }
         })}
     }
 }
@@ -387,7 +381,7 @@ fn ExpandableList(items: Vec<String>, shown: usize, class: &'static str, noun: &
 }
 
 #[component]
-fn GateCard(g: GateVerdict) -> impl IntoView {
+pub(crate) fn GateCard(g: GateVerdict) -> impl IntoView {
     let border = match g.verdict {
         Verdict::Allow => "border-t-emerald-500",
         Verdict::Warn => "border-t-amber-500",
@@ -416,21 +410,42 @@ fn GateCard(g: GateVerdict) -> impl IntoView {
     }
 }
 
+/// The key to a plan graph coloured by verdict (before it runs).
+#[component]
+pub(crate) fn VerdictLegend() -> impl IntoView {
+    view! {
+        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-emerald-500 bg-emerald-50"></span>"allow"</span>
+        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-amber-500 bg-amber-50"></span>"warn"</span>
+        <span class="flex items-center gap-1"><span class="h-3 w-3 rounded border border-rose-500 bg-rose-50"></span>"block"</span>
+    }
+}
+
+/// The part of the graph's key every graph shares.
+#[component]
+pub(crate) fn PathLegend() -> impl IntoView {
+    view! {
+        <span class="flex items-center gap-1"><span class="h-0.5 w-5 bg-indigo-600"></span>"critical path"</span>
+        <span class="flex items-center gap-1"><LockIcon/>"waits for human approval"</span>
+        <span>"· click a step for its verdicts"</span>
+    }
+}
+
 /// A step's details in a drawer beside the graph: it opens where the reader is (no scrolling to
 /// find it), from the graph, the table or an approval's link (`?step=`), with JavaScript or without;
 /// Close (or Escape) returns to the plan with its other choices kept.
+/// `path` is the page it lies over (`/plans/12`), `heading` what the drawer's bar says.
 #[component]
-fn StepDrawer(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<AttemptView>)>) -> impl IntoView {
+pub(crate) fn StepDrawer(step: PlanStep, path: String, heading: String, run: Option<(StepRunView, Vec<AttemptView>)>) -> impl IntoView {
     let query = use_query_map();
     // The page script follows Close when Escape is pressed.
-    let close = format!("/plans/{plan_id}{}", query.with_untracked(|q| query_string(q, &["step"], &[])));
+    let close = format!("{path}{}", query.with_untracked(|q| query_string(q, &["step"], &[])));
     let title = format!("Step {} · {}", step.id, step.tool);
     view! {
         <a href=close.clone() class="fixed inset-0 z-30 hidden bg-slate-900/20 lg:block" aria-label="Close the step" tabindex="-1">""</a>
         <aside class="fixed inset-y-0 right-0 z-40 w-full overflow-y-auto bg-slate-50 shadow-2xl ring-1 ring-slate-200 sm:w-[30rem]"
             aria-label=title data-testid="step-drawer" id="step">
             <div class="sticky top-0 z-10 flex items-center justify-between border-b border-slate-200 bg-white/95 px-4 py-2 backdrop-blur">
-                <p class="text-sm font-semibold text-slate-900">{format!("Plan #{plan_id} · step")}</p>
+                <p class="text-sm font-semibold text-slate-900">{heading}</p>
                 <a href=close class="inline-flex min-h-11 items-center rounded-md px-3 text-sm text-slate-600 ring-1 ring-slate-300 hover:bg-slate-50" data-testid="close-step">"Close"</a>
             </div>
             <div class="p-3"><StepPanel step run/></div>
@@ -443,7 +458,7 @@ fn StepDrawer(step: PlanStep, plan_id: i64, run: Option<(StepRunView, Vec<Attemp
 /// `-` / `0` from the keyboard and spells out the focused box's label), and the frame scrolls
 /// (pans) with the mouse, touch or arrow keys once focused.
 #[component]
-fn GraphViewport(svg: String, steps: usize, waves: usize, items: usize, detail: GraphDetail) -> impl IntoView {
+pub(crate) fn GraphViewport(svg: String, steps: usize, waves: usize, items: usize, detail: GraphDetail) -> impl IntoView {
     let query = use_query_map();
     let zoom = query.with_untracked(|q| q.get("zoom").filter(|z| ZOOMS.contains(&z.as_str())).unwrap_or_else(|| "100".into()));
     let link = move |z: &str| query.with_untracked(|q| query_string(q, &["zoom"], &[("zoom", z)]));
