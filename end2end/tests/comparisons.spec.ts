@@ -1,4 +1,4 @@
-import { Page } from "@playwright/test";
+import { Page, TestInfo } from "@playwright/test";
 import { test, expect, login, hydrated } from "./helpers";
 
 /** Ticks the backlog rows whose titles contain each text. */
@@ -20,6 +20,16 @@ const ITEMS = [
 async function fitsWidth(page: Page) {
   const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
   expect(scroll, `${page.url()} is ${scroll} px wide`).toBeLessThanOrEqual(inner);
+}
+
+/** Checks the page fits a laptop and a phone without sideways scrolling, with a screenshot at each. */
+async function atBothSizes(page: Page, testInfo: TestInfo, name: string) {
+  for (const [width, height] of [[1440, 900], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    await fitsWidth(page);
+    await page.screenshot({ path: testInfo.outputPath(`${name}-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1440, height: 900 });
 }
 
 test("compare the planners side by side, keep one, land on its plan", async ({ page }, testInfo) => {
@@ -50,13 +60,7 @@ test("compare the planners side by side, keep one, land on its plan", async ({ p
   expect(Math.abs(a!.y - b!.y)).toBeLessThan(2);
   await expect(page.getByTestId("best")).toHaveCount(1);
   await expect(page.getByTestId("comparison-standing")).toContainText("4 of 4 candidates are valid");
-  await fitsWidth(page);
-  await page.screenshot({ path: testInfo.outputPath("comparison-1440.png"), fullPage: true });
-
-  await page.setViewportSize({ width: 390, height: 844 });
-  await fitsWidth(page);
-  await page.screenshot({ path: testInfo.outputPath("comparison-390.png"), fullPage: true });
-  await page.setViewportSize({ width: 1440, height: 900 });
+  await atBothSizes(page, testInfo, "comparison");
 
   // Look at the critical-path candidate (whatever scored best) in full: its whole graph, a
   // step's details in the drawer; then keep it from there: its plan opens.
@@ -72,12 +76,7 @@ test("compare the planners side by side, keep one, land on its plan", async ({ p
   await expect(page.getByTestId("step-token")).not.toBeEmpty();
   await page.getByTestId("close-step").click();
   await expect(page.getByTestId("step-drawer")).toHaveCount(0);
-  await fitsWidth(page);
-  await page.screenshot({ path: testInfo.outputPath("candidate-1440.png"), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await fitsWidth(page);
-  await page.screenshot({ path: testInfo.outputPath("candidate-390.png"), fullPage: true });
-  await page.setViewportSize({ width: 1440, height: 900 });
+  await atBothSizes(page, testInfo, "candidate");
   await page.getByTestId("keep").click();
   await expect(page).toHaveURL(/\/plans\/\d+$/);
   await expect(page.getByRole("heading", { name: /^Plan #\d+$/ })).toBeVisible();
@@ -98,11 +97,7 @@ test("compare the planners side by side, keep one, land on its plan", async ({ p
   await expect(page.getByTestId("provider-row")).toHaveCount(4);
   await expect(page.getByTestId("provider-row").filter({ hasText: "critical-path" })).toBeVisible();
   await expect(page.getByTestId("metrics-charts").locator("svg.chart")).toHaveCount(5);
-  await fitsWidth(page);
-  await page.screenshot({ path: testInfo.outputPath("planner-metrics-1440.png"), fullPage: true });
-  await page.setViewportSize({ width: 390, height: 844 });
-  await fitsWidth(page);
-  await page.screenshot({ path: testInfo.outputPath("planner-metrics-390.png"), fullPage: true });
+  await atBothSizes(page, testInfo, "planner-metrics");
 });
 
 test.describe("without JavaScript", () => {
