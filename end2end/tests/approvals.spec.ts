@@ -91,6 +91,42 @@ test("a vote elsewhere refreshes the request in place and keeps what the reviewe
   await expect(page.getByTestId("live")).toHaveAttribute("data-live", "true");
 });
 
+test("an update waits while the reviewer selects text, and a section the reviewer opened stays open", async ({ page, request }) => {
+  const id = await requestApproval(request, "db_migrate", { database: "orders-prod", migration: "m_select_hold" });
+  await login(page, "reviewer", "nofx-reviewer-demo");
+  await page.goto(`/approvals/${id}`);
+  await hydrated(page);
+  await expect(page.getByTestId("live")).toHaveAttribute("data-live", "true");
+  await page.getByText("Arguments as JSON").click();
+  await expect(page.getByTestId("args")).toBeVisible();
+
+  // A vote lands live; the opened section is still open in the new rendering.
+  const admin = { Authorization: `Bearer ${process.env.E2E_ADMIN_KEY ?? ""}` };
+  const vote = await request.post(`/api/approvals/${id}/decision`, { headers: admin, data: { decision: "approve", comment: "first vote" } });
+  expect(vote.status(), await vote.text()).toBe(200);
+  await expect(page.getByTestId("quorum")).toHaveText("1 of 2 approvals (key:e2e-admin)");
+  await expect(page.getByTestId("args")).toBeVisible();
+
+  // While text is selected the next update is held (swapping would drop the selection), and the
+  // badge says so; letting go of the selection brings it in.
+  await page.evaluate(() => {
+    const range = document.createRange();
+    range.selectNodeContents(document.querySelector("[data-testid=args]")!);
+    window.getSelection()!.removeAllRanges();
+    window.getSelection()!.addRange(range);
+  });
+  const note = await request.post(`/api/approvals/${id}/comments`, { headers: admin, data: { comment: "held comment" } });
+  expect(note.status(), await note.text()).toBeLessThan(300);
+  await expect(page.getByTestId("live")).toHaveAttribute("data-live", "held");
+  await expect(page.getByTestId("live")).toContainText("let go of the selected text");
+  await expect(page.getByTestId("log-entry").filter({ hasText: "held comment" })).toHaveCount(0);
+  expect(await page.evaluate(() => window.getSelection()!.toString())).toContain("m_select_hold");
+  await page.evaluate(() => window.getSelection()!.removeAllRanges());
+  await expect(page.getByTestId("log-entry").filter({ hasText: "held comment" })).toHaveCount(1);
+  await expect(page.getByTestId("live")).toHaveAttribute("data-live", "true");
+  await expect(page.getByTestId("args")).toBeVisible();
+});
+
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 

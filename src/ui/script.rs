@@ -12,6 +12,8 @@
 //! - **Live updates**: the page names the events that change it (`data-live-kinds`, and
 //!   `data-live-subject` to take only its own plan or request); when one arrives over the event
 //!   stream the regions are fetched again. The navigation's pending count follows approvals.
+//!   An update that arrives while the reader selects text in the page waits until the selection is
+//!   let go (the badge says so); folded sections the reader opened stay open across an update.
 //! - **Small behaviours** the markup asks for: countdowns (`data-deadline`), tick groups with their
 //!   counting bar (`data-ticks`), the graph's keyboard zoom, focus label and Escape to close a step.
 //!
@@ -193,6 +195,39 @@ mod client {
         /// Counts the swaps made by forms and visits: a refresh that started before one of them
         /// brings older news and is dropped.
         static LANDED: Cell<u64> = const { Cell::new(0) };
+        /// A live update that arrived while the reader was selecting text in the page: it lands
+        /// once the selection is let go (swapping the regions would drop it).
+        static HELD: Cell<Option<Scope>> = const { Cell::new(None) };
+    }
+
+    /// The wider of two scopes (a page refresh covers the frame's).
+    fn wider(a: Option<Scope>, b: Scope) -> Scope {
+        match a {
+            Some(Scope::All) => Scope::All,
+            _ => b,
+        }
+    }
+
+    /// The reader has text selected inside one of the regions a refresh of `scope` replaces.
+    fn selecting(scope: Scope) -> bool {
+        let Some(sel) = web_sys::window().and_then(|w| w.get_selection().ok().flatten()) else { return false };
+        if sel.is_collapsed() {
+            return false;
+        }
+        let node = sel.anchor_node();
+        let el = node.as_ref().and_then(|n| n.dyn_ref::<Element>().cloned().or_else(|| n.parent_element()));
+        let region = el.and_then(|e| e.closest("[data-region]").ok().flatten()).and_then(|r| r.get_attribute("data-region"));
+        region.is_some_and(|name| scope == Scope::All || name != "main")
+    }
+
+    /// Holds a live update while the reader selects text; false when it may land now.
+    fn hold_if_selecting(scope: Scope) -> bool {
+        if !selecting(scope) {
+            return false;
+        }
+        HELD.set(Some(wider(HELD.get(), scope)));
+        paint_live();
+        true
     }
 
     fn document() -> Document {
@@ -241,6 +276,14 @@ mod client {
         listen(&doc, "keydown", on_keydown);
         listen(&doc, "focusin", |e| paint_graph_focus(e.target().and_then(|t| t.dyn_into::<Element>().ok())));
         listen(&doc, "focusout", |_| paint_graph_focus(None));
+        listen(&doc, "selectionchange", |_| {
+            if HELD.get().is_some_and(|scope| !selecting(scope)) {
+                if let Some(scope) = HELD.take() {
+                    paint_live();
+                    refresh(scope);
+                }
+            }
+        });
         if let Some(w) = web_sys::window() {
             // Back and forward between addresses this script pushed: the regions follow.
             listen(&w, "popstate", |_| spawn_local(async { visit(location_href(), History::Keep).await }));
@@ -443,6 +486,18 @@ mod client {
             .filter(|f| keep && submitted.is_none_or(|(s, _)| s != f))
             .collect();
         let failed_submit = submitted.and_then(|(s, failed)| failed.is_some_and(|e| endpoint_of(s) == e).then(|| s.clone()));
+        // Folded sections the reader opened (or closed) stay so, but not the one holding the
+        // submitted form: its answer decides.
+        let folds: Vec<(String, bool)> = if keep {
+            all(&doc, "[data-region]")
+                .iter()
+                .flat_map(details_keys)
+                .filter(|(d, _)| submitted.is_none_or(|(f, _)| !d.contains(Some(f))))
+                .map(|(d, key)| (key, d.has_attribute("open")))
+                .collect()
+        } else {
+            vec![]
+        };
         for region in all(&fresh, "[data-region]") {
             let name = region.get_attribute("data-region").unwrap_or_default();
             if scope == Scope::Frame && name == "main" {
@@ -475,6 +530,17 @@ mod client {
                 all(&new, "form").into_iter().filter_map(|t| t.dyn_into::<HtmlFormElement>().ok()).find(|t| form_signature(t) == sig)
             });
             let _ = old.replace_with_with_node_1(&new);
+            for (d, key) in details_keys(&new) {
+                match folds.iter().find(|(k, _)| *k == key) {
+                    Some((_, true)) => {
+                        let _ = d.set_attribute("open", "");
+                    }
+                    Some((_, false)) => {
+                        let _ = d.remove_attribute("open");
+                    }
+                    None => {}
+                }
+            }
             hydrate_islands(arriving.into_iter().filter(|i| i.is_connected()));
             if let (Some(from), Some(to)) = (&failed_submit, twin_of_failed) {
                 copy_values(from, &to);
@@ -493,6 +559,24 @@ mod client {
         }
         after_swap();
         true
+    }
+
+    /// The `<details>` of a region, each with a key that finds its twin in a new rendering: the
+    /// region, its `data-testid` or summary text, and its place among those with the same.
+    fn details_keys(region: &Element) -> Vec<(Element, String)> {
+        let name = region.get_attribute("data-region").unwrap_or_default();
+        let mut seen: Vec<String> = vec![];
+        all(region, "details")
+            .into_iter()
+            .map(|d| {
+                let what = d.get_attribute("data-testid").unwrap_or_else(|| {
+                    d.query_selector("summary").ok().flatten().and_then(|s| s.text_content()).unwrap_or_default().trim().to_string()
+                });
+                let nth = seen.iter().filter(|w| **w == what).count();
+                seen.push(what.clone());
+                (d, format!("{name}|{what}|{nth}"))
+            })
+            .collect()
     }
 
     /// The last part of a form's action: the server function it posts to.
@@ -650,11 +734,10 @@ mod client {
     /// Fetches the page again and swaps `scope`'s regions; one at a time, the last ask wins.
     pub(super) fn refresh(scope: Scope) {
         if REFRESHING.get() {
-            let wider = match AGAIN.get() {
-                Some(Scope::All) => Scope::All,
-                _ => scope,
-            };
-            AGAIN.set(Some(wider));
+            AGAIN.set(Some(wider(AGAIN.get(), scope)));
+            return;
+        }
+        if hold_if_selecting(scope) {
             return;
         }
         REFRESHING.set(true);
@@ -664,13 +747,12 @@ mod client {
                 // A form's answer or another query landed meanwhile: it is newer than this
                 // answer, which is dropped (and the page fetched once more, to be sure).
                 Ok(_) if location_href() != asked || LANDED.get() != landed => {
-                    AGAIN.set(Some(match AGAIN.get() {
-                        Some(Scope::All) => Scope::All,
-                        _ => scope,
-                    }));
+                    AGAIN.set(Some(wider(AGAIN.get(), scope)));
                 }
                 Ok((url, html)) if same_page(&url) => {
-                    swap(&html, scope, None, true);
+                    if !hold_if_selecting(scope) {
+                        swap(&html, scope, None, true);
+                    }
                 }
                 // Redirected away: the session ended (to the sign-in page) or the record went.
                 Ok(_) => {
@@ -686,17 +768,18 @@ mod client {
     }
 
     fn paint_live() {
-        let live = LIVE.get();
+        let (state, dot, text) = match (LIVE.get(), HELD.get().is_some()) {
+            (_, true) => ("held", "h-2 w-2 rounded-full bg-amber-500", "Update waiting: let go of the selected text"),
+            (true, false) => ("true", "h-2 w-2 rounded-full bg-emerald-500 animate-pulse", "Live"),
+            (false, false) => ("false", "h-2 w-2 rounded-full bg-slate-300", "Offline"),
+        };
         for badge in all(&document(), "[data-testid=live]") {
-            let _ = badge.set_attribute("data-live", if live { "true" } else { "false" });
-            if let Some(dot) = badge.query_selector("[data-live-dot]").ok().flatten() {
-                let _ = dot.set_attribute(
-                    "class",
-                    if live { "h-2 w-2 rounded-full bg-emerald-500 animate-pulse" } else { "h-2 w-2 rounded-full bg-slate-300" },
-                );
+            let _ = badge.set_attribute("data-live", state);
+            if let Some(d) = badge.query_selector("[data-live-dot]").ok().flatten() {
+                let _ = d.set_attribute("class", dot);
             }
-            if let Some(text) = badge.query_selector("[data-live-text]").ok().flatten() {
-                text.set_text_content(Some(if live { "Live" } else { "Offline" }));
+            if let Some(t) = badge.query_selector("[data-live-text]").ok().flatten() {
+                t.set_text_content(Some(text));
             }
         }
     }
