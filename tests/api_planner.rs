@@ -501,6 +501,10 @@ async fn a_big_plan_page_collapses_and_pages(app: TestApp) {
     assert_eq!(html.matches(" data-item=\"").count(), 121);
     assert!(html.contains("one box per item (121 items, 605 steps)"), "the page says what it shows");
     assert!(html.contains("?graph=steps"), "and links to every step");
+    // The side column lists the first 8 items of the pack and folds the other 113 away.
+    let folded = &html[html.find(r#"data-testid="more-items""#).expect("the pack's other items fold")..];
+    assert!(folded.contains("113 more"), "{}", &folded[..300]);
+    assert_eq!(folded.matches(r#"<a href="/backlog/"#).count(), 113);
     let (_, all) = browser.page(&format!("/plans/{id}?graph=steps")).await;
     assert!(all.contains(r#"data-detail="steps""#));
     assert_eq!(all.matches(r#"<a href="?step="#).count(), 605);

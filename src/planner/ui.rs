@@ -327,14 +327,7 @@ fn PlanView(
                         view! {
                             <div class="mt-3">
                                 <a href=format!("/backlog?pack_id={}", g.pack_id) class="text-xs font-semibold uppercase tracking-wide text-slate-500 hover:text-indigo-600">{g.pack_name.clone()}</a>
-                                <ul class="mt-1 space-y-1 text-sm">
-                                    {items.into_iter().map(|i| view! {
-                                        <li>
-                                            <a href=format!("/backlog/{}", i.id) class="text-indigo-600 hover:underline">"#" {i.id} " " {i.title.clone()}</a>
-                                            {i.pulled_in.then(|| view! { <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-500" title="pulled in as an unfinished dependency">"dependency"</span> })}
-                                        </li>
-                                    }).collect_view()}
-                                </ul>
+                                <PackItems items/>
                             </div>
                         }
                     }).collect_view()}
@@ -377,6 +370,40 @@ fn ExpandableList(items: Vec<String>, shown: usize, class: &'static str, noun: &
                 <ul class=class>{rest.into_iter().map(|r| view! { <li>{rich(r)}</li> }).collect_view()}</ul>
             </details>
         })}
+    }
+}
+
+/// Items shown at once per pack in the plan page's side column; the rest fold away.
+const PACK_ITEMS_SHOWN: usize = 8;
+
+/// A pack's planned items as links, the first few shown and the rest folded ("12 more").
+#[component]
+fn PackItems(mut items: Vec<crate::plan::model::PlanItem>) -> impl IntoView {
+    let rest = items.split_off(items.len().min(PACK_ITEMS_SHOWN));
+    let list = |items: Vec<crate::plan::model::PlanItem>| {
+        items
+            .into_iter()
+            .map(|i| {
+                view! {
+                    <li>
+                        <a href=format!("/backlog/{}", i.id) class="text-indigo-600 hover:underline">"#" {i.id} " " {i.title}</a>
+                        {i.pulled_in.then(|| view! { <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-500" title="pulled in as an unfinished dependency">"dependency"</span> })}
+                    </li>
+                }
+            })
+            .collect_view()
+    };
+    let more = (!rest.is_empty()).then(|| {
+        view! {
+            <details class="mt-1 text-sm" data-testid="more-items">
+                <summary class="cursor-pointer text-xs text-indigo-600 hover:underline">{format!("{} more", rest.len())}</summary>
+                <ul class="mt-1 space-y-1">{list(rest)}</ul>
+            </details>
+        }
+    });
+    view! {
+        <ul class="mt-1 space-y-1 text-sm">{list(items)}</ul>
+        {more}
     }
 }
 
