@@ -7,25 +7,51 @@ use leptos_router::hooks::use_location;
 
 use leptos_meta::Title;
 
-use crate::approvals::fns::pending_approvals;
-use crate::auth::fns::{get_session, Logout, SessionInfo};
+use crate::auth::fns::{Logout, SessionInfo};
 use crate::error::AppError;
 
-/// The signed-in session, loaded once per page load by [`Layout`]. Pages read it inside their own
-/// `Suspend` (`session.info().await`) instead of receiving it from a Suspense around the outlet:
-/// SSR re-runs a Suspense's children until they settle, so pages built inside one would create
-/// their resources several times and the browser would hydrate against a discarded copy.
-#[derive(Clone, Copy)]
-pub struct SessionResource(Resource<Result<Option<SessionInfo>, AppError>>);
+/// What the frame of every signed-in page shows: the session and the number of requests waiting
+/// for a decision. Loaded once per page request by [`ssr::load_frame`] before the page renders,
+/// and read from the request as a plain value: no resource is awaited by several Suspense
+/// boundaries (the header's parts and the page), a pattern leptos-rs/leptos#4851 reports to stall
+/// a response now and then (one boundary never resolves and the page never finishes loading).
+#[derive(Debug, Clone)]
+pub struct PageFrame {
+    pub session: Result<Option<SessionInfo>, AppError>,
+    /// Pending approval requests the viewer can see (0 when signed out).
+    pub pending: i64,
+}
 
-impl SessionResource {
+impl PageFrame {
+    /// The frame of the request being rendered (signed out when there is none: a page rendered
+    /// outside a request, or in the browser).
+    fn current() -> PageFrame {
+        #[cfg(feature = "ssr")]
+        if let Some(frame) = use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<PageFrame>().cloned()) {
+            return frame;
+        }
+        PageFrame { session: Ok(None), pending: 0 }
+    }
+}
+
+/// The signed-in session of the page being rendered (provided by [`Layout`]). Pages read it
+/// inside their own `Suspend` (`session.info().await`, `session.with(data).await`) like their data.
+#[derive(Clone, Copy)]
+pub struct PageSession(StoredValue<Result<Option<SessionInfo>, AppError>>);
+
+impl PageSession {
     /// The signed-in user; signed-out visitors get a 401 error (the layout redirects them anyway).
-    pub async fn info(self) -> Result<SessionInfo, AppError> {
-        match self.0.await {
+    pub fn now(self) -> Result<SessionInfo, AppError> {
+        match self.0.get_value() {
             Ok(Some(info)) => Ok(info),
             Ok(None) => Err(AppError::unauthorized("Sign in to see this page.")),
             Err(e) => Err(e),
         }
+    }
+
+    /// [`PageSession::now`], where a page awaits it beside its data.
+    pub async fn info(self) -> Result<SessionInfo, AppError> {
+        self.now()
     }
 
     /// The session together with a page's data: the first error of the two, or both.
@@ -36,8 +62,8 @@ impl SessionResource {
 }
 
 /// The session of the page being rendered (provided by [`Layout`]).
-pub fn use_session() -> SessionResource {
-    expect_context::<SessionResource>()
+pub fn use_session() -> PageSession {
+    expect_context::<PageSession>()
 }
 
 /// Wraps every signed-in page: the header with navigation and the signed-in user, and the page.
@@ -45,58 +71,27 @@ pub fn use_session() -> SessionResource {
 /// fold into a menu (a checkbox and its label, so it opens without JavaScript too).
 #[component]
 pub fn Layout() -> impl IntoView {
-    let session = Resource::new(|| (), |_| get_session());
-    provide_context(SessionResource(session));
+    let frame = PageFrame::current();
+    provide_context(PageSession(StoredValue::new(frame.session.clone())));
     let location = use_location();
     // The pending requests' count beside Approvals and in the tab title; the page script fetches
     // these regions again as requests arrive and are decided.
-    let pending = Resource::new(|| (), |_| pending_approvals());
-    let nav = || {
-        view! {
-            <NavLink href="/backlog" label="Backlog"/>
-            <NavLink href="/packs" label="Packs"/>
-            <NavLink href="/tools" label="Tools"/>
-            <NavLink href="/plans" label="Plans"/>
-            <NavLink href="/planner-metrics" label="Metrics"/>
-            <NavLink href="/approvals" label="Approvals" badge=pending/>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    let can = match session.await {
-                        Ok(Some(info)) => info.can,
-                        _ => Default::default(),
-                    };
-                    view! {
-                        {can.read_audit.then(|| view! { <NavLink href="/audit" label="Audit"/> })}
-                        {can.manage_keys.then(|| view! { <NavLink href="/keys" label="Keys"/> })}
-                    }
-                })}
-            </Suspense>
-        }
+    let pending = frame.pending;
+    let can = match &frame.session {
+        Ok(Some(info)) => info.can,
+        _ => Default::default(),
     };
-    let user = || {
-        view! {
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match session.await {
-                        Ok(Some(info)) => view! { <UserArea info/> }.into_any(),
-                        Ok(None) => {
-                            let next = crate::ui::url_encode(&location.pathname.get_untracked());
-                            view! { <Redirect path=format!("/login?next={next}")/> }.into_any()
-                        }
-                        Err(e) => view! { <span class="text-rose-300" title=e.message>"Session unavailable"</span> }.into_any(),
-                    }
-                })}
-            </Suspense>
+    let user = match frame.session {
+        Ok(Some(info)) => view! { <UserArea info/> }.into_any(),
+        Ok(None) => {
+            let next = crate::ui::url_encode(&location.pathname.get_untracked());
+            view! { <Redirect path=format!("/login?next={next}")/> }.into_any()
         }
+        Err(e) => view! { <span class="text-rose-300" title=e.message>"Session unavailable"</span> }.into_any(),
     };
+    let title = if pending > 0 { format!("({pending}) NOFX Control Plane") } else { "NOFX Control Plane".to_string() };
     view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let n = pending.await.unwrap_or(0);
-                let title = if n > 0 { format!("({n}) NOFX Control Plane") } else { "NOFX Control Plane".to_string() };
-                view! { <Title text=title/> }
-            })}
-        </Suspense>
+        <Title text=title/>
         <div class="min-h-screen flex flex-col">
             <header class="bg-slate-900 text-slate-100 shadow">
                 <div class="mx-auto flex min-h-14 max-w-7xl flex-wrap items-center gap-x-6 px-4 sm:px-6">
@@ -110,11 +105,20 @@ pub fn Layout() -> impl IntoView {
                     <label for="menu-toggle" class="ml-auto flex min-h-11 cursor-pointer select-none items-center gap-2 rounded-md px-3 text-sm ring-1 ring-slate-700 hover:bg-slate-800 peer-focus-visible:ring-2 peer-focus-visible:ring-indigo-400 lg:hidden" aria-hidden="true" data-testid="menu">
                         <svg class="h-5 w-5" viewBox="0 0 20 20" fill="currentColor"><path d="M3 5h14v2H3zm0 4h14v2H3zm0 4h14v2H3z"/></svg>
                         "Menu"
-                        <span data-region="pending-menu"><PendingBadge pending/></span>
+                        <span data-region="pending-menu"><PendingBadge n=pending/></span>
                     </label>
                     <div class="hidden w-full flex-col gap-3 border-t border-slate-800 py-3 peer-checked:flex lg:flex lg:w-auto lg:flex-1 lg:flex-row lg:items-center lg:border-0 lg:py-0">
-                        <nav class="flex flex-col gap-1 text-sm lg:flex-row lg:items-center" aria-label="Main">{nav()}</nav>
-                        <div class="flex flex-wrap items-center gap-3 text-xs lg:ml-auto">{user()}</div>
+                        <nav class="flex flex-col gap-1 text-sm lg:flex-row lg:items-center" aria-label="Main">
+                            <NavLink href="/backlog" label="Backlog"/>
+                            <NavLink href="/packs" label="Packs"/>
+                            <NavLink href="/tools" label="Tools"/>
+                            <NavLink href="/plans" label="Plans"/>
+                            <NavLink href="/planner-metrics" label="Metrics"/>
+                            <NavLink href="/approvals" label="Approvals" badge=pending/>
+                            {can.read_audit.then(|| view! { <NavLink href="/audit" label="Audit"/> })}
+                            {can.manage_keys.then(|| view! { <NavLink href="/keys" label="Keys"/> })}
+                        </nav>
+                        <div class="flex flex-wrap items-center gap-3 text-xs lg:ml-auto">{user}</div>
                     </div>
                 </div>
             </header>
@@ -133,14 +137,44 @@ pub fn Layout() -> impl IntoView {
 /// `/`: the signed-in user's start page (see [`crate::auth::model::Capabilities::home`]).
 #[component]
 pub fn Home() -> impl IntoView {
-    let session = use_session();
-    view! {
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                let path = session.info().await.map(|info| info.can.home()).unwrap_or("/backlog");
-                view! { <Redirect path=path/> }
-            })}
-        </Suspense>
+    let path = use_session().now().map(|info| info.can.home()).unwrap_or("/backlog");
+    view! { <Redirect path=path/> }
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    //! Loads the page frame before leptos renders a page.
+
+    use axum::extract::{Request, State};
+    use axum::middleware::Next;
+    use axum::response::Response;
+    use axum_extra::extract::CookieJar;
+
+    use super::PageFrame;
+    use crate::auth::service::SESSION_COOKIE;
+    use crate::state::AppState;
+
+    /// Middleware on the page routes: a page request (a `GET` that is not a server function)
+    /// gets its [`PageFrame`] as a request extension, which the render reads back.
+    pub async fn load_frame(State(state): State<AppState>, jar: CookieJar, mut req: Request, next: Next) -> Response {
+        if req.method() == http::Method::GET && !req.uri().path().starts_with("/_fn/") {
+            let token = jar.get(SESSION_COOKIE).map(|c| c.value()).filter(|v| !v.is_empty() && v.len() < 200);
+            let frame = frame(&state, token).await;
+            req.extensions_mut().insert(frame);
+        }
+        next.run(req).await
+    }
+
+    async fn frame(state: &AppState, token: Option<&str>) -> PageFrame {
+        let Some(token) = token else { return PageFrame { session: Ok(None), pending: 0 } };
+        match crate::auth::service::session_by_token(&state.db, token).await {
+            Ok(Some(session)) => {
+                let pending = crate::approvals::service::pending_count(state, &session.principal).await.unwrap_or(0);
+                PageFrame { session: Ok(Some(crate::auth::fns::ssr::session_info(state, session))), pending }
+            }
+            Ok(None) => PageFrame { session: Ok(None), pending: 0 },
+            Err(e) => PageFrame { session: Err(e), pending: 0 },
+        }
     }
 }
 
@@ -163,7 +197,7 @@ fn UserArea(info: SessionInfo) -> impl IntoView {
 }
 
 #[component]
-fn NavLink(href: &'static str, label: &'static str, #[prop(optional)] badge: Option<PendingCount>) -> impl IntoView {
+fn NavLink(href: &'static str, label: &'static str, #[prop(optional)] badge: Option<i64>) -> impl IntoView {
     // The section the page belongs to is highlighted; the link is the current page only on it.
     let path = use_location().pathname.get_untracked();
     let active = path.starts_with(href);
@@ -175,27 +209,20 @@ fn NavLink(href: &'static str, label: &'static str, #[prop(optional)] badge: Opt
     view! {
         <a href=href class=class aria-current=(path == href).then_some("page")>
             {label}
-            {badge.map(|pending| view! { <span data-region="pending-nav"><PendingBadge pending/></span> })}
+            {badge.map(|n| view! { <span data-region="pending-nav"><PendingBadge n/></span> })}
         </a>
     }
 }
 
-type PendingCount = Resource<Result<i64, AppError>>;
-
 /// How many requests wait for a decision, when any do.
 #[component]
-fn PendingBadge(pending: PendingCount) -> impl IntoView {
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                let n = pending.await.unwrap_or(0);
-                (n > 0).then(|| view! {
-                    <span class="rounded-full bg-amber-400 px-1.5 text-xs font-semibold text-slate-900" data-testid="pending-badge"
-                        title=format!("{n} waiting for a decision")>{n}</span>
-                })
-            })}
-        </Transition>
-    }
+fn PendingBadge(n: i64) -> impl IntoView {
+    (n > 0).then(|| {
+        view! {
+            <span class="rounded-full bg-amber-400 px-1.5 text-xs font-semibold text-slate-900" data-testid="pending-badge"
+                title=format!("{n} waiting for a decision")>{n}</span>
+        }
+    })
 }
 
 #[component]

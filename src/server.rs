@@ -23,13 +23,18 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let api = crate::api::router().layer(DefaultBodyLimit::max(body_limit)).with_state(state.clone());
     let ctx_state = state.clone();
-    let router = Router::new()
-        .route("/metrics", axum::routing::get(crate::telemetry::http::metrics))
-        .nest("/api", api)
+    // The pages (and the server functions leptos routes beside them); a page request loads the
+    // frame every page shows (session, pending count) before it renders.
+    let pages = Router::new()
         .leptos_routes_with_context(&state, routes, move || provide_context(ctx_state.clone()), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::layout::ssr::load_frame));
+    let router = Router::new()
+        .route("/metrics", axum::routing::get(crate::telemetry::http::metrics))
+        .nest("/api", api)
+        .merge(pages)
         .nest_service("/pkg", pkg_files(&state.leptos_options))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Rejects oversized bodies up front (by Content-Length) for every route, server

@@ -208,4 +208,51 @@ async fn tool_form_pending_count_and_pages(app: TestApp) {
     assert_eq!(html.matches(r#"aria-current="page""#).count(), 0, "{html}");
 }
 
-on_both_databases!(bulk_decisions_are_all_or_nothing, bulk_decisions_refuse_bad_input, tool_form_pending_count_and_pages);
+/// Pages finish under concurrent load: every response is a whole page with its frame (who is
+/// signed in, the pending count), none stalls half-way (leptos-rs/leptos#4851 reports stalls when
+/// one resource is read in several Suspense boundaries, as the frame used to be).
+async fn pages_finish_under_concurrent_load(app: TestApp) {
+    tools(&app).await;
+    let agent = app.api(Role::Automation).await;
+    for _ in 0..3 {
+        ask(&agent, "git_pr").await;
+    }
+    let reviewer = app.browser(Role::Reviewer).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..16 {
+        let (http, base) = (reviewer.http.clone(), reviewer.base.clone());
+        tasks.spawn(async move {
+            for round in 0..12 {
+                let path = ["/approvals", "/backlog", "/plans", "/packs", "/approvals/history", "/tools"][(worker + round) % 6];
+                let load = async {
+                    let res = http.get(format!("{base}{path}")).header("accept", "text/html").send().await.unwrap();
+                    (res.status(), res.text().await.unwrap())
+                };
+                let (status, html) = tokio::time::timeout(std::time::Duration::from_secs(20), load)
+                    .await
+                    .unwrap_or_else(|_| panic!("{path} did not finish within 20 s"));
+                assert_eq!(status, StatusCode::OK, "{path}");
+                // A whole page: the document and leptos' closing scripts after it.
+                assert!(
+                    html.contains("</html>") && html.trim_end().ends_with("__INCOMPLETE_CHUNKS=[];</script>"),
+                    "{path} is a whole page"
+                );
+                assert!(
+                    html.contains("(3) NOFX Control Plane") && html.contains(r#"data-testid="pending-badge""#),
+                    "{path}: the pending count"
+                );
+                assert!(html.contains(r#"data-testid="whoami""#), "{path}: who is signed in");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
+on_both_databases!(
+    bulk_decisions_are_all_or_nothing,
+    bulk_decisions_refuse_bad_input,
+    tool_form_pending_count_and_pages,
+    pages_finish_under_concurrent_load
+);

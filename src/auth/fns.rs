@@ -29,13 +29,7 @@ pub struct SessionInfo {
 #[server(prefix = "/_fn", endpoint = "get_session")]
 pub async fn get_session() -> Result<Option<SessionInfo>, AppError> {
     let state = ssr::state()?;
-    Ok(ssr::current_session().await?.map(|s| SessionInfo {
-        username: s.principal.name,
-        role: s.principal.role,
-        can: Capabilities::of(s.principal.role),
-        csrf: s.csrf_token,
-        flags: state.config.flags,
-    }))
+    Ok(ssr::current_session().await?.map(|s| ssr::session_info(&state, s)))
 }
 
 /// Signs in with username and password, sets the HttpOnly session cookie and goes to `next`.
@@ -138,6 +132,17 @@ pub mod ssr {
 
     pub fn state() -> Result<AppState, AppError> {
         use_context::<AppState>().ok_or_else(AppError::internal)
+    }
+
+    /// What the pages know of a signed-in session.
+    pub fn session_info(state: &AppState, s: Session) -> SessionInfo {
+        SessionInfo {
+            username: s.principal.name,
+            role: s.principal.role,
+            can: Capabilities::of(s.principal.role),
+            csrf: s.csrf_token,
+            flags: state.config.flags,
+        }
     }
 
     pub async fn session_token() -> Option<String> {
