@@ -398,6 +398,15 @@ async fn metrics_match_the_comparisons(app: TestApp, _seen: Seen) {
     assert!(text.contains("nofx_http_request_duration_seconds_bucket"), "latency histogram");
     assert!(sample(&scrape, "nofx_events_stored", &[]).unwrap() >= 2.0);
     assert!(text.contains("# HELP nofx_planner_win_ratio"));
+
+    // The metrics page follows one figure over the days; an unknown one falls back to the score.
+    let browser = app.browser(Role::Viewer).await;
+    let (s, html) = browser.page("/planner-metrics?trend=validity").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains(r#"aria-label="Valid proposals per day, per provider""#), "{html}");
+    assert!(html.contains(r#"<a href="?trend=validity" aria-current="true""#), "the chosen figure's link: {html}");
+    let (_, html) = browser.page("/planner-metrics?trend=%3Cscript%3E").await;
+    assert!(html.contains(r#"aria-label="Mean score per day, per provider""#) && !html.contains("<script>alert"), "{html}");
 }
 
 async fn stale_and_bad_input(app: TestApp, _seen: Seen) {

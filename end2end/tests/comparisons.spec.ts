@@ -97,6 +97,13 @@ test("compare the planners side by side, keep one, land on its plan", async ({ p
   await expect(page.getByTestId("provider-row")).toHaveCount(4);
   await expect(page.getByTestId("provider-row").filter({ hasText: "critical-path" })).toBeVisible();
   await expect(page.getByTestId("metrics-charts").locator("svg.chart")).toHaveCount(5);
+  // The trend follows one figure at a time over the days, chosen by a link.
+  const trend = page.getByTestId("trend-figures");
+  await expect(trend.getByRole("link", { name: "Mean score" })).toHaveAttribute("aria-current", "true");
+  await trend.getByRole("link", { name: "Latency p95" }).click();
+  await expect(page).toHaveURL(/\?trend=latency_p95$/);
+  await expect(page.getByTestId("metrics-charts").locator("svg.chart[aria-label^='Latency p95 per day']")).toHaveCount(1);
+  await expect(trend.getByRole("link", { name: "Latency p95" })).toHaveAttribute("aria-current", "true");
   await atBothSizes(page, testInfo, "planner-metrics");
 });
 

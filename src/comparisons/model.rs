@@ -395,29 +395,96 @@ pub fn provider_stats(history: &[CandidateHistory]) -> Vec<ProviderStats> {
         .collect()
 }
 
-/// Mean score per provider per UTC day (for the trend chart): `(day start ms, provider, mean)`,
-/// days ascending.
-pub fn daily_scores(history: &[CandidateHistory]) -> Vec<(i64, String, f64)> {
+/// Each UTC day's record per provider (for the trend charts), days ascending: the same figures
+/// as [`provider_stats`], over that day's comparisons.
+pub fn daily_stats(history: &[CandidateHistory]) -> Vec<DayStats> {
     const DAY: i64 = 86_400_000;
-    let mut sums: std::collections::BTreeMap<(i64, String), (f64, i64)> = Default::default();
+    let mut days: std::collections::BTreeMap<i64, Vec<CandidateHistory>> = Default::default();
     for h in history {
-        if let Some(s) = h.score {
-            let e = sums.entry((h.created_at.div_euclid(DAY) * DAY, h.provider.clone())).or_default();
-            e.0 += s;
-            e.1 += 1;
-        }
+        days.entry(h.created_at.div_euclid(DAY) * DAY).or_default().push(h.clone());
     }
-    sums.into_iter().map(|((day, p), (sum, n))| (day, p, ((sum / n as f64) * 10.0).round() / 10.0)).collect()
+    days.into_iter().map(|(day, rows)| DayStats { day, providers: provider_stats(&rows) }).collect()
 }
 
-/// The planner metrics: per provider, and the daily score trend.
+/// One UTC day of the providers' records.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DayStats {
+    /// The day's start, epoch ms (UTC).
+    pub day: i64,
+    pub providers: Vec<ProviderStats>,
+}
+
+/// A figure of the providers' records that the metrics page follows over time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrendFigure {
+    #[default]
+    Score,
+    WinRate,
+    Validity,
+    LatencyP95,
+    TokenCost,
+}
+
+impl TrendFigure {
+    pub const ALL: [TrendFigure; 5] =
+        [TrendFigure::Score, TrendFigure::WinRate, TrendFigure::Validity, TrendFigure::LatencyP95, TrendFigure::TokenCost];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrendFigure::Score => "score",
+            TrendFigure::WinRate => "win_rate",
+            TrendFigure::Validity => "validity",
+            TrendFigure::LatencyP95 => "latency_p95",
+            TrendFigure::TokenCost => "token_cost",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TrendFigure> {
+        TrendFigure::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    /// What the chart and its link are called.
+    pub fn label(self) -> &'static str {
+        match self {
+            TrendFigure::Score => "Mean score",
+            TrendFigure::WinRate => "Win rate",
+            TrendFigure::Validity => "Valid proposals",
+            TrendFigure::LatencyP95 => "Latency p95",
+            TrendFigure::TokenCost => "Token cost per call",
+        }
+    }
+
+    /// The figure in one provider's record; `None` when the record has none (no valid
+    /// candidate, so no score).
+    pub fn of(self, s: &ProviderStats) -> Option<f64> {
+        match self {
+            TrendFigure::Score => s.avg_score,
+            TrendFigure::WinRate => Some(s.win_rate),
+            TrendFigure::Validity => Some(s.validity_rate),
+            TrendFigure::LatencyP95 => Some(s.latency_p95_ms as f64),
+            TrendFigure::TokenCost => (s.asked > 0).then(|| s.token_cost_usd / s.asked as f64),
+        }
+    }
+
+    /// The top of the chart's scale: fixed for scores and rates, else the largest value (at
+    /// least a tiny positive number, so an all-zero series sits on the axis).
+    pub fn scale_max(self, values: impl Iterator<Item = f64>) -> f64 {
+        match self {
+            TrendFigure::Score => 100.0,
+            TrendFigure::WinRate | TrendFigure::Validity => 1.0,
+            TrendFigure::LatencyP95 | TrendFigure::TokenCost => values.fold(f64::MIN_POSITIVE, f64::max),
+        }
+    }
+}
+
+/// The planner metrics: per provider, and the same per day.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlannerMetrics {
     /// Comparisons in the window.
     pub comparisons: i64,
     pub providers: Vec<ProviderStats>,
-    /// `(UTC day start ms, provider, mean score)`.
-    pub daily: Vec<(i64, String, f64)>,
+    pub daily: Vec<DayStats>,
 }
 
 #[cfg(test)]
@@ -489,7 +556,22 @@ mod tests {
         assert!((l.validity_rate - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!((l.latency_p50_ms, l.latency_p95_ms, l.avg_score), (1_200, 5_000, Some(70.0)));
         assert_eq!((w.token_cost_usd, w.avg_makespan_ms, w.avg_plan_cost_usd), (1.5, Some(60_000), Some(2.0)));
-        assert_eq!(daily_scores(&h)[..2], [(0, "llm".to_string(), 70.0), (0, "waves".to_string(), 90.0)]);
+        // Per day (one comparison a day here), the same figures.
+        let days = daily_stats(&h);
+        assert_eq!(days.iter().map(|d| d.day).collect::<Vec<_>>(), [0, 86_400_000, 172_800_000]);
+        let waves_day0 = &days[0].providers[0];
+        assert_eq!((waves_day0.provider.as_str(), waves_day0.asked, waves_day0.avg_score, waves_day0.wins), ("waves", 1, Some(90.0), 1));
+        assert_eq!(days[2].providers.iter().map(|p| (p.provider.as_str(), p.asked)).collect::<Vec<_>>(), [("llm", 1), ("waves", 1)]);
+        assert_eq!(TrendFigure::Score.of(&days[2].providers[0]), None, "llm had no valid candidate that day");
+        assert_eq!(TrendFigure::Validity.of(&days[2].providers[0]), Some(0.0));
+        assert_eq!(TrendFigure::WinRate.of(&days[2].providers[1]), Some(1.0));
+        assert_eq!(TrendFigure::TokenCost.of(w), Some(0.5), "1.5 over 3 calls");
+        assert_eq!(TrendFigure::LatencyP95.scale_max([0.0, 40.0, 12.0].into_iter()), 40.0);
+        assert_eq!(TrendFigure::WinRate.scale_max([7.0].into_iter()), 1.0);
+        assert!(TrendFigure::TokenCost.scale_max([0.0].into_iter()) > 0.0);
+        for f in TrendFigure::ALL {
+            assert_eq!(TrendFigure::parse(f.as_str()), Some(f));
+        }
         assert_eq!(percentile(&[], 95), 0);
         assert_eq!(percentile(&(1..=20).collect::<Vec<_>>(), 95), 19);
     }

@@ -465,10 +465,10 @@ pub async fn compare_request(state: &AppState, who: &Principal, request: &Compar
 /// How far back planner metrics look.
 pub const METRICS_WINDOW_MS: i64 = 90 * 86_400_000;
 
-/// Per-provider records and the daily score trend over the last 90 days of stored comparisons.
+/// Per-provider records, overall and per day, over the last 90 days of stored comparisons.
 pub async fn planner_metrics(state: &AppState, who: &Principal) -> AppResult<PlannerMetrics> {
     who.require(Permission::Read)?;
     let history = store::candidate_history(&state.db, now_ms() - METRICS_WINDOW_MS).await?;
     let comparisons = history.iter().map(|h| h.comparison_id).collect::<HashSet<_>>().len() as i64;
-    Ok(PlannerMetrics { comparisons, providers: provider_stats(&history), daily: daily_scores(&history) })
+    Ok(PlannerMetrics { comparisons, providers: provider_stats(&history), daily: daily_stats(&history) })
 }

@@ -425,45 +425,53 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// The daily mean score per provider as lines (one colour per provider, in `providers` order).
-pub fn trend_chart(daily: &[(i64, String, f64)], providers: &[String]) -> String {
+/// One figure of the providers' records per day, a line per provider, with a legend under it.
+pub fn trend_chart(days: &[DayStats], providers: &[String], figure: TrendFigure) -> String {
     const W: f64 = 360.0;
     const H: f64 = 160.0;
     const PAD: f64 = 24.0;
-    let mut days: Vec<i64> = daily.iter().map(|d| d.0).collect();
-    days.sort_unstable();
-    days.dedup();
-    let x = |day: i64| {
-        let i = days.iter().position(|d| *d == day).unwrap_or(0) as f64;
+    let value = |d: &DayStats, p: &str| d.providers.iter().find(|s| s.provider == p).and_then(|s| figure.of(s));
+    let max = figure.scale_max(days.iter().flat_map(|d| d.providers.iter().filter_map(|s| figure.of(s))));
+    let x = |i: usize| {
         if days.len() > 1 {
-            PAD + i * (W - 2.0 * PAD) / (days.len() - 1) as f64
+            PAD + i as f64 * (W - 2.0 * PAD) / (days.len() - 1) as f64
         } else {
             W / 2.0
         }
     };
-    let y = |score: f64| H - PAD - score.clamp(0.0, 100.0) / 100.0 * (H - 2.0 * PAD);
+    let y = |v: f64| H - PAD - (v / max).clamp(0.0, 1.0) * (H - 2.0 * PAD);
+    let top = match figure {
+        TrendFigure::Score => "100".to_string(),
+        TrendFigure::WinRate | TrendFigure::Validity => "100%".to_string(),
+        TrendFigure::LatencyP95 => format_duration(max.round() as i64),
+        TrendFigure::TokenCost => usd(max),
+    };
+    let title = format!("{} per day", figure.label());
     // A legend under the plot: two providers a row.
     let total_h = H + 16.0 * providers.len().div_ceil(2) as f64;
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {total_h}" class="chart" role="img" aria-label="Mean score per day, per provider"><text x="0" y="14" class="chart-title">Mean score per day</text><line x1="{PAD}" y1="{:.0}" x2="{:.0}" y2="{:.0}" class="chart-axis"/><text x="0" y="{:.0}" class="chart-label">0</text><text x="0" y="{:.0}" class="chart-label">100</text>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {total_h}" class="chart" role="img" aria-label="{}, per provider"><text x="0" y="14" class="chart-title">{}</text><line x1="{PAD}" y1="{:.0}" x2="{:.0}" y2="{:.0}" class="chart-axis"/><text x="0" y="{:.0}" class="chart-label">0</text><text x="0" y="{:.0}" class="chart-label">{}</text>"#,
+        xml(&title),
+        xml(&title),
         H - PAD,
         W - PAD,
         H - PAD,
         H - PAD + 4.0,
-        PAD + 4.0
+        PAD + 4.0,
+        xml(&top)
     );
     for (i, p) in providers.iter().enumerate() {
-        let points: Vec<String> = daily.iter().filter(|d| &d.1 == p).map(|d| format!("{:.1},{:.1}", x(d.0), y(d.2))).collect();
+        let points: Vec<(f64, f64)> = days.iter().enumerate().filter_map(|(n, d)| value(d, p).map(|v| (x(n), y(v)))).collect();
         if points.is_empty() {
             continue;
         }
+        let line: Vec<String> = points.iter().map(|(px, py)| format!("{px:.1},{py:.1}")).collect();
         let _ =
-            write!(out, r#"<polyline points="{}" class="chart-line bar-{}"><title>{}</title></polyline>"#, points.join(" "), i % 6, xml(p));
-        for pt in &points {
-            let (px, py) = pt.split_once(',').unwrap_or(("0", "0"));
-            let _ = write!(out, r#"<circle cx="{px}" cy="{py}" r="3" class="chart-dot bar-{}"/>"#, i % 6);
+            write!(out, r#"<polyline points="{}" class="chart-line bar-{}"><title>{}</title></polyline>"#, line.join(" "), i % 6, xml(p));
+        for (px, py) in &points {
+            let _ = write!(out, r#"<circle cx="{px:.1}" cy="{py:.1}" r="3" class="chart-dot bar-{}"/>"#, i % 6);
         }
     }
     for (i, p) in providers.iter().enumerate() {
@@ -486,6 +494,9 @@ pub fn trend_chart(daily: &[(i64, String, f64)], providers: &[String]) -> String
 #[component]
 pub fn PlannerMetricsPage() -> impl IntoView {
     let data = Resource::new(|| (), |_| load_planner_metrics());
+    // The figure the trend chart follows over time (`?trend=`, a link per figure).
+    let query = use_query_map();
+    let trend = query.with_untracked(|q| q.get("trend").and_then(|t| TrendFigure::parse(&t)).unwrap_or_default());
     view! {
         <PageHeader title="Planner metrics".to_string()
             subtitle="Every provider's record over the last 90 days of comparisons: how often it wins, how often its plans are valid, its scores, latency and cost. Prometheus reads the same figures at /metrics.".to_string()/>
@@ -496,7 +507,7 @@ pub fn PlannerMetricsPage() -> impl IntoView {
                     Ok(v) if v.metrics.comparisons == 0 => view! {
                         <EmptyState title="No comparisons yet" hint="Tick items on the backlog and press “Compare planners”, or POST /api/auto-planner/compare."/>
                     }.into_any(),
-                    Ok(v) => view! { <MetricsView v/> }.into_any(),
+                    Ok(v) => view! { <MetricsView v trend/> }.into_any(),
                 }
             })}
         </Transition>
@@ -504,7 +515,7 @@ pub fn PlannerMetricsPage() -> impl IntoView {
 }
 
 #[component]
-fn MetricsView(v: MetricsPageView) -> impl IntoView {
+fn MetricsView(v: MetricsPageView, trend: TrendFigure) -> impl IntoView {
     let p = v.metrics.providers;
     let names: Vec<String> = p.iter().map(|s| s.provider.clone()).collect();
     let win =
@@ -535,15 +546,29 @@ fn MetricsView(v: MetricsPageView) -> impl IntoView {
             .collect::<Vec<_>>(),
         max_latency,
     );
-    let trend = trend_chart(&v.metrics.daily, &names);
+    let svg_trend = trend_chart(&v.metrics.daily, &names, trend);
+    let figures = TrendFigure::ALL.map(|f| {
+        let on = f == trend;
+        view! {
+            <a href=format!("?trend={}", f.as_str()) aria-current=on.then_some("true") class=if on {
+                "inline-flex min-h-9 items-center rounded-md bg-slate-900 px-2.5 font-medium text-white"
+            } else {
+                "inline-flex min-h-9 items-center rounded-md bg-white px-2.5 text-slate-700 ring-1 ring-inset ring-slate-300 hover:bg-slate-50"
+            }>{f.label()}</a>
+        }
+    });
     view! {
         <p class="mb-4 text-sm text-slate-600" data-testid="metrics-summary">
             {format!("{} comparison{} with {} provider{}.", v.metrics.comparisons, if v.metrics.comparisons == 1 { "" } else { "s" }, p.len(), if p.len() == 1 { "" } else { "s" })}
         </p>
         <div class="grid gap-4 md:grid-cols-2 xl:grid-cols-3" data-testid="metrics-charts">
-            {[win, validity, score, latency, trend].into_iter().map(|svg| view! {
+            {[win, validity, score, latency].into_iter().map(|svg| view! {
                 <div class=format!("{CARD} p-4") inner_html=svg></div>
             }).collect_view()}
+            <div class=format!("{CARD} p-4")>
+                <nav class="mb-2 flex flex-wrap gap-1 text-xs" aria-label="Figure over time" data-testid="trend-figures">{figures.collect_view()}</nav>
+                <div inner_html=svg_trend></div>
+            </div>
         </div>
         <div class="mt-6">
             <DataTable testid="provider-table" columns=vec![Column::text("Provider"), Column::number("Asked"), Column::number("Valid"), Column::number("Wins"), Column::number("Kept"), Column::number("Mean score"), Column::number("Latency p50 / p95"), Column::number("Mean makespan"), Column::number("Token cost")]>
@@ -606,8 +631,26 @@ mod tests {
         assert!(svg.contains(r#"width="95.0""#) && svg.contains(r#"width="190.0""#), "half and full bars: {svg}");
         let empty = bar_chart("x", &[("a".into(), 3.0, "3".into())], 0.0);
         assert!(empty.contains(r#"width="0.0""#));
-        let trend = trend_chart(&[(0, "a&b".into(), 50.0), (86_400_000, "a&b".into(), 100.0)], &["a&b".into()]);
+        let record = |score: Option<f64>, latency_p95_ms: i64| ProviderStats {
+            provider: "a&b".into(),
+            asked: 1,
+            avg_score: score,
+            latency_p95_ms,
+            ..Default::default()
+        };
+        let days = [
+            DayStats { day: 0, providers: vec![record(Some(50.0), 200)] },
+            DayStats { day: 86_400_000, providers: vec![record(None, 400)] },
+            DayStats { day: 172_800_000, providers: vec![record(Some(100.0), 100)] },
+        ];
+        let trend = trend_chart(&days, &["a&b".into()], TrendFigure::Score);
+        // Three days across the width; the day without a score has no point.
         assert!(trend.contains("<title>a&amp;b</title>") && trend.contains(r#"points="24.0,80.0 336.0,24.0""#), "{trend}");
         assert!(trend.contains(r#"class="chart-label">a&amp;b</text>"#), "a legend names each provider: {trend}");
+        assert!(trend.contains(">Mean score per day</text>") && trend.contains(r#"class="chart-label">100</text>"#), "{trend}");
+        let latency = trend_chart(&days, &["a&b".into()], TrendFigure::LatencyP95);
+        // Scaled to the slowest day (400 ms at the top).
+        assert!(latency.contains(r#"points="24.0,80.0 180.0,24.0 336.0,108.0""#), "{latency}");
+        assert!(latency.contains(">Latency p95 per day</text>") && latency.contains(r#"class="chart-label">400 ms</text>"#), "{latency}");
     }
 }
