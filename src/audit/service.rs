@@ -1,11 +1,52 @@
 //! Reading the audit trail: who may, the filters, pages, the export and chain verification.
-//! Writing happens in the other areas' transactions through [`super::store::append`].
+//! Writing happens in the other areas' transactions through [`super::store::append`] (or
+//! [`write_recorded`], which runs a use case's transaction and records it).
 
 use super::model::*;
 use super::store;
 use crate::auth::model::{Permission, Principal};
 use crate::error::{AppError, AppResult, ErrorCode};
+use crate::events::model::NewEvent;
 use crate::state::AppState;
+use crate::storage::{now_ms, Backend, Tx};
+
+/// What a recorded write collects beside its value: the events it emits and the audit records
+/// the events do not stand for (see [`from_event`]); each area adds its own after-commit work.
+pub trait Recorded: Default + Send + 'static {
+    fn events(&self) -> &[NewEvent];
+    fn take_entries(&mut self) -> Vec<Entry> {
+        Vec::new()
+    }
+}
+
+/// Runs `op` in one write transaction with fresh effects, appends its audit records (by `actor`)
+/// and its events in the same transaction, and tells the event stream once it committed. Returns
+/// the value and the effects, for what the caller does after the commit.
+pub async fn write_recorded<T: Send + 'static, E: Recorded>(
+    state: &AppState,
+    actor: Actor,
+    op: impl for<'c> Fn(&'c mut Tx, Backend, &'c mut E) -> futures::future::BoxFuture<'c, AppResult<T>> + Send + Sync + 'static,
+) -> AppResult<(T, E)> {
+    let op = std::sync::Arc::new(op);
+    let backend = state.db.backend;
+    let (value, fx, ids) = state
+        .db
+        .write(move |tx| {
+            let (op, actor) = (op.clone(), actor.clone());
+            Box::pin(async move {
+                let mut fx = E::default();
+                let value = op(tx, backend, &mut fx).await?;
+                let entries = fx.take_entries();
+                let ids = store::append_with_events(tx, backend, &actor, entries, fx.events(), now_ms()).await?;
+                Ok((value, fx, ids))
+            })
+        })
+        .await?;
+    if let Some(last) = ids.last() {
+        state.events.published(*last);
+    }
+    Ok((value, fx))
+}
 
 /// Checks a filter and says what to fix.
 fn validate(f: &AuditFilter) -> AppResult<()> {

@@ -357,36 +357,25 @@ async fn job_ended(
 }
 
 /// Commits `op`'s effects' events and tells whoever must know.
-async fn commit_effects(state: &AppState, ids: &[i64], approvals_opened: bool) {
-    if let Some(last) = ids.last() {
-        state.events.published(*last);
+impl crate::audit::service::Recorded for Effects {
+    fn events(&self) -> &[NewEvent] {
+        &self.events
     }
-    if approvals_opened {
-        state.expiry.notify_one();
+    fn take_entries(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.audit)
     }
 }
 
+/// Runs `op` in a recorded write transaction, then tells the expiry task about approvals it opened.
 async fn write_run<T: Send + 'static>(
     state: &AppState,
     actor: Actor,
     op: impl for<'c> Fn(&'c mut Tx, Backend, &'c mut Effects) -> futures::future::BoxFuture<'c, AppResult<T>> + Send + Sync + 'static,
 ) -> AppResult<T> {
-    let backend = state.db.backend;
-    let op = std::sync::Arc::new(op);
-    let (value, ids, opened) = state
-        .db
-        .write(move |tx| {
-            let (op, actor) = (op.clone(), actor.clone());
-            Box::pin(async move {
-                let mut fx = Effects::default();
-                let value = op(tx, backend, &mut fx).await?;
-                let now = now_ms();
-                let ids = crate::audit::store::append_with_events(tx, backend, &actor, fx.audit, &fx.events, now).await?;
-                Ok((value, ids, fx.approvals_opened))
-            })
-        })
-        .await?;
-    commit_effects(state, &ids, opened).await;
+    let (value, fx) = crate::audit::service::write_recorded(state, actor, op).await?;
+    if fx.approvals_opened {
+        state.expiry.notify_one();
+    }
     Ok(value)
 }
 

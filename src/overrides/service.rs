@@ -103,34 +103,24 @@ struct Effects {
     opened: bool,
 }
 
-/// Runs `op` in a write transaction and appends its events with their audit records (by `actor`).
+impl crate::audit::service::Recorded for Effects {
+    fn events(&self) -> &[NewEvent] {
+        &self.events
+    }
+}
+
+/// Runs `op` in a recorded write transaction, then wakes whom its decisions concern.
 async fn write<T: Send + 'static>(
     state: &AppState,
     actor: Actor,
     op: impl for<'c> Fn(&'c mut Tx, Backend, &'c mut Effects) -> futures::future::BoxFuture<'c, AppResult<T>> + Send + Sync + 'static,
 ) -> AppResult<T> {
-    let op = std::sync::Arc::new(op);
-    let backend = state.db.backend;
-    let (value, ids, decided, opened) = state
-        .db
-        .write(move |tx| {
-            let (op, actor) = (op.clone(), actor.clone());
-            Box::pin(async move {
-                let mut fx = Effects::default();
-                let value = op(tx, backend, &mut fx).await?;
-                let ids = crate::audit::store::append_with_events(tx, backend, &actor, vec![], &fx.events, now_ms()).await?;
-                Ok((value, ids, fx.decided, fx.opened))
-            })
-        })
-        .await?;
-    if let Some(last) = ids.last() {
-        state.events.published(*last);
-    }
-    for id in decided {
+    let (value, fx) = crate::audit::service::write_recorded(state, actor, op).await?;
+    for id in fx.decided {
         state.waiters.wake(id);
         state.executor.approval_decided();
     }
-    if opened {
+    if fx.opened {
         state.expiry.notify_one();
     }
     state.overrides.notify_one();
