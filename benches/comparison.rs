@@ -84,19 +84,9 @@ async fn bench(name: &str, url: String) {
 
 #[tokio::main]
 async fn main() {
-    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     println!(
         "comparison bench (median of {RUNS} requests of each, alternating, after 2 warm-up rounds; release build, loopback HTTP, {} cores)",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
-    if only.as_deref().is_none_or(|o| o == "sqlite") {
-        let dir = tempfile::tempdir().unwrap();
-        bench("sqlite", format!("sqlite://{}/bench.db", dir.path().display())).await;
-    }
-    if only.as_deref().is_none_or(|o| o == "postgres") {
-        if let Some(name) = support::pg_database().await {
-            bench("postgres", format!("postgres://postgres@127.0.0.1:5432/{name}")).await;
-            support::drop_pg_database(&name).await;
-        }
-    }
+    support::on_each_database(bench).await;
 }

@@ -119,3 +119,19 @@ pub async fn seed_backlog(state: &nofx::state::AppState, admin: &Principal, item
     ids.sort_unstable();
     ids
 }
+
+/// Runs `bench` on SQLite (a scratch file), then on PostgreSQL when it answers; a command-line
+/// argument `sqlite` or `postgres` keeps one engine.
+pub async fn on_each_database<F: std::future::Future<Output = ()>>(bench: impl Fn(&'static str, String) -> F) {
+    let only = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if only.as_deref().is_none_or(|o| o == "sqlite") {
+        let dir = tempfile::tempdir().unwrap();
+        bench("sqlite", format!("sqlite://{}/bench.db", dir.path().display())).await;
+    }
+    if only.as_deref().is_none_or(|o| o == "postgres") {
+        if let Some(name) = pg_database().await {
+            bench("postgres", format!("postgres://postgres@127.0.0.1:5432/{name}")).await;
+            drop_pg_database(&name).await;
+        }
+    }
+}

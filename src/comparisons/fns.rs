@@ -126,7 +126,7 @@ pub async fn load_candidate(
         return Err(AppError::new(404, crate::error::ErrorCode::NotFound, message));
     };
     let plan = if candidate.has_plan {
-        let plan = super::service::candidate_plan(&s, &who, id, index).await?;
+        let plan = super::service::plan_of(&s, &c, index).await?;
         let graph_detail = crate::plan::model::GraphDetail::for_plan(plan.steps.len(), graph);
         Some(CandidatePlan {
             svg: crate::planner::graph::to_svg(&plan, step.as_deref(), graph_detail, None),

@@ -362,7 +362,12 @@ pub async fn candidate_plan(state: &AppState, who: &Principal, id: i64, index: u
     if !cand.has_plan {
         return Err(not_valid(id, cand));
     }
-    store::candidate_plan(&state.db, id, index).await?.ok_or_else(AppError::internal)
+    plan_of(state, &c, index).await
+}
+
+/// The gated plan of candidate `index` (one with a plan) of a comparison the caller has read.
+pub async fn plan_of(state: &AppState, c: &Comparison, index: usize) -> AppResult<Plan> {
+    store::candidate_plan(&state.db, c.id, index).await?.ok_or_else(AppError::internal)
 }
 
 /// Every valid candidate's plan, by index (for the side-by-side view).
@@ -420,7 +425,7 @@ pub async fn choose(state: &AppState, who: &Principal, id: i64, index: usize) ->
     if !cand.has_plan {
         return Err(not_valid(id, cand));
     }
-    let mut plan = store::candidate_plan(&state.db, id, index).await?.ok_or_else(AppError::internal)?;
+    let mut plan = plan_of(state, &c, index).await?;
     stale_check(state, &plan, c.created_at).await?;
     plan.created_by = who.identity();
     plan.created_at = now_ms();
