@@ -151,6 +151,7 @@ pub mod ssr {
     use axum_extra::extract::CookieJar;
 
     use super::PageFrame;
+    use crate::auth::fns::ssr::FrameSession;
     use crate::auth::service::SESSION_COOKIE;
     use crate::state::AppState;
 
@@ -159,21 +160,26 @@ pub mod ssr {
     pub async fn load_frame(State(state): State<AppState>, jar: CookieJar, mut req: Request, next: Next) -> Response {
         if req.method() == http::Method::GET && !req.uri().path().starts_with("/_fn/") {
             let token = jar.get(SESSION_COOKIE).map(|c| c.value()).filter(|v| !v.is_empty() && v.len() < 200);
-            let frame = frame(&state, token).await;
+            let (frame, session) = frame(&state, token).await;
             req.extensions_mut().insert(frame);
+            if let Some(session) = session {
+                req.extensions_mut().insert(session);
+            }
         }
         next.run(req).await
     }
 
-    async fn frame(state: &AppState, token: Option<&str>) -> PageFrame {
-        let Some(token) = token else { return PageFrame { session: Ok(None), pending: 0 } };
+    /// The frame, and the session found (none when the lookup failed: the loaders try again).
+    async fn frame(state: &AppState, token: Option<&str>) -> (PageFrame, Option<FrameSession>) {
+        let Some(token) = token else { return (PageFrame { session: Ok(None), pending: 0 }, Some(FrameSession(None))) };
         match crate::auth::service::session_by_token(&state.db, token).await {
             Ok(Some(session)) => {
                 let pending = crate::approvals::service::pending_count(state, &session.principal).await.unwrap_or(0);
-                PageFrame { session: Ok(Some(crate::auth::fns::ssr::session_info(state, session))), pending }
+                let info = crate::auth::fns::ssr::session_info(state, session.clone());
+                (PageFrame { session: Ok(Some(info)), pending }, Some(FrameSession(Some(session))))
             }
-            Ok(None) => PageFrame { session: Ok(None), pending: 0 },
-            Err(e) => PageFrame { session: Err(e), pending: 0 },
+            Ok(None) => (PageFrame { session: Ok(None), pending: 0 }, Some(FrameSession(None))),
+            Err(e) => (PageFrame { session: Err(e), pending: 0 }, None),
         }
     }
 }

@@ -151,9 +151,18 @@ pub mod ssr {
     }
 
     pub async fn current_session() -> Result<Option<Session>, AppError> {
+        // A page request's session was looked up once by the page-frame middleware.
+        if let Some(FrameSession(session)) = use_context::<Parts>().and_then(|p| p.extensions.get::<FrameSession>().cloned()) {
+            return Ok(session);
+        }
         let Some(token) = session_token().await else { return Ok(None) };
         service::session_by_token(&state()?.db, &token).await
     }
+
+    /// The session a page request arrived with, as the page-frame middleware found it (a request
+    /// extension), so that the page's loaders do not look it up again.
+    #[derive(Debug, Clone)]
+    pub struct FrameSession(pub Option<Session>);
 
     /// The signed-in principal; 401 when signed out. What it may do, the service decides.
     pub async fn reader() -> Result<Principal, AppError> {
