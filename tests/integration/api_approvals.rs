@@ -1,9 +1,7 @@
 //! Human approvals over real HTTP, on SQLite and PostgreSQL: request → wait → decide wakes the
 //! waiter, quorum and races, roles and self-approval, expiry (also after a restart), bad input.
 
-mod common;
-
-use common::{Api, TestApp};
+use crate::common::{Api, TestApp};
 use nofx::auth::model::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -67,7 +65,7 @@ async fn request_and_decide(app: TestApp) {
     // timeout, long after the guard below gives up.
     let wait = tokio::spawn(async move { waiter.get(&format!("/api/approvals/{id}/wait?timeout_s=300")).await });
     // Decide only once the long-poll is waiting, so what is tested is the wake-up, not a read.
-    common::until("the long-poll is waiting", || app.state.waiters.waiting() == 1).await;
+    crate::common::until("the long-poll is waiting", || app.state.waiters.waiting() == 1).await;
     let (s, c) = f.reviewer.post(&format!("/api/approvals/{id}/comments"), json!({"comment": "Which region?"})).await;
     assert_eq!(s, StatusCode::CREATED, "{c}");
     assert_eq!(c["status"], "pending", "a comment does not decide");

@@ -3,10 +3,8 @@
 //! concurrent writers (one process, and two instances on one PostgreSQL) leave one chain; and
 //! `nofx audit verify` finds a row changed, removed or cut off in the database.
 
-mod common;
-
-use common::binary::{api_key, free_port, nofx, ready, start_server};
-use common::{Api, TestApp};
+use crate::common::binary::{api_key, free_port, nofx, ready, start_server};
+use crate::common::{Api, TestApp};
 use nofx::auth::model::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -281,7 +279,7 @@ on_both_databases!(verify_finds_tampering);
 /// Two server processes on one PostgreSQL appending at once: one chain, no fork.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_append_to_one_chain() {
-    let Some(db) = common::fresh_postgres().await else { return };
+    let Some(db) = crate::common::fresh_postgres().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let key = api_key(&db, "admin");
     let (p1, p2) = (free_port(), free_port());
@@ -315,7 +313,7 @@ async fn two_instances_append_to_one_chain() {
         s.kill().unwrap();
         s.wait().unwrap();
     }
-    common::drop_postgres(&db).await;
+    crate::common::drop_postgres(&db).await;
 }
 
 /// Which webhook secrets a start runs with is recorded when it changes, by fingerprint only.

@@ -1,8 +1,6 @@
 //! Authentication and roles over real HTTP: API keys, the role matrix, browser sessions, CSRF.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use nofx::auth::model::Role;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -62,7 +60,7 @@ async fn browser_session_and_csrf(app: TestApp) {
     assert_eq!(res.headers()["location"], "/login?next=/backlog");
 
     // Wrong password: 401 and no session.
-    let (s, body) = common::into_json(
+    let (s, body) = crate::common::into_json(
         plain
             .post(app.url("/_fn/login"))
             .header("accept", "application/json")

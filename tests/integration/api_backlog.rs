@@ -1,9 +1,7 @@
 //! Backlog JSON API over real HTTP, on SQLite and PostgreSQL: CRUD, filters, validation,
 //! nothing written on rejection.
 
-mod common;
-
-use common::{Api, TestApp};
+use crate::common::{Api, TestApp};
 use nofx::auth::model::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

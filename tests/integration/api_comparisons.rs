@@ -4,13 +4,11 @@
 //! after the timeout, beside the four built-in strategies. Candidates, scores, verdicts per step
 //! and per model, keeping one as the plan, idempotency, and bad input.
 
-mod common;
-
+use crate::common::TestApp;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Json;
-use common::TestApp;
 use nofx::auth::model::Role;
 use nofx::flags::FeatureFlags;
 use reqwest::StatusCode;

@@ -2,9 +2,7 @@
 //! approval), workers claiming across waves, sensitive steps waiting for reviewers, rollbacks,
 //! leases and fences, retries, cancel, the feature flag, and bad or hostile input.
 
-mod common;
-
-use common::{plan_of, Api, TestApp};
+use crate::common::{plan_of, Api, TestApp};
 use nofx::auth::model::Role;
 use nofx::flags::FeatureFlags;
 use reqwest::StatusCode;

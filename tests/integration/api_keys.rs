@@ -1,10 +1,8 @@
 //! API keys over real HTTP and the real binary, on SQLite and PostgreSQL: listed without the
 //! key, created with an expiry, revoked; a revoked or expired key is refused at once; audited.
 
-mod common;
-
-use common::binary::nofx;
-use common::{Api, TestApp};
+use crate::common::binary::nofx;
+use crate::common::{Api, TestApp};
 use nofx::auth::model::Role;
 use reqwest::StatusCode;
 use serde_json::json;

@@ -3,9 +3,7 @@
 //! refused, a second person's approval, revocation, overriding a pending approval, and bad,
 //! unauthorised and replayed input.
 
-mod common;
-
-use common::{Api, TestApp};
+use crate::common::{Api, TestApp};
 use nofx::auth::model::Role;
 use nofx::flags::FeatureFlags;
 use reqwest::StatusCode;
@@ -270,7 +268,7 @@ async fn an_override_decides_a_pending_approval(app: TestApp) {
     let admin = app.api(Role::Admin).await;
     let deploy =
         json!({"id": "deploy", "sensitive": true, "required_approvals": 2, "mutating": true, "rollback": "redeploy", "risk_weight": 1.0});
-    let plan = common::plan_of(&app, &[deploy], &[("ship", &["deploy"], &[])]).await;
+    let plan = crate::common::plan_of(&app, &[deploy], &[("ship", &["deploy"], &[])]).await;
     let id = plan["id"].as_i64().unwrap();
     let (s, run) = app.api(Role::Planner).await.post("/api/auto-planner/execute", json!({"plan_id": id})).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{run}");

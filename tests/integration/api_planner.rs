@@ -1,9 +1,7 @@
 //! Auto planner over real HTTP, on SQLite and PostgreSQL: plans and verdicts, blocked plans,
 //! `Idempotency-Key`, the feature flag, bad input, the event stream and the browser door.
 
-mod common;
-
-use common::{Api, TestApp};
+use crate::common::{Api, TestApp};
 use nofx::auth::model::Role;
 use nofx::flags::FeatureFlags;
 use reqwest::StatusCode;

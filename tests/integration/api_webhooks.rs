@@ -1,11 +1,9 @@
 //! Webhooks over real HTTP, on SQLite and PostgreSQL: Zig Todo's signed decisions in (good, bad,
 //! stale, replayed, unconfigured), and signed, retried deliveries out to a local receiver.
 
-mod common;
-
+use crate::common::TestApp;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use common::TestApp;
 use nofx::auth::model::Role;
 use nofx::flags::FeatureFlags;
 use nofx::storage::Backend;
@@ -39,7 +37,7 @@ async fn deliver(app: &TestApp, secret: &Secret, id: &str, ts: i64, body: &str) 
         .send()
         .await
         .unwrap();
-    common::into_json(res).await
+    crate::common::into_json(res).await
 }
 
 async fn inbound_decisions(backend: Backend) {

@@ -2,9 +2,7 @@
 //! through every door — the JSON API, the browser's server functions, the inbound webhook, and
 //! a direct service call (the CLI's door) — and nothing is written. On SQLite and PostgreSQL.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use nofx::auth::model::{Principal, PrincipalKind, Role};
 use reqwest::StatusCode;
 use serde_json::json;

@@ -1,9 +1,7 @@
 //! `nofx gate` end to end: the real binary against the real server (SQLite): approved runs the
 //! command with its exit code, denied does not run it and exits 3 with the reason.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use nofx::auth::model::Role;
 use nofx::storage::Backend;
 use reqwest::StatusCode;

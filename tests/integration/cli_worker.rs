@@ -2,9 +2,7 @@
 //! once per step with the step in its environment and on stdin, reports exit codes (0 done, 75
 //! try again, others failed for good, so the plan rolls back), and on Ctrl-C releases its step.
 
-mod common;
-
-use common::{plan_of, run_reaches, TestApp};
+use crate::common::{plan_of, run_reaches, TestApp};
 use nofx::auth::model::Role;
 use nofx::storage::Backend;
 use reqwest::StatusCode;

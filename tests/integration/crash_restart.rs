@@ -3,10 +3,8 @@
 //! the end the plan has succeeded, every step ran, and no step's token was ever being run by
 //! two workers at once (the command records when it starts and ends).
 
-mod common;
-
-use common::binary::{api_key, chains_plan, check_record, free_port, ready, recording_script, start_server};
-use common::Api;
+use crate::common::binary::{api_key, chains_plan, check_record, free_port, ready, recording_script, start_server};
+use crate::common::Api;
 use rand::Rng;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -31,7 +29,7 @@ async fn a_run_survives_twenty_kills() {
     // The worker's command records when it starts and ends each step.
     let record = dir.path().join("record");
     let script = recording_script(&record, 0.8, "w");
-    let mut worker = common::binary::worker(&base, &worker_key, "work", 2, "crash", &script);
+    let mut worker = crate::common::binary::worker(&base, &worker_key, "work", 2, "crash", &script);
     let (s, run) = admin.post("/api/auto-planner/execute", json!({"plan_id": id})).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{run}");
 
@@ -48,7 +46,7 @@ async fn a_run_survives_twenty_kills() {
         mid_run += usize::from(now["status"] == "running");
     }
     assert_eq!(mid_run, 20, "every kill hit the plan while it ran");
-    let run = common::run_reaches(&admin, id, "succeeded").await;
+    let run = crate::common::run_reaches(&admin, id, "succeeded").await;
     server.kill().unwrap();
     let _ = worker.kill().await;
 

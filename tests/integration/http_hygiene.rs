@@ -1,9 +1,7 @@
 //! Health, OpenAPI, JSON errors for unknown routes and methods, compression, hostile strings
 //! rendered escaped, and forms without JavaScript.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use nofx::auth::model::Role;
 use reqwest::StatusCode;
 use serde_json::json;

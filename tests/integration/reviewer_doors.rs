@@ -3,9 +3,7 @@
 //! unauthorised and replayed input), the tool edit form, the pending count, where each role
 //! starts, and missing records answering 404.
 
-mod common;
-
-use common::{Api, Browser, TestApp};
+use crate::common::{Api, Browser, TestApp};
 use nofx::auth::model::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};

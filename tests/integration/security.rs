@@ -3,9 +3,7 @@
 //! redirect to, sign-in throttling, slow and idle connections, and the OpenAPI document's
 //! promises.
 
-mod common;
-
-use common::TestApp;
+use crate::common::TestApp;
 use nofx::auth::model::Role;
 use nofx::config::ServerLimits;
 use nofx::flags::FeatureFlags;

@@ -2,10 +2,8 @@
 //! one plan's steps, no step runs twice at once, and an event-stream client on one instance sees
 //! the step events produced on the other.
 
-mod common;
-
-use common::binary::{api_key, chains_plan, check_record, free_port, ready, recording_script, start_server, worker};
-use common::Api;
+use crate::common::binary::{api_key, chains_plan, check_record, free_port, ready, recording_script, start_server, worker};
+use crate::common::Api;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -13,7 +11,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_share_steps_and_events() {
-    let Some(db) = common::fresh_postgres().await else { return };
+    let Some(db) = crate::common::fresh_postgres().await else { return };
     let dir = tempfile::tempdir().unwrap();
     let admin_key = api_key(&db, "admin");
     let worker_key = api_key(&db, "worker");
@@ -63,7 +61,7 @@ async fn instances_share_steps_and_events() {
         }
     };
     tokio::time::timeout(Duration::from_secs(60), collect).await.expect("every step's success reached instance one's stream");
-    let run = common::run_reaches(&admin, id, "succeeded").await;
+    let run = crate::common::run_reaches(&admin, id, "succeeded").await;
     assert_eq!(run["steps_succeeded"], 30);
     assert!(reported_by.iter().any(|w| w.contains("/one#")), "worker one reported: {reported_by:?}");
     assert!(reported_by.iter().any(|w| w.contains("/two#")), "worker two's reports (to instance two) reached instance one's stream");
@@ -79,5 +77,5 @@ async fn instances_share_steps_and_events() {
         let _ = s.kill();
         let _ = s.wait();
     }
-    common::drop_postgres(&db).await;
+    crate::common::drop_postgres(&db).await;
 }
