@@ -127,7 +127,7 @@ pub fn Layout() -> impl IntoView {
                 <p id="page-alert" role="alert" hidden class="mb-4 rounded-lg border border-rose-200 bg-rose-50 px-4 py-3 text-sm text-rose-800"></p>
                 <div data-region="main"><Outlet/></div>
             </main>
-            <footer class="border-t border-slate-200 py-4 text-center text-xs text-slate-400">
+            <footer class="border-t border-slate-200 py-4 text-center text-xs text-slate-500">
                 "NOFX Control Plane · JSON API at " <a class="underline" href="/api/openapi.json">"/api/openapi.json"</a>
             </footer>
         </div>
@@ -193,7 +193,7 @@ fn UserArea(info: SessionInfo) -> impl IntoView {
         <FlagBadge name="Auto planner" env="FEATURE_AUTO_PLANNER" on=flags.auto_planner/>
         <FlagBadge name="Execute" env="FEATURE_PLANNER_EXECUTE" on=flags.planner_execute/>
         <span class="text-slate-300" data-testid="whoami">
-            {info.username.clone()} <span class="text-slate-500">" · " {info.role.as_str()}</span>
+            {info.username.clone()} <span class="text-slate-400">" · " {info.role.as_str()}</span>
         </span>
         <ActionForm action=logout>
             <input type="hidden" name="csrf" value=info.csrf.clone()/>

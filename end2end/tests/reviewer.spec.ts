@@ -1,4 +1,5 @@
 import { APIRequestContext, Browser, Page } from "@playwright/test";
+import AxeBuilder from "@axe-core/playwright";
 import { test, expect, login, hydrated, unique } from "./helpers";
 
 // Keys made by scripts/test: an agent asks for approvals; an admin decides as a second reviewer.
@@ -184,6 +185,41 @@ for (const width of [360, 390]) {
     await page.getByRole("link", { name: /^Approvals/ }).click();
     await expect(page).toHaveURL(/\/approvals$/);
     await context.close();
+  });
+}
+
+for (const width of [1440, 390]) {
+  test(`every page passes axe's WCAG 2.1 A and AA checks at ${width} px (contrast, names, keyboard)`, async ({ browser, request }) => {
+    test.setTimeout(180_000);
+    const id = await ask(request, "db_write", { database: "billing", statement: "update invoices set paid = true" }, { reason: "accessibility sweep" });
+    const context = await browser.newContext({ viewport: { width, height: 900 } });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    const check = async (what: string) => {
+      const result = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+      for (const v of result.violations) {
+        const where = v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ");
+        problems.push(`${what}: ${v.id} (${v.impact}, ${v.nodes.length}×) ${v.help}: ${where}`);
+      }
+    };
+    await page.goto("/login");
+    await hydrated(page);
+    await check("/login");
+    await page.getByLabel("Username").fill("admin");
+    await page.getByLabel("Password").fill("nofx-admin-demo");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page).not.toHaveURL(/login/);
+    for (const path of [...PAGES, `/approvals/${id}`, "/plans/999999"]) {
+      await page.goto(path);
+      await hydrated(page);
+      await check(path);
+    }
+    if (width === 390) {
+      await page.getByTestId("menu").click();
+      await check("the open menu");
+    }
+    await context.close();
+    expect(problems, problems.join("\n")).toEqual([]);
   });
 }
 

@@ -57,7 +57,7 @@ fn links(a: &Approval, item_title: Option<String>, pack_name: Option<String>, sa
         view! { <a href=format!("/backlog?pack_id={p}") class="text-indigo-600 hover:underline">{name}</a> }
     });
     let none = (say_none && plan.is_none() && item.is_none() && pack.is_none())
-        .then(|| view! { <span class="text-slate-400">"— not linked to a plan or backlog item"</span> });
+        .then(|| view! { <span class="text-slate-500">"— not linked to a plan or backlog item"</span> });
     view! { <span class="flex flex-wrap gap-x-3 gap-y-1 text-sm">{plan}{item}{pack}{none}</span> }
 }
 
@@ -73,7 +73,7 @@ fn fact_list(facts: Vec<Fact>, testid: &'static str) -> impl IntoView {
                 };
                 view! {
                     <div class=class data-target=f.target.to_string()>
-                        <dt class="shrink-0 text-slate-500">{f.key}</dt>
+                        <dt class=if f.target { "shrink-0 text-indigo-700" } else { "shrink-0 text-slate-600" }>{f.key}</dt>
                         <dd class=if f.target { "min-w-0 break-words font-mono font-semibold text-indigo-900" } else { "min-w-0 break-words font-mono text-slate-800" }>{linkify(f.value)}</dd>
                     </div>
                 }
@@ -163,7 +163,7 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
         };
         let (reason, context) = reason_and_rest(&a.context);
         let standing = a.standing(&me);
-        let age = format_duration((server_now - a.created_at) / 1000 * 1000);
+        let age = format_ago(server_now - a.created_at);
         let border = urgency(expires_at - now).0;
         view! {
             <li class=format!("{CARD} border-l-4 p-4 {border}") data-testid="inbox-row" data-id=id.to_string() data-tool=tool_id.clone()
@@ -180,7 +180,7 @@ fn Inbox(inbox: InboxView, filter: (String, String, String, String), csrf: Strin
                     {item.as_ref().map(|i| crate::backlog::ui::risk_pill(i.risk))}
                     <span class="ml-auto text-sm"><Countdown expires_at now/></span>
                 </div>
-                <p class="mt-1 text-xs text-slate-500">"asked by " <span class="font-mono">{a.requester.clone()}</span> {format!(" · {age} ago")}</p>
+                <p class="mt-1 text-xs text-slate-500">"asked by " <span class="font-mono">{a.requester.clone()}</span> {format!(" · {age}")}</p>
                 {reason.map(|r| view! { <p class="mt-2 break-words text-sm text-slate-800" data-testid="reason">"“" {linkify(r)} "”"</p> })}
                 <div class="mt-2">{fact_list(first, "facts")}</div>
                 {(!more.is_empty()).then(|| view! {
@@ -241,7 +241,7 @@ fn BulkBar(csrf: String, bulk: ServerAction<DecideApprovals>) -> impl IntoView {
                 <input name="comment" maxlength="4000" aria-label="Comment for every selected request (required to deny)"
                     placeholder="Comment (required to deny)" class=format!("{INPUT} min-w-0 flex-1 sm:max-w-xs") data-testid="bulk-comment"/>
                 <button type="submit" name="decision" value="approve" data-testid="bulk-approve" data-tick-submit=""
-                    class="inline-flex min-h-11 items-center rounded-md bg-emerald-600 px-4 text-sm font-medium text-white shadow-sm hover:bg-emerald-500 disabled:opacity-40">"Approve"</button>
+                    class="inline-flex min-h-11 items-center rounded-md bg-emerald-700 px-4 text-sm font-medium text-white shadow-sm hover:bg-emerald-600 disabled:opacity-40">"Approve"</button>
                 <button type="submit" name="decision" value="deny" data-testid="bulk-deny" data-tick-submit=""
                     class="inline-flex min-h-11 items-center rounded-md bg-rose-600 px-4 text-sm font-medium text-white shadow-sm hover:bg-rose-500 disabled:opacity-40">"Deny"</button>
             </ActionForm>
@@ -314,7 +314,7 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
                     <div class="mt-1">{fact_list(facts(&a.args), "facts")}</div>
                     <details class="mt-2">
                         <summary class="cursor-pointer text-xs text-indigo-600 hover:underline">"Arguments as JSON"</summary>
-                        <pre class="mt-1 max-h-96 overflow-auto whitespace-pre-wrap break-words rounded-lg bg-slate-900 p-4 font-mono text-xs text-slate-100" data-testid="args">{pretty(&a.args)}</pre>
+                        <pre class=format!("mt-1 max-h-96 overflow-auto whitespace-pre-wrap break-words rounded-lg bg-slate-900 p-4 font-mono text-xs text-slate-100 {SCROLL_FOCUS}") tabindex="0" data-testid="args">{pretty(&a.args)}</pre>
                     </details>
                     {(!context.is_empty()).then(|| view! {
                         <h3 class="mt-4 text-xs font-semibold uppercase tracking-wide text-slate-500">"Context"</h3>
@@ -323,7 +323,7 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
                 </div>
                 <dl class="grid grid-cols-1 gap-y-1 text-sm sm:grid-cols-3 sm:gap-y-2">
                     <dt class="text-slate-500">"Links"</dt><dd class="mb-2 sm:col-span-2 sm:mb-0">{links(&a, page.item_title.clone(), page.pack_name.clone(), true)}</dd>
-                    <dt class="text-slate-500">"Requested"</dt><dd class="mb-2 sm:col-span-2 sm:mb-0">{format!("{} ({} ago)", format_time(a.created_at), format_duration((page.now - a.created_at) / 1000 * 1000))}</dd>
+                    <dt class="text-slate-500">"Requested"</dt><dd class="mb-2 sm:col-span-2 sm:mb-0">{format!("{} ({})", format_time(a.created_at), format_ago(page.now - a.created_at))}</dd>
                     {if a.status == ApprovalStatus::Pending {
                         view! {
                             <dt class="text-slate-500">"Expires"</dt>
@@ -363,7 +363,7 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
                                     <div>
                                         <p><span class="font-mono text-slate-800">{e.actor.clone()}</span> " " <span class="text-slate-600">{verb}</span>
                                            {e.via.map(|v| view! { <span class="text-slate-600" data-testid="via">{format!(" via {}", v.label())}</span> })}
-                                           <span class="text-xs text-slate-400">{format!(" · {}", format_time(e.at))}</span></p>
+                                           <span class="text-xs text-slate-500">{format!(" · {}", format_time(e.at))}</span></p>
                                         {(!e.note.is_empty()).then(|| view! { <p class="mt-0.5 whitespace-pre-wrap text-slate-700">{e.note.clone()}</p> })}
                                     </div>
                                 </li>
@@ -384,10 +384,10 @@ fn Detail(page: ApprovalPage, csrf: String, decide: ServerAction<DecideApproval>
                             <ActionForm action=decide attr:data-testid="decision-form" attr:class="space-y-2 lg:space-y-3">
                                 <input type="hidden" name="csrf" value=csrf/>
                                 <input type="hidden" name="id" value=id.to_string()/>
-                                <label class="sr-only lg:not-sr-only lg:mb-1 lg:block lg:text-sm lg:font-medium lg:text-slate-700" for="decision-comment">"Comment " <span class="font-normal text-slate-400">"(required to deny)"</span></label>
+                                <label class="sr-only lg:not-sr-only lg:mb-1 lg:block lg:text-sm lg:font-medium lg:text-slate-700" for="decision-comment">"Comment " <span class="font-normal text-slate-500">"(required to deny)"</span></label>
                                 <textarea id="decision-comment" name="comment" rows="2" class=INPUT maxlength="4000" placeholder="Comment (required to deny)"></textarea>
                                 <div class="flex gap-2">
-                                    <button type="submit" name="decision" value="approve" class="inline-flex min-h-11 flex-1 items-center justify-center rounded-md bg-emerald-600 px-3.5 text-sm font-medium text-white shadow-sm hover:bg-emerald-500 disabled:opacity-50" disabled=voted data-testid="approve">
+                                    <button type="submit" name="decision" value="approve" class="inline-flex min-h-11 flex-1 items-center justify-center rounded-md bg-emerald-700 px-3.5 text-sm font-medium text-white shadow-sm hover:bg-emerald-600 disabled:opacity-50" disabled=voted data-testid="approve">
                                         {if voted { "You approved" } else { "Approve" }}
                                     </button>
                                     <button type="submit" name="decision" value="deny" class="inline-flex min-h-11 flex-1 items-center justify-center rounded-md bg-rose-600 px-3.5 text-sm font-medium text-white shadow-sm hover:bg-rose-500" data-testid="deny">"Deny"</button>
@@ -438,7 +438,7 @@ pub fn ApprovalHistoryPage() -> impl IntoView {
                     Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
                     Ok(rows) if rows.is_empty() => view! { <EmptyState title="No decisions yet" hint="Decided requests are listed here with their log."/> }.into_any(),
                     Ok(rows) => view! {
-                        <DataTable testid="history" columns=vec![Column::text("#"), Column::text("Tool"), Column::text("Outcome"), Column::text("Decided by"), Column::text("When"), Column::text("Notes")]>
+                        <DataTable testid="history" label="Decided requests" columns=vec![Column::text("#"), Column::text("Tool"), Column::text("Outcome"), Column::text("Decided by"), Column::text("When"), Column::text("Notes")]>
                                     {rows.into_iter().map(|r| {
                                         let a = r.approval;
                                         let notes: Vec<String> = r.log.iter().filter(|e| !e.note.is_empty() && e.kind != LogKind::Requested).map(|e| format!("{}: {}", e.actor, e.note)).collect();

@@ -204,7 +204,7 @@ fn CandidateView(v: CandidatePageView, csrf: String, choose: ServerAction<Choose
         <div class=format!("{CARD} mb-4 flex flex-wrap items-center gap-3 p-4") data-testid="candidate-standing" role="status">
             <p class="text-3xl font-semibold tabular-nums text-slate-900" data-testid="score">
                 {cand.score.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into())}
-                <span class="text-sm font-normal text-slate-400">" / 100"</span>
+                <span class="text-sm font-normal text-slate-500">" / 100"</span>
             </p>
             <p class="min-w-48 flex-1 text-sm text-slate-700">{standing_text}</p>
             {(valid && v.can_choose).then(|| view! { <KeepForm id index primary=true csrf choose/> })}
@@ -334,7 +334,7 @@ fn CandidateCard(
             <div class="flex flex-wrap items-start justify-between gap-2">
                 <div class="min-w-0">
                     <h2 class="break-words text-base font-semibold text-slate-900">{cand.provider.clone()}</h2>
-                    <p class="break-all font-mono text-xs text-slate-400">{cand.planner.clone()}</p>
+                    <p class="break-all font-mono text-xs text-slate-500">{cand.planner.clone()}</p>
                 </div>
                 <div class="flex flex-wrap items-center gap-1">
                     {best.then(|| view! { <Pill tone=Tone::Active text="best score" testid="best"/> })}
@@ -344,7 +344,7 @@ fn CandidateCard(
             </div>
             <p class="mt-3 text-3xl font-semibold tabular-nums text-slate-900" data-testid="score">
                 {cand.score.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into())}
-                <span class="text-sm font-normal text-slate-400">" / 100"</span>
+                <span class="text-sm font-normal text-slate-500">" / 100"</span>
             </p>
             {cand.error.clone().map(|e| view! {
                 <p class="mt-2 break-words rounded-md bg-rose-50 p-2 text-sm text-rose-800" data-testid="candidate-error">{e.message}</p>
@@ -364,7 +364,7 @@ fn CandidateCard(
                 );
                 view! {
                     <figure class="mt-3">
-                        <div class="wave-strip-frame max-h-72 overflow-auto rounded-lg bg-slate-50 p-2 ring-1 ring-slate-100" data-testid="wave-strip" inner_html=g.svg></div>
+                        <div class=format!("wave-strip-frame max-h-72 overflow-auto rounded-lg bg-slate-50 p-2 ring-1 ring-slate-100 {SCROLL_FOCUS}") tabindex="0" data-testid="wave-strip" inner_html=g.svg></div>
                         <figcaption class="mt-1 text-xs text-slate-500">{label}</figcaption>
                     </figure>
                 }
@@ -571,12 +571,12 @@ fn MetricsView(v: MetricsPageView, trend: TrendFigure) -> impl IntoView {
             </div>
         </div>
         <div class="mt-6">
-            <DataTable testid="provider-table" columns=vec![Column::text("Provider"), Column::number("Asked"), Column::number("Valid"), Column::number("Wins"), Column::number("Kept"), Column::number("Mean score"), Column::number("Latency p50 / p95"), Column::number("Mean makespan"), Column::number("Token cost")]>
+            <DataTable testid="provider-table" label="Planner providers" columns=vec![Column::text("Provider"), Column::number("Asked"), Column::number("Valid"), Column::number("Wins"), Column::number("Kept"), Column::number("Mean score"), Column::number("Latency p50 / p95"), Column::number("Mean makespan"), Column::number("Token cost")]>
                 {p.into_iter().map(|s| view! {
                     <tr data-testid="provider-row" data-provider=s.provider.clone()>
                         <td class="px-4 py-3">
                             <div class="break-words font-medium text-slate-900">{s.provider.clone()}</div>
-                            <div class="break-all font-mono text-xs text-slate-400">{s.planner.clone()}</div>
+                            <div class="break-all font-mono text-xs text-slate-500">{s.planner.clone()}</div>
                         </td>
                         <td class="px-4 py-3 text-right tabular-nums">{s.asked}</td>
                         <td class="px-4 py-3 text-right tabular-nums" title=format!("{} invalid, {} failed, {} timed out", s.invalid, s.failed, s.timed_out)>{format!("{} ({})", s.valid, pct(s.validity_rate))}</td>

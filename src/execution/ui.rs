@@ -107,7 +107,7 @@ pub fn RunPanel(run: PlanRun, can_cancel: bool, csrf: String, cancel: ServerActi
                         <ActionForm action=cancel attr:class="mt-2 space-y-2">
                             <input type="hidden" name="csrf" value=csrf/>
                             <input type="hidden" name="id" value=plan_id.to_string()/>
-                            <label class=LABEL for="cancel-reason">"Why " <span class="font-normal text-slate-400">"(optional)"</span></label>
+                            <label class=LABEL for="cancel-reason">"Why " <span class="font-normal text-slate-500">"(optional)"</span></label>
                             <input id="cancel-reason" name="reason" class=INPUT maxlength="1000"/>
                             <p class="text-xs text-slate-500">"Nothing new starts; running steps are told to stop; what succeeded is rolled back."</p>
                             <button type="submit" class=BUTTON_DANGER data-testid="confirm-cancel">"Cancel and roll back"</button>
@@ -116,7 +116,8 @@ pub fn RunPanel(run: PlanRun, can_cancel: bool, csrf: String, cancel: ServerActi
                 })}
             </div>
             {(run.steps_total > 0).then(|| view! {
-                <div class="mt-3 h-2 rounded-full bg-white/70" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=pct.to_string()>
+                <div class="mt-3 h-2 rounded-full bg-white/70" role="progressbar" aria-label="Steps succeeded" aria-valuemin="0" aria-valuemax="100" aria-valuenow=pct.to_string()
+                     aria-valuetext=format!("{} of {} steps succeeded", run.steps_succeeded, run.steps_total)>
                     <div class="h-2 rounded-full bg-emerald-500" style=format!("width: {pct}%")></div>
                 </div>
             })}
@@ -147,7 +148,7 @@ pub fn RunSteps(run: PlanRun) -> impl IntoView {
         {(!ids.is_empty()).then(|| view! {
             <section class=format!("{CARD} mb-6 p-4") data-testid="run-steps">
                 <h2 class="mb-3 text-sm font-semibold text-slate-900">"Steps"</h2>
-                <div class="relative overflow-x-auto">
+                <div class=format!("relative overflow-x-auto {SCROLL_FOCUS}") tabindex="0" role="region" aria-label="Steps of the run">
                     <table class="min-w-full divide-y divide-slate-200 text-sm">
                         <thead class="text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
                             <tr><th class="py-2 pr-3">"Step"</th><th class="py-2 pr-3">"State"</th><th class="hidden py-2 pr-3 sm:table-cell">"Attempt"</th><th class="hidden py-2 pr-3 md:table-cell">"Worker"</th><th class="py-2">"Output or error"</th></tr>
@@ -171,7 +172,7 @@ pub fn RunSteps(run: PlanRun) -> impl IntoView {
                                     <td class="hidden py-2 pr-3 text-xs text-slate-600 break-all md:table-cell">{worker}</td>
                                     <td class="py-2 text-xs">
                                         {s.error.clone().map(|e| view! { <p class="break-words text-rose-700">{e}</p> })}
-                                        {s.output.clone().map(|o| view! { <pre class="mt-1 max-h-24 overflow-auto whitespace-pre-wrap break-all rounded bg-slate-50 p-2 text-slate-700">{last_lines(&o, 6)}</pre> })}
+                                        {s.output.clone().map(|o| view! { <pre class=format!("mt-1 max-h-24 overflow-auto whitespace-pre-wrap break-all rounded bg-slate-50 p-2 text-slate-700 {SCROLL_FOCUS}") tabindex="0">{last_lines(&o, 6)}</pre> })}
                                     </td>
                                 </tr>
                             }}).collect_view()}
@@ -229,7 +230,7 @@ pub fn StepRunDetail(s: StepRunView, attempts: Vec<AttemptView>) -> impl IntoVie
                 })}
                 {s.error.clone().map(|e| view! { <dt class="text-slate-500">"Error"</dt><dd class="col-span-2 break-words text-rose-700">{e}</dd> })}
             </dl>
-            {s.output.clone().map(|o| view! { <pre class="mt-2 max-h-48 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 text-xs text-slate-700" data-testid="step-output">{last_lines(&o, 40)}</pre> })}
+            {s.output.clone().map(|o| view! { <pre class=format!("mt-2 max-h-48 overflow-auto whitespace-pre-wrap break-all rounded bg-white p-2 text-xs text-slate-700 {SCROLL_FOCUS}") tabindex="0" data-testid="step-output">{last_lines(&o, 40)}</pre> })}
             {(!attempts.is_empty()).then(|| view! {
                 <h4 class="mt-3 text-xs font-semibold text-slate-500">"Attempts"</h4>
                 <ol class="mt-1 space-y-1 text-xs" data-testid="step-attempts">

@@ -87,7 +87,7 @@ pub fn OverridePanel(
                                         <input type="hidden" name="id" value=o.id.to_string()/>
                                         <input type="hidden" name="plan_id" value=plan_id.to_string()/>
                                         <div class="flex-1">
-                                            <label class=LABEL for=format!("revoke-reason-{}", o.id)>"Why " <span class="font-normal text-slate-400">"(optional)"</span></label>
+                                            <label class=LABEL for=format!("revoke-reason-{}", o.id)>"Why " <span class="font-normal text-slate-500">"(optional)"</span></label>
                                             <input id=format!("revoke-reason-{}", o.id) name="reason" class=INPUT maxlength="1000"/>
                                         </div>
                                         <button type="submit" class=BUTTON_DANGER data-testid="confirm-revoke">"Revoke override"</button>

@@ -76,12 +76,12 @@ pub fn PlansPage() -> impl IntoView {
                         {(!v.auto_planner).then(|| view! {
                             <p class="mb-3 text-sm text-slate-500">"Planning is switched off (FEATURE_AUTO_PLANNER is off); existing plans stay readable."</p>
                         })}
-                        <DataTable testid="plans-table" columns=vec![Column::text("Plan"), Column::text("Status"), Column::text("Packs"), Column::number("Items"), Column::number("Steps"), Column::text("Verdicts"), Column::text("Created")]>
+                        <DataTable testid="plans-table" label="Plans" columns=vec![Column::text("Plan"), Column::text("Status"), Column::text("Packs"), Column::number("Items"), Column::number("Steps"), Column::text("Verdicts"), Column::text("Created")]>
                                     {v.plans.into_iter().map(|p| view! {
                                         <tr class="hover:bg-slate-50" data-testid="plan-row">
                                             <td class="px-4 py-3">
                                                 <a href=format!("/plans/{}", p.id) class="font-medium text-indigo-600 hover:underline">"Plan #" {p.id}</a>
-                                                <div class="text-xs text-slate-400 font-mono">{p.planner.clone()}</div>
+                                                <div class="text-xs text-slate-500 font-mono">{p.planner.clone()}</div>
                                             </td>
                                             <td class="px-4 py-3">
                                                 {plan_status_pill(p.status)}
@@ -91,7 +91,7 @@ pub fn PlansPage() -> impl IntoView {
                                                         <div class="mt-1 h-1 w-24 rounded-full bg-slate-100" title=format!("{done} of {} steps succeeded", p.step_count) data-testid="plan-progress">
                                                             <div class="h-1 rounded-full bg-emerald-500" style=format!("width: {pct}%")></div>
                                                         </div>
-                                                        <div class="text-xs text-slate-400 tabular-nums">{format!("{done}/{}", p.step_count)}</div>
+                                                        <div class="text-xs text-slate-500 tabular-nums">{format!("{done}/{}", p.step_count)}</div>
                                                     }
                                                 })}
                                             </td>
@@ -101,7 +101,7 @@ pub fn PlansPage() -> impl IntoView {
                                             <td class="px-4 py-3">{counts_view(p.verdict_counts)}</td>
                                             <td class="px-4 py-3 text-slate-500 whitespace-nowrap">
                                                 {format_time(p.created_at)}
-                                                <div class="text-xs text-slate-400">{p.created_by.clone()}</div>
+                                                <div class="text-xs text-slate-500">{p.created_by.clone()}</div>
                                             </td>
                                         </tr>
                                     }).collect_view()}
@@ -542,7 +542,7 @@ fn StepPanel(step: PlanStep, run: Option<(StepRunView, Vec<AttemptView>)>) -> im
         <section class=format!("{CARD} p-5") data-testid="step-panel">
             <div class="flex items-start justify-between gap-2">
                 <div>
-                    <p class="font-mono text-xs text-slate-400">{step.id.clone()}</p>
+                    <p class="font-mono text-xs text-slate-500">{step.id.clone()}</p>
                     <h2 class="font-mono text-base font-semibold text-slate-900">{step.tool.clone()}</h2>
                 </div>
                 {verdict_pill(step.verdict)}
@@ -640,7 +640,7 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
                 view! { <p class="py-6 text-center text-sm text-slate-500" data-testid="no-rows">"No step verdicts match this filter."</p> }.into_any()
             } else {
                 view! {
-                    <div class="relative overflow-x-auto">
+                    <div class=format!("relative overflow-x-auto {SCROLL_FOCUS}") tabindex="0" role="region" aria-label="Step verdicts">
                         <table class="min-w-full divide-y divide-slate-200 text-sm">
                             <thead class="text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
                                 <tr><th class="py-2 pr-3">"Step"</th><th class="py-2 pr-3">"Gate"</th><th class="py-2 pr-3">"Verdict"</th><th class="py-2 pr-3">"Why"</th><th class="py-2">"What to change"</th></tr>
@@ -666,7 +666,7 @@ fn VerdictTable(v: PlanPageView) -> impl IntoView {
                             <span>{format!("Rows {first}–{} of {matching}", first + shown - 1)}</span>
                             {(page > 1).then(|| view! { <a href=to_page(page - 1) class=PAGER rel="prev">"← Previous"</a> })}
                             {(page < pages).then(|| view! { <a href=to_page(page + 1) class=PAGER rel="next" data-testid="next-rows">"Next →"</a> })}
-                            <span class="text-slate-400">{format!("page {page} of {pages}")}</span>
+                            <span class="text-slate-500">{format!("page {page} of {pages}")}</span>
                         </nav>
                     })}
                 }.into_any()

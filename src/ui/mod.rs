@@ -88,11 +88,12 @@ impl Column {
 }
 
 /// The one table of every list page: a card with a heading row, rows given as children. It
-/// scrolls sideways inside its card on a narrow screen, so the page itself never does.
+/// scrolls sideways inside its card on a narrow screen, so the page itself never does; the
+/// scrolling frame is a named region a keyboard can focus and scroll (`label` names it).
 #[component]
-pub fn DataTable(testid: &'static str, columns: Vec<Column>, children: Children) -> impl IntoView {
+pub fn DataTable(testid: &'static str, label: &'static str, columns: Vec<Column>, children: Children) -> impl IntoView {
     view! {
-        <div class=format!("{CARD} relative overflow-x-auto")>
+        <div class=format!("{CARD} relative overflow-x-auto {SCROLL_FOCUS}") tabindex="0" role="region" aria-label=label>
             <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid=testid>
                 <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-500">
                     <tr>
@@ -243,6 +244,15 @@ pub fn format_duration(ms: i64) -> String {
     crate::text::Duration(ms).to_string()
 }
 
+/// How long ago something happened, `ms` before now: "just now" under a second, else to the
+/// second ("3 min 5 s ago").
+pub fn format_ago(ms: i64) -> String {
+    if ms < 1000 {
+        return "just now".into();
+    }
+    format!("{} ago", format_duration(ms / 1000 * 1000))
+}
+
 /// A page's data could not be shown: the error's sentence, what to do next, and (rendered on the
 /// server) the error's HTTP status for the whole page, so a missing record is a 404, not a 200.
 #[component]
@@ -317,6 +327,9 @@ pub const BUTTON_SECONDARY: &str = "inline-flex items-center gap-1.5 rounded-md 
 /// A small link button (pagers).
 pub const PAGER: &str = "rounded-md bg-white px-2.5 py-1.5 font-medium text-slate-700 ring-1 ring-inset ring-slate-300 hover:bg-slate-50";
 pub const BUTTON_DANGER: &str = "inline-flex items-center gap-1.5 rounded-md bg-white px-3.5 py-2 text-sm font-medium text-rose-700 shadow-sm ring-1 ring-inset ring-rose-300 hover:bg-rose-50";
+/// The focus ring of a scrolling frame a keyboard can focus (`tabindex="0"`) to scroll it.
+pub const SCROLL_FOCUS: &str = "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500";
+
 pub const INPUT: &str = "block w-full rounded-md border-0 px-3 py-2 text-sm text-slate-900 shadow-sm ring-1 ring-inset ring-slate-300 placeholder:text-slate-400 focus:ring-2 focus:ring-inset focus:ring-indigo-500";
 pub const LABEL: &str = "block text-sm font-medium text-slate-700 mb-1";
 pub const CARD: &str = "rounded-xl bg-white shadow-sm ring-1 ring-slate-200";
@@ -324,6 +337,15 @@ pub const CARD: &str = "rounded-xl bg-white shadow-sm ring-1 ring-slate-200";
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ago_says_just_now_under_a_second_and_counts_whole_seconds() {
+        assert_eq!(format_ago(0), "just now");
+        assert_eq!(format_ago(999), "just now");
+        assert_eq!(format_ago(-5_000), "just now", "a clock a little ahead is not the future");
+        assert_eq!(format_ago(1_500), format!("{} ago", format_duration(1_000)));
+        assert_eq!(format_ago(185_400), format!("{} ago", format_duration(185_000)));
+    }
 
     #[test]
     fn textarea_text_cannot_close_the_element() {

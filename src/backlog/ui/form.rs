@@ -198,7 +198,7 @@ fn ToolPicker(initial: String, known: Vec<String>) -> impl IntoView {
                         view! {
                             <li class=if ok { "inline-flex items-center gap-1 rounded-md bg-indigo-50 py-0.5 pl-2 pr-1 font-mono text-xs text-indigo-800 ring-1 ring-inset ring-indigo-200" } else { "inline-flex items-center gap-1 rounded-md bg-rose-50 py-0.5 pl-2 pr-1 font-mono text-xs text-rose-800 ring-1 ring-inset ring-rose-300" }
                                 data-testid="tool-chip" data-known=ok.to_string()>
-                                <span class="text-slate-400">{format!("{}.", i + 1)}</span> {tool.clone()}
+                                <span class="text-slate-500">{format!("{}.", i + 1)}</span> {tool.clone()}
                                 <button type="button" class="ml-0.5 rounded px-1 text-slate-500 hover:bg-white hover:text-rose-700" aria-label=format!("Remove {tool}")
                                     on:click=move |_| remove(i)>"×"</button>
                             </li>
@@ -286,7 +286,7 @@ fn DependencyPicker(candidates: Vec<DependencyOption>, selected: Vec<i64>) -> im
                                             ticked.update(|t| { t.retain(|x| *x != cid); if on { t.push(cid); } });
                                         }
                                         class="h-4 w-4 rounded border-slate-300 text-indigo-600"/>
-                                    <span class="text-slate-400 tabular-nums">"#" {cid}</span>
+                                    <span class="text-slate-500 tabular-nums">"#" {cid}</span>
                                     <span class="min-w-0 flex-1 text-slate-900 [overflow-wrap:anywhere]">{c.title.clone()}</span>
                                     <span class="ml-auto max-w-[40%] break-words text-right text-xs text-slate-500">{c.pack_name.clone()}</span>
                                 </label>

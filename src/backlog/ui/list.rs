@@ -97,7 +97,7 @@ pub fn BacklogPage() -> impl IntoView {
                                     <ActionForm action=plan_action attr:data-testid="plan-form" attr:data-ticks=TickKind::Plan.as_str() attr:data-ticks-total=plannable_count.to_string()>
                                     <input type="hidden" name="csrf" value=csrf/>
                                     {(!can_plan).then(|| view! { <p class="mb-3 text-sm text-slate-500" data-testid="plan-disabled">{plan_note}</p> })}
-                                    <DataTable testid="backlog-table" columns=backlog_columns(can_plan)>
+                                    <DataTable testid="backlog-table" label="Backlog items" columns=backlog_columns(can_plan)>
                                                 {view.items.into_iter().map(|item| {
                                                     let sensitive = sensitive.clone();
                                                     let id = item.id;
@@ -116,7 +116,7 @@ pub fn BacklogPage() -> impl IntoView {
                                                                     </td>
                                                                 }
                                                             })}
-                                                            <td class="px-4 py-3 text-slate-400 tabular-nums">{item.id}</td>
+                                                            <td class="px-4 py-3 text-slate-500 tabular-nums">{item.id}</td>
                                                             <td class="px-4 py-3">
                                                                 <a href=format!("/backlog/{}", item.id) class="font-medium text-slate-900 hover:text-indigo-600">{item.title.clone()}</a>
                                                                 <div class="mt-1 flex flex-wrap items-center gap-1">

@@ -41,7 +41,7 @@ pub fn PacksPage() -> impl IntoView {
                                             <li class="flex items-center gap-4 px-5 py-4">
                                                 <div class="min-w-0 flex-1">
                                                     <a href=format!("/backlog?pack_id={}", p.id) class="font-medium text-slate-900 hover:text-indigo-600">{p.name.clone()}</a>
-                                                    <span class="ml-2 font-mono text-xs text-slate-400">{p.slug.clone()}</span>
+                                                    <span class="ml-2 font-mono text-xs text-slate-500">{p.slug.clone()}</span>
                                                     <p class="truncate text-sm text-slate-500">{p.description.clone()}</p>
                                                 </div>
                                                 <span class="text-sm text-slate-600 tabular-nums">{format!("{} items", p.item_count)}</span>
@@ -86,7 +86,7 @@ pub fn PacksPage() -> impl IntoView {
                                     <input class=INPUT id="pack-name" name="name" required maxlength="100" placeholder="e.g. Billing"/>
                                 </div>
                                 <div>
-                                    <label class=LABEL for="pack-slug">"Slug " <span class="font-normal text-slate-400">"(optional)"</span></label>
+                                    <label class=LABEL for="pack-slug">"Slug " <span class="font-normal text-slate-500">"(optional)"</span></label>
                                     <input class=format!("{INPUT} font-mono") id="pack-slug" name="slug" placeholder="billing"/>
                                 </div>
                                 <div>

@@ -57,7 +57,7 @@ fn EditTool(tool: Tool, csrf: String, update: ServerAction<UpdateTool>) -> impl 
                     <input class=INPUT id="tool-description" name="description" value=tool.description.clone() maxlength="2000"/>
                 </div>
                 <div class="sm:col-span-2">
-                    <label class=LABEL for="tool-rollback">"Rollback recipe " <span class="font-normal text-slate-400">"(how to undo a run; {item_id} and {item_title} are filled in)"</span></label>
+                    <label class=LABEL for="tool-rollback">"Rollback recipe " <span class="font-normal text-slate-500">"(how to undo a run; {item_id} and {item_title} are filled in)"</span></label>
                     <textarea class=INPUT id="tool-rollback" name="rollback" rows="2" maxlength="2000" inner_html=textarea_text(tool.rollback.as_deref().unwrap_or_default())></textarea>
                 </div>
                 <label class="flex items-center gap-2 text-sm text-slate-700">
@@ -93,7 +93,7 @@ fn ToolsTable(list: Vec<crate::backlog::model::ToolSummary>, can_manage: bool) -
                         <EmptyState title="No tools registered" hint="Register tools with POST /api/tools (admin key) or load the demo with `nofx seed-demo`."/>
                     }.into_any(),
                     list => view! {
-                        <DataTable testid="tools-table" columns=vec![Column::text("Tool"), Column::text("Approval"), Column::text("Rollback"), Column::number("Risk weight"), Column::number("Runs"), Column::number("p50 time"), Column::number("p50 cost"), Column::number("Used by")]>
+                        <DataTable testid="tools-table" label="Tools" columns=vec![Column::text("Tool"), Column::text("Approval"), Column::text("Rollback"), Column::number("Risk weight"), Column::number("Runs"), Column::number("p50 time"), Column::number("p50 cost"), Column::number("Used by")]>
                                     {list.into_iter().map(|s| view! {
                                         <tr id=format!("tool-{}", s.tool.id) data-testid="tool-row" data-tool=s.tool.id.clone()>
                                             <td class="px-4 py-3">
@@ -107,14 +107,14 @@ fn ToolsTable(list: Vec<crate::backlog::model::ToolSummary>, can_manage: bool) -
                                                 {if s.tool.sensitive {
                                                     view! { <span class="text-amber-700">{format!("{} reviewer(s)", s.tool.required_approvals)}</span> }.into_any()
                                                 } else {
-                                                    view! { <span class="text-slate-400">"none"</span> }.into_any()
+                                                    view! { <span class="text-slate-500">"none"</span> }.into_any()
                                                 }}
                                             </td>
                                             <td class="px-4 py-3 max-w-xs text-xs text-slate-600">
                                                 {match (s.tool.mutating, s.tool.rollback.clone()) {
                                                     (_, Some(r)) => view! { <span>{r}</span> }.into_any(),
                                                     (true, None) => view! { <span class="text-rose-600">"missing: mutating tool without rollback"</span> }.into_any(),
-                                                    (false, None) => view! { <span class="text-slate-400">"read-only"</span> }.into_any(),
+                                                    (false, None) => view! { <span class="text-slate-500">"read-only"</span> }.into_any(),
                                                 }}
                                             </td>
                                             <td class="px-4 py-3 text-right tabular-nums">{format!("{:.1}", s.tool.risk_weight)}</td>
