@@ -83,7 +83,7 @@ fn NotFound() -> impl IntoView {
     }
     view! {
         <div class="min-h-screen flex flex-col items-center justify-center gap-3 text-center">
-            <p class="text-5xl font-bold text-slate-300">"404"</p>
+            <p class="text-5xl font-bold text-slate-500">"404"</p>
             <p class="text-slate-600">"There is no page here."</p>
             <a href="/backlog" class="text-indigo-600 hover:underline">"Back to the backlog"</a>
         </div>

@@ -209,15 +209,24 @@ for (const width of [1440, 390]) {
     await page.getByLabel("Password").fill("nofx-admin-demo");
     await page.getByRole("button", { name: "Sign in" }).click();
     await expect(page).not.toHaveURL(/login/);
-    for (const path of [...PAGES, `/approvals/${id}`, "/plans/999999"]) {
+    for (const path of [...PAGES, `/approvals/${id}`, "/backlog/1/edit", "/tools?edit=bash", "/plans/999999", "/no/such/page"]) {
       await page.goto(path);
       await hydrated(page);
       await check(path);
     }
     if (width === 390) {
+      await page.goto("/backlog");
+      await hydrated(page);
       await page.getByTestId("menu").click();
       await check("the open menu");
     }
+    // A plan step's drawer, opened by its link.
+    await page.goto("/plans/1");
+    const step = await page.getByTestId("plan-graph").locator("a[data-step]").first().getAttribute("data-step");
+    await page.goto(`/plans/1?step=${step}`);
+    await hydrated(page);
+    await expect(page.getByTestId("step-drawer")).toBeVisible();
+    await check(`/plans/1?step=${step}`);
     await context.close();
     expect(problems, problems.join("\n")).toEqual([]);
   });

@@ -198,8 +198,8 @@ fn ToolPicker(initial: String, known: Vec<String>) -> impl IntoView {
                         view! {
                             <li class=if ok { "inline-flex items-center gap-1 rounded-md bg-indigo-50 py-0.5 pl-2 pr-1 font-mono text-xs text-indigo-800 ring-1 ring-inset ring-indigo-200" } else { "inline-flex items-center gap-1 rounded-md bg-rose-50 py-0.5 pl-2 pr-1 font-mono text-xs text-rose-800 ring-1 ring-inset ring-rose-300" }
                                 data-testid="tool-chip" data-known=ok.to_string()>
-                                <span class="text-slate-500">{format!("{}.", i + 1)}</span> {tool.clone()}
-                                <button type="button" class="ml-0.5 rounded px-1 text-slate-500 hover:bg-white hover:text-rose-700" aria-label=format!("Remove {tool}")
+                                <span class="text-slate-600">{format!("{}.", i + 1)}</span> {tool.clone()}
+                                <button type="button" class="ml-0.5 rounded px-1 text-slate-600 hover:bg-white hover:text-rose-700" aria-label=format!("Remove {tool}")
                                     on:click=move |_| remove(i)>"×"</button>
                             </li>
                         }
