@@ -356,7 +356,7 @@ async fn job_ended(
     whole.save(tx, run, fx, now).await
 }
 
-/// Commits `op`'s effects' events and tells whoever must know.
+/// A run's write records its effects' audit entries and events in its own transaction.
 impl crate::audit::service::Recorded for Effects {
     fn events(&self) -> &[NewEvent] {
         &self.events
